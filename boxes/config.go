@@ -1,0 +1,125 @@
+package boxes
+
+import "time"
+
+// Function names: a box holds at most one of them at a time.
+const (
+	Production  = "production"
+	Development = "development"
+)
+
+// Config is a loaded and validated boxes.yaml. Paths in it (SSH files) are
+// absolute: Load expands ~ and resolves them against the file's folder.
+type Config struct {
+	// File is the path boxes.yaml was loaded from; errors name it.
+	File      string              `yaml:"-"`
+	Version   int                 `yaml:"version"`
+	Boxes     []Box               `yaml:"boxes"`
+	Functions map[string]Function `yaml:"functions"` // keys: production, development
+	App       App                 `yaml:"app"`
+	Data      Data                `yaml:"data"`
+	Upgrade   Upgrade             `yaml:"upgrade"`
+	Cleanup   Cleanup             `yaml:"cleanup"`
+	SSH       SSH                 `yaml:"ssh"`
+	// Hooks by event name (upgrade-dev, redirect, upgrade-prod, switch-back, epilogue).
+	Hooks map[string]Hooks `yaml:"hooks"`
+}
+
+// Box is one server of the pair, reached by its own name (never the alias).
+type Box struct {
+	Name     string `yaml:"name"`
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"` // default 22
+	User     string `yaml:"user"` // default root
+	Function string `yaml:"function"`
+	// Line is where the box is declared in File, for error messages.
+	Line int `yaml:"-"`
+}
+
+// Function is what a box serves by holding an address.
+type Function struct {
+	// Alias is the DNS name of the function's address; it moves with the
+	// address, so no box may be reached through it.
+	Alias       string `yaml:"alias"`
+	AddressUnit string `yaml:"address_unit"`
+	// Settings are the settings_file lines for this function, in order:
+	// server_name, ssl_certificate, ssl_certificate_key.
+	Settings Settings `yaml:"settings"`
+}
+
+// Settings holds the three lines of sitesettings.py that differ per function.
+type Settings struct {
+	ServerName        string `yaml:"server_name"`
+	SSLCertificate    string `yaml:"ssl_certificate"`
+	SSLCertificateKey string `yaml:"ssl_certificate_key"`
+}
+
+// Lines returns the settings as ordered key/value pairs.
+func (s Settings) Lines() [][2]string {
+	return [][2]string{
+		{"server_name", s.ServerName},
+		{"ssl_certificate", s.SSLCertificate},
+		{"ssl_certificate_key", s.SSLCertificateKey},
+	}
+}
+
+// App is the nbhosting checkout on each box.
+type App struct {
+	Checkout     string   `yaml:"checkout"`
+	SettingsFile string   `yaml:"settings_file"`
+	Install      string   `yaml:"install"`  // a shell command line, run as given
+	Services     []string `yaml:"services"` // stopped on the old box at cut-over
+}
+
+// Data is the user data moved with production.
+type Data struct {
+	Root         string   `yaml:"root"`
+	Folders      []string `yaml:"folders"`
+	BackupSuffix string   `yaml:"backup_suffix"` // "" disables the epilogue's rename
+	MaxDelete    int      `yaml:"max_delete"`    // a sync deleting more is refused
+}
+
+// Upgrade is the release change of this cycle.
+type Upgrade struct {
+	From          int           `yaml:"from"`
+	To            int           `yaml:"to"`
+	RebootTimeout time.Duration `yaml:"reboot_timeout"` // default 60m
+	DevelBranch   string        `yaml:"devel_branch"`   // default "f<To>"
+	MinFreeDisk   ByteSize      `yaml:"min_free_disk"`  // on / and data.root; default 5GiB
+}
+
+// Cleanup says what the epilogue may remove.
+type Cleanup struct {
+	// Containers removes containers and images on a box that lost its
+	// development function. Off by default.
+	Containers bool `yaml:"containers"`
+}
+
+// SSH says how the operator's machine reaches the boxes.
+type SSH struct {
+	KnownHosts     string        `yaml:"known_hosts"`     // default ~/.ssh/known_hosts
+	Identity       string        `yaml:"identity"`        // optional; the agent is tried first
+	Config         string        `yaml:"config"`          // optional ~/.ssh/config
+	ConnectTimeout time.Duration `yaml:"connect_timeout"` // default 15s
+	Keepalive      time.Duration `yaml:"keepalive"`       // default 15s; 0 disables
+}
+
+// Hooks are operator commands run before or after a transition's own steps.
+type Hooks struct {
+	Before []Hook `yaml:"before"`
+	After  []Hook `yaml:"after"`
+}
+
+// Hook is one operator command. On is production, development or a box
+// name; functions are resolved as they stand when the transition starts.
+type Hook struct {
+	Name  string `yaml:"name"`
+	On    string `yaml:"on"`
+	Run   string `yaml:"run"`   // shell command line, run as given
+	Check string `yaml:"check"` // optional: exit 0 means already done
+	Undo  string `yaml:"undo"`  // optional: run by rollback
+	Line  int    `yaml:"-"`
+}
+
+// ByteSize is a size written as 10GiB, 500MB, 1024 (bytes).
+type ByteSize int64

@@ -1,0 +1,94 @@
+package state
+
+import "time"
+
+// Attempt statuses.
+const (
+	Running     = "running"
+	Interrupted = "interrupted"
+	Failed      = "failed"
+	RollingBack = "rolling-back"
+	RolledBack  = "rolled-back"
+	Done        = "done"
+)
+
+// Step statuses (Running, Done as above).
+const (
+	Pending = "pending"
+	// StepFailed: Apply returned an error with the outcome known.
+	StepFailed = "failed"
+	Undoing    = "undoing"
+	Undone     = "undone"
+)
+
+// Meta is the machine as a whole.
+type Meta struct {
+	Schema int    `json:"schema"`
+	Phase  string `json:"phase"` // an fsm state: start, dev-upgraded, ...
+	// Cycle counts upgrade cycles (1 for the first); From/To are the
+	// releases the current cycle upgrades between, fixed when it began.
+	Cycle   int       `json:"cycle"`
+	From    int       `json:"from"`
+	To      int       `json:"to"`
+	Changed time.Time `json:"changed"`
+}
+
+// Attempt is one try at one transition, recorded before anything runs.
+type Attempt struct {
+	ID         uint64       `json:"id"`
+	Cycle      int          `json:"cycle"`
+	Event      string       `json:"event"`
+	From       string       `json:"from"` // phase before
+	To         string       `json:"to"`   // phase after, once done
+	Status     string       `json:"status"`
+	Command    string       `json:"command"` // next, resume, rollback
+	Started    time.Time    `json:"started"`
+	Ended      time.Time    `json:"ended,omitzero"`
+	Error      string       `json:"error,omitempty"`
+	FailedStep string       `json:"failed_step,omitempty"`
+	Steps      []StepRecord `json:"steps"`
+}
+
+// StepRecord is the progress of one planned step of an attempt.
+type StepRecord struct {
+	ID           string            `json:"id"`
+	Box          string            `json:"box"`
+	Text         string            `json:"text"`
+	Commands     []string          `json:"commands,omitempty"`
+	Irreversible bool              `json:"irreversible,omitempty"`
+	Status       string            `json:"status"`
+	Attempts     int               `json:"attempts"`
+	Started      time.Time         `json:"started,omitzero"`
+	Ended        time.Time         `json:"ended,omitzero"`
+	Exit         *int              `json:"exit,omitempty"`
+	Why          string            `json:"why,omitempty"`   // what Check saw
+	Error        string            `json:"error,omitempty"` // last error
+	Tail         []string          `json:"tail,omitempty"`  // last lines of output
+	Facts        map[string]string `json:"facts,omitempty"` // facts this step set
+}
+
+// Approval is an operator's yes at a gate.
+type Approval struct {
+	Attempt uint64    `json:"attempt"`
+	Gate    string    `json:"gate"`
+	Who     string    `json:"who"`
+	When    time.Time `json:"when"`
+}
+
+// Event is one line of history: what happened, to what, by whom.
+type Event struct {
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Who    string    `json:"who"`
+	Kind   string    `json:"kind"` // begin, done, failed, interrupted, rollback, override, cycle, ...
+	Detail string    `json:"detail"`
+}
+
+// Holder is who holds the operator lock.
+type Holder struct {
+	User    string    `json:"user"`
+	Host    string    `json:"host"`
+	PID     int       `json:"pid"`
+	Command string    `json:"command"`
+	Since   time.Time `json:"since"`
+}
