@@ -1,0 +1,39 @@
+// Package steps holds the step kinds a transition is made of, one small
+// file per kind: address units, app services, box-to-box rsync, dnf,
+// reboot-and-wait, os-release, pip snapshot/reinstall, settings lines,
+// operator commands, the devel branch, the backup rename, container
+// cleanup, approval gates, preflight checks and the status record.
+//
+// # Basics
+//
+// Every constructor returns a Step; the caller (fsm) gives it a stable ID
+// and the box names. A step reaches its box only through Env.Boxes, sends
+// all remote output (stdout and stderr) to Env.Output, and keeps what must
+// survive a crash (boot id, python version, pip list, the branch before,
+// approvals) in Env.Facts. Describe lists the exact command lines Apply
+// sends, after quoting: every value from boxes.yaml or from a box goes
+// through boxes.Quote. Operator command lines (install, hooks) are run as
+// given.
+//
+// # Errors
+//
+// A command that exits non-zero gives an *ExitError ("thermals: systemctl
+// stop -- nbh-uwsgi: exit 1: <last line>"); use errors.As for its Code. A
+// Runner error (boxes.ErrOutcomeUnknown, boxes.ErrUnreachable) is wrapped
+// unchanged, so errors.Is finds it. Guards that refuse to act wrap
+// ErrRefused (Sync: wrong direction, empty source, more deletions than
+// max_delete unless Env.Force["max-delete"]); check-only kinds wrap
+// ErrPrecondition; gates wrap ErrNotApproved; Undo of the reboot and of the
+// container cleanup returns ErrIrreversible.
+//
+// # Caveats
+//
+// Apply must be safe to call again after an interruption at any point,
+// and Check is what the engine trusts on resume: a Check error means "could
+// not tell", never "done". Check may run remote read-only commands (Sync
+// runs an rsync dry run). Settings never streams the settings file to the
+// output (it holds secrets) and backs it up per step and cycle, in
+// FILE.boxswap-orig-<step id>, so an undo never restores an older cycle's
+// copy. Sync passes --protect-args so the destination path is not
+// re-parsed by the destination's shell.
+package steps

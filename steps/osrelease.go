@@ -1,0 +1,169 @@
+package steps
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"boxswap/boxes"
+)
+
+const osReleaseCmd = "cat /etc/os-release"
+
+// ParseOSRelease reads an os-release file: KEY=value lines, values bare or
+// in single or double quotes (with \\ \" \$ \` escapes in double quotes),
+// comments and blank lines ignored. A line that is none of these is an
+// error naming its number.
+func ParseOSRelease(s string) (map[string]string, error) {
+	m := map[string]string{}
+	for i, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		key, val, ok := strings.Cut(line, "=")
+		if !ok || !isIdent(key) {
+			return nil, fmt.Errorf("os-release line %d: not KEY=value: %q", i+1, clip(line))
+		}
+		v, err := unquoteShell(val)
+		if err != nil {
+			return nil, fmt.Errorf("os-release line %d: %s: %w", i+1, key, err)
+		}
+		m[key] = v
+	}
+	return m, nil
+}
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// unquoteShell reads one os-release value: the restricted shell quoting
+// the os-release format allows.
+func unquoteShell(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	switch q := v[0]; q {
+	case '\'':
+		if len(v) < 2 || v[len(v)-1] != '\'' || strings.Contains(v[1:len(v)-1], "'") {
+			return "", errors.New("bad single quotes")
+		}
+		return v[1 : len(v)-1], nil
+	case '"':
+		var b strings.Builder
+		for i := 1; i < len(v); i++ {
+			c := v[i]
+			switch {
+			case c == '\\' && i+1 < len(v) && strings.IndexByte("\\\"$`", v[i+1]) >= 0:
+				b.WriteByte(v[i+1])
+				i++
+			case c == '"':
+				if i != len(v)-1 {
+					return "", errors.New("text after the closing quote")
+				}
+				return b.String(), nil
+			default:
+				b.WriteByte(c)
+			}
+		}
+		return "", errors.New("unterminated double quote")
+	}
+	if strings.ContainsAny(v, " \t\"'`$\\") {
+		return "", errors.New("unquoted value with spaces or quotes")
+	}
+	return v, nil
+}
+
+// releaseOf returns VERSION_ID as a Fedora release number.
+func releaseOf(osRelease string) (int, error) {
+	m, err := ParseOSRelease(osRelease)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := m["VERSION_ID"]
+	if !ok {
+		return 0, errors.New("no VERSION_ID in /etc/os-release")
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("VERSION_ID %q in /etc/os-release is not a release number", clip(v))
+	}
+	return n, nil
+}
+
+// ReadRelease returns the Fedora release a box runs (VERSION_ID of its
+// /etc/os-release), for where and status.
+func ReadRelease(ctx context.Context, r boxes.Runner) (int, error) {
+	var out, errb bytes.Buffer
+	exit, err := r.Run(ctx, osReleaseCmd, &limitWriter{b: &out}, &limitWriter{b: &errb})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", osReleaseCmd, err)
+	}
+	if exit != 0 {
+		return 0, fmt.Errorf("%s: exit %d: %s", osReleaseCmd, exit, lastLine(tailOf(errb.String(), 1)))
+	}
+	return releaseOf(out.String())
+}
+
+// limitWriter keeps the first maxStdout bytes.
+type limitWriter struct{ b *bytes.Buffer }
+
+func (w *limitWriter) Write(p []byte) (int, error) {
+	if room := maxStdout - w.b.Len(); room > 0 {
+		w.b.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+
+type osReleaseStep struct {
+	base
+	box  string
+	want int
+}
+
+// OSRelease checks that box runs Fedora want (VERSION_ID of
+// /etc/os-release). It changes nothing.
+func OSRelease(id, box string, want int) Step {
+	return &osReleaseStep{box: box, want: want, base: base{id: id, desc: Description{
+		Box: box, Text: fmt.Sprintf("check that %s runs Fedora %d", box, want),
+		Commands: []string{osReleaseCmd}, Retry: true,
+	}}}
+}
+
+// Release is the preflight's "release as declared": OSRelease.
+func Release(id, box string, want int) Step { return OSRelease(id, box, want) }
+
+func (s *osReleaseStep) Check(ctx context.Context, env *Env) (bool, string, error) {
+	res, err := run(ctx, env, s.box, "", osReleaseCmd, false)
+	if err != nil {
+		return false, "", err
+	}
+	got, err := releaseOf(res.Stdout)
+	if err != nil {
+		return false, "", fmt.Errorf("%s: %w", s.box, err)
+	}
+	return got == s.want, fmt.Sprintf("%s runs Fedora %d", s.box, got), nil
+}
+
+func (s *osReleaseStep) Apply(ctx context.Context, env *Env) error {
+	done, why, err := s.Check(ctx, env)
+	if err != nil || done {
+		return err
+	}
+	return fmt.Errorf("%s, expected %d: %w; if this follows an upgrade, look at `dnf system-upgrade log` on %s; otherwise fix upgrade.from in boxes.yaml; then run boxswap resume",
+		why, s.want, ErrPrecondition, s.box)
+}
+
+func (s *osReleaseStep) Undo(context.Context, *Env) error { return nil }

@@ -1,0 +1,229 @@
+package steps
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"boxswap/boxes"
+)
+
+// Bounds on what a step keeps of a command's output: the tail names the
+// failure in errors; stdout is parsed (os-release, rsync stats, pip freeze,
+// the settings file) and a command printing more is an error, never a
+// silently truncated parse.
+const (
+	tailLines   = 20
+	tailBytes   = 16 << 10
+	maxStdout   = 8 << 20
+	maxLineShow = 400
+)
+
+// ExitError is returned when a remote command ran to completion with a
+// non-zero exit status. The engine records Code as the step's exit code.
+type ExitError struct {
+	Box     string
+	Command string // the command line, or a short label when it is long
+	Code    int
+	Tail    []string // last lines of stdout and stderr, interleaved
+}
+
+func (e *ExitError) Error() string {
+	msg := fmt.Sprintf("%s: %s: exit %d", e.Box, e.Command, e.Code)
+	if last := lastLine(e.Tail); last != "" {
+		msg += ": " + last
+	}
+	return msg
+}
+
+// result is what a finished remote command left.
+type result struct {
+	Exit   int
+	Stdout string
+	Tail   []string
+}
+
+// execute runs cmd on box, streaming stdout and stderr to env.Output(box)
+// (stdout is withheld when quiet: the settings file holds secrets) while
+// keeping stdout and a tail of both. err is non-nil only when the command
+// did not report an exit status (Runner errors, wrapped unchanged so
+// errors.Is finds boxes.ErrOutcomeUnknown / ErrUnreachable) or its stdout
+// overflowed; a non-zero exit is in result.Exit.
+func execute(ctx context.Context, env *Env, box, label, cmd string, quiet bool) (result, error) {
+	if label == "" {
+		label = cmd
+	}
+	if env == nil || env.Boxes == nil {
+		return result{}, fmt.Errorf("%s: %s: no way to reach boxes (internal error)", box, label)
+	}
+	r, err := env.Boxes(box)
+	if err != nil {
+		return result{}, fmt.Errorf("%s: %w", box, err)
+	}
+	var out io.Writer = io.Discard
+	if env.Output != nil {
+		if w := env.Output(box); w != nil {
+			out = w
+		}
+	}
+	c := &capture{out: out}
+	stdout := &stdoutWriter{c: c, quiet: quiet}
+	stderr := &stderrWriter{c: c}
+	exit, err := r.Run(ctx, cmd, stdout, stderr)
+	res := result{Exit: exit, Stdout: c.stdout.String(), Tail: c.lines()}
+	if err != nil {
+		return res, fmt.Errorf("%s: %s: %w", box, label, err)
+	}
+	if c.overflow {
+		return res, fmt.Errorf("%s: %s: more than %d bytes of output; look at it on the box", box, label, maxStdout)
+	}
+	return res, nil
+}
+
+// run is execute where a non-zero exit is an *ExitError.
+func run(ctx context.Context, env *Env, box, label, cmd string, quiet bool) (result, error) {
+	res, err := execute(ctx, env, box, label, cmd, quiet)
+	if err != nil {
+		return res, err
+	}
+	if res.Exit != 0 {
+		if label == "" {
+			label = cmd
+		}
+		return res, &ExitError{Box: box, Command: label, Code: res.Exit, Tail: res.Tail}
+	}
+	return res, nil
+}
+
+// capture serialises the Runner's two writers (they may be called from
+// different goroutines) into the output and the kept copies.
+type capture struct {
+	mu       sync.Mutex
+	out      io.Writer
+	stdout   bytes.Buffer
+	overflow bool
+	tail     []byte
+}
+
+func (c *capture) keepTail(p []byte) {
+	c.tail = append(c.tail, p...)
+	if n := len(c.tail); n > tailBytes {
+		c.tail = append(c.tail[:0], c.tail[n-tailBytes:]...)
+	}
+}
+
+func (c *capture) lines() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return tailOf(string(c.tail), tailLines)
+}
+
+type stdoutWriter struct {
+	c     *capture
+	quiet bool
+}
+
+func (w *stdoutWriter) Write(p []byte) (int, error) {
+	c := w.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stdout.Len()+len(p) > maxStdout {
+		c.overflow = true
+	} else {
+		c.stdout.Write(p)
+	}
+	if !w.quiet {
+		c.keepTail(p)
+		// A broken output must not fail the remote command.
+		_, _ = c.out.Write(p)
+	}
+	return len(p), nil
+}
+
+type stderrWriter struct{ c *capture }
+
+func (w *stderrWriter) Write(p []byte) (int, error) {
+	c := w.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.keepTail(p)
+	_, _ = c.out.Write(p)
+	return len(p), nil
+}
+
+// tailOf returns the last n non-blank lines of s, each cut to a readable length.
+func tailOf(s string, n int) []string {
+	var lines []string
+	for _, l := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if len(l) > maxLineShow {
+			l = l[:maxLineShow] + "…"
+		}
+		lines = append(lines, l)
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
+}
+
+func lastLine(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return lines[len(lines)-1]
+}
+
+// exitCode returns the exit status of an *ExitError in err, or -1.
+func exitCode(err error) int {
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	return -1
+}
+
+// base holds what every kind shares.
+type base struct {
+	id   string
+	desc Description
+}
+
+func (b *base) ID() string            { return b.id }
+func (b *base) Describe() Description { return b.desc }
+
+func progress(env *Env, format string, args ...any) {
+	if env != nil && env.Progress != nil {
+		env.Progress(format, args...)
+	}
+}
+
+func force(env *Env, name string) bool {
+	return env != nil && env.Force[name]
+}
+
+// facts returns env.Facts, or an error saying none are available.
+func facts(env *Env) (Facts, error) {
+	if env == nil || env.Facts == nil {
+		return nil, errors.New("no fact store (internal error)")
+	}
+	return env.Facts, nil
+}
+
+func quote(s string) string { return boxes.Quote(s) }
+
+// quoteAll quotes each word.
+func quoteAll(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = quote(w)
+	}
+	return strings.Join(q, " ")
+}

@@ -1,0 +1,271 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"boxswap/boxes"
+)
+
+func TestRsyncCommand(t *testing.T) {
+	p := SyncParams{Src: "thurst", Dst: "thermals", DstHost: "thermals.inria.fr", DstPort: 22, DstUser: "root",
+		Folder: "students", Root: "/nbhosting", SrcUnit: "nbhosting-addr"}
+	for _, tc := range []struct {
+		name string
+		p    func(SyncParams) SyncParams
+		dry  bool
+		want string
+	}{
+		{"real", nil, false,
+			`rsync -a --delete --protect-args -e 'ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes' -- /nbhosting/students/ root@thermals.inria.fr:/nbhosting/students/`},
+		{"dry", nil, true,
+			`rsync -a --delete --protect-args --dry-run --stats -e 'ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes' -- /nbhosting/students/ root@thermals.inria.fr:/nbhosting/students/`},
+		{"port and no user", func(p SyncParams) SyncParams { p.DstPort, p.DstUser = 2222, ""; return p }, false,
+			`rsync -a --delete --protect-args -e 'ssh -p 2222 -o BatchMode=yes -o StrictHostKeyChecking=yes' -- /nbhosting/students/ thermals.inria.fr:/nbhosting/students/`},
+		{"default port", func(p SyncParams) SyncParams { p.DstPort = 0; return p }, false,
+			`rsync -a --delete --protect-args -e 'ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes' -- /nbhosting/students/ root@thermals.inria.fr:/nbhosting/students/`},
+		{"local", func(p SyncParams) SyncParams { p.DstHost, p.DstRoot = "", "/backup"; return p }, false,
+			`rsync -a --delete --protect-args -- /nbhosting/students/ /backup/students/`},
+		{"hostile folder", func(p SyncParams) SyncParams { p.Folder = "a b;rm -rf ~"; return p }, false,
+			`rsync -a --delete --protect-args -e 'ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes' -- '/nbhosting/a b;rm -rf ~/' 'root@thermals.inria.fr:/nbhosting/a b;rm -rf ~/'`},
+		{"hostile host", func(p SyncParams) SyncParams { p.DstHost = "$(x)"; return p }, false,
+			`rsync -a --delete --protect-args -e 'ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes' -- /nbhosting/students/ 'root@$(x):/nbhosting/students/'`},
+		{"quote in root", func(p SyncParams) SyncParams { p.Root = "/it's"; return p }, false,
+			`rsync -a --delete --protect-args -e 'ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes' -- '/it'\''s/students/' 'root@thermals.inria.fr:/it'\''s/students/'`},
+	} {
+		q := p
+		if tc.p != nil {
+			q = tc.p(p)
+		}
+		got := RsyncCommand(q, tc.dry)
+		if got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+		words := shellWords(t, got)
+		if dst := words[len(words)-1]; dst != q.dstDir() && dst != q.DstUser+map[bool]string{true: "@"}[q.DstUser != ""]+q.DstHost+":"+q.dstDir() {
+			t.Errorf("%s: destination arrives as %q", tc.name, words[len(words)-1])
+		}
+		if words[len(words)-2] != q.srcDir() {
+			t.Errorf("%s: source arrives as %q", tc.name, words[len(words)-2])
+		}
+		if words[len(words)-3] != "--" {
+			t.Errorf("%s: no -- before the paths: %q", tc.name, words)
+		}
+	}
+}
+
+// shellWords asks the real sh how it splits cmd (with rsync replaced by a
+// printer of its arguments).
+func shellWords(t *testing.T, cmd string) []string {
+	t.Helper()
+	r := newShRunner(t)
+	r.stub(t, "rsync", `for a in "$@"; do printf '%s\0' "$a"; done`)
+	var out strings.Builder
+	exit, err := r.Run(context.Background(), cmd, &out, os.Stderr)
+	if err != nil || exit != 0 {
+		t.Fatalf("%s: exit %d %v", cmd, exit, err)
+	}
+	return strings.Split(strings.TrimSuffix(out.String(), "\x00"), "\x00")
+}
+
+// localSync sets up two data roots on this machine and a source box whose
+// address unit answers what active says.
+type localSync struct {
+	r        *shRunner
+	te       *testEnv
+	p        SyncParams
+	src, dst string
+}
+
+func newLocalSync(t *testing.T, active string) *localSync {
+	t.Helper()
+	if _, err := exec.LookPath("rsync"); err != nil {
+		t.Fatalf("rsync is needed for this test (apt-get install -y rsync): %v", err)
+	}
+	r := newShRunner(t)
+	root := t.TempDir()
+	ls := &localSync{r: r, src: filepath.Join(root, "prod"), dst: filepath.Join(root, "dev")}
+	r.stub(t, "systemctl", fmt.Sprintf(`[ "$1 $2 $3" = "is-active -- nbhosting-addr" ] || exit 99; echo %s; [ %s = active ]`, active, active))
+	ls.te = newEnv(map[string]boxes.Runner{"thurst": r})
+	ls.p = SyncParams{Src: "thurst", Dst: "thermals", Folder: "students", Root: ls.src, DstRoot: ls.dst,
+		SrcUnit: "nbhosting-addr", MaxDelete: 2}
+	return ls
+}
+
+func TestSyncLocalRsync(t *testing.T) {
+	ctx := context.Background()
+	ls := newLocalSync(t, "active")
+	mustWrite(t, filepath.Join(ls.src, "students", "alice", "nb.ipynb"), "{}")
+	mustWrite(t, filepath.Join(ls.src, "students", "bob", "x.py"), "print(1)\n")
+	mustWrite(t, filepath.Join(ls.dst, "students", "gone"), "old")
+	s := Sync("redirect/sync/students", ls.p)
+
+	done, why, err := s.Check(ctx, ls.te.Env)
+	if err != nil || done {
+		t.Fatalf("check before = %v %q %v", done, why, err)
+	}
+	if !strings.Contains(why, "2 files to transfer") || !strings.Contains(why, "1 to delete") {
+		t.Errorf("why = %q", why)
+	}
+	if err := s.Apply(ctx, ls.te.Env); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRead(t, filepath.Join(ls.dst, "students", "bob", "x.py")); got != "print(1)\n" {
+		t.Errorf("copied = %q", got)
+	}
+	if exists(filepath.Join(ls.dst, "students", "gone")) {
+		t.Error("--delete did not delete")
+	}
+	if done, why, err := s.Check(ctx, ls.te.Env); !done || err != nil {
+		t.Fatalf("check after = %v %q %v", done, why, err)
+	}
+	if err := s.Apply(ctx, ls.te.Env); err != nil {
+		t.Fatalf("second apply: %v", err)
+	}
+	if err := s.Undo(ctx, ls.te.Env); err != nil || !exists(filepath.Join(ls.dst, "students", "alice", "nb.ipynb")) {
+		t.Fatalf("undo must leave the copy: %v", err)
+	}
+	if len(ls.te.progress) == 0 {
+		t.Error("no progress reported")
+	}
+}
+
+func TestSyncRefusesWrongDirection(t *testing.T) {
+	ls := newLocalSync(t, "inactive")
+	mustWrite(t, filepath.Join(ls.src, "students", "a"), "a")
+	mustWrite(t, filepath.Join(ls.dst, "students", "b"), "b")
+	err := Sync("id", ls.p).Apply(context.Background(), ls.te.Env)
+	want := "refusing to sync students from thurst: it does not hold production (nbhosting-addr is inactive); wrong direction?"
+	if err == nil || err.Error() != want || !errors.Is(err, ErrRefused) {
+		t.Fatalf("err = %v, want %s", err, want)
+	}
+	if !exists(filepath.Join(ls.dst, "students", "b")) {
+		t.Fatal("the destination was touched")
+	}
+	for _, c := range ls.r.cmds {
+		if strings.HasPrefix(c, "rsync") {
+			t.Errorf("rsync ran after the guard refused: %s", c)
+		}
+	}
+}
+
+func TestSyncRefusesEmptyOrMissingSource(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		setup      func(ls *localSync)
+	}{
+		{"missing", "does not exist there", func(*localSync) {}},
+		{"empty", "is empty there, and --delete would empty", func(ls *localSync) {
+			if err := os.MkdirAll(filepath.Join(ls.src, "students"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		ls := newLocalSync(t, "active")
+		mustWrite(t, filepath.Join(ls.dst, "students", "keep"), "k")
+		tc.setup(ls)
+		s := Sync("id", ls.p)
+		err := s.Apply(context.Background(), ls.te.Env)
+		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v", tc.name, err)
+		}
+		if done, why, err := s.Check(context.Background(), ls.te.Env); done || err != nil || !strings.Contains(why, tc.want) {
+			t.Errorf("%s: check = %v %q %v", tc.name, done, why, err)
+		}
+		if !exists(filepath.Join(ls.dst, "students", "keep")) {
+			t.Errorf("%s: destination touched", tc.name)
+		}
+	}
+}
+
+func TestSyncMaxDelete(t *testing.T) {
+	ctx := context.Background()
+	ls := newLocalSync(t, "active")
+	mustWrite(t, filepath.Join(ls.src, "students", "a"), "a")
+	for i := range 3 {
+		mustWrite(t, filepath.Join(ls.dst, "students", fmt.Sprintf("extra%d", i)), "x")
+	}
+	s := Sync("id", ls.p)
+	err := s.Apply(ctx, ls.te.Env)
+	if !errors.Is(err, ErrRefused) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{"would delete 3 files on thermals", "max_delete (2)", "--force max-delete"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if !exists(filepath.Join(ls.dst, "students", "extra0")) {
+		t.Fatal("files deleted despite the refusal")
+	}
+	ls.te.Force[ForceMaxDelete] = true
+	if err := s.Apply(ctx, ls.te.Env); err != nil {
+		t.Fatal(err)
+	}
+	if exists(filepath.Join(ls.dst, "students", "extra0")) {
+		t.Fatal("forced sync did not delete")
+	}
+}
+
+func TestSyncValidatesParams(t *testing.T) {
+	for _, p := range []SyncParams{
+		{Src: "a", Folder: "students", Root: "relative", SrcUnit: "u"},
+		{Src: "a", Folder: "..", Root: "/d", SrcUnit: "u"},
+		{Src: "a", Folder: "x/y", Root: "/d", SrcUnit: "u"},
+		{Src: "a", Folder: "x", Root: "/d"},
+	} {
+		f := &fakeRunner{}
+		te := newEnv(map[string]boxes.Runner{"a": f})
+		if err := Sync("id", p).Apply(context.Background(), te.Env); !errors.Is(err, ErrRefused) {
+			t.Errorf("%+v: err = %v", p, err)
+		}
+		if len(f.sent()) != 0 {
+			t.Errorf("%+v: sent %q", p, f.sent())
+		}
+	}
+}
+
+func TestSyncDescribe(t *testing.T) {
+	p := SyncParams{Src: "thurst", Dst: "thermals", DstHost: "thermals.inria.fr", DstUser: "root", Folder: "raw",
+		Root: "/nbhosting", SrcUnit: "nbhosting-addr", MaxDelete: 1000, Final: true}
+	d := Sync("redirect/final-sync/raw", p).Describe()
+	want := []string{
+		"systemctl is-active -- nbhosting-addr",
+		"test -d /nbhosting/raw",
+		"find /nbhosting/raw -mindepth 1 -maxdepth 1 | head -n 1",
+		RsyncCommand(p, true),
+		RsyncCommand(p, false),
+	}
+	if !equalStrings(d.Commands, want) || d.Box != "thurst" || !d.Retry || d.Irreversible || len(d.Undo) != 0 {
+		t.Errorf("describe = %+v", d)
+	}
+	if !strings.HasPrefix(d.Text, "final sync of /nbhosting/raw from thurst to thermals") {
+		t.Errorf("text = %q", d.Text)
+	}
+}
+
+func TestSyncSSHFailureHint(t *testing.T) {
+	f := &fakeRunner{script: func(cmd string) reply {
+		switch {
+		case strings.HasPrefix(cmd, "systemctl"):
+			return reply{out: "active\n"}
+		case strings.HasPrefix(cmd, "find"):
+			return reply{out: "/nbhosting/students/alice\n"}
+		case strings.HasPrefix(cmd, "rsync"):
+			return reply{errout: "Host key verification failed.\nrsync error: unexplained error (code 255)\n", exit: 255}
+		}
+		return reply{}
+	}}
+	te := newEnv(map[string]boxes.Runner{"thurst": f})
+	p := SyncParams{Src: "thurst", Dst: "thermals", DstHost: "thermals.inria.fr", Folder: "students", Root: "/nbhosting", SrcUnit: "nbhosting-addr"}
+	err := Sync("id", p).Apply(context.Background(), te.Env)
+	if exitCode(err) != 255 || !strings.Contains(err.Error(), "thurst could not reach thermals over ssh: run boxswap check") {
+		t.Fatalf("err = %v", err)
+	}
+}
