@@ -1,0 +1,348 @@
+package boxes
+
+// One reader per boxes.yaml section: each reads its keys, checks each value
+// on its own and applies the defaults. validate.go compares values.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+func (l *loader) newer(root *yaml.Node) bool {
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Value != "version" || v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" {
+			continue
+		}
+		var n int64
+		if err := v.Decode(&n); err != nil || n > Version {
+			l.add(v.Line, "upgrade boxswap", "version %s: this file was written for a newer boxswap (this one reads version %d)", clip(v.Value), Version)
+			return true
+		}
+	}
+	return false
+}
+
+// version checks the format version; newer ones are caught by newer.
+func (l *loader) version(m *mapping) {
+	v, ok := l.integer(m, "version", fmt.Sprintf("add version: %d at the top", Version))
+	if ok && v < Version {
+		l.add(l.line("version"), fmt.Sprintf("write version: %d", Version), "version %d is not a boxes.yaml version", v)
+	}
+}
+
+func (l *loader) boxes(top *mapping) []Box {
+	items := l.seq(top, "boxes", "add boxes: a list of the two boxes (name, host, function)", "write boxes as a list of two mappings, each with name, host and function")
+	var out []Box
+	for i, it := range items {
+		path := fmt.Sprintf("boxes[%d]", i)
+		l.pos[path] = it.Line
+		m := l.mapping(it, path, "name", "host", "port", "user", "function")
+		if m.node == nil {
+			if it.Kind != yaml.MappingNode && it.Kind != yaml.AliasNode && it.ShortTag() == "!!null" {
+				l.add(it.Line, "give each box name, host and function", "%s: box is empty", path)
+			}
+			continue
+		}
+		b := Box{Line: it.Line, Port: 22, User: "root"}
+		if v, ok := l.str(m, "name", "add name: the box's short name, like thurst", checkBoxName); ok {
+			b.Name = v
+		}
+		if v, ok := l.str(m, "host", "add host: the box's own DNS name or address", checkHost); ok {
+			b.Host = v
+		}
+		if v, ok := l.integer(m, "port", ""); ok {
+			if v < 1 || v > 65535 {
+				l.add(l.line(m.at("port")), "write a TCP port between 1 and 65535, usually 22", "%s: port %d is out of range", m.path, v)
+			} else {
+				b.Port = v
+			}
+		}
+		if v, ok := l.str(m, "user", "", checkUser); ok && v != "" {
+			b.User = v
+		}
+		if v, ok := l.str(m, "function", "add function: production or development", checkFunction); ok {
+			b.Function = v
+		}
+		out = append(out, b)
+		l.boxPaths = append(l.boxPaths, path)
+	}
+	switch {
+	case len(items) > 2:
+		l.add(items[2].Line, "keep the two boxes of the pair: one production, one development",
+			"boxes: %d boxes declared; boxswap drives exactly two", len(items))
+	case len(items) < 2 && top.get("boxes") != nil && top.get("boxes").Kind == yaml.SequenceNode:
+		l.add(l.line("boxes"), "declare the two boxes of the pair: one production, one development",
+			"boxes: %d declared; boxswap drives exactly two", len(items))
+	}
+	return out
+}
+
+func (l *loader) functions(top *mapping) map[string]Function {
+	out := map[string]Function{}
+	if top.get("functions") == nil {
+		l.missing(top, "functions", "add functions: with production and development, each with alias, address_unit and settings")
+		return out
+	}
+	fm := l.mapping(top.vals["functions"], "functions", Production, Development)
+	if fm.node == nil {
+		return out
+	}
+	for _, name := range []string{Production, Development} {
+		if fm.get(name) == nil {
+			l.missing(fm, name, "add functions."+name+": with alias, address_unit and settings")
+			continue
+		}
+		m := l.mapping(fm.vals[name], fm.at(name), "alias", "address_unit", "settings")
+		if m.node == nil {
+			continue
+		}
+		var f Function
+		if v, ok := l.str(m, "alias", "add alias: the DNS name of the "+name+" address", checkHost); ok {
+			f.Alias = v
+		}
+		if v, ok := l.str(m, "address_unit", "add address_unit: the systemd unit holding the "+name+" address", checkUnit); ok {
+			f.AddressUnit = v
+		}
+		need := "add settings: with server_name, ssl_certificate and ssl_certificate_key"
+		if m.get("settings") == nil {
+			l.missing(m, "settings", need)
+		} else {
+			s := l.mapping(m.vals["settings"], m.at("settings"), "server_name", "ssl_certificate", "ssl_certificate_key")
+			if s.node != nil {
+				for _, kv := range []struct {
+					key string
+					dst *string
+				}{
+					{"server_name", &f.Settings.ServerName},
+					{"ssl_certificate", &f.Settings.SSLCertificate},
+					{"ssl_certificate_key", &f.Settings.SSLCertificateKey},
+				} {
+					if v, ok := l.str(s, kv.key, "add "+kv.key+": the "+name+" value of that line", checkSetting); ok {
+						*kv.dst = v
+					}
+				}
+			}
+		}
+		out[name] = f
+	}
+	return out
+}
+
+func (l *loader) app(top *mapping) App {
+	var a App
+	if top.get("app") == nil {
+		l.missing(top, "app", "add app: with checkout, settings_file and install")
+		return a
+	}
+	m := l.mapping(top.vals["app"], "app", "checkout", "settings_file", "install", "services")
+	if m.node == nil {
+		return a
+	}
+	a.Checkout, _ = l.str(m, "checkout", "add checkout: the nbhosting git checkout, like /root/nbhosting", checkRemotePath)
+	a.SettingsFile, _ = l.str(m, "settings_file", "add settings_file: the sitesettings.py path", checkRemotePath)
+	a.Install, _ = l.str(m, "install", "add install: the command that installs the app, like cd /root/nbhosting && ./install.sh", checkCommand)
+	a.Services = l.strList(m, "services", "", "[nbh-uwsgi, nbh-monitor]", checkUnit)
+	if a.Services == nil {
+		a.Services = []string{}
+	}
+	return a
+}
+
+func (l *loader) data(top *mapping) Data {
+	d := Data{MaxDelete: 1000}
+	if top.get("data") == nil {
+		l.missing(top, "data", "add data: with root and folders")
+		return d
+	}
+	m := l.mapping(top.vals["data"], "data", "root", "folders", "backup_suffix", "max_delete")
+	if m.node == nil {
+		return d
+	}
+	d.Root, _ = l.str(m, "root", "add root: the folder holding the user data, like /nbhosting", checkRemotePath)
+	d.Folders = l.strList(m, "folders", "add folders: the data folders to move, like [students, raw]", "[students, raw]", checkFolder)
+	d.BackupSuffix, _ = l.str(m, "backup_suffix", "", checkSuffix)
+	if v, ok := l.integer(m, "max_delete", ""); ok {
+		if v < 0 {
+			l.add(l.line(m.at("max_delete")), "write 0 to refuse any deletion, or a positive limit", "data.max_delete: %d is negative", v)
+		} else {
+			d.MaxDelete = v
+		}
+	}
+	return d
+}
+
+func (l *loader) upgrade(top *mapping) Upgrade {
+	u := Upgrade{RebootTimeout: 60 * time.Minute, MinFreeDisk: 5 << 30}
+	if top.get("upgrade") == nil {
+		l.missing(top, "upgrade", "add upgrade: with from and to, the current and target Fedora releases")
+		return u
+	}
+	m := l.mapping(top.vals["upgrade"], "upgrade", "from", "to", "reboot_timeout", "devel_branch", "min_free_disk")
+	if m.node == nil {
+		return u
+	}
+	for _, kv := range []struct {
+		key string
+		dst *int
+	}{{"from", &u.From}, {"to", &u.To}} {
+		if v, ok := l.integer(m, kv.key, "add "+kv.key+": a Fedora release number, like 29"); ok {
+			if v <= 0 {
+				l.add(l.line(m.at(kv.key)), "write a Fedora release number, like 29", "upgrade.%s: release %d is not positive", kv.key, v)
+			} else {
+				*kv.dst = v
+			}
+		}
+	}
+	if v, ok := l.duration(m, "reboot_timeout", "60m"); ok {
+		if v == 0 {
+			l.add(l.line(m.at("reboot_timeout")), "write how long a reboot into the new release may take, like 60m", "upgrade.reboot_timeout: must be above zero")
+		} else {
+			u.RebootTimeout = v
+		}
+	}
+	u.DevelBranch, _ = l.str(m, "devel_branch", "", checkBranch)
+	if u.DevelBranch == "" && u.To > 0 {
+		u.DevelBranch = "f" + strconv.Itoa(u.To)
+	}
+	if v, ok := l.byteSize(m, "min_free_disk"); ok {
+		u.MinFreeDisk = v
+	}
+	return u
+}
+
+func (l *loader) cleanup(top *mapping) Cleanup {
+	var c Cleanup
+	m := l.mapping(top.vals["cleanup"], "cleanup", "containers")
+	c.Containers, _ = l.boolean(m, "containers")
+	return c
+}
+
+func (l *loader) ssh(top *mapping) SSH {
+	s := SSH{ConnectTimeout: 15 * time.Second, Keepalive: 15 * time.Second}
+	m := l.mapping(top.vals["ssh"], "ssh", "known_hosts", "identity", "config", "connect_timeout", "keepalive")
+	for _, kv := range []struct {
+		key, def string
+		dst      *string
+	}{
+		{"known_hosts", "~/.ssh/known_hosts", &s.KnownHosts},
+		{"identity", "", &s.Identity},
+		{"config", "", &s.Config},
+	} {
+		v, ok := l.str(m, kv.key, "", checkLocalPath)
+		if !ok && m.get(kv.key) != nil {
+			continue // refused, and reported
+		}
+		if v == "" {
+			v = kv.def
+		}
+		if v == "" {
+			continue
+		}
+		p, err := l.localPath(v)
+		if err != nil {
+			l.add(l.line(m.at(kv.key)), "write an absolute path", "ssh.%s: %v", kv.key, err)
+			continue
+		}
+		*kv.dst = p
+	}
+	if v, ok := l.duration(m, "connect_timeout", "15s"); ok {
+		if v == 0 {
+			l.add(l.line(m.at("connect_timeout")), "write how long to wait for a box to answer, like 15s", "ssh.connect_timeout: must be above zero")
+		} else {
+			s.ConnectTimeout = v
+		}
+	}
+	if v, ok := l.duration(m, "keepalive", "15s"); ok {
+		s.Keepalive = v
+	}
+	return s
+}
+
+// localPath expands a leading ~/ and resolves a relative path against the
+// file's folder, so a lab's boxes.yaml can say known_hosts: known_hosts.
+func (l *loader) localPath(p string) (string, error) {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		home, err := os.UserHomeDir()
+		if err != nil || home == "" {
+			return "", fmt.Errorf("cannot expand ~ in %q: no home folder ($HOME is not set)", clip(p))
+		}
+		p = filepath.Join(home, p[1:])
+	} else if strings.HasPrefix(p, "~") {
+		return "", fmt.Errorf("%q: only ~/ is expanded, not ~user", clip(p))
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(l.dir, p)
+	}
+	return filepath.Clean(p), nil
+}
+
+var events = []string{"upgrade-dev", "redirect", "upgrade-prod", "switch-back", "epilogue"}
+
+func (l *loader) hooks(top *mapping, boxes []Box) map[string]Hooks {
+	targets := []string{Production, Development}
+	for _, b := range boxes {
+		if b.Name != "" {
+			targets = append(targets, b.Name)
+		}
+	}
+	out := map[string]Hooks{}
+	hm := l.mapping(top.vals["hooks"], "hooks", events...)
+	for _, ev := range events {
+		if hm.vals[ev] == nil {
+			continue
+		}
+		em := l.mapping(hm.vals[ev], hm.at(ev), "before", "after")
+		var h Hooks
+		names := map[string]int{}
+		for _, when := range []string{"before", "after"} {
+			items := l.seq(em, when, "", "write "+when+" as a list of hooks, each with name, on and run")
+			list := []Hook{}
+			for i, it := range items {
+				path := fmt.Sprintf("%s[%d]", em.at(when), i)
+				l.pos[path] = it.Line
+				m := l.mapping(it, path, "name", "on", "run", "check", "undo")
+				if m.node == nil {
+					if it.Kind == yaml.ScalarNode && it.ShortTag() == "!!null" {
+						l.add(it.Line, "give each hook name, on and run", "%s: hook is empty", path)
+					}
+					continue
+				}
+				k := Hook{Line: it.Line}
+				if v, ok := l.str(m, "name", "add name: a short word naming the hook", checkHookName); ok {
+					if first, dup := names[v]; dup {
+						l.add(l.line(m.at("name")), fmt.Sprintf("rename one; the first is on line %d", first), "%s: two hooks named %q in %s", path, v, ev)
+					} else {
+						names[v] = l.line(m.at("name"))
+						k.Name = v
+					}
+				}
+				if v, ok := l.str(m, "on", "add on: production, development or a box name", checkOn); ok {
+					if contains(targets, v) {
+						k.On = v
+					} else {
+						l.add(l.line(m.at("on")), "write on: "+strings.Join(targets, ", on: "),
+							"%s.on: %q is not production, development or a box name (%s)", path, v, strings.Join(targets[2:], ", "))
+					}
+				}
+				k.Run, _ = l.str(m, "run", "add run: the command to run", checkCommand)
+				k.Check, _ = l.str(m, "check", "", checkCommand)
+				k.Undo, _ = l.str(m, "undo", "", checkCommand)
+				list = append(list, k)
+			}
+			if when == "before" {
+				h.Before = list
+			} else {
+				h.After = list
+			}
+		}
+		out[ev] = h
+	}
+	return out
+}

@@ -1,0 +1,276 @@
+package boxes
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"regexp"
+	"strings"
+	"unicode"
+)
+
+// The checks below keep every value that is not a command a plain word for
+// a remote shell: Quote leaves it as it is, and it cannot start an option.
+// Commands (app.install, hooks) are the operator's shell by design.
+
+// shellSafe is the character set Quote leaves unquoted.
+const shellSafe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%+=,"
+
+func onlyChars(s, set string) bool {
+	for _, r := range s {
+		if !strings.ContainsRune(set, r) {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	boxNameRe  = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	userRe     = regexp.MustCompile(`^[a-z_][a-z0-9_-]*$`)
+	unitRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9:_.@-]*$`)
+	hookNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	labelRe    = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?$`)
+)
+
+func checkBoxName(s string) (string, string) {
+	hint := "name the box itself with lowercase letters, digits and -, like thurst"
+	if s == Production || s == Development {
+		return "is a function, not a box name", hint
+	}
+	if len(s) > 63 || !boxNameRe.MatchString(s) {
+		return "is not a box name", hint
+	}
+	return "", ""
+}
+
+// checkHost accepts a DNS name (or an ssh_config alias) or an IP address.
+func checkHost(s string) (string, string) {
+	hint := "write a DNS name or an IP address, like thurst.inria.fr"
+	if strings.HasPrefix(s, "-") || !onlyChars(s, shellSafe) {
+		return "is not a host name or IP address", hint
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return "", ""
+	}
+	name := strings.TrimSuffix(s, ".")
+	if name == "" || len(name) > 253 {
+		return "is not a host name or IP address", hint
+	}
+	for _, label := range strings.Split(name, ".") {
+		if len(label) > 63 || !labelRe.MatchString(label) {
+			return "is not a host name or IP address", hint
+		}
+	}
+	return "", ""
+}
+
+func checkUser(s string) (string, string) {
+	if len(s) > 32 || !userRe.MatchString(s) {
+		return "is not a user name", "write a login name like root"
+	}
+	return "", ""
+}
+
+func checkFunction(s string) (string, string) {
+	if s != Production && s != Development {
+		return "is not production or development", "write function: production or function: development"
+	}
+	return "", ""
+}
+
+func checkUnit(s string) (string, string) {
+	if len(s) > 255 || !unitRe.MatchString(s) {
+		return "is not a systemd unit name", "write a unit name like nbhosting-addr or nbh-uwsgi.service"
+	}
+	return "", ""
+}
+
+// checkSetting keeps a settings value on one line: it replaces one line of
+// sitesettings.py. Quoting it for Python and the shell is the step's job.
+func checkSetting(s string) (string, string) {
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return "holds a newline or another control character", "write the value on one line"
+	}
+	return "", ""
+}
+
+// checkRemotePath accepts an absolute, clean path on a box.
+func checkRemotePath(s string) (string, string) {
+	switch {
+	case !strings.HasPrefix(s, "/"):
+		return "is not an absolute path", "write a path starting with /"
+	case !onlyChars(s, shellSafe):
+		return "holds characters a shell would interpret", "use a path made of letters, digits and - _ . / : @ % + = ,"
+	case path.Clean(s) != s:
+		return "is not a clean path", "write it as " + path.Clean(s) + " (no //, /./, /.. or trailing /)"
+	case s == "/":
+		return "is the root folder", "write the folder itself, like /nbhosting"
+	}
+	return "", ""
+}
+
+// checkFolder accepts a plain name inside data.root.
+func checkFolder(s string) (string, string) {
+	hint := "write a folder name inside data.root, like students"
+	switch {
+	case s == "." || s == ".." || strings.HasPrefix(s, "-"):
+		return "is not a folder name", hint
+	case strings.Contains(s, "/"):
+		return "is a path, not a folder name", hint
+	case !onlyChars(s, shellSafe):
+		return "holds characters a shell would interpret", hint
+	}
+	return "", ""
+}
+
+func checkSuffix(s string) (string, string) {
+	hint := "write a suffix like .prod, or \"\" to keep no backup"
+	switch {
+	case strings.Contains(s, "/"):
+		return "holds a /", hint
+	case strings.Trim(s, ".") == "":
+		return "is only dots", hint
+	case !onlyChars(s, shellSafe):
+		return "holds characters a shell would interpret", hint
+	}
+	return "", ""
+}
+
+// checkBranch follows git check-ref-format, within the shell-safe set.
+func checkBranch(s string) (string, string) {
+	hint := "write a git branch name like f29"
+	bad := strings.HasPrefix(s, "-") || strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/") ||
+		strings.HasSuffix(s, ".") || strings.HasSuffix(s, ".lock") || strings.Contains(s, "..") ||
+		strings.Contains(s, "//") || strings.Contains(s, "/.") || strings.HasPrefix(s, ".") ||
+		strings.Contains(s, ":") || s == "@" || !onlyChars(s, shellSafe)
+	if bad {
+		return "is not a git branch name", hint
+	}
+	return "", ""
+}
+
+func checkCommand(s string) (string, string) {
+	if strings.ContainsRune(s, 0) {
+		return "holds a NUL byte", "remove the \\0 escape"
+	}
+	return "", ""
+}
+
+func checkLocalPath(s string) (string, string) {
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return "holds a newline or another control character", "write the path on one line"
+	}
+	return "", ""
+}
+
+func checkHookName(s string) (string, string) {
+	if len(s) > 64 || !hookNameRe.MatchString(s) {
+		return "is not a hook name", "write a short word of letters, digits and . _ -, like notify-users"
+	}
+	return "", ""
+}
+
+func checkOn(s string) (string, string) {
+	if s == Production || s == Development || boxNameRe.MatchString(s) && len(s) <= 63 {
+		return "", ""
+	}
+	return "is not production, development or a box name", "write on: production, on: development or on: a box name"
+}
+
+// sameHost compares host names as DNS does: case-insensitively, with or
+// without the final dot; addresses by value.
+func sameHost(a, b string) bool {
+	if x, err := netip.ParseAddr(a); err == nil {
+		if y, err := netip.ParseAddr(b); err == nil {
+			return x == y
+		}
+	}
+	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+}
+
+// validate checks what no single value shows: the pair, its functions and
+// hosts, the release numbers. Values already refused are empty and skipped.
+func (l *loader) validate(c *Config) {
+	l.validateBoxes(c)
+	for i, a := range c.Boxes {
+		if a.Host == "" {
+			continue
+		}
+		for _, fn := range []string{Production, Development} {
+			if f, ok := c.Functions[fn]; ok && f.Alias != "" && sameHost(a.Host, f.Alias) {
+				l.add(l.line(l.boxPaths[i]+".host"),
+					"reach each box by its own name: the alias's address and host key move with the function",
+					"%s.host: %s is the %s alias", l.boxPaths[i], a.Host, fn)
+			}
+		}
+	}
+	p, d := c.Functions[Production], c.Functions[Development]
+	if p.Alias != "" && d.Alias != "" && sameHost(p.Alias, d.Alias) {
+		l.add(l.line("functions.development.alias"), "give each function its own DNS name",
+			"functions: production and development have the same alias %s", d.Alias)
+	}
+	if p.AddressUnit != "" && p.AddressUnit == d.AddressUnit {
+		l.add(l.line("functions.development.address_unit"), "give each function its own address unit, like nbhosting-addr and nbhosting-dev-addr",
+			"functions: production and development have the same address_unit %s", d.AddressUnit)
+	}
+	if u := c.Upgrade; u.From > 0 && u.To > 0 && u.To <= u.From {
+		l.add(l.line("upgrade.to"), "set to: to the release you upgrade to, above from",
+			"upgrade.to: target release %d is not above the current one %d", u.To, u.From)
+	}
+	if s := c.Data.BackupSuffix; s != "" {
+		for i, f := range c.Data.Folders {
+			if contains(c.Data.Folders, f+s) {
+				l.add(l.line(fmt.Sprintf("data.folders[%d]", i)), "rename that folder or change backup_suffix",
+					"data.folders: %s%s is both a folder to move and the backup of %s", f, s, f)
+			}
+		}
+	}
+}
+
+func (l *loader) validateBoxes(c *Config) {
+	if len(c.Boxes) > 10 {
+		return // far from a pair: the count is reported, comparing them helps nobody
+	}
+	for i, b := range c.Boxes {
+		for j := range i {
+			a := c.Boxes[j]
+			if a.Name != "" && a.Name == b.Name {
+				l.add(l.line(l.boxPaths[i]+".name"), "give each box its own name",
+					"%s.name: two boxes named %s (lines %d and %d)", l.boxPaths[i], b.Name, l.line(l.boxPaths[j]+".name"), l.line(l.boxPaths[i]+".name"))
+			}
+			if a.Host != "" && b.Host != "" && a.Port == b.Port && sameHost(a.Host, b.Host) {
+				l.add(l.line(l.boxPaths[i]+".host"), "each box must be reached at its own address",
+					"%s.host: boxes %s and %s both reach %s", l.boxPaths[i], a.Name, b.Name, b.Addr())
+			}
+		}
+	}
+	for _, fn := range []string{Production, Development} {
+		other := Development
+		if fn == Development {
+			other = Production
+		}
+		var holders []string
+		last := 0
+		for i, b := range c.Boxes {
+			if b.Function == fn {
+				last = l.line(l.boxPaths[i] + ".function")
+				holders = append(holders, fmt.Sprintf("%s (line %d)", b.Name, last))
+			}
+		}
+		if len(holders) > 1 {
+			l.add(last, "give one box function: "+other,
+				"%s boxes with function %s: %s; one must be %s", count(len(holders)), fn, strings.Join(holders, " and "), other)
+		}
+	}
+}
+
+func count(n int) string {
+	switch n {
+	case 2:
+		return "two"
+	case 3:
+		return "three"
+	}
+	return fmt.Sprint(n)
+}
