@@ -1,0 +1,62 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+)
+
+// These errors are returned by Store methods; test for them with errors.Is.
+// The errors themselves carry the file name and what to do.
+var (
+	// ErrNewerSchema is returned when the state file was written by a newer
+	// boxswap whose schema this one does not know. The file is never written.
+	ErrNewerSchema = errors.New("state written by a newer boxswap")
+
+	// ErrCorrupt is returned when the state file is not a bbolt database,
+	// is damaged (truncated, bad pages, undecodable records) or belongs to
+	// something other than boxswap. The file is never written.
+	ErrCorrupt = errors.New("state file corrupt")
+
+	// ErrBusy is returned when another process kept the state file open for
+	// writing longer than the store's timeout.
+	ErrBusy = errors.New("state file busy")
+
+	// ErrNoAttempt is returned when an attempt ID is not in the state.
+	ErrNoAttempt = errors.New("no such attempt")
+
+	// ErrNoStep is returned by UpdateStep when the attempt has no such step.
+	ErrNoStep = errors.New("no such step")
+
+	// ErrLocked is returned by Lock when another live process holds the
+	// operator lock; the error is a *LockedError naming the holder.
+	ErrLocked = errors.New("state is locked")
+)
+
+// newerSchemaError says which file and which schema; it is ErrNewerSchema.
+type newerSchemaError struct {
+	path   string
+	schema int
+}
+
+func (e *newerSchemaError) Error() string {
+	return fmt.Sprintf("state %s was written by a newer boxswap (schema %d > %d); use that version",
+		e.path, e.schema, SchemaVersion)
+}
+
+func (e *newerSchemaError) Is(target error) bool { return target == ErrNewerSchema }
+
+// corruptError says which file is unreadable and why; it is ErrCorrupt and
+// unwraps to the cause.
+type corruptError struct {
+	path  string
+	cause error
+}
+
+func (e *corruptError) Error() string {
+	return fmt.Sprintf("state %s is damaged or not a boxswap state file: %v; "+
+		"boxswap left it untouched: keep a copy of it, then restore it from a backup "+
+		"(moving it aside makes boxswap start over at phase start)", e.path, e.cause)
+}
+
+func (e *corruptError) Is(target error) bool { return target == ErrCorrupt }
+func (e *corruptError) Unwrap() error        { return e.cause }

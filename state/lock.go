@@ -1,0 +1,249 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Lock gives up on a held lock after lockTries tries lockDelay apart: a
+// `where` that tests the lock holds it shared for an instant, and that must
+// not refuse an operator, but a held lock is refused well under a second.
+const (
+	lockTries = 8
+	lockDelay = 10 * time.Millisecond
+)
+
+// testHookLockOpened runs between Lock's open and flock, for a test to
+// release the lock in that window.
+var testHookLockOpened func()
+
+// Lockfile is a held operator lock. Keep it until the work is done, then
+// Unlock it; if the process dies the kernel releases it.
+type Lockfile struct {
+	// Path is the lock file, <state>.lock.
+	Path string
+	// Holder is what was written in the lock file.
+	Holder Holder
+	// Reclaimed is the holder recorded in a lock file left by a process
+	// that died without unlocking, or nil.
+	Reclaimed *Holder
+
+	f *os.File
+}
+
+// LockedError is returned by Lock when a live process holds the lock. It is
+// ErrLocked.
+type LockedError struct {
+	Holder Holder // zero when the holder had not written its name yet
+	Path   string // the lock file
+}
+
+func (e *LockedError) Error() string {
+	h := e.Holder
+	if h.PID == 0 {
+		return fmt.Sprintf("state is locked by another boxswap; wait for it, or if that process is gone on another host, remove %s", e.Path)
+	}
+	cmd := ""
+	if h.Command != "" {
+		cmd = " (" + h.Command + ")"
+	}
+	return fmt.Sprintf("state is locked by %s@%s pid %d%s since %s; wait for it, or if that process is gone on another host, remove %s",
+		h.User, h.Host, h.PID, cmd, since(h.Since), e.Path)
+}
+
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// since is a time as an operator reads it: the clock time today, with the
+// date otherwise.
+func since(t time.Time) string {
+	if t.IsZero() {
+		return "an unknown time"
+	}
+	t = t.Local()
+	if t.Format(time.DateOnly) == time.Now().Format(time.DateOnly) {
+		return t.Format(time.TimeOnly)
+	}
+	return t.Format("2006-01-02 15:04:05")
+}
+
+// LockPath is the lock file of the state file statePath.
+func LockPath(statePath string) string { return statePath + ".lock" }
+
+// CurrentHolder describes this process as a lock holder.
+func CurrentHolder(command string) Holder {
+	h := Holder{PID: os.Getpid(), Command: command, Since: time.Now()}
+	h.User, h.Host = splitMe(Me())
+	return h
+}
+
+func splitMe(me string) (user, host string) {
+	for i := len(me) - 1; i >= 0; i-- {
+		if me[i] == '@' {
+			return me[:i], me[i+1:]
+		}
+	}
+	return me, ""
+}
+
+// Lock takes the operator lock of the state file statePath without waiting:
+// when a live process holds it, it returns a *LockedError naming the holder.
+// A lock file left by a dead process is taken over and its holder returned
+// in Lockfile.Reclaimed.
+func Lock(statePath string, h Holder) (*Lockfile, error) {
+	path := LockPath(statePath)
+	if h.Since.IsZero() {
+		h.Since = time.Now()
+	}
+	busy := 0
+	for range 100 {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if testHookLockOpened != nil {
+			testHookLockOpened()
+		}
+		err = flock(f, unix.LOCK_EX|unix.LOCK_NB)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			held, rerr := readHolder(f)
+			_ = f.Close()
+			if busy++; busy < lockTries {
+				time.Sleep(lockDelay)
+				continue
+			}
+			le := &LockedError{Path: path}
+			if rerr == nil && held != nil {
+				le.Holder = *held
+			}
+			return nil, le
+		}
+		if err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		// An Unlock removes the file before closing it: if it did so between
+		// our open and our flock, we hold a lock on a file nobody else will
+		// look at. Start again on the one at path.
+		if !isFileAt(f, path) {
+			_ = f.Close()
+			continue
+		}
+		l := &Lockfile{Path: path, Holder: h, f: f}
+		if old, err := readHolder(f); err == nil && old != nil {
+			l.Reclaimed = old
+		}
+		if err := writeHolder(f, h); err != nil {
+			_ = os.Remove(path)
+			_ = f.Close()
+			return nil, fmt.Errorf("lock %s: write holder: %w", path, err)
+		}
+		return l, nil
+	}
+	return nil, fmt.Errorf("lock %s: the lock file keeps being replaced; is another boxswap looping on it?", path)
+}
+
+// Unlock releases the lock and removes the lock file. It is safe to call
+// twice.
+func (l *Lockfile) Unlock() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	// Remove first, so nobody reads our name from a lock we no longer hold.
+	rmErr := os.Remove(l.Path)
+	if errors.Is(rmErr, fs.ErrNotExist) {
+		rmErr = nil
+	}
+	closeErr := l.f.Close()
+	l.f = nil
+	if err := errors.Join(rmErr, closeErr); err != nil {
+		return fmt.Errorf("unlock %s: %w", l.Path, err)
+	}
+	return nil
+}
+
+// ReadLock tells who holds the operator lock of statePath and whether that
+// holder is alive. No lock file gives (nil, false, nil); a lock file left by
+// a dead process gives its holder and false.
+func ReadLock(statePath string) (*Holder, bool, error) {
+	path := LockPath(statePath)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("lock %s: %w", path, err)
+	}
+	defer f.Close()
+	switch err := flock(f, unix.LOCK_SH|unix.LOCK_NB); {
+	case err == nil:
+		// Nobody holds it, and nobody can write the file while we share it.
+		h, herr := readHolder(f)
+		_ = flock(f, unix.LOCK_UN)
+		if herr != nil {
+			return nil, false, nil // garbage left behind: Lock overwrites it
+		}
+		return h, false, nil
+	case !errors.Is(err, unix.EWOULDBLOCK):
+		return nil, false, fmt.Errorf("lock %s: %w", path, err)
+	}
+	// A holder writes its name just after taking the lock; give it a moment.
+	for range lockTries {
+		if h, err := readHolder(f); err == nil && h != nil {
+			return h, true, nil
+		}
+		time.Sleep(lockDelay)
+	}
+	return nil, true, nil
+}
+
+func flock(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+}
+
+func isFileAt(f *os.File, path string) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	pi, err := os.Stat(path)
+	return err == nil && os.SameFile(fi, pi)
+}
+
+// readHolder reads the holder in the lock file; nil when the file is empty.
+func readHolder(f *os.File) (*Holder, error) {
+	data, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<16))
+	if err != nil || len(data) == 0 {
+		return nil, err
+	}
+	var h Holder
+	if err := json.Unmarshal(data, &h); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+func writeHolder(f *os.File, h Holder) error {
+	data, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(append(data, '\n'), 0); err != nil {
+		return err
+	}
+	return f.Sync()
+}
