@@ -1,0 +1,523 @@
+package fsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"boxswap/boxes"
+	"boxswap/state"
+	"boxswap/steps"
+)
+
+// Engine runs transitions step by step, recording each step in the state
+// before and after it runs, so that a run stopped anywhere resumes.
+type Engine struct {
+	Config *boxes.Config
+	Store  *state.Store
+	// Boxes returns the Runner of a box by name.
+	Boxes func(name string) (boxes.Runner, error)
+	// Out receives progress lines and the boxes' output; nil discards.
+	Out io.Writer
+	// Approve asks the operator at a gate (see steps.Env).
+	Approve func(ctx context.Context, gate, prompt string) (string, error)
+	// Force lists the guards the operator overrode; each use is recorded.
+	Force map[string]bool
+	// Who is user@host, Command the verb: both go into the history.
+	Who, Command string
+	// Stop, once closed, makes the engine stop at the next safe point
+	// (between steps) and record the transition as interrupted.
+	Stop <-chan struct{}
+	// Retries and Backoff bound the retries of a step declared safe to
+	// repeat whose outcome is unknown (a dropped connection).
+	Retries int
+	Backoff time.Duration
+	// LogDir holds the full output of each attempt; default STATE.logs.
+	LogDir string
+	// Plan builds a transition's steps; nil means Steps.
+	Plan func(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error)
+}
+
+func (e *Engine) plan(meta state.Meta, event string) ([]steps.Step, error) {
+	if e.Plan != nil {
+		return e.Plan(e.Config, meta, event)
+	}
+	return Steps(e.Config, meta, event)
+}
+
+// Planned returns the next transition and its steps, as next would run them.
+func (e *Engine) Planned() (Transition, []steps.Step, error) {
+	meta, err := e.cycle(false)
+	if err != nil {
+		return Transition{}, nil, err
+	}
+	t, ok := NextEvent(meta.Phase)
+	if !ok {
+		return Transition{}, nil, fmt.Errorf("%w: both boxes are on f%d; to upgrade again, set upgrade.from: %d and upgrade.to in %s",
+			ErrCycleDone, meta.To, meta.To, e.Config.File)
+	}
+	st, err := e.plan(meta, t.Event)
+	return t, st, err
+}
+
+// cycle returns the machine's meta, starting a cycle when the state is
+// fresh or a finished cycle is followed by a new upgrade in boxes.yaml. It
+// writes only when write is set.
+func (e *Engine) cycle(write bool) (state.Meta, error) {
+	meta, err := e.Store.Meta()
+	if err != nil {
+		return meta, err
+	}
+	up := e.Config.Upgrade
+	begin := func(n int) (state.Meta, error) {
+		m := state.Meta{Schema: state.SchemaVersion, Phase: Start, Cycle: n, From: up.From, To: up.To, Changed: time.Now()}
+		if write {
+			if err := e.Store.Init(m); err != nil {
+				return meta, err
+			}
+			e.record("cycle", fmt.Sprintf("cycle %d begins: f%d to f%d", n, up.From, up.To))
+		}
+		return m, nil
+	}
+	switch {
+	case meta.Cycle == 0:
+		return begin(1)
+	case meta.From == up.From && meta.To == up.To:
+		return meta, nil
+	case meta.Phase == Done && up.From == meta.To:
+		return begin(meta.Cycle + 1)
+	case meta.Phase == Done:
+		return meta, fmt.Errorf("%w: cycle %d took the boxes to f%d, but %s asks for f%d to f%d; a new cycle must start from f%d",
+			ErrConfigChanged, meta.Cycle, meta.To, e.Config.File, up.From, up.To, meta.To)
+	default:
+		return meta, fmt.Errorf("%w: the cycle in progress upgrades f%d to f%d, but %s now says f%d to f%d; put upgrade.from/to back until the cycle is done",
+			ErrConfigChanged, meta.From, meta.To, e.Config.File, up.From, up.To)
+	}
+}
+
+// Next starts the next transition of the cycle and runs it to the end.
+func (e *Engine) Next(ctx context.Context) (*state.Attempt, error) {
+	last, err := e.Store.Last()
+	if err != nil {
+		return nil, err
+	}
+	if last != nil && pending(last.Status) {
+		return last, fmt.Errorf("%w: %s is %s at step %s; run boxswap resume to go on, or boxswap rollback to undo it",
+			ErrPending, last.Event, last.Status, currentStep(last))
+	}
+	meta, err := e.cycle(true)
+	if err != nil {
+		return nil, err
+	}
+	t, ok := NextEvent(meta.Phase)
+	if !ok {
+		return nil, fmt.Errorf("%w: both boxes are on f%d; to upgrade again, set upgrade.from: %d and a higher upgrade.to in %s, then run boxswap next",
+			ErrCycleDone, meta.To, meta.To, e.Config.File)
+	}
+	planned, err := e.plan(meta, t.Event)
+	if err != nil {
+		return nil, err
+	}
+	att := &state.Attempt{
+		Cycle: meta.Cycle, Event: t.Event, From: t.From, To: t.To,
+		Status: state.Running, Command: e.Command, Started: time.Now(),
+	}
+	for _, s := range planned {
+		d := s.Describe()
+		att.Steps = append(att.Steps, state.StepRecord{
+			ID: s.ID(), Box: d.Box, Text: d.Text, Commands: d.Commands,
+			Irreversible: d.Irreversible, Status: state.Pending,
+		})
+	}
+	id, err := e.Store.Begin(att)
+	if err != nil {
+		return nil, err
+	}
+	att.ID = id
+	return e.run(ctx, att, planned)
+}
+
+// Resume goes on with a transition that was interrupted or failed: steps
+// recorded done are skipped; a step found running is checked first.
+func (e *Engine) Resume(ctx context.Context) (*state.Attempt, error) {
+	att, err := e.Store.Last()
+	if err != nil {
+		return nil, err
+	}
+	if att == nil || !pending(att.Status) {
+		return att, fmt.Errorf("%w: no transition is pending; run boxswap next to start the next one", ErrNothingToResume)
+	}
+	if att.Status == state.RollingBack {
+		return att, fmt.Errorf("%w: a rollback of %s was interrupted; run boxswap rollback to finish it", ErrPending, att.Event)
+	}
+	meta, err := e.cycle(false)
+	if err != nil {
+		return att, err
+	}
+	planned, err := e.replan(meta, att)
+	if err != nil {
+		return att, err
+	}
+	if err := e.Store.UpdateAttempt(att.ID, func(a *state.Attempt) error {
+		a.Status, a.Command, a.Error, a.FailedStep = state.Running, e.Command, "", ""
+		return nil
+	}); err != nil {
+		return att, err
+	}
+	e.record("resume", fmt.Sprintf("%s resumed at step %s", att.Event, currentStep(att)))
+	att.Status = state.Running
+	return e.run(ctx, att, planned)
+}
+
+// replan rebuilds an attempt's steps from boxes.yaml and checks they are
+// the ones recorded: resuming with other steps would skip or repeat work.
+func (e *Engine) replan(meta state.Meta, att *state.Attempt) ([]steps.Step, error) {
+	planned, err := e.plan(meta, att.Event)
+	if err != nil {
+		return nil, err
+	}
+	if len(planned) != len(att.Steps) {
+		return nil, fmt.Errorf("%w: %s now plans %d steps where the recorded attempt has %d; restore the boxes.yaml it began with",
+			ErrConfigChanged, att.Event, len(planned), len(att.Steps))
+	}
+	for i, s := range planned {
+		if s.ID() != att.Steps[i].ID {
+			return nil, fmt.Errorf("%w: step %d of %s is now %s, recorded as %s; restore the boxes.yaml it began with",
+				ErrConfigChanged, i+1, att.Event, s.ID(), att.Steps[i].ID)
+		}
+	}
+	return planned, nil
+}
+
+func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.Step) (*state.Attempt, error) {
+	out, closeLog := e.output(att)
+	defer closeLog()
+	env := e.env(ctx, att, out)
+	out.say("%s: %d steps (attempt %d, %s)", att.Event, len(planned), att.ID, e.Command)
+	for i, s := range planned {
+		if att.Steps[i].Status == state.Done {
+			continue
+		}
+		if e.stopped() {
+			return e.halt(att, state.Interrupted, att.Steps[i].ID, ErrStopped)
+		}
+		if err := e.step(ctx, att, i, s, env, out); err != nil {
+			status := state.Failed
+			if ctx.Err() != nil {
+				status = state.Interrupted
+			}
+			return e.halt(att, status, s.ID(), err)
+		}
+	}
+	phase, err := fire(att.From, att.Event)
+	if err != nil {
+		return e.halt(att, state.Failed, "", err)
+	}
+	if err := e.Store.SetPhase(att.ID, phase); err != nil {
+		return att, err
+	}
+	out.say("%s: done; phase is now %s", att.Event, phase)
+	return e.Store.Attempt(att.ID)
+}
+
+// step checks, then applies one step, recording it before and after.
+func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.Step, env *steps.Env, out *output) error {
+	d := s.Describe()
+	rec := &att.Steps[i]
+	out.say("[%d/%d] %s %s", i+1, len(att.Steps), boxLabel(d.Box), d.Text)
+	if err := e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
+		r.Status, r.Attempts, r.Started, r.Error = state.Running, r.Attempts+1, time.Now(), ""
+		return nil
+	}); err != nil {
+		return err
+	}
+	rec.Status = state.Running
+	var why string
+	var err error
+	for try := 0; ; try++ {
+		var done bool
+		done, why, err = s.Check(ctx, env)
+		if err == nil && !done {
+			err = s.Apply(ctx, env)
+			why = ""
+		} else if err == nil {
+			out.say("    already done: %s", why)
+		}
+		if err == nil || !d.Retry || try >= e.Retries || ctx.Err() != nil || !unknown(err) {
+			break
+		}
+		wait := e.Backoff << try
+		out.say("    outcome unknown (%v); checking again in %s", err, wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	tail := out.takeTail()
+	uerr := e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
+		r.Tail = tail
+		r.Why = why
+		switch {
+		case err == nil:
+			r.Status, r.Ended = state.Done, time.Now()
+			zero := 0
+			r.Exit = &zero
+		case unknown(err) || ctx.Err() != nil:
+			// The step may or may not have taken effect: it stays running, so
+			// resume checks it before anything else.
+			r.Error = err.Error()
+		default:
+			r.Status, r.Ended, r.Error = state.StepFailed, time.Now(), err.Error()
+			if code, ok := exitCode(err); ok {
+				r.Exit = &code
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if uerr != nil {
+		return uerr
+	}
+	rec.Status = state.Done
+	return nil
+}
+
+// Rollback undoes, in reverse order, the steps of a transition that did not
+// finish. It stops before a step that cannot be undone and says so.
+func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
+	att, err := e.Store.Last()
+	if err != nil {
+		return nil, err
+	}
+	if att == nil || !pending(att.Status) {
+		what := "no transition has run"
+		if att != nil {
+			what = fmt.Sprintf("the last transition, %s, is %s", att.Event, att.Status)
+		}
+		return att, fmt.Errorf("%w: %s; a finished transition is not undone, the next one moves on", ErrNothingToRollBack, what)
+	}
+	meta, err := e.cycle(false)
+	if err != nil {
+		return att, err
+	}
+	planned, err := e.replan(meta, att)
+	if err != nil {
+		return att, err
+	}
+	if err := e.Store.UpdateAttempt(att.ID, func(a *state.Attempt) error {
+		a.Status, a.Command = state.RollingBack, e.Command
+		return nil
+	}); err != nil {
+		return att, err
+	}
+	e.record("rollback", fmt.Sprintf("rollback of %s begins", att.Event))
+	out, closeLog := e.output(att)
+	defer closeLog()
+	env := e.env(ctx, att, out)
+	for i := len(planned) - 1; i >= 0; i-- {
+		rec := att.Steps[i]
+		if rec.Status == state.Pending || rec.Status == state.Undone {
+			continue
+		}
+		if rec.Irreversible {
+			err := fmt.Errorf("%w: %s (%s) cannot be undone: %s; the steps after it are undone; run boxswap resume to go forward",
+				ErrRollbackStopped, rec.ID, boxLabel(rec.Box), rec.Text)
+			return e.halt(att, state.Failed, rec.ID, err)
+		}
+		if e.stopped() {
+			return e.halt(att, state.RollingBack, rec.ID, ErrStopped)
+		}
+		out.say("undo [%d/%d] %s %s", i+1, len(planned), boxLabel(rec.Box), rec.Text)
+		if err := e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
+			r.Status, r.Started, r.Error = state.Undoing, time.Now(), ""
+			return nil
+		}); err != nil {
+			return att, err
+		}
+		uerr := planned[i].Undo(ctx, env)
+		if errors.Is(uerr, steps.ErrIrreversible) {
+			uerr = fmt.Errorf("%w: %s: %w", ErrRollbackStopped, rec.ID, uerr)
+		}
+		tail := out.takeTail()
+		if err := e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
+			r.Tail = tail
+			if uerr != nil {
+				r.Error = "undo: " + uerr.Error()
+				return nil
+			}
+			r.Status, r.Ended = state.Undone, time.Now()
+			return nil
+		}); err != nil {
+			return att, err
+		}
+		if uerr != nil {
+			return e.halt(att, state.RollingBack, rec.ID, uerr)
+		}
+	}
+	if err := e.Store.UpdateAttempt(att.ID, func(a *state.Attempt) error {
+		a.Status, a.Ended, a.Error, a.FailedStep = state.RolledBack, time.Now(), "", ""
+		return nil
+	}); err != nil {
+		return att, err
+	}
+	e.record("rolled-back", fmt.Sprintf("%s rolled back; phase stays %s", att.Event, att.From))
+	out.say("%s: rolled back; phase is still %s", att.Event, att.From)
+	return e.Store.Attempt(att.ID)
+}
+
+// halt records why the attempt stopped and returns err.
+func (e *Engine) halt(att *state.Attempt, status, stepID string, err error) (*state.Attempt, error) {
+	uerr := e.Store.UpdateAttempt(att.ID, func(a *state.Attempt) error {
+		a.Status, a.FailedStep, a.Error = status, stepID, err.Error()
+		if status != state.RollingBack {
+			a.Ended = time.Now()
+		}
+		return nil
+	})
+	e.record(status, fmt.Sprintf("%s %s at %s: %v", att.Event, status, stepID, err))
+	if a, gerr := e.Store.Attempt(att.ID); gerr == nil {
+		att = a
+	}
+	if uerr != nil {
+		return att, errors.Join(err, uerr)
+	}
+	return att, err
+}
+
+func (e *Engine) record(kind, detail string) {
+	// History is a journal for people; failing to write it must not stop
+	// an upgrade half way, and the attempt record holds the same facts.
+	_ = e.Store.Record(state.Event{Time: time.Now(), Who: e.Who, Kind: kind, Detail: detail})
+}
+
+func (e *Engine) stopped() bool {
+	if e.Stop == nil {
+		return false
+	}
+	select {
+	case <-e.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// output opens the attempt's log file beside the state.
+func (e *Engine) output(att *state.Attempt) (*output, func()) {
+	dir := e.LogDir
+	if dir == "" {
+		dir = e.Store.Path() + ".logs"
+	}
+	var log io.Writer
+	closeLog := func() {}
+	if err := os.MkdirAll(dir, 0o700); err == nil {
+		name := filepath.Join(dir, fmt.Sprintf("%04d-%s.log", att.ID, att.Event))
+		if f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+			log = f
+			closeLog = func() { f.Close() }
+		}
+	}
+	return newOutput(e.Out, log), closeLog
+}
+
+func (e *Engine) env(ctx context.Context, att *state.Attempt, out *output) *steps.Env {
+	return &steps.Env{
+		Boxes:  e.Boxes,
+		Output: out.writer,
+		Facts:  &facts{store: e.Store, prefix: fmt.Sprintf("c%d/", att.Cycle), attempt: att.ID, step: func() string { return currentStep(att) }},
+		Approve: func(ctx context.Context, gate, prompt string) (string, error) {
+			if e.Approve == nil {
+				return "", fmt.Errorf("%w: %s: no way to ask; run with --yes", steps.ErrNotApproved, gate)
+			}
+			who, err := e.Approve(ctx, gate, prompt)
+			if err != nil {
+				return "", err
+			}
+			if err := e.Store.Approve(state.Approval{Attempt: att.ID, Gate: gate, Who: who, When: time.Now()}); err != nil {
+				return "", err
+			}
+			e.record("approval", fmt.Sprintf("%s approved by %s", gate, who))
+			return who, nil
+		},
+		Progress: func(format string, args ...any) { out.say("    "+format, args...) },
+		Force:    e.forced(),
+	}
+}
+
+// forced returns the overrides and records each in the history, once per run.
+func (e *Engine) forced() map[string]bool {
+	for k, v := range e.Force {
+		if v {
+			e.record("override", fmt.Sprintf("guard %s overridden by %s", k, e.Who))
+		}
+	}
+	return e.Force
+}
+
+// facts scopes the step facts to the cycle and writes them through to the
+// state at once, so a crash right after a step learnt something keeps it.
+type facts struct {
+	store   *state.Store
+	prefix  string
+	attempt uint64
+	step    func() string
+}
+
+func (f *facts) Get(key string) (string, bool) {
+	v, ok, err := f.store.Fact(f.prefix + key)
+	return v, ok && err == nil
+}
+
+func (f *facts) Set(key, value string) error {
+	if err := f.store.SetFact(f.prefix+key, value); err != nil {
+		return err
+	}
+	return f.store.UpdateStep(f.attempt, f.step(), func(r *state.StepRecord) error {
+		if r.Facts == nil {
+			r.Facts = map[string]string{}
+		}
+		r.Facts[key] = value
+		return nil
+	})
+}
+
+func (f *facts) Delete(key string) error { return f.store.DeleteFact(f.prefix + key) }
+
+// pending reports whether an attempt in this status still needs resume or rollback.
+func pending(status string) bool {
+	switch status {
+	case state.Running, state.Interrupted, state.Failed, state.RollingBack:
+		return true
+	}
+	return false
+}
+
+// currentStep is the first step not done (or the last one).
+func currentStep(a *state.Attempt) string {
+	for _, s := range a.Steps {
+		if s.Status != state.Done {
+			return s.ID
+		}
+	}
+	if len(a.Steps) == 0 {
+		return ""
+	}
+	return a.Steps[len(a.Steps)-1].ID
+}
+
+func unknown(err error) bool {
+	return errors.Is(err, boxes.ErrOutcomeUnknown) || errors.Is(err, boxes.ErrUnreachable)
+}
+
+func boxLabel(box string) string {
+	if box == "" {
+		return "operator"
+	}
+	return box
+}

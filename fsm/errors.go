@@ -1,0 +1,39 @@
+package fsm
+
+import (
+	"errors"
+
+	"boxswap/steps"
+)
+
+var (
+	// ErrStopped is returned when the operator asked to stop (a first
+	// SIGINT) and the engine stopped at a safe point between steps.
+	ErrStopped = errors.New("stopped by the operator")
+	// ErrPending is returned by next when the last transition did not
+	// finish: it must be resumed or rolled back first.
+	ErrPending = errors.New("a transition is pending")
+	// ErrNothingToRollBack is returned by rollback when the last
+	// transition finished or was already rolled back.
+	ErrNothingToRollBack = errors.New("nothing to roll back")
+	// ErrNothingToResume is returned by resume when no transition is pending.
+	ErrNothingToResume = errors.New("nothing to resume")
+	// ErrCycleDone is returned by next at the end of a cycle when
+	// boxes.yaml does not ask for a new one.
+	ErrCycleDone = errors.New("the upgrade cycle is done")
+	// ErrConfigChanged is returned when boxes.yaml no longer matches the
+	// cycle or transition in progress.
+	ErrConfigChanged = errors.New("boxes.yaml changed")
+	// ErrRollbackStopped is returned when rollback reaches a step that
+	// cannot be undone.
+	ErrRollbackStopped = errors.New("rollback stopped at an irreversible step")
+)
+
+// exitCode finds the remote exit status in a step's error, if it has one.
+func exitCode(err error) (int, bool) {
+	var ee *steps.ExitError
+	if errors.As(err, &ee) {
+		return ee.Code, true
+	}
+	return 0, false
+}

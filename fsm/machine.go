@@ -1,0 +1,105 @@
+package fsm
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	lfsm "github.com/looplab/fsm"
+)
+
+// Phases (the machine's states), in the order a cycle goes through them.
+const (
+	Start        = "start"
+	DevUpgraded  = "dev-upgraded"
+	Redirected   = "redirected"
+	ProdUpgraded = "prod-upgraded"
+	SwitchedBack = "switched-back"
+	Done         = "done"
+)
+
+// Events: one per transition, named for the seed's phases.
+const (
+	UpgradeDev  = "upgrade-dev"
+	Redirect    = "redirect"
+	UpgradeProd = "upgrade-prod"
+	SwitchBack  = "switch-back"
+	Epilogue    = "epilogue"
+)
+
+// Transition is one edge of the machine.
+type Transition struct {
+	Event string `json:"event"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+}
+
+// Transitions lists the machine's edges in cycle order.
+var Transitions = []Transition{
+	{UpgradeDev, Start, DevUpgraded},
+	{Redirect, DevUpgraded, Redirected},
+	{UpgradeProd, Redirected, ProdUpgraded},
+	{SwitchBack, ProdUpgraded, SwitchedBack},
+	{Epilogue, SwitchedBack, Done},
+}
+
+// NextEvent returns the transition that leaves phase, if any.
+func NextEvent(phase string) (Transition, bool) {
+	for _, t := range Transitions {
+		if t.From == phase {
+			return t, true
+		}
+	}
+	return Transition{}, false
+}
+
+// ValidPhase reports whether phase is one of the machine's states.
+func ValidPhase(phase string) bool {
+	return phase == Start || phase == Done || func() bool {
+		_, ok := NextEvent(phase)
+		return ok
+	}()
+}
+
+// newMachine builds the looplab machine at the persisted phase. The state
+// file is the truth: the machine is rebuilt from it on every run and only
+// ever fired once all of a transition's steps are done.
+func newMachine(phase string) (*lfsm.FSM, error) {
+	if !ValidPhase(phase) {
+		return nil, fmt.Errorf("unknown phase %q in the state file: is it from another tool?", phase)
+	}
+	events := make([]lfsm.EventDesc, 0, len(Transitions))
+	for _, t := range Transitions {
+		events = append(events, lfsm.EventDesc{Name: t.Event, Src: []string{t.From}, Dst: t.To})
+	}
+	return lfsm.NewFSM(phase, events, nil), nil
+}
+
+// fire moves the machine from phase through event and returns the new phase.
+//
+// looplab/fsm leaves a transition pending forever when the context given to
+// Event is cancelled mid-transition (its issue #101), so fire never passes
+// the caller's context: it uses one that cannot be cancelled. There are no
+// callbacks, so nothing can block.
+func fire(phase, event string) (string, error) {
+	m, err := newMachine(phase)
+	if err != nil {
+		return "", err
+	}
+	if err := m.Event(context.Background(), event); err != nil {
+		return "", fmt.Errorf("fsm: %s from %s: %w", event, phase, err)
+	}
+	return m.Current(), nil
+}
+
+// Graph returns the machine as a Mermaid state diagram, edges in cycle order.
+func Graph() string {
+	var b strings.Builder
+	b.WriteString("stateDiagram-v2\n")
+	fmt.Fprintf(&b, "    [*] --> %s\n", Start)
+	for _, t := range Transitions {
+		fmt.Fprintf(&b, "    %s --> %s: %s\n", t.From, t.To, t.Event)
+	}
+	fmt.Fprintf(&b, "    %s --> [*]\n", Done)
+	return b.String()
+}

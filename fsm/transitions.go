@@ -1,0 +1,202 @@
+package fsm
+
+import (
+	"fmt"
+	"path"
+
+	"boxswap/boxes"
+	"boxswap/state"
+	"boxswap/steps"
+)
+
+// Steps returns the steps of event for the cycle in meta, built from
+// boxes.yaml: the default transitions of the seed's procedure, with the
+// operator's hooks before and after.
+func Steps(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error) {
+	r, err := RolesOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t, ok := transition(event)
+	if !ok {
+		return nil, fmt.Errorf("fsm: unknown event %q", event)
+	}
+	p := planner{cfg: cfg, r: r, from: meta.From, to: meta.To, event: event}
+	if p.from == 0 && p.to == 0 {
+		p.from, p.to = cfg.Upgrade.From, cfg.Upgrade.To
+	}
+	before, err := p.hooks(t.From, cfg.Hooks[event].Before, "before")
+	if err != nil {
+		return nil, err
+	}
+	after, err := p.hooks(t.From, cfg.Hooks[event].After, "after")
+	if err != nil {
+		return nil, err
+	}
+	var body []steps.Step
+	switch event {
+	case UpgradeDev:
+		body = p.upgrade(r.Dev, r.Prod, true)
+	case Redirect:
+		body = p.move(r.Prod, r.Dev, true)
+	case UpgradeProd:
+		body = p.upgrade(r.Prod, r.Dev, false)
+	case SwitchBack:
+		body = p.move(r.Dev, r.Prod, false)
+	case Epilogue:
+		body = p.epilogue()
+	}
+	out := append(before, body...)
+	return append(out, after...), nil
+}
+
+func transition(event string) (Transition, bool) {
+	for _, t := range Transitions {
+		if t.Event == event {
+			return t, true
+		}
+	}
+	return Transition{}, false
+}
+
+type planner struct {
+	cfg      *boxes.Config
+	r        Roles
+	from, to int
+	event    string
+}
+
+func (p planner) id(parts ...string) string {
+	return path.Join(append([]string{p.event}, parts...)...)
+}
+
+func (p planner) unit(fn string) string { return p.cfg.Functions[fn].AddressUnit }
+
+// upgrade: the release upgrade of box, while other holds production.
+// devHolds says box still holds the development function (upgrade-dev);
+// otherwise box is idle (upgrade-prod).
+func (p planner) upgrade(box, other boxes.Box, devHolds bool) []steps.Step {
+	c := p.cfg
+	prodUnit, devUnit := p.unit(boxes.Production), p.unit(boxes.Development)
+	s := []steps.Step{
+		steps.Reachable(p.id("preflight/reach", other.Name), other.Name),
+		steps.Reachable(p.id("preflight/reach", box.Name), box.Name),
+		steps.UnitState(p.id("preflight/production", other.Name), other.Name, prodUnit, true, true),
+	}
+	if devHolds {
+		s = append(s, steps.UnitState(p.id("preflight/development", box.Name), box.Name, devUnit, true, true))
+	} else {
+		s = append(s, steps.UnitState(p.id("preflight/idle", box.Name), box.Name, prodUnit, false, false))
+	}
+	otherRelease := p.from
+	if !devHolds {
+		otherRelease = p.to
+	}
+	s = append(s,
+		steps.Release(p.id("preflight/release", other.Name), other.Name, otherRelease),
+		steps.Release(p.id("preflight/release", box.Name), box.Name, p.from),
+		steps.FreeDisk(p.id("preflight/disk", box.Name), box.Name, []string{"/", c.Data.Root}, int64(c.Upgrade.MinFreeDisk)),
+		steps.PipSnapshot(p.id("pip-snapshot"), box.Name),
+		steps.DnfUpgrade(p.id("dnf-upgrade"), box.Name),
+		steps.DnfInstall(p.id("dnf-plugin"), box.Name, "dnf-plugin-system-upgrade"),
+		steps.DnfDownload(p.id("dnf-download"), box.Name, p.to),
+		steps.Reboot(p.id("reboot"), box.Name, p.to, c.Upgrade.RebootTimeout, 0),
+		steps.OSRelease(p.id("os-release"), box.Name, p.to),
+		steps.PipReinstall(p.id("pip-reinstall"), box.Name),
+		steps.Branch(p.id("devel-branch"), box.Name, c.App.Checkout, c.Upgrade.DevelBranch),
+		steps.Command(p.id("install"), box.Name, "re-run install.sh", c.App.Install, "", ""),
+	)
+	return s
+}
+
+// move: production from src to dst. Everything slow runs while src still
+// serves (sync passes, the settings switch and install.sh on dst); the
+// window without production is only: stop src's app services, a final
+// delta sync, move the address.
+func (p planner) move(src, dst boxes.Box, dropDev bool) []steps.Step {
+	c := p.cfg
+	prodUnit, devUnit := p.unit(boxes.Production), p.unit(boxes.Development)
+	gate := fmt.Sprintf("move production from %s to %s", src.Name, dst.Name)
+	if dropDev {
+		gate = fmt.Sprintf("%s has been validated on f%d; move production from %s to it", dst.Name, p.to, src.Name)
+	}
+	s := []steps.Step{
+		steps.Gate(p.id("approve"), gate),
+		steps.Reachable(p.id("preflight/reach", src.Name), src.Name),
+		steps.Reachable(p.id("preflight/reach", dst.Name), dst.Name),
+		steps.Release(p.id("preflight/release", dst.Name), dst.Name, p.to),
+	}
+	if dropDev {
+		s = append(s, steps.UnitDown(p.id("drop-development", dst.Name), dst.Name, devUnit))
+	}
+	sync := func(kind string, final bool) {
+		for _, f := range c.Data.Folders {
+			s = append(s, steps.Sync(p.id(kind, f), steps.SyncParams{
+				Src: src.Name, Dst: dst.Name, DstHost: dst.Host, DstPort: dst.Port, DstUser: dst.User,
+				Root: c.Data.Root, Folder: f, SrcUnit: prodUnit, Function: boxes.Production,
+				MaxDelete: c.Data.MaxDelete, Final: final,
+			}))
+		}
+	}
+	sync("sync", false)
+	prod := c.Functions[boxes.Production].Settings.Lines()
+	s = append(s,
+		steps.Settings(p.id("settings", dst.Name), dst.Name, c.App.SettingsFile, prod, c.App.Install),
+		steps.Command(p.id("install", dst.Name), dst.Name, "re-run install.sh with the production settings", c.App.Install, "", ""),
+		steps.StartServices(p.id("start-services", dst.Name), dst.Name, c.App.Services),
+		steps.StopServices(p.id("stop-services", src.Name), src.Name, c.App.Services),
+	)
+	sync("final-sync", true)
+	s = append(s,
+		steps.UnitDown(p.id("release-address", src.Name), src.Name, prodUnit),
+		steps.UnitUp(p.id("take-address", dst.Name), dst.Name, prodUnit),
+	)
+	return s
+}
+
+// epilogue: the usual development box becomes one again.
+func (p planner) epilogue() []steps.Step {
+	c := p.cfg
+	dev := p.r.Dev
+	var s []steps.Step
+	if c.Data.BackupSuffix != "" {
+		for _, f := range c.Data.Folders {
+			s = append(s, steps.Rename(p.id("backup", f), dev.Name, c.Data.Root, f, c.Data.BackupSuffix))
+		}
+	}
+	if c.Cleanup.Containers {
+		s = append(s, steps.CleanupContainers(p.id("cleanup-containers", dev.Name), dev.Name))
+	}
+	devLines := c.Functions[boxes.Development].Settings.Lines()
+	units := []string{p.unit(boxes.Production), p.unit(boxes.Development)}
+	s = append(s,
+		steps.Settings(p.id("settings", dev.Name), dev.Name, c.App.SettingsFile, devLines, c.App.Install),
+		steps.Command(p.id("install", dev.Name), dev.Name, "re-run install.sh with the development settings", c.App.Install, "", ""),
+		steps.StartServices(p.id("start-services", dev.Name), dev.Name, c.App.Services),
+		steps.UnitUp(p.id("take-address", dev.Name), dev.Name, p.unit(boxes.Development)),
+		steps.RecordStatus(p.id("status", p.r.Prod.Name), p.r.Prod.Name, units),
+		steps.RecordStatus(p.id("status", dev.Name), dev.Name, units),
+	)
+	return s
+}
+
+// hooks turns the operator's hooks into command steps; "on" names a
+// function (as it stands at phase) or a box.
+func (p planner) hooks(phase string, hs []boxes.Hook, when string) ([]steps.Step, error) {
+	var out []steps.Step
+	table := Table(p.r, phase, p.from, p.to)
+	for _, h := range hs {
+		box := ""
+		for _, b := range table {
+			if b.Name == h.On || b.Function == h.On {
+				box = b.Name
+			}
+		}
+		if box == "" {
+			return nil, fmt.Errorf("%s:%d: hook %q of %s runs on %s, but no box holds it at %s; use a box name",
+				p.cfg.File, h.Line, h.Name, p.event, h.On, phase)
+		}
+		out = append(out, steps.Command(p.id("hook", when, h.Name), box, "hook "+h.Name, h.Run, h.Check, h.Undo))
+	}
+	return out, nil
+}

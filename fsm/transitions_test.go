@@ -1,0 +1,193 @@
+package fsm
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"boxswap/boxes"
+	"boxswap/state"
+	"boxswap/steps"
+)
+
+func planIDs(t *testing.T, cfg *boxes.Config, event string) []string {
+	t.Helper()
+	st, err := Steps(cfg, state.Meta{Cycle: 1, From: 27, To: 29}, event)
+	if err != nil {
+		t.Fatalf("%s: %v", event, err)
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, s := range st {
+		if seen[s.ID()] {
+			t.Fatalf("%s: step id %s twice", event, s.ID())
+		}
+		seen[s.ID()] = true
+		if !strings.HasPrefix(s.ID(), event+"/") {
+			t.Fatalf("%s: step id %s not under the event", event, s.ID())
+		}
+		ids = append(ids, s.ID())
+	}
+	return ids
+}
+
+func before(t *testing.T, ids []string, a, b string) {
+	t.Helper()
+	i, j := slices.Index(ids, a), slices.Index(ids, b)
+	if i < 0 || j < 0 {
+		t.Fatalf("missing %s (%d) or %s (%d) in %v", a, i, b, j, ids)
+	}
+	if i >= j {
+		t.Fatalf("%s must come before %s: %v", a, b, ids)
+	}
+}
+
+func TestUpgradeDevRunsTheSeedsProcedureOnTheDevelopmentBox(t *testing.T) {
+	cfg := testConfig()
+	st, _ := Steps(cfg, state.Meta{From: 27, To: 29}, UpgradeDev)
+	ids := planIDs(t, cfg, UpgradeDev)
+	order := []string{
+		"upgrade-dev/preflight/production/thurst", "upgrade-dev/preflight/development/thermals",
+		"upgrade-dev/pip-snapshot", "upgrade-dev/dnf-upgrade", "upgrade-dev/dnf-plugin",
+		"upgrade-dev/dnf-download", "upgrade-dev/reboot", "upgrade-dev/os-release",
+		"upgrade-dev/pip-reinstall", "upgrade-dev/devel-branch", "upgrade-dev/install",
+	}
+	for i := 1; i < len(order); i++ {
+		before(t, ids, order[i-1], order[i])
+	}
+	for _, s := range st {
+		d := s.Describe()
+		if strings.HasPrefix(s.ID(), "upgrade-dev/preflight/") {
+			continue
+		}
+		if d.Box != "thermals" {
+			t.Errorf("%s runs on %q, want thermals (the development box)", s.ID(), d.Box)
+		}
+		if s.ID() == "upgrade-dev/reboot" && !d.Irreversible {
+			t.Errorf("the reboot into the new release must be marked irreversible")
+		}
+		if s.ID() == "upgrade-dev/dnf-download" && !slices.Contains(d.Commands, "dnf system-upgrade download --releasever=29 -y") {
+			t.Errorf("download commands %q", d.Commands)
+		}
+	}
+}
+
+func TestUpgradeProdRunsOnTheIdleOldProductionBox(t *testing.T) {
+	cfg := testConfig()
+	st, _ := Steps(cfg, state.Meta{From: 27, To: 29}, UpgradeProd)
+	ids := planIDs(t, cfg, UpgradeProd)
+	before(t, ids, "upgrade-prod/preflight/idle/thurst", "upgrade-prod/dnf-upgrade")
+	for _, s := range st {
+		if strings.HasPrefix(s.ID(), "upgrade-prod/preflight/") {
+			continue
+		}
+		if b := s.Describe().Box; b != "thurst" {
+			t.Errorf("%s runs on %q, want thurst", s.ID(), b)
+		}
+	}
+}
+
+// The window without production holds only: stop the app on the old box,
+// the final delta sync, the address move. Everything slow comes first.
+func TestRedirectKeepsTheCutOverWindowShort(t *testing.T) {
+	cfg := testConfig()
+	ids := planIDs(t, cfg, Redirect)
+	if ids[0] != "redirect/approve" {
+		t.Fatalf("redirect must begin at the gate: %v", ids)
+	}
+	before(t, ids, "redirect/drop-development/thermals", "redirect/sync/students")
+	for _, slow := range []string{"redirect/sync/students", "redirect/sync/raw", "redirect/settings/thermals", "redirect/install/thermals", "redirect/start-services/thermals"} {
+		before(t, ids, slow, "redirect/stop-services/thurst")
+	}
+	before(t, ids, "redirect/stop-services/thurst", "redirect/final-sync/students")
+	before(t, ids, "redirect/final-sync/raw", "redirect/release-address/thurst")
+	before(t, ids, "redirect/release-address/thurst", "redirect/take-address/thermals")
+	if last := ids[len(ids)-1]; last != "redirect/take-address/thermals" {
+		t.Fatalf("redirect ends with %s", last)
+	}
+}
+
+func TestSwitchBackMovesProductionHome(t *testing.T) {
+	cfg := testConfig()
+	st, _ := Steps(cfg, state.Meta{From: 27, To: 29}, SwitchBack)
+	ids := planIDs(t, cfg, SwitchBack)
+	if ids[0] != "switch-back/approve" {
+		t.Fatalf("switch-back must ask first: %v", ids)
+	}
+	if slices.Contains(ids, "switch-back/drop-development/thurst") {
+		t.Fatalf("switch-back drops no development function: %v", ids)
+	}
+	before(t, ids, "switch-back/release-address/thermals", "switch-back/take-address/thurst")
+	for _, s := range st {
+		if strings.Contains(s.ID(), "sync/") && !strings.Contains(strings.Join(s.Describe().Commands, " "), "root@thurst.inria.fr:/nbhosting/") {
+			t.Errorf("%s does not sync towards thurst: %q", s.ID(), s.Describe().Commands)
+		}
+		if strings.Contains(s.ID(), "sync/") && s.Describe().Box != "thermals" {
+			t.Errorf("%s must run on the source box thermals, runs on %s", s.ID(), s.Describe().Box)
+		}
+	}
+}
+
+func TestEpilogueMakesThermalsADevelopmentBoxAgain(t *testing.T) {
+	cfg := testConfig()
+	ids := planIDs(t, cfg, Epilogue)
+	before(t, ids, "epilogue/backup/students", "epilogue/install/thermals")
+	before(t, ids, "epilogue/settings/thermals", "epilogue/install/thermals")
+	before(t, ids, "epilogue/install/thermals", "epilogue/take-address/thermals")
+	if slices.Contains(ids, "epilogue/cleanup-containers/thermals") {
+		t.Fatal("container cleanup must be off by default")
+	}
+	cfg.Cleanup.Containers = true
+	cfg.Data.BackupSuffix = ""
+	ids = planIDs(t, cfg, Epilogue)
+	if !slices.Contains(ids, "epilogue/cleanup-containers/thermals") || slices.Contains(ids, "epilogue/backup/students") {
+		t.Fatalf("cleanup on, backup off: %v", ids)
+	}
+}
+
+func TestHooksRunBeforeAndAfterOnTheBoxTheyName(t *testing.T) {
+	cfg := testConfig()
+	cfg.Hooks = map[string]boxes.Hooks{
+		Redirect: {
+			Before: []boxes.Hook{{Name: "announce", On: boxes.Production, Run: "wall 'moving'"}},
+			After:  []boxes.Hook{{Name: "smoke", On: "thermals", Run: "curl -fs localhost", Check: "true", Undo: "echo undo"}},
+		},
+		UpgradeProd: {Before: []boxes.Hook{{Name: "nowhere", On: boxes.Development, Run: "true", Line: 42}}},
+	}
+	st, err := Steps(cfg, state.Meta{From: 27, To: 29}, Redirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := st[0].Describe(), st[len(st)-1].Describe()
+	if st[0].ID() != "redirect/hook/before/announce" || first.Box != "thurst" || first.Commands[0] != "wall 'moving'" {
+		t.Fatalf("before hook: %s %+v", st[0].ID(), first)
+	}
+	if st[len(st)-1].ID() != "redirect/hook/after/smoke" || last.Box != "thermals" {
+		t.Fatalf("after hook: %s %+v", st[len(st)-1].ID(), last)
+	}
+	// At redirected nobody holds development: the hook names the file and line.
+	_, err = Steps(cfg, state.Meta{From: 27, To: 29}, UpgradeProd)
+	if err == nil || !strings.Contains(err.Error(), "boxes.yaml:42") {
+		t.Fatalf("hook on a function nobody holds: %v", err)
+	}
+}
+
+func TestEveryStepDescribesItsCommands(t *testing.T) {
+	cfg := testConfig()
+	for _, tr := range Transitions {
+		st, err := Steps(cfg, state.Meta{From: 27, To: 29}, tr.Event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range st {
+			d := s.Describe()
+			if d.Text == "" {
+				t.Errorf("%s has no text", s.ID())
+			}
+			if d.Box == "" && s.ID() != tr.Event+"/approve" {
+				t.Errorf("%s runs on no box", s.ID())
+			}
+			var _ steps.Step = s
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package fsm
+
+import (
+	"time"
+
+	"boxswap/boxes"
+	"boxswap/state"
+)
+
+// View is what `boxswap where` shows; its JSON form is a contract.
+type View struct {
+	Phase      string          `json:"phase"`
+	Next       *string         `json:"next"` // null at the end of a cycle
+	Cycle      int             `json:"cycle"`
+	From       int             `json:"from"`
+	To         int             `json:"to"`
+	Changed    *time.Time      `json:"changed,omitempty"`
+	Transition *TransitionView `json:"transition"`
+	Boxes      []BoxView       `json:"boxes"`
+}
+
+// TransitionView is the last transition attempt, unless it finished.
+type TransitionView struct {
+	ID         uint64     `json:"id"`
+	Event      string     `json:"event"`
+	Status     string     `json:"status"`
+	Step       string     `json:"step"` // the step running or next to run
+	StepIndex  int        `json:"step_index"`
+	Steps      []StepView `json:"steps"`
+	FailedStep string     `json:"failed_step"`
+	Error      string     `json:"error"`
+	Started    time.Time  `json:"started"`
+}
+
+// StepView is one step of the transition shown.
+type StepView struct {
+	ID       string `json:"id"`
+	Box      string `json:"box"`
+	Text     string `json:"text"`
+	Status   string `json:"status"`
+	Attempts int    `json:"attempts"`
+}
+
+// Where reads the state (and never the network) and returns where the
+// pair stands. A missing state file is a fresh start.
+func Where(cfg *boxes.Config, store *state.Store) (*View, error) {
+	roles, err := RolesOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := store.Meta()
+	if err != nil {
+		return nil, err
+	}
+	v := &View{Phase: meta.Phase, Cycle: meta.Cycle, From: meta.From, To: meta.To}
+	if v.Phase == "" {
+		v.Phase = Start
+	}
+	if meta.Cycle == 0 || (meta.Phase == Done && cfg.Upgrade.From == meta.To && cfg.Upgrade.To > meta.To) {
+		// No cycle yet, or boxes.yaml asks for the next one: show it.
+		if meta.Cycle == 0 {
+			v.Cycle, v.From, v.To = 1, cfg.Upgrade.From, cfg.Upgrade.To
+		}
+	}
+	if !meta.Changed.IsZero() {
+		v.Changed = &meta.Changed
+	}
+	if t, ok := NextEvent(v.Phase); ok {
+		v.Next = &t.Event
+	} else if meta.Phase == Done && cfg.Upgrade.From == meta.To && cfg.Upgrade.To > meta.To {
+		ev := UpgradeDev
+		v.Next = &ev
+	}
+	last, err := store.Last()
+	if err != nil {
+		return nil, err
+	}
+	if last != nil && last.Status != state.Done {
+		tv := &TransitionView{
+			ID: last.ID, Event: last.Event, Status: last.Status, Step: currentStep(last),
+			FailedStep: last.FailedStep, Error: last.Error, Started: last.Started,
+		}
+		for i, s := range last.Steps {
+			if s.ID == tv.Step {
+				tv.StepIndex = i + 1
+			}
+			tv.Steps = append(tv.Steps, StepView{ID: s.ID, Box: s.Box, Text: s.Text, Status: s.Status, Attempts: s.Attempts})
+		}
+		v.Transition = tv
+	}
+	v.Boxes = Table(roles, v.Phase, v.From, v.To)
+	return v, nil
+}
