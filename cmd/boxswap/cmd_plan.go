@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"boxswap/fsm"
+	"boxswap/state"
+	"boxswap/steps"
+)
+
+type planOptions struct {
+	Offline bool
+}
+
+func newPlanCommand(g *globalOptions) *cobra.Command {
+	var opts planOptions
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show the next transition's steps, their commands, and which are done",
+		Long: `plan lists the steps the next transition runs (as next would plan them
+from boxes.yaml and the state): each with its box, what it does and the exact
+remote commands. Without --offline it also runs each step's check on the
+boxes, read-only, and says whether the step is already done and why.`,
+		Example: `  boxswap plan --offline
+  boxswap plan --json | jq '.steps[] | select(.check.done | not) | .id'`,
+		Annotations: map[string]string{annJSON: "yes", annSteps: "yes"},
+		Args:        cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPlan(cmd.Context(), opts, g)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Offline, "offline", false, "do not reach the boxes: list the steps without checking them")
+	return cmd
+}
+
+type planJSON struct {
+	Transition fsm.Transition `json:"transition"`
+	Cycle      int            `json:"cycle"`
+	// Pending is the recorded attempt of this transition, when one did not finish.
+	Pending *pendingJSON `json:"pending"`
+	Steps   []planStep   `json:"steps"`
+	// Error is set when checks could not run (a box unreachable).
+	Error *jsonError `json:"error,omitempty"`
+}
+
+type pendingJSON struct {
+	ID     uint64 `json:"id"`
+	Status string `json:"status"`
+}
+
+type planStep struct {
+	ID string `json:"id"`
+	steps.Description
+	// Recorded is the step's status in the pending attempt, if any.
+	Recorded string     `json:"recorded,omitempty"`
+	Check    *planCheck `json:"check,omitempty"`
+}
+
+type planCheck struct {
+	Done  bool   `json:"done"`
+	Why   string `json:"why,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+func runPlan(ctx context.Context, opts planOptions, g *globalOptions) error {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	store := g.openStore()
+	e := &fsm.Engine{Config: cfg, Store: store, Force: g.force()}
+	t, planned, err := e.Planned()
+	if err != nil {
+		return err
+	}
+	meta, err := store.Meta()
+	if err != nil {
+		return err
+	}
+	cycle := meta.Cycle
+	if cycle == 0 {
+		cycle = 1
+	}
+	last, err := store.Last()
+	if err != nil {
+		return err
+	}
+	out := planJSON{Transition: t, Cycle: cycle}
+	recorded := map[string]string{}
+	if last != nil && last.Event == t.Event && last.Cycle == cycle && last.Status != state.Done && last.Status != state.RolledBack {
+		out.Pending = &pendingJSON{ID: last.ID, Status: last.Status}
+		for _, s := range last.Steps {
+			recorded[s.ID] = s.Status
+		}
+	}
+	for _, s := range planned {
+		out.Steps = append(out.Steps, planStep{ID: s.ID(), Description: s.Describe(), Recorded: recorded[s.ID()]})
+	}
+	var checkErr error
+	if !opts.Offline {
+		d, err := newDialer(cfg)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		env := checkEnv(d, store, cycle, g.force())
+		var failed []error
+		for i, s := range planned {
+			done, why, err := s.Check(ctx, env)
+			c := &planCheck{Done: done, Why: why}
+			if err != nil {
+				c.Done, c.Error = false, err.Error()
+				failed = append(failed, err)
+			}
+			out.Steps[i].Check = c
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		if len(failed) > 0 {
+			checkErr = withHint(fmt.Errorf("%d of %d checks could not run; the first: %w", len(failed), len(planned), failed[0]),
+				"each check's error is shown with its step; if a box cannot be reached, boxswap check tells why")
+		}
+	}
+	if !g.JSON {
+		printPlan(g.stdout, out)
+		return checkErr
+	}
+	out.Error = newJSONError(checkErr)
+	if err := g.printJSON(out); err != nil {
+		return err
+	}
+	return reported(checkErr)
+}
+
+// checkEnv is a steps.Env for running checks only: it reads the cycle's
+// facts from the state but keeps what checks set in memory, approves
+// nothing, and discards remote output.
+func checkEnv(d boxDialer, store *state.Store, cycle int, force map[string]bool) *steps.Env {
+	return &steps.Env{
+		Boxes:  d.Runner,
+		Output: func(string) io.Writer { return io.Discard },
+		Facts:  &readFacts{store: store, prefix: fmt.Sprintf("c%d/", cycle), set: map[string]*string{}},
+		Approve: func(_ context.Context, gate, _ string) (string, error) {
+			return "", fmt.Errorf("%w: %s: plan only looks", steps.ErrNotApproved, gate)
+		},
+		Progress: func(string, ...any) {},
+		Force:    force,
+	}
+}
+
+// readFacts reads the state's facts and keeps writes in memory: plan must
+// not change the record of the cycle.
+type readFacts struct {
+	store  *state.Store
+	prefix string
+	mu     sync.Mutex
+	set    map[string]*string // nil value: deleted
+}
+
+func (f *readFacts) Get(key string) (string, bool) {
+	f.mu.Lock()
+	v, ok := f.set[key]
+	f.mu.Unlock()
+	if ok {
+		if v == nil {
+			return "", false
+		}
+		return *v, true
+	}
+	s, ok, err := f.store.Fact(f.prefix + key)
+	return s, ok && err == nil
+}
+
+func (f *readFacts) Set(key, value string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.set[key] = &value
+	return nil
+}
+
+func (f *readFacts) Delete(key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.set[key] = nil
+	return nil
+}
+
+func printPlan(w io.Writer, p planJSON) {
+	t := p.Transition
+	fmt.Fprintf(w, "next: %s (%s to %s), cycle %d, %d steps\n", t.Event, t.From, t.To, p.Cycle, len(p.Steps))
+	if p.Pending != nil {
+		fmt.Fprintf(w, "attempt %d of it is %s: boxswap resume goes on with it, boxswap rollback undoes it\n", p.Pending.ID, p.Pending.Status)
+	}
+	for i, s := range p.Steps {
+		fmt.Fprintf(w, "\n%2d. %s  [%s]\n", i+1, s.ID, orOperator(s.Box))
+		fmt.Fprintf(w, "    %s\n", s.Text)
+		for _, c := range s.Commands {
+			fmt.Fprintf(w, "    $ %s\n", c)
+		}
+		var notes []string
+		if s.Irreversible {
+			notes = append(notes, "cannot be undone")
+		}
+		if s.Recorded != "" {
+			notes = append(notes, "recorded: "+s.Recorded)
+		}
+		for _, n := range notes {
+			fmt.Fprintf(w, "    (%s)\n", n)
+		}
+		if c := s.Check; c != nil {
+			switch {
+			case c.Error != "":
+				fmt.Fprintf(w, "    check: unknown: %s\n", c.Error)
+			case c.Done:
+				fmt.Fprintf(w, "    check: done: %s\n", c.Why)
+			case c.Why != "":
+				fmt.Fprintf(w, "    check: not done: %s\n", c.Why)
+			default:
+				fmt.Fprintf(w, "    check: not done\n")
+			}
+		}
+	}
+}

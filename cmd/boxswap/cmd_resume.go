@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"boxswap/fsm"
+	"boxswap/state"
+)
+
+type resumeOptions struct{}
+
+func newResumeCommand(g *globalOptions) *cobra.Command {
+	var opts resumeOptions
+	return &cobra.Command{
+		Use:   "resume",
+		Short: "Go on with a transition that stopped or failed",
+		Long: `resume goes on with the pending transition: steps recorded done are
+skipped, a step found running (its outcome unknown) is checked first and
+applied again only if its effect is not in place. boxes.yaml must plan the
+same steps as when the transition began.`,
+		Example:     "  boxswap resume",
+		Annotations: map[string]string{annSteps: "yes"},
+		Args:        cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runResume(cmd.Context(), opts, g)
+		},
+	}
+}
+
+func runResume(ctx context.Context, _ resumeOptions, g *globalOptions) error {
+	return runEngine(ctx, g, engineVerb{name: "resume", run: func(e *fsm.Engine, ctx context.Context) (*state.Attempt, error) {
+		return e.Resume(ctx)
+	}})
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"boxswap/boxes"
+	"boxswap/fsm"
+	"boxswap/state"
+	"boxswap/steps"
+)
+
+// engineVerb is what next, resume and rollback share: the lock, the
+// connections, the gates, the signals and the summary.
+type engineVerb struct {
+	name string // next, resume, rollback
+	run  func(e *fsm.Engine, ctx context.Context) (*state.Attempt, error)
+}
+
+// Retries of a step whose outcome is unknown and that is safe to repeat:
+// enough to ride out a dropped connection (5s, then 10s), not so many that
+// a box that is really down keeps the operator waiting.
+const (
+	defaultRetries = 2
+	defaultBackoff = 5 * time.Second
+)
+
+func runEngine(ctx context.Context, g *globalOptions, v engineVerb) error {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	statePath := g.statePath()
+	command := "boxswap " + v.name
+	lock, err := state.Lock(statePath, state.CurrentHolder(command))
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	if r := lock.Reclaimed; r != nil {
+		fmt.Fprintf(g.stderr, "boxswap: reclaimed a stale lock of pid %d (%s), which is gone\n", r.PID, holderText(*r))
+	}
+	store := g.openStore()
+	if _, err := store.Meta(); err != nil {
+		return err // an unusable state file is refused before any box is dialed
+	}
+	d, err := newDialer(cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	defer close(done)
+	watchSignals(g.stderr, stop, cancel, done)
+
+	who := state.Me()
+	e := &fsm.Engine{
+		Config:  cfg,
+		Store:   store,
+		Boxes:   d.Runner,
+		Out:     g.stdout,
+		Approve: approver(g, who, stop),
+		Force:   g.force(),
+		Who:     who,
+		Command: v.name,
+		Stop:    stop,
+		Retries: defaultRetries,
+		Backoff: defaultBackoff,
+	}
+	att, err := v.run(e, ctx)
+	printSummary(g.stdout, att, err)
+	return err
+}
+
+// watchSignals turns a first SIGINT/SIGTERM into a stop at the next safe
+// point (between steps), and a second one into cancelling the step.
+func watchSignals(stderr io.Writer, stop chan struct{}, cancel func(), done <-chan struct{}) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		defer signal.Stop(sigs)
+		n := 0
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-sigs:
+				n++
+				if n == 1 {
+					close(stop)
+					fmt.Fprintf(stderr, "\nboxswap: %v: stopping after the current step; a second one interrupts the step itself (resume checks it again)\n", s)
+					continue
+				}
+				fmt.Fprintf(stderr, "\nboxswap: %v: interrupting the current step\n", s)
+				cancel()
+				return
+			}
+		}
+	}()
+}
+
+// approver answers the gates: --yes approves as user@host; a terminal is
+// asked; anything else is refused with what to do.
+func approver(g *globalOptions, who string, stop <-chan struct{}) func(ctx context.Context, gate, prompt string) (string, error) {
+	return func(ctx context.Context, _, prompt string) (string, error) {
+		if g.Yes {
+			fmt.Fprintf(g.stdout, "approved with --yes by %s: %s\n", who, prompt)
+			return who, nil
+		}
+		if !stdinIsTerminal(g.stdin) {
+			return "", withHint(fmt.Errorf("%w: --yes was not given and there is no terminal to ask on", steps.ErrNotApproved),
+				fmt.Sprintf("the gate asks: %q; run with --yes once you have validated that, or run on a terminal to be asked", prompt))
+		}
+		fmt.Fprintf(g.stderr, "%s — type yes to go on: ", prompt)
+		line := make(chan string, 1)
+		go func() {
+			s, _ := bufio.NewReader(g.stdin).ReadString('\n')
+			line <- s
+		}()
+		select {
+		case s := <-line:
+			if ans := strings.TrimSpace(s); ans != "yes" {
+				return "", fmt.Errorf("%w: the answer was %q, not yes", steps.ErrNotApproved, ans)
+			}
+			return who, nil
+		case <-stop:
+			return "", fmt.Errorf("%w: stopped at the prompt", steps.ErrNotApproved)
+		case <-ctx.Done():
+			return "", fmt.Errorf("%w: %w", steps.ErrNotApproved, ctx.Err())
+		}
+	}
+}
+
+// printSummary lists the attempt's steps, then the outcome.
+func printSummary(w io.Writer, att *state.Attempt, err error) {
+	if att == nil {
+		return
+	}
+	fmt.Fprintf(w, "\n%s (attempt %d): %s\n", att.Event, att.ID, att.Status)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  STATUS\tSTEP\tBOX\tTRIES\tTIME")
+	for _, s := range att.Steps {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", s.Status, s.ID, orOperator(s.Box), s.Attempts, duration(s.Started, s.Ended))
+	}
+	tw.Flush()
+	switch {
+	case err == nil && att.Status == state.Done:
+		fmt.Fprintf(w, "phase is now %s; boxswap plan shows what comes next\n", att.To)
+	case err == nil:
+		fmt.Fprintf(w, "phase is still %s\n", att.From)
+	case errors.Is(err, fsm.ErrStopped):
+		fmt.Fprintf(w, "stopped at %s; phase is still %s; boxswap resume goes on\n", att.FailedStep, att.From)
+	default:
+		fmt.Fprintf(w, "phase is still %s\n", att.From)
+	}
+}
+
+// duration is how long a step took, or "-" when it has not ended.
+func duration(start, end time.Time) string {
+	if start.IsZero() || end.IsZero() || end.Before(start) {
+		return "-"
+	}
+	d := end.Sub(start)
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// boxDialer is what the verbs need of boxes.Dialer.
+type boxDialer interface {
+	Runner(name string) (boxes.Runner, error)
+	Close() error
+}

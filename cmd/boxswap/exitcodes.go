@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"boxswap/boxes"
+	"boxswap/fsm"
+	"boxswap/state"
+	"boxswap/steps"
+)
+
+// Exit codes. Scripts depend on them: add, never renumber.
+const (
+	exitOK          = 0
+	exitFailure     = 1   // a step or a command failed
+	exitUsage       = 2   // bad flags or a bad boxes.yaml
+	exitLocked      = 3   // another operator holds the lock
+	exitNotApproved = 4   // a gate was not approved
+	exitRefused     = 5   // a guard or a precondition refused; nothing was changed
+	exitUnreachable = 6   // a box could not be reached, or an outcome is unknown
+	exitPhase       = 7   // the machine's state does not allow the verb now
+	exitState       = 8   // the state file cannot be used
+	exitInterrupted = 130 // stopped by the operator (SIGINT/SIGTERM)
+)
+
+// exitStatusHelp documents the codes in the root command's help.
+var exitStatusHelp = strings.TrimSpace(`
+EXIT STATUS
+  0    ok
+  1    failure: a step or a remote command failed (see the hint, then
+       boxswap resume or boxswap rollback)
+  2    usage: bad flags, or boxes.yaml has problems (each is listed as
+       FILE:LINE)
+  3    locked: another boxswap next/resume/rollback holds the operator lock
+  4    not approved: a gate needs --yes, or a "yes" typed on a terminal
+  5    refused: a guard refused to act, or a box is not as a check step
+       requires; nothing was changed (some guards can be overridden with
+       --force GUARD)
+  6    unreachable: a box could not be reached, or a command's outcome is
+       unknown (the connection dropped); boxswap resume checks it again
+  7    not now: a transition is pending (resume or roll it back), there is
+       nothing to resume or roll back, the cycle is done, boxes.yaml no
+       longer matches the cycle in progress, or rollback reached a step
+       that cannot be undone
+  8    state file: it is corrupt, or was written by a newer boxswap
+  130  interrupted by the operator; boxswap resume goes on
+`)
+
+// classify maps an error to its exit code, a short kind for --json, and the
+// hint shown when the error carries none. It is the only place that knows
+// the mapping; the order of the cases is the precedence when an error
+// wraps several causes.
+func classify(err error) (code int, kind, hint string) {
+	var ue *usageError
+	var le *boxes.LoadError
+	switch {
+	case err == nil:
+		return exitOK, "", ""
+	case errors.As(err, &ue):
+		return exitUsage, "usage", "see boxswap --help"
+	case errors.As(err, &le):
+		return exitUsage, "config", "fix the problems listed, then run boxswap check --offline"
+	case errors.Is(err, state.ErrLocked):
+		return exitLocked, "locked", "wait for the other run to finish; a lock whose process is dead is reclaimed by the next run"
+	case isStateFileError(err):
+		return exitState, "state", "restore the state file from a backup, or use the boxswap that wrote it"
+	case errors.Is(err, steps.ErrNotApproved):
+		return exitNotApproved, "not-approved", "run with --yes once you have validated the boxes (boxswap status), or run on a terminal to be asked"
+	case errors.Is(err, steps.ErrRefused):
+		return exitRefused, "refused", "nothing was changed; fix what the guard saw, or override it with --force GUARD if you are sure"
+	case errors.Is(err, steps.ErrPrecondition):
+		return exitRefused, "precondition", "nothing was changed; make the box as the step expects, then boxswap resume"
+	case errors.Is(err, fsm.ErrStopped), errors.Is(err, context.Canceled):
+		return exitInterrupted, "interrupted", "boxswap where shows where it stopped; boxswap resume goes on"
+	case errors.Is(err, boxes.ErrUnreachable):
+		return exitUnreachable, "unreachable", "check the box is up and boxswap check passes, then run boxswap resume"
+	case errors.Is(err, boxes.ErrOutcomeUnknown):
+		return exitUnreachable, "outcome-unknown", "the connection dropped during a command; boxswap resume checks the step before running it again"
+	case errors.Is(err, fsm.ErrPending):
+		return exitPhase, "pending", "boxswap where shows the pending transition"
+	case errors.Is(err, fsm.ErrNothingToResume), errors.Is(err, fsm.ErrNothingToRollBack):
+		return exitPhase, "nothing-pending", "boxswap where shows the phase; boxswap plan shows the next transition"
+	case errors.Is(err, fsm.ErrCycleDone):
+		return exitPhase, "cycle-done", "edit upgrade.from and upgrade.to in boxes.yaml to start a new cycle"
+	case errors.Is(err, fsm.ErrConfigChanged):
+		return exitPhase, "config-changed", "put boxes.yaml back as it was when the cycle began"
+	case errors.Is(err, fsm.ErrRollbackStopped):
+		return exitPhase, "irreversible", "boxswap resume goes forward from here"
+	}
+	return exitFailure, "failure", "boxswap log shows the step's output; fix the cause, then boxswap resume (or boxswap rollback)"
+}
+
+// usageError is a mistake on the command line, caught before any work.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// hintError carries the hint a verb knows better than classify does.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+func withHint(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	return &hintError{err, hint}
+}
+
+// hintOf returns the innermost hint a verb attached, or the default one.
+func hintOf(err error, def string) string {
+	var he *hintError
+	if errors.As(err, &he) {
+		return he.hint
+	}
+	return def
+}

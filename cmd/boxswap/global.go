@@ -1,0 +1,229 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"boxswap/boxes"
+	"boxswap/state"
+)
+
+// globalOptions are the flags every verb shares, and the process's streams.
+type globalOptions struct {
+	Config string
+	State  string
+	JSON   bool
+	Yes    bool
+	Force  []string
+
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	// started is set once a verb runs: an error before that came from
+	// cobra's own parsing, and is a usage error.
+	started bool
+}
+
+// Command annotations say which global flags a verb honours, so that a flag
+// that would be silently ignored is refused instead.
+const (
+	annJSON  = "boxswap/json"  // the verb has a --json form
+	annSteps = "boxswap/steps" // the verb runs or plans steps: --yes, --force apply
+)
+
+// guardName is what --force accepts: a guard's name as steps spell it.
+var guardName = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
+// validate catches bad and conflicting flags before anything is read.
+func (g *globalOptions) validate(cmd *cobra.Command) error {
+	name := cmd.Name()
+	if g.Config == "" {
+		return usagef("-c/--config is empty; give the path of boxes.yaml")
+	}
+	if cmd.Flags().Changed("state") && g.State == "" {
+		return usagef("--state is empty; give the path of the state file, or leave it out to use boxswap.db beside boxes.yaml")
+	}
+	if g.JSON && cmd.Annotations[annJSON] == "" {
+		return usagef("--json does not apply to %s; it applies to where, plan, status, sizes, log and check", name)
+	}
+	if cmd.Annotations[annSteps] == "" {
+		if g.Yes {
+			return usagef("--yes does not apply to %s; it approves the gates of next and resume", name)
+		}
+		if len(g.Force) > 0 {
+			return usagef("--force does not apply to %s; it overrides a guard of next, resume, rollback or plan", name)
+		}
+	}
+	for _, f := range g.Force {
+		if !guardName.MatchString(f) {
+			return usagef("--force %q is not a guard name; guards are named in their refusals, e.g. --force max-delete", f)
+		}
+	}
+	return nil
+}
+
+// force is --force as the engine wants it.
+func (g *globalOptions) force() map[string]bool {
+	if len(g.Force) == 0 {
+		return nil
+	}
+	m := map[string]bool{}
+	for _, f := range g.Force {
+		m[f] = true
+	}
+	return m
+}
+
+// statePath is --state, or boxswap.db beside boxes.yaml.
+func (g *globalOptions) statePath() string {
+	if g.State != "" {
+		return g.State
+	}
+	return filepath.Join(filepath.Dir(g.Config), "boxswap.db")
+}
+
+// loadConfig loads and validates boxes.yaml; every verb calls it before
+// touching the state or a box.
+func (g *globalOptions) loadConfig() (*boxes.Config, error) {
+	cfg, err := boxes.Load(g.Config)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, withHint(&usageError{err.Error()},
+			"run boxswap from the folder holding boxes.yaml, or pass -c PATH")
+	}
+	return cfg, err
+}
+
+// openStore opens the state file; it creates nothing until a verb writes.
+func (g *globalOptions) openStore() *state.Store {
+	return state.Open(g.statePath())
+}
+
+// printJSON writes v as indented JSON on stdout.
+func (g *globalOptions) printJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // commands hold && and <
+	return enc.Encode(v)
+}
+
+// isStateFileError reports an unusable state file (exit 8).
+func isStateFileError(err error) bool {
+	return errors.Is(err, state.ErrNewerSchema) || errors.Is(err, state.ErrCorrupt) || errors.Is(err, state.ErrBusy)
+}
+
+// boxNames lists the boxes of cfg, sorted, for messages.
+func boxNames(cfg *boxes.Config) string {
+	var n []string
+	for _, b := range cfg.Boxes {
+		n = append(n, b.Name)
+	}
+	sort.Strings(n)
+	return strings.Join(n, ", ")
+}
+
+// jsonError is an error under --json: {"error": {...}}.
+type jsonError struct {
+	Code     int      `json:"code"`
+	Kind     string   `json:"kind"`
+	Message  string   `json:"message"`
+	Hint     string   `json:"hint,omitempty"`
+	Problems []string `json:"problems,omitempty"` // boxes.yaml's, one per line
+}
+
+func newJSONError(err error) *jsonError {
+	if err == nil {
+		return nil
+	}
+	code, kind, def := classify(err)
+	j := &jsonError{Code: code, Kind: kind, Message: err.Error(), Hint: hintOf(err, def)}
+	var le *boxes.LoadError
+	if errors.As(err, &le) {
+		j.Problems = strings.Split(le.Error(), "\n")
+	}
+	return j
+}
+
+// reportedError is an error a verb already put in its --json report (as
+// its "error" member), so that stdout holds one JSON document.
+type reportedError struct{ error }
+
+func (e reportedError) Unwrap() error { return e.error }
+
+// reported marks err as carried by the verb's JSON report.
+func reported(err error) error {
+	if err == nil {
+		return nil
+	}
+	return reportedError{err}
+}
+
+// report prints err for a person (stderr) or, under --json, as an object
+// on stdout too, and returns the exit code.
+func report(err error, jsonOut bool, stdout, stderr io.Writer) int {
+	code, _, def := classify(err)
+	if code == exitOK {
+		return code
+	}
+	hint := hintOf(err, def)
+	msg := err.Error()
+	var re reportedError
+	if jsonOut && !errors.As(err, &re) {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(map[string]*jsonError{"error": newJSONError(err)})
+	}
+	var le *boxes.LoadError
+	if errors.As(err, &le) && len(le.Problems) > 1 {
+		fmt.Fprintf(stderr, "boxswap: %s has %d problems:\n", le.File, len(le.Problems))
+		for _, l := range strings.Split(le.Error(), "\n") {
+			fmt.Fprintf(stderr, "  %s\n", l)
+		}
+	} else {
+		// Continuation lines (joined errors) are indented under the first.
+		fmt.Fprintf(stderr, "boxswap: %s\n", strings.ReplaceAll(msg, "\n", "\n  "))
+	}
+	if hint != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", hint)
+	}
+	return code
+}
+
+// wantsJSON finds --json in raw arguments, for errors cobra hits before it
+// has parsed the flags.
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--json" || a == "--json=true" {
+			return true
+		}
+	}
+	return false
+}
+
+// stdinIsTerminal reports whether r is a terminal a person can answer on.
+// A character device is not enough: /dev/null is one.
+func stdinIsTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	_, err = unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

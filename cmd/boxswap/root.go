@@ -1,0 +1,68 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newRootCommand(g *globalOptions) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "boxswap [-c boxes.yaml] [--state FILE] [--json] [--yes] VERB",
+		Short: "Upgrade a production/development pair of servers by swapping their functions",
+		Long: `boxswap upgrades the release of a production/development pair of servers
+by swapping their functions: upgrade the development box, move production
+onto it, upgrade the idle old production box, move production back, tidy up.
+Each of these transitions is a list of idempotent steps run over SSH; the
+progress is recorded in a state file, so a run stopped anywhere resumes.
+
+A cycle, one verb at a time:
+  boxswap check            boxes.yaml, both boxes, box-to-box ssh
+  boxswap where            phase, next transition, who holds what
+  boxswap plan             the next transition's steps and commands
+  boxswap next             run it (asks at the gates; --yes approves them)
+  boxswap resume           go on after a stop or a failure
+  boxswap rollback         undo the steps of an unfinished transition
+
+boxes.yaml is loaded and checked in full before anything else; the state
+file (default: boxswap.db beside boxes.yaml) is only read by where, log and
+plan. Only one next, resume or rollback runs at a time (the operator lock,
+<state>.lock).
+
+` + exitStatusHelp,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// A bare "boxswap" prints the help, and that is not an error; an
+		// unknown verb is.
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			g.started = true
+			return g.validate(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &usageError{err.Error()}
+	})
+	f := root.PersistentFlags()
+	f.StringVarP(&g.Config, "config", "c", "boxes.yaml", "the `boxes.yaml` describing the pair")
+	f.StringVar(&g.State, "state", "", "the state `FILE` (default: boxswap.db beside boxes.yaml)")
+	f.BoolVar(&g.JSON, "json", false, "print JSON (where, plan, status, sizes, log, check); errors too, as {\"error\": …}")
+	f.BoolVar(&g.Yes, "yes", false, "approve the gates of next and resume without asking")
+	f.StringArrayVar(&g.Force, "force", nil, "override the named `GUARD` (e.g. max-delete); repeatable, recorded in the history")
+
+	root.AddCommand(
+		newWhereCommand(g),
+		newNextCommand(g),
+		newResumeCommand(g),
+		newRollbackCommand(g),
+		newPlanCommand(g),
+		newStatusCommand(g),
+		newSizesCommand(g),
+		newLogCommand(g),
+		newCheckCommand(g),
+		newGraphCommand(g),
+	)
+	root.CompletionOptions.DisableDefaultCmd = true
+	return root
+}
