@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"boxswap/boxes"
@@ -32,6 +33,9 @@ type Engine struct {
 	// Stop, once closed, makes the engine stop at the next safe point
 	// (between steps) and record the transition as interrupted.
 	Stop <-chan struct{}
+	// StopBefore names a step to stop before (interrupted), so the operator
+	// can look at the boxes, e.g. just before the cut-over window.
+	StopBefore string
 	// Retries and Backoff bound the retries of a step declared safe to
 	// repeat whose outcome is unknown (a dropped connection).
 	Retries int
@@ -122,6 +126,9 @@ func (e *Engine) Next(ctx context.Context) (*state.Attempt, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := e.checkStopBefore(t.Event, planned); err != nil {
+		return nil, err
+	}
 	att := &state.Attempt{
 		Cycle: meta.Cycle, Event: t.Event, From: t.From, To: t.To,
 		Status: state.Running, Command: e.Command, Started: time.Now(),
@@ -162,6 +169,9 @@ func (e *Engine) Resume(ctx context.Context) (*state.Attempt, error) {
 	if err != nil {
 		return att, err
 	}
+	if err := e.checkStopBefore(att.Event, planned); err != nil {
+		return att, err
+	}
 	if err := e.Store.UpdateAttempt(att.ID, func(a *state.Attempt) error {
 		a.Status, a.Command, a.Error, a.FailedStep = state.Running, e.Command, "", ""
 		return nil
@@ -171,6 +181,20 @@ func (e *Engine) Resume(ctx context.Context) (*state.Attempt, error) {
 	e.record("resume", fmt.Sprintf("%s resumed at step %s", att.Event, currentStep(att)))
 	att.Status = state.Running
 	return e.run(ctx, att, planned)
+}
+
+// checkStopBefore refuses a --stop-before that names no step of the
+// transition: it would silently never stop.
+func (e *Engine) checkStopBefore(event string, planned []steps.Step) error {
+	if e.StopBefore == "" {
+		return nil
+	}
+	for _, s := range planned {
+		if s.ID() == e.StopBefore {
+			return nil
+		}
+	}
+	return fmt.Errorf("--stop-before %s: %s has no such step; boxswap plan lists its steps", e.StopBefore, event)
 }
 
 // replan rebuilds an attempt's steps from boxes.yaml and checks they are
@@ -204,6 +228,10 @@ func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.St
 		}
 		if e.stopped() {
 			return e.halt(att, state.Interrupted, att.Steps[i].ID, ErrStopped)
+		}
+		if e.StopBefore != "" && s.ID() == e.StopBefore {
+			return e.halt(att, state.Interrupted, s.ID(),
+				fmt.Errorf("%w before %s, as asked with --stop-before; boxswap resume goes on from there", ErrStopped, s.ID()))
 		}
 		if err := e.step(ctx, att, i, s, env, out); err != nil {
 			status := state.Failed
@@ -430,7 +458,7 @@ func (e *Engine) env(ctx context.Context, att *state.Attempt, out *output) *step
 	return &steps.Env{
 		Boxes:  e.Boxes,
 		Output: out.writer,
-		Facts:  &facts{store: e.Store, prefix: fmt.Sprintf("c%d/", att.Cycle), attempt: att.ID, step: func() string { return currentStep(att) }},
+		Facts:  &facts{store: e.Store, prefix: factsPrefix(att.Cycle), attempt: att.ID, step: func() string { return currentStep(att) }},
 		Approve: func(ctx context.Context, gate, prompt string) (string, error) {
 			if e.Approve == nil {
 				return "", fmt.Errorf("%w: %s: no way to ask; run with --yes", steps.ErrNotApproved, gate)
@@ -488,6 +516,51 @@ func (f *facts) Set(key, value string) error {
 }
 
 func (f *facts) Delete(key string) error { return f.store.DeleteFact(f.prefix + key) }
+
+// factsPrefix scopes facts to a cycle: a second cycle must not see the
+// boot id or pip list of the first.
+func factsPrefix(cycle int) string { return fmt.Sprintf("c%d/", cycle) }
+
+// ReadOnlyFacts reads the facts of cycle from store and keeps what is set
+// in memory: for running checks (plan) without changing the record.
+func ReadOnlyFacts(store *state.Store, cycle int) steps.Facts {
+	return &readFacts{store: store, prefix: factsPrefix(cycle), set: map[string]*string{}}
+}
+
+type readFacts struct {
+	store  *state.Store
+	prefix string
+	mu     sync.Mutex
+	set    map[string]*string // nil value: deleted
+}
+
+func (f *readFacts) Get(key string) (string, bool) {
+	f.mu.Lock()
+	v, ok := f.set[key]
+	f.mu.Unlock()
+	if ok {
+		if v == nil {
+			return "", false
+		}
+		return *v, true
+	}
+	s, ok, err := f.store.Fact(f.prefix + key)
+	return s, ok && err == nil
+}
+
+func (f *readFacts) Set(key, value string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.set[key] = &value
+	return nil
+}
+
+func (f *readFacts) Delete(key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.set[key] = nil
+	return nil
+}
 
 // pending reports whether an attempt in this status still needs resume or rollback.
 func pending(status string) bool {

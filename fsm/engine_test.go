@@ -561,3 +561,26 @@ func TestOutputKeepsABoundedTail(t *testing.T) {
 		t.Fatalf("tail %d lines: first %q last %q", len(tail), tail[0], tail[len(tail)-1])
 	}
 }
+
+func TestStopBeforeStopsAtTheNamedStep(t *testing.T) {
+	r := newRig(t)
+	r.eng.StopBefore = "upgrade-dev/nope"
+	if _, err := r.eng.Next(context.Background()); err == nil || !strings.Contains(err.Error(), "no such step") {
+		t.Fatalf("unknown step: %v", err)
+	}
+	if a, _ := r.store.Last(); a != nil {
+		t.Fatalf("an attempt was recorded for a refused --stop-before: %+v", a)
+	}
+	r.eng.StopBefore = "upgrade-dev/c"
+	a, err := r.eng.Next(context.Background())
+	if !errors.Is(err, ErrStopped) {
+		t.Fatalf("next: %v", err)
+	}
+	if got, want := r.statuses(a), "interrupted a=done/1 b=done/1 c=pending/0"; got != want {
+		t.Fatalf("attempt %q, want %q", got, want)
+	}
+	r.eng.StopBefore = ""
+	if _, err := r.eng.Resume(context.Background()); err != nil || r.phase() != DevUpgraded {
+		t.Fatalf("resume: %v, phase %s", err, r.phase())
+	}
+}

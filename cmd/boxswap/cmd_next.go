@@ -9,11 +9,14 @@ import (
 	"boxswap/state"
 )
 
-type nextOptions struct{}
+type nextOptions struct {
+	// StopBefore stops the transition before the named step (interrupted).
+	StopBefore string
+}
 
 func newNextCommand(g *globalOptions) *cobra.Command {
 	var opts nextOptions
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "next",
 		Short: "Run the next transition of the cycle",
 		Long: `next takes the operator lock, starts the next transition (boxswap plan
@@ -31,10 +34,13 @@ second one interrupts the running step, whose outcome resume checks again.`,
 			return runNext(cmd.Context(), opts, g)
 		},
 	}
+	cmd.Flags().StringVar(&opts.StopBefore, "stop-before", "", "stop before this step `ID` (e.g. redirect/stop-services/thurst, the start of the cut-over); resume goes on")
+	return cmd
 }
 
-func runNext(ctx context.Context, _ nextOptions, g *globalOptions) error {
+func runNext(ctx context.Context, opts nextOptions, g *globalOptions) error {
 	return runEngine(ctx, g, engineVerb{name: "next", run: func(e *fsm.Engine, ctx context.Context) (*state.Attempt, error) {
+		e.StopBefore = opts.StopBefore
 		return e.Next(ctx)
 	}})
 }

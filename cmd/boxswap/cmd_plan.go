@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -145,50 +144,13 @@ func checkEnv(d boxDialer, store *state.Store, cycle int, force map[string]bool)
 	return &steps.Env{
 		Boxes:  d.Runner,
 		Output: func(string) io.Writer { return io.Discard },
-		Facts:  &readFacts{store: store, prefix: fmt.Sprintf("c%d/", cycle), set: map[string]*string{}},
+		Facts:  fsm.ReadOnlyFacts(store, cycle),
 		Approve: func(_ context.Context, gate, _ string) (string, error) {
 			return "", fmt.Errorf("%w: %s: plan only looks", steps.ErrNotApproved, gate)
 		},
 		Progress: func(string, ...any) {},
 		Force:    force,
 	}
-}
-
-// readFacts reads the state's facts and keeps writes in memory: plan must
-// not change the record of the cycle.
-type readFacts struct {
-	store  *state.Store
-	prefix string
-	mu     sync.Mutex
-	set    map[string]*string // nil value: deleted
-}
-
-func (f *readFacts) Get(key string) (string, bool) {
-	f.mu.Lock()
-	v, ok := f.set[key]
-	f.mu.Unlock()
-	if ok {
-		if v == nil {
-			return "", false
-		}
-		return *v, true
-	}
-	s, ok, err := f.store.Fact(f.prefix + key)
-	return s, ok && err == nil
-}
-
-func (f *readFacts) Set(key, value string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.set[key] = &value
-	return nil
-}
-
-func (f *readFacts) Delete(key string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.set[key] = nil
-	return nil
 }
 
 func printPlan(w io.Writer, p planJSON) {

@@ -9,11 +9,14 @@ import (
 	"boxswap/state"
 )
 
-type resumeOptions struct{}
+type resumeOptions struct {
+	// StopBefore stops the transition before the named step (interrupted).
+	StopBefore string
+}
 
 func newResumeCommand(g *globalOptions) *cobra.Command {
 	var opts resumeOptions
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "resume",
 		Short: "Go on with a transition that stopped or failed",
 		Long: `resume goes on with the pending transition: steps recorded done are
@@ -27,10 +30,13 @@ same steps as when the transition began.`,
 			return runResume(cmd.Context(), opts, g)
 		},
 	}
+	cmd.Flags().StringVar(&opts.StopBefore, "stop-before", "", "stop before this step `ID` (e.g. redirect/stop-services/thurst, the start of the cut-over); resume goes on")
+	return cmd
 }
 
-func runResume(ctx context.Context, _ resumeOptions, g *globalOptions) error {
+func runResume(ctx context.Context, opts resumeOptions, g *globalOptions) error {
 	return runEngine(ctx, g, engineVerb{name: "resume", run: func(e *fsm.Engine, ctx context.Context) (*state.Attempt, error) {
+		e.StopBefore = opts.StopBefore
 		return e.Resume(ctx)
 	}})
 }
