@@ -23,6 +23,31 @@ type Config struct {
 	SSH       SSH                 `yaml:"ssh"`
 	// Hooks by event name (upgrade-dev, redirect, upgrade-prod, switch-back, epilogue).
 	Hooks map[string]Hooks `yaml:"hooks"`
+	// Notify lists the webhooks told of each transition's start, end,
+	// failure and gate; none by default.
+	Notify []Webhook `yaml:"notify"`
+}
+
+// Notification kinds a webhook may ask for (Webhook.Events).
+var NotifyEvents = []string{"start", "end", "failure", "gate"}
+
+// Webhook is an HTTP(S) endpoint that receives a JSON notice by POST. A
+// failing webhook never stops an upgrade.
+type Webhook struct {
+	URL     string        `yaml:"url"`     // http:// or https://
+	Events  []string      `yaml:"events"`  // default: all of NotifyEvents
+	Timeout time.Duration `yaml:"timeout"` // default 5s
+	Line    int           `yaml:"-"`
+}
+
+// Wants reports whether the webhook asked for notices of kind.
+func (w Webhook) Wants(kind string) bool {
+	for _, e := range w.Events {
+		if e == kind {
+			return true
+		}
+	}
+	return false
 }
 
 // Box is one server of the pair, reached by its own name (never the alias).

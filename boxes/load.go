@@ -170,7 +170,7 @@ func (l *loader) load(data []byte) *Config {
 	if l.newer(root) {
 		return nil
 	}
-	m := l.mapping(root, "", "version", "boxes", "functions", "app", "data", "upgrade", "cleanup", "ssh", "hooks")
+	m := l.mapping(root, "", "version", "boxes", "functions", "app", "data", "upgrade", "cleanup", "ssh", "hooks", "notify")
 	l.version(m)
 	c := &Config{File: l.file, Version: Version}
 	c.Boxes = l.boxes(m)
@@ -181,6 +181,7 @@ func (l *loader) load(data []byte) *Config {
 	c.Cleanup = l.cleanup(m)
 	c.SSH = l.ssh(m)
 	c.Hooks = l.hooks(m, c.Boxes)
+	c.Notify = l.notify(m)
 	l.validate(c)
 	return c
 }

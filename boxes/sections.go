@@ -346,3 +346,35 @@ func (l *loader) hooks(top *mapping, boxes []Box) map[string]Hooks {
 	}
 	return out
 }
+
+// notify reads the webhooks. An absent or empty list sends nothing.
+func (l *loader) notify(top *mapping) []Webhook {
+	items := l.seq(top, "notify", "", "write notify as a list of webhooks, each with url (and optionally events, timeout)")
+	var out []Webhook
+	for i, it := range items {
+		path := fmt.Sprintf("notify[%d]", i)
+		l.pos[path] = it.Line
+		m := l.mapping(it, path, "url", "events", "timeout")
+		if m.node == nil {
+			if it.Kind == yaml.ScalarNode && it.ShortTag() == "!!null" {
+				l.add(it.Line, "give each webhook a url", "%s: webhook is empty", path)
+			}
+			continue
+		}
+		w := Webhook{Line: it.Line, Timeout: 5 * time.Second}
+		w.URL, _ = l.str(m, "url", "add url: the http:// or https:// address to POST the notices to", checkWebhookURL)
+		w.Events = l.strList(m, "events", "", "[start, end, failure, gate]", checkNotifyEvent)
+		if m.get("events") == nil {
+			w.Events = append([]string(nil), NotifyEvents...)
+		}
+		if v, ok := l.duration(m, "timeout", "5s"); ok {
+			if v == 0 {
+				l.add(l.line(m.at("timeout")), "write how long one notification may take, like 5s", "%s.timeout: must be above zero", path)
+			} else {
+				w.Timeout = v
+			}
+		}
+		out = append(out, w)
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package boxes
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"path"
 	"regexp"
 	"strings"
@@ -273,4 +274,30 @@ func count(n int) string {
 		return "three"
 	}
 	return fmt.Sprint(n)
+}
+
+// checkWebhookURL accepts an absolute http or https URL with a host: a
+// notice must go where the operator meant, never to a file or a command.
+func checkWebhookURL(s string) (string, string) {
+	hint := "write an address like https://chat.example.org/hooks/boxswap"
+	if strings.ContainsFunc(s, unicode.IsControl) || strings.ContainsAny(s, " ") {
+		return "holds spaces or control characters", hint
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "is not a URL", hint
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "is not an http:// or https:// URL", hint
+	case u.Host == "" || u.Hostname() == "":
+		return "has no host", hint
+	}
+	return "", ""
+}
+
+func checkNotifyEvent(s string) (string, string) {
+	if !contains(NotifyEvents, s) {
+		return "is not a notification event", "write events from " + strings.Join(NotifyEvents, ", ")
+	}
+	return "", ""
 }

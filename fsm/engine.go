@@ -23,7 +23,13 @@ type Engine struct {
 	// Boxes returns the Runner of a box by name.
 	Boxes func(name string) (boxes.Runner, error)
 	// Out receives progress lines and the boxes' output; nil discards.
-	Out io.Writer
+	// Report, when set, is used instead (a terminal's live lines).
+	Out    io.Writer
+	Report Reporter
+	// Notify, when set, is told when a transition starts, ends, fails and
+	// when a gate asks for approval. Its error is printed as a warning and
+	// recorded in the history: a notification never stops a transition.
+	Notify func(ctx context.Context, n Notice) error
 	// Approve asks the operator at a gate (see steps.Env).
 	Approve func(ctx context.Context, gate, prompt string) (string, error)
 	// Force lists the guards the operator overrode; each use is recorded.
@@ -44,13 +50,15 @@ type Engine struct {
 	LogDir string
 	// Plan builds a transition's steps; nil means Steps.
 	Plan func(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error)
+	// Fault arms rehearsal-only fault injection (BOXSWAP_FAULT); nil is none.
+	Fault *Faults
 }
 
 func (e *Engine) plan(meta state.Meta, event string) ([]steps.Step, error) {
 	if e.Plan != nil {
-		return e.Plan(e.Config, meta, event)
+		return e.Fault.check(e.Plan(e.Config, meta, event))
 	}
-	return Steps(e.Config, meta, event)
+	return e.Fault.check(Steps(e.Config, meta, event))
 }
 
 // Planned returns the next transition and its steps, as next would run them.
@@ -222,15 +230,16 @@ func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.St
 	defer closeLog()
 	env := e.env(ctx, att, out)
 	out.say("%s: %d steps (attempt %d, %s)", att.Event, len(planned), att.ID, e.Command)
+	e.notify(ctx, out, att, NoticeStart, "", nil)
 	for i, s := range planned {
 		if att.Steps[i].Status == state.Done {
 			continue
 		}
 		if e.stopped() {
-			return e.halt(att, state.Interrupted, att.Steps[i].ID, ErrStopped)
+			return e.haltNotify(ctx, out, att, state.Interrupted, att.Steps[i].ID, ErrStopped)
 		}
 		if e.StopBefore != "" && s.ID() == e.StopBefore {
-			return e.halt(att, state.Interrupted, s.ID(),
+			return e.haltNotify(ctx, out, att, state.Interrupted, s.ID(),
 				fmt.Errorf("%w before %s, as asked with --stop-before; boxswap resume goes on from there", ErrStopped, s.ID()))
 		}
 		if err := e.step(ctx, att, i, s, env, out); err != nil {
@@ -238,17 +247,19 @@ func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.St
 			if ctx.Err() != nil {
 				status = state.Interrupted
 			}
-			return e.halt(att, status, s.ID(), err)
+			return e.haltNotify(ctx, out, att, status, s.ID(), err)
 		}
 	}
 	phase, err := fire(att.From, att.Event)
 	if err != nil {
-		return e.halt(att, state.Failed, "", err)
+		return e.haltNotify(ctx, out, att, state.Failed, "", err)
 	}
 	if err := e.Store.SetPhase(att.ID, phase); err != nil {
 		return att, err
 	}
 	out.say("%s: done; phase is now %s", att.Event, phase)
+	att.Status = state.Done
+	e.notify(ctx, out, att, NoticeEnd, "", nil)
 	return e.Store.Attempt(att.ID)
 }
 
@@ -256,7 +267,13 @@ func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.St
 func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.Step, env *steps.Env, out *output) error {
 	d := s.Describe()
 	rec := &att.Steps[i]
-	out.say("[%d/%d] %s %s", i+1, len(att.Steps), boxLabel(d.Box), d.Text)
+	if err := e.Fault.at(rec.ID, FaultBefore); err != nil {
+		return err
+	}
+	info := StepInfo{Index: i + 1, Total: len(att.Steps), ID: rec.ID, Box: d.Box, Text: d.Text}
+	began := time.Now()
+	out.stepStart(info)
+	skipped := false
 	if err := e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
 		r.Status, r.Attempts, r.Started, r.Error = state.Running, r.Attempts+1, time.Now(), ""
 		return nil
@@ -273,6 +290,7 @@ func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.St
 			err = s.Apply(ctx, env)
 			why = ""
 		} else if err == nil {
+			skipped = true
 			out.say("    already done: %s", why)
 		}
 		if err == nil || !d.Retry || try >= e.Retries || ctx.Err() != nil || !unknown(err) {
@@ -285,7 +303,18 @@ func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.St
 		case <-time.After(wait):
 		}
 	}
+	err = e.Fault.after(rec.ID, err)
 	tail := out.takeTail()
+	switch {
+	case err != nil && (unknown(err) || ctx.Err() != nil):
+		out.stepDone(info, OutcomeUnknown, time.Since(began), err)
+	case err != nil:
+		out.stepDone(info, OutcomeFailed, time.Since(began), err)
+	case skipped:
+		out.stepDone(info, OutcomeSkipped, time.Since(began), nil)
+	default:
+		out.stepDone(info, OutcomeDone, time.Since(began), nil)
+	}
 	uerr := e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
 		r.Tail = tail
 		r.Why = why
@@ -348,6 +377,7 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 	out, closeLog := e.output(att)
 	defer closeLog()
 	env := e.env(ctx, att, out)
+	e.notify(ctx, out, att, NoticeStart, "", nil)
 	for i := len(planned) - 1; i >= 0; i-- {
 		rec := att.Steps[i]
 		if rec.Status == state.Pending || rec.Status == state.Undone {
@@ -356,23 +386,30 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 		if rec.Irreversible {
 			err := fmt.Errorf("%w: %s (%s) cannot be undone: %s; the steps after it are undone; run boxswap resume to go forward",
 				ErrRollbackStopped, rec.ID, boxLabel(rec.Box), rec.Text)
-			return e.halt(att, state.Failed, rec.ID, err)
+			return e.haltNotify(ctx, out, att, state.Failed, rec.ID, err)
 		}
 		if e.stopped() {
-			return e.halt(att, state.RollingBack, rec.ID, ErrStopped)
+			return e.haltNotify(ctx, out, att, state.RollingBack, rec.ID, ErrStopped)
 		}
-		out.say("undo [%d/%d] %s %s", i+1, len(planned), boxLabel(rec.Box), rec.Text)
+		info := StepInfo{Index: i + 1, Total: len(planned), ID: rec.ID, Box: rec.Box, Text: rec.Text, Undo: true}
+		began := time.Now()
+		out.stepStart(info)
 		if err := e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
 			r.Status, r.Started, r.Error = state.Undoing, time.Now(), ""
 			return nil
 		}); err != nil {
 			return att, err
 		}
-		uerr := planned[i].Undo(ctx, env)
+		uerr := e.Fault.undo(ctx, env, rec.ID, planned[i])
 		if errors.Is(uerr, steps.ErrIrreversible) {
 			uerr = fmt.Errorf("%w: %s: %w", ErrRollbackStopped, rec.ID, uerr)
 		}
 		tail := out.takeTail()
+		if uerr != nil {
+			out.stepDone(info, OutcomeFailed, time.Since(began), uerr)
+		} else {
+			out.stepDone(info, OutcomeDone, time.Since(began), nil)
+		}
 		if err := e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
 			r.Tail = tail
 			if uerr != nil {
@@ -385,7 +422,7 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 			return att, err
 		}
 		if uerr != nil {
-			return e.halt(att, state.RollingBack, rec.ID, uerr)
+			return e.haltNotify(ctx, out, att, state.RollingBack, rec.ID, uerr)
 		}
 	}
 	if err := e.Store.UpdateAttempt(att.ID, func(a *state.Attempt) error {
@@ -396,6 +433,8 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 	}
 	e.record("rolled-back", fmt.Sprintf("%s rolled back; phase stays %s", att.Event, att.From))
 	out.say("%s: rolled back; phase is still %s", att.Event, att.From)
+	att.Status = state.RolledBack
+	e.notify(ctx, out, att, NoticeEnd, "", nil)
 	return e.Store.Attempt(att.ID)
 }
 
@@ -451,7 +490,7 @@ func (e *Engine) output(att *state.Attempt) (*output, func()) {
 			closeLog = func() { f.Close() }
 		}
 	}
-	return newOutput(e.Out, log), closeLog
+	return newOutput(e.reporter(), log), closeLog
 }
 
 func (e *Engine) env(ctx context.Context, att *state.Attempt, out *output) *steps.Env {
@@ -460,6 +499,9 @@ func (e *Engine) env(ctx context.Context, att *state.Attempt, out *output) *step
 		Output: out.writer,
 		Facts:  &facts{store: e.Store, prefix: factsPrefix(att.Cycle), attempt: att.ID, step: func() string { return currentStep(att) }},
 		Approve: func(ctx context.Context, gate, prompt string) (string, error) {
+			n := e.notice(att, NoticeGate)
+			n.Step, n.Prompt = gate, prompt
+			e.send(ctx, out, n)
 			if e.Approve == nil {
 				return "", fmt.Errorf("%w: %s: no way to ask; run with --yes", steps.ErrNotApproved, gate)
 			}
@@ -473,7 +515,7 @@ func (e *Engine) env(ctx context.Context, att *state.Attempt, out *output) *step
 			e.record("approval", fmt.Sprintf("%s approved by %s", gate, who))
 			return who, nil
 		},
-		Progress: func(format string, args ...any) { out.say("    "+format, args...) },
+		Progress: out.progress,
 		Force:    e.forced(),
 	}
 }

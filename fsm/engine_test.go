@@ -550,7 +550,7 @@ func TestWhereOnAFreshStateShowsTheStartingTable(t *testing.T) {
 }
 
 func TestOutputKeepsABoundedTail(t *testing.T) {
-	o := newOutput(io.Discard, nil)
+	o := newOutput(NewPlain(io.Discard, nil), nil)
 	w := o.writer("thurst")
 	for i := range 1000 {
 		fmt.Fprintf(w, "line %d\n", i)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -13,26 +16,37 @@ import (
 	"boxswap/state"
 )
 
-type logOptions struct{}
+type logOptions struct {
+	Follow bool
+}
 
 func newLogCommand(g *globalOptions) *cobra.Command {
 	var opts logOptions
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "log",
 		Short: "Show the history and every transition attempt with its steps",
 		Long: `log reads the state file (never the network): the history (cycles,
 attempts, approvals, overrides, rollbacks, by whom), then each transition
 attempt with its event, status, start and duration, and each of its steps
 with status, number of tries, duration and last error. The full output of
-each attempt is in the logs folder beside the state file.`,
+each attempt is in the logs folder beside the state file.
+
+With --follow, log then watches the state (read-only, twice a second)
+while next, resume or rollback runs in another terminal, printing each
+step as it starts and ends and each new history line, and exits when the
+transition ends (or on Ctrl-C). If none is running, it waits for one. With
+--json, --follow prints one JSON object per line.`,
 		Example: `  boxswap log
-  boxswap log --json | jq '.attempts[-1].steps[] | select(.status != "done")'`,
+  boxswap log --json | jq '.attempts[-1].steps[] | select(.status != "done")'
+  boxswap log --follow`,
 		Annotations: map[string]string{annJSON: "yes"},
 		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runLog(cmd.Context(), opts, g)
 		},
 	}
+	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "then print the running transition's progress until it ends")
+	return cmd
 }
 
 type logJSON struct {
@@ -41,7 +55,7 @@ type logJSON struct {
 	Approvals []state.Approval `json:"approvals"`
 }
 
-func runLog(_ context.Context, _ logOptions, g *globalOptions) error {
+func runLog(ctx context.Context, opts logOptions, g *globalOptions) error {
 	if _, err := g.loadConfig(); err != nil {
 		return err
 	}
@@ -65,6 +79,14 @@ func runLog(_ context.Context, _ logOptions, g *globalOptions) error {
 	}
 	if out.Approvals == nil {
 		out.Approvals = []state.Approval{}
+	}
+	if opts.Follow {
+		if !g.JSON {
+			printLog(g.stdout, out)
+		}
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return follow(ctx, store, out, newFollowPrinter(g), followEvery)
 	}
 	if g.JSON {
 		return g.printJSON(out)

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
-	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -39,6 +41,7 @@ type boxStatus struct {
 	Name          string       `json:"name"`
 	Host          string       `json:"host"`
 	Declared      string       `json:"declared_function"`
+	Function      string       `json:"function"`        // from the address units: production, development, none
 	Error         string       `json:"error,omitempty"` // the box could not be reached
 	Release       string       `json:"release"`
 	Units         []unitStatus `json:"units"`
@@ -115,7 +118,11 @@ func boxStatusOf(ctx context.Context, cfg *boxes.Config, d boxDialer, b boxes.Bo
 		quiet int
 	}{
 		{"os-release", releaseCommand(), func(s string) error { st.Release = parseRelease(s); return nil }, -1},
-		{"units", unitsCommand(statusUnits(cfg)), func(s string) error { st.Units = parseUnits(s); return nil }, -1},
+		{"units", unitsCommand(statusUnits(cfg)), func(s string) error {
+			st.Units = parseUnits(s)
+			st.Function = functionOf(cfg, st.Units)
+			return nil
+		}, -1},
 		{"settings", settingsCommand(cfg.App.SettingsFile, keys), func(s string) error { st.Settings = lines(s); return nil }, 1},
 		{"data", duCommand(dataPaths(cfg, false)), func(s string) error {
 			var err error
@@ -154,58 +161,198 @@ func isTransport(err error) bool {
 	return errors.Is(err, boxes.ErrUnreachable) || errors.Is(err, boxes.ErrOutcomeUnknown) || errors.Is(err, context.Canceled)
 }
 
+// printStatus shows the boxes side by side, one row per thing a person
+// compares: what differs between the two columns is what matters.
 func printStatus(w io.Writer, s statusJSON) {
-	for i, b := range s.Boxes {
-		if i > 0 {
-			fmt.Fprintln(w)
-		}
-		fmt.Fprintf(w, "%s (%s), declared %s in boxes.yaml\n", b.Name, b.Host, b.Declared)
-		if b.Error != "" {
-			fmt.Fprintf(w, "  unreachable: %s\n", b.Error)
-			continue
-		}
-		fmt.Fprintf(w, "  release: %s\n", orDash(b.Release))
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  UNIT\tACTIVE\tENABLED")
-		for _, u := range b.Units {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", u.Unit, u.Active, u.Enabled)
-		}
-		tw.Flush()
-		fmt.Fprintf(w, "  settings (%s):\n", b.SettingsFile)
-		if len(b.Settings) == 0 {
-			fmt.Fprintln(w, "    none found")
-		}
-		for _, l := range b.Settings {
-			fmt.Fprintf(w, "    %s\n", l)
-		}
-		fmt.Fprintln(w, "  data:")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, f := range b.Data {
-			size := "missing"
-			if f.Exists {
-				size = humanBytes(f.Bytes)
+	// Not a tabwriter: the section titles must not widen the first
+	// column, and the columns must line up across sections.
+	var rows [][]string // nil cells: a section title
+	line := func(label string, cells []string) { rows = append(rows, append([]string{label}, cells...)) }
+	row := func(label string, cell func(b *boxStatus) string) {
+		var cells []string
+		for _, b := range s.Boxes {
+			c := "?"
+			if b.Error == "" {
+				c = cell(b)
 			}
-			fmt.Fprintf(tw, "    %s\t%s\n", f.Path, size)
+			cells = append(cells, c)
 		}
-		tw.Flush()
-		other := "the other box"
-		if len(s.Boxes) == 2 {
-			other = s.Boxes[1-i].Name
+		line(label, cells)
+	}
+	section := func(title string) { rows = append(rows, []string{title + ":"}) }
+	var names, hosts, declared []string
+	for _, b := range s.Boxes {
+		names, hosts, declared = append(names, b.Name), append(hosts, b.Host), append(declared, b.Declared)
+	}
+	line("", names)
+	line("host", hosts)
+	line("declared", declared)
+	row("function", func(b *boxStatus) string { return orDash(b.Function) })
+	row("release", func(b *boxStatus) string { return orDash(b.Release) })
+	if len(s.Boxes) > 0 {
+		section("units (active, enabled)")
+		for _, u := range unionUnits(s.Boxes) {
+			row("  "+u, func(b *boxStatus) string {
+				for _, x := range b.Units {
+					if x.Unit == u {
+						return x.Active + ", " + x.Enabled
+					}
+				}
+				return "-"
+			})
 		}
-		fmt.Fprintf(w, "  images (* not the same on %s):\n", other)
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, im := range b.Images {
-			mark := " "
-			if im.Differs {
-				mark = "*"
-			}
-			fmt.Fprintf(tw, "  %s %s\t%s\n", mark, im.Name, im.ID)
+		section("settings")
+		for _, k := range unionSettings(s.Boxes) {
+			row("  "+k, func(b *boxStatus) string {
+				if v, ok := settingValue(b.Settings, k); ok {
+					return v
+				}
+				return "not set"
+			})
 		}
-		tw.Flush()
-		for _, e := range b.SectionErrors {
-			fmt.Fprintf(w, "  error: %s\n", e)
+		section("data")
+		for _, p := range unionFolders(s.Boxes) {
+			row("  "+p, func(b *boxStatus) string {
+				for _, f := range b.Data {
+					if f.Path == p {
+						if f.Exists {
+							return humanBytes(f.Bytes)
+						}
+						return "missing"
+					}
+				}
+				return "-"
+			})
+		}
+		section("images")
+		for _, name := range unionImages(s.Boxes) {
+			row("  "+name, func(b *boxStatus) string {
+				for _, im := range b.Images {
+					if im.Name == name {
+						if im.Differs {
+							return "* " + im.ID
+						}
+						return "  " + im.ID
+					}
+				}
+				return "* none"
+			})
 		}
 	}
+	widths := make([]int, len(s.Boxes)+1)
+	for _, r := range rows {
+		for i, c := range r {
+			if len(r) > 1 {
+				widths[i] = max(widths[i], utf8.RuneCountInString(c))
+			}
+		}
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i, c := range r {
+			b.WriteString(c)
+			if i < len(r)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+2))
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+	if len(s.Boxes) > 0 {
+		fmt.Fprintf(w, "(settings from %s; * marks an image not the same on the other box)\n", s.Boxes[0].SettingsFile)
+	}
+	for _, b := range s.Boxes {
+		if b.Error != "" {
+			fmt.Fprintf(w, "%s: unreachable: %s\n", b.Name, b.Error)
+		}
+		for _, e := range b.SectionErrors {
+			fmt.Fprintf(w, "error: %s\n", e)
+		}
+	}
+}
+
+// functionOf says which function a box holds by its address units: the
+// truth on the box, to compare with boxes.yaml and where.
+func functionOf(cfg *boxes.Config, units []unitStatus) string {
+	var held []string
+	for _, fn := range []string{boxes.Production, boxes.Development} {
+		for _, u := range units {
+			if u.Unit == cfg.Functions[fn].AddressUnit && u.Active == "active" {
+				held = append(held, fn)
+			}
+		}
+	}
+	if len(held) == 0 {
+		return "none"
+	}
+	return strings.Join(held, "+")
+}
+
+func unionUnits(bs []*boxStatus) []string {
+	return union(bs, func(b *boxStatus) (out []string) {
+		for _, u := range b.Units {
+			out = append(out, u.Unit)
+		}
+		return out
+	})
+}
+
+func unionFolders(bs []*boxStatus) []string {
+	return union(bs, func(b *boxStatus) (out []string) {
+		for _, f := range b.Data {
+			out = append(out, f.Path)
+		}
+		return out
+	})
+}
+
+func unionImages(bs []*boxStatus) []string {
+	return union(bs, func(b *boxStatus) (out []string) {
+		for _, im := range b.Images {
+			out = append(out, im.Name)
+		}
+		return out
+	})
+}
+
+func unionSettings(bs []*boxStatus) []string {
+	keys := []string{"server_name", "ssl_certificate", "ssl_certificate_key"}
+	return append(keys, union(bs, func(b *boxStatus) (out []string) {
+		for _, l := range b.Settings {
+			k, _, _ := strings.Cut(l, "=")
+			if k = strings.TrimSpace(k); !slices.Contains(keys, k) {
+				out = append(out, k)
+			}
+		}
+		return out
+	})...)
+}
+
+// union lists the names each box has, in first-seen order.
+func union(bs []*boxStatus, names func(*boxStatus) []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, b := range bs {
+		for _, n := range names(b) {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// settingValue finds key's line ("key = value") and returns its value; the
+// last one wins, as in Python.
+func settingValue(lines []string, key string) (string, bool) {
+	v, found := "", false
+	for _, l := range lines {
+		k, val, ok := strings.Cut(l, "=")
+		if ok && strings.TrimSpace(k) == key {
+			v, found = strings.TrimSpace(val), true
+		}
+	}
+	return v, found
 }
 
 func orDash(s string) string {

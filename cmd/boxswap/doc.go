@@ -5,7 +5,7 @@
 //	boxswap [-c boxes.yaml] [--state FILE] [--json] [--yes] [--force GUARD] VERB
 //
 // Verbs: where, plan, next, resume, rollback, status, sizes, log, check,
-// graph. `boxswap --help` and `boxswap VERB --help` describe each, with
+// graph, completion (and the hidden gen-man, which writes docs/man). `boxswap --help` and `boxswap VERB --help` describe each, with
 // examples; the root help lists the exit codes under EXIT STATUS.
 //
 // # Basics
@@ -32,7 +32,19 @@
 // "hint"}} on stdout — or the "error" member of the verb's own report when
 // it has one — besides the exit code and the message on stderr.
 //
+// Progress of next, resume and rollback goes to stdout through an
+// fsm.Reporter: fsm.Terminal (live lines, colors) when stdout is a
+// terminal, fsm.NewPlain (time, box, text) otherwise, with --plain or with
+// NO_COLOR set. The summary table follows once the Terminal is closed.
+// boxes.yaml's notify webhooks are wired to Engine.Notify (package notify).
+//
 // # Caveats
+//
+// The generated docs (docs/man/boxswap.1, docs/phases.mmd, the diagram in
+// docs/phases.md) and the golden outputs (testdata/golden, the cmp files
+// of testdata/script/golden_*.txtar) are checked by the tests; after a
+// deliberate change, regenerate them with go test ./cmd/boxswap -update
+// and read the diff.
 //
 // Only main exits; the exit code of an error is decided in one place,
 // classify in exitcodes.go, from the sentinels of boxes, steps, state and

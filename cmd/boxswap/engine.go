@@ -15,6 +15,7 @@ import (
 
 	"boxswap/boxes"
 	"boxswap/fsm"
+	"boxswap/notify"
 	"boxswap/state"
 	"boxswap/steps"
 )
@@ -67,20 +68,26 @@ func runEngine(ctx context.Context, g *globalOptions, v engineVerb) error {
 	watchSignals(g.stderr, stop, cancel, done)
 
 	who := state.Me()
+	rep, closeRep := g.reporter()
+	defer closeRep()
 	e := &fsm.Engine{
 		Config:  cfg,
 		Store:   store,
 		Boxes:   d.Runner,
 		Out:     g.stdout,
-		Approve: approver(g, who, stop),
+		Report:  rep,
+		Notify:  notifier(cfg),
+		Approve: approver(g, who, stop, rep),
 		Force:   g.force(),
 		Who:     who,
 		Command: v.name,
 		Stop:    stop,
 		Retries: defaultRetries,
 		Backoff: defaultBackoff,
+		Fault:   fsm.FaultFromEnv(), // rehearsals only: see docs/reliability.md
 	}
 	att, err := v.run(e, ctx)
+	closeRep()
 	printSummary(g.stdout, att, err)
 	return err
 }
@@ -114,15 +121,18 @@ func watchSignals(stderr io.Writer, stop chan struct{}, cancel func(), done <-ch
 
 // approver answers the gates: --yes approves as user@host; a terminal is
 // asked; anything else is refused with what to do.
-func approver(g *globalOptions, who string, stop <-chan struct{}) func(ctx context.Context, gate, prompt string) (string, error) {
+func approver(g *globalOptions, who string, stop <-chan struct{}, rep fsm.Reporter) func(ctx context.Context, gate, prompt string) (string, error) {
 	return func(ctx context.Context, _, prompt string) (string, error) {
 		if g.Yes {
-			fmt.Fprintf(g.stdout, "approved with --yes by %s: %s\n", who, prompt)
+			rep.Say(fmt.Sprintf("approved with --yes by %s: %s", who, prompt))
 			return who, nil
 		}
 		if !stdinIsTerminal(g.stdin) {
 			return "", withHint(fmt.Errorf("%w: --yes was not given and there is no terminal to ask on", steps.ErrNotApproved),
 				fmt.Sprintf("the gate asks: %q; run with --yes once you have validated that, or run on a terminal to be asked", prompt))
+		}
+		if t, ok := rep.(*fsm.Terminal); ok {
+			t.Hold() // the live lines would draw over the question
 		}
 		fmt.Fprintf(g.stderr, "%s — type yes to go on: ", prompt)
 		line := make(chan string, 1)
@@ -187,4 +197,25 @@ func duration(start, end time.Time) string {
 type boxDialer interface {
 	Runner(name string) (boxes.Runner, error)
 	Close() error
+}
+
+// notifier posts the engine's notices to boxes.yaml's webhooks, if any.
+func notifier(cfg *boxes.Config) func(context.Context, fsm.Notice) error {
+	if len(cfg.Notify) == 0 {
+		return nil
+	}
+	w := notify.New(cfg.Notify)
+	return func(ctx context.Context, n fsm.Notice) error { return w.Send(ctx, n.Kind, n) }
+}
+
+// reporter picks how progress is shown: live lines on a terminal, plain
+// lines otherwise (a pipe, a file, NO_COLOR set, or --plain). The returned
+// func ends the live lines; it may be called twice.
+func (g *globalOptions) reporter() (fsm.Reporter, func()) {
+	f, ok := g.stdout.(*os.File)
+	if g.Plain || os.Getenv("NO_COLOR") != "" || !ok || !isTerminal(f) {
+		return fsm.NewPlain(g.stdout, nil), func() {}
+	}
+	t := fsm.NewTerminal(f, func() int { return terminalWidth(f) })
+	return t, t.Close
 }

@@ -26,6 +26,7 @@ type globalOptions struct {
 	JSON   bool
 	Yes    bool
 	Force  []string
+	Plain  bool
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -217,9 +218,20 @@ func wantsJSON(args []string) bool {
 // A character device is not enough: /dev/null is one.
 func stdinIsTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
+	return ok && isTerminal(f)
+}
+
+// terminalWidth is f's width in columns, or 80 when it cannot be read.
+func terminalWidth(f *os.File) int {
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil || ws.Col == 0 {
+		return 80
 	}
+	return int(ws.Col)
+}
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
 		return false

@@ -49,6 +49,7 @@ plan. Only one next, resume or rollback runs at a time (the operator lock,
 	f.StringVar(&g.State, "state", "", "the state `FILE` (default: boxswap.db beside boxes.yaml)")
 	f.BoolVar(&g.JSON, "json", false, "print JSON (where, plan, status, sizes, log, check); errors too, as {\"error\": …}")
 	f.BoolVar(&g.Yes, "yes", false, "approve the gates of next and resume without asking")
+	f.BoolVar(&g.Plain, "plain", false, "print progress as plain lines (time, box, text), even on a terminal; so does NO_COLOR")
 	f.StringArrayVar(&g.Force, "force", nil, "override the named `GUARD` (e.g. max-delete); repeatable, recorded in the history")
 
 	root.AddCommand(
@@ -62,6 +63,8 @@ plan. Only one next, resume or rollback runs at a time (the operator lock,
 		newLogCommand(g),
 		newCheckCommand(g),
 		newGraphCommand(g),
+		newCompletionCommand(g),
+		newGenManCommand(g),
 	)
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root

@@ -117,13 +117,25 @@ func TestStatusOnline(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("status: exit %d\n%s", code, stderr)
 	}
-	for _, want := range []string{"thurst (127.0.0.1), declared production", "  * nbhosting/scipy:latest", "    nbhosting/base:latest", "    ssl_certificate_key = '/etc/a.key'"} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("status lacks %q:\n%s", want, stdout)
+	// Side by side: thurst's column, then thermals'.
+	for _, want := range []string{
+		`(?m)^ +thurst +thermals$`,
+		`(?m)^declared +production +development$`,
+		`(?m)^function +production +development$`,
+		`(?m)^  nbhosting-addr +active, enabled +inactive, disabled$`,
+		`(?m)^  nbhosting-dev-addr +inactive, disabled +active, enabled$`,
+		`(?m)^  ssl_certificate_key +'/etc/a.key' +'/etc/a.key'$`,
+		`(?m)^  \S+/nbhosting/students +[0-9.]+ KiB +[0-9.]+ KiB$`,
+		`(?m)^  \S+/nbhosting/raw +missing +missing$`,
+		`(?m)^  nbhosting/scipy:latest +\* aaaa1111 +\* bbbb2222$`,
+		`(?m)^  nbhosting/base:latest +cccc3333 +cccc3333$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(stdout) {
+			t.Errorf("status lacks %s:\n%s", want, stdout)
 		}
 	}
-	if !regexp.MustCompile(`(?m)^    \S+/nbhosting/students +[0-9.]+ KiB\n    \S+/nbhosting/raw +missing$`).MatchString(stdout) {
-		t.Errorf("status does not show the data folders:\n%s", stdout)
+	if tu.Function != "production" || th.Function != "development" {
+		t.Errorf("functions seen: %q %q", tu.Function, th.Function)
 	}
 }
 
