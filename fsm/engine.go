@@ -121,7 +121,9 @@ func (e *Engine) Next(ctx context.Context) (*state.Attempt, error) {
 		return last, fmt.Errorf("%w: %s is %s at step %s; run boxswap resume to go on, or boxswap rollback to undo it",
 			ErrPending, last.Event, last.Status, currentStep(last))
 	}
-	meta, err := e.cycle(true)
+	// Everything that can refuse is checked before the state is written:
+	// a refused next leaves no trace.
+	meta, err := e.cycle(false)
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +137,9 @@ func (e *Engine) Next(ctx context.Context) (*state.Attempt, error) {
 		return nil, err
 	}
 	if err := e.checkStopBefore(t.Event, planned); err != nil {
+		return nil, err
+	}
+	if meta, err = e.cycle(true); err != nil {
 		return nil, err
 	}
 	att := &state.Attempt{
@@ -202,7 +207,7 @@ func (e *Engine) checkStopBefore(event string, planned []steps.Step) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("--stop-before %s: %s has no such step; boxswap plan lists its steps", e.StopBefore, event)
+	return fmt.Errorf("%w: --stop-before %s: %s has no such step; boxswap plan lists its steps", ErrNoSuchStep, e.StopBefore, event)
 }
 
 // replan rebuilds an attempt's steps from boxes.yaml and checks they are

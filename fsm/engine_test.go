@@ -565,11 +565,14 @@ func TestOutputKeepsABoundedTail(t *testing.T) {
 func TestStopBeforeStopsAtTheNamedStep(t *testing.T) {
 	r := newRig(t)
 	r.eng.StopBefore = "upgrade-dev/nope"
-	if _, err := r.eng.Next(context.Background()); err == nil || !strings.Contains(err.Error(), "no such step") {
+	if _, err := r.eng.Next(context.Background()); !errors.Is(err, ErrNoSuchStep) {
 		t.Fatalf("unknown step: %v", err)
 	}
 	if a, _ := r.store.Last(); a != nil {
 		t.Fatalf("an attempt was recorded for a refused --stop-before: %+v", a)
+	}
+	if m, _ := r.store.Meta(); m.Cycle != 0 {
+		t.Fatalf("a refused next began a cycle: %+v", m)
 	}
 	r.eng.StopBefore = "upgrade-dev/c"
 	a, err := r.eng.Next(context.Background())

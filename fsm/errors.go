@@ -27,6 +27,9 @@ var (
 	// ErrRollbackStopped is returned when rollback reaches a step that
 	// cannot be undone.
 	ErrRollbackStopped = errors.New("rollback stopped at an irreversible step")
+	// ErrNoSuchStep is returned when the operator names a step (e.g.
+	// --stop-before) that the transition does not have.
+	ErrNoSuchStep = errors.New("no such step")
 )
 
 // exitCode finds the remote exit status in a step's error, if it has one.

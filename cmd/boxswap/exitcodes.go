@@ -61,6 +61,8 @@ func classify(err error) (code int, kind, hint string) {
 		return exitOK, "", ""
 	case errors.As(err, &ue):
 		return exitUsage, "usage", "see boxswap --help"
+	case errors.Is(err, fsm.ErrNoSuchStep):
+		return exitUsage, "usage", "boxswap plan lists the next transition's step IDs"
 	case errors.As(err, &le):
 		return exitUsage, "config", "fix the problems listed, then run boxswap check --offline"
 	case errors.Is(err, state.ErrLocked):

@@ -180,6 +180,7 @@ func TestClassify(t *testing.T) {
 		{fsm.ErrNothingToResume, exitPhase, "nothing-pending"},
 		{fsm.ErrNothingToRollBack, exitPhase, "nothing-pending"},
 		{fsm.ErrCycleDone, exitPhase, "cycle-done"},
+		{fmt.Errorf("%w: --stop-before x", fsm.ErrNoSuchStep), exitUsage, "usage"},
 		{fsm.ErrConfigChanged, exitPhase, "config-changed"},
 		{fsm.ErrRollbackStopped, exitPhase, "irreversible"},
 		{errors.New("thermals: dnf upgrade: exit 1"), exitFailure, "failure"},
