@@ -1,0 +1,455 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"boxswap/boxes"
+	"boxswap/test/lab/lab"
+)
+
+// The lab's layout (test/lab writes it into DIR/boxes.yaml).
+const (
+	settingsFile = "/root/nbhosting/django/nbh_main/sitesettings.py"
+	dataRoot     = "/nbhosting"
+)
+
+var (
+	boxNames = []string{lab.Thurst, lab.Thermals}
+	folders  = []string{"students", "raw"}
+)
+
+// phase is one row of the seed's table (DESIGN.md), as the boxes and
+// `where` must show it once the row's transition is done.
+type phase struct {
+	event string // the transition that leads here; "" for the cycle's start
+	name  string // the persisted phase after it
+	next  string // the next event; "" once the cycle is done
+	// Per box, in boxNames order: the function it holds, whether it runs
+	// the cycle's new release, and the function whose three values its
+	// settings file holds (a box without a function keeps the last ones).
+	functions [2]string
+	upgraded  [2]bool
+	settings  [2]string
+}
+
+var cycleTable = []phase{
+	{"", "start", "upgrade-dev",
+		[2]string{"production", "development"}, [2]bool{false, false}, [2]string{"production", "development"}},
+	{"upgrade-dev", "dev-upgraded", "redirect",
+		[2]string{"production", "development"}, [2]bool{false, true}, [2]string{"production", "development"}},
+	{"redirect", "redirected", "upgrade-prod",
+		[2]string{"none", "production"}, [2]bool{false, true}, [2]string{"production", "production"}},
+	{"upgrade-prod", "prod-upgraded", "switch-back",
+		[2]string{"none", "production"}, [2]bool{true, true}, [2]string{"production", "production"}},
+	{"switch-back", "switched-back", "epilogue",
+		[2]string{"production", "none"}, [2]bool{true, true}, [2]string{"production", "production"}},
+	{"epilogue", "done", "",
+		[2]string{"production", "development"}, [2]bool{true, true}, [2]string{"production", "development"}},
+}
+
+// rehearsal is one lab and what was recorded before anything ran.
+type rehearsal struct {
+	l        *lab.Lab
+	bs       cli
+	original map[string]string // box → its settings file before anything ran
+}
+
+// TestFullCycle takes a fresh lab through a whole cycle (27 → 29) and a
+// second one (29 → 31) from where the first ended, checking the seed's
+// table on the boxes after every transition.
+func TestFullCycle(t *testing.T) {
+	requireLab(t)
+	l := startLab(t)
+	r := &rehearsal{l: l, bs: cli{t: t, cfg: l.Config(), moving: new(time.Duration)}, original: map[string]string{}}
+	for _, b := range boxNames {
+		r.original[b] = on(t, l, b, "cat "+boxes.Quote(settingsFile))
+	}
+	if values(r.original[lab.Thurst]) == values(r.original[lab.Thermals]) {
+		t.Fatalf("the lab's boxes start with the same settings values: the settings checks could not fail\n%s", r.original[lab.Thurst])
+	}
+	r.bs.must("check")
+
+	if !t.Run("cycle 27 to 29", func(t *testing.T) { r.cycle(t, 1, 27, 29) }) {
+		return
+	}
+	t.Run("second cycle 29 to 31", func(t *testing.T) {
+		rewriteUpgrade(t, l.Config(), 29, 31)
+		r.cycle(t, 2, 29, 31)
+	})
+}
+
+// cycle runs the five transitions of one cycle and checks each phase. The
+// first cycle also watches `where` while a transition with a reboot runs,
+// and writes data on the production box between the first sync pass and
+// the final one of both moves.
+func (r *rehearsal) cycle(t *testing.T, n, from, to int) {
+	r.bs.t = t
+	r.checkPhase(t, cycleTable[0], n, from, to)
+	startProd := r.sums(t, lab.Thurst, "")
+	if n == 1 && equal(startProd, r.sums(t, lab.Thermals, "")) {
+		t.Fatal("thurst and thermals start with the same user data: the sync checks could not fail")
+	}
+	begin, moving := time.Now(), *r.bs.moving
+	var afterRedirect map[string]string
+	for _, p := range cycleTable[1:] {
+		switch {
+		case n == 1 && p.event == "upgrade-dev":
+			r.nextWatched(t, "upgrade-dev")
+		case n == 1 && p.event == "redirect":
+			r.nextLateWrite(t, "redirect/stop-services/thurst", lab.Thurst, lab.Thermals)
+		case n == 1 && p.event == "switch-back":
+			r.nextLateWrite(t, "switch-back/stop-services/thermals", lab.Thermals, lab.Thurst)
+		default:
+			r.bs.must("--yes", "next")
+		}
+		r.checkPhase(t, p, n, from, to)
+		switch p.event {
+		case "redirect":
+			afterRedirect = r.sums(t, lab.Thermals, "")
+			if old := r.sums(t, lab.Thurst, ""); !equal(afterRedirect, old) {
+				t.Errorf("after redirect: thermals' user data %v, thurst's %v", afterRedirect, old)
+			}
+			if n == 1 && equal(afterRedirect, startProd) {
+				t.Errorf("after redirect: the data written on thurst after the first sync pass is not in the checksums")
+			}
+		case "switch-back":
+			got := r.sums(t, lab.Thurst, "")
+			if old := r.sums(t, lab.Thermals, ""); !equal(got, old) {
+				t.Errorf("after switch-back: thurst's user data %v, thermals' %v", got, old)
+			}
+			if n == 1 && equal(got, afterRedirect) {
+				t.Errorf("after switch-back: the data written on thermals after the first sync pass is not in the checksums")
+			}
+			if n > 1 && !equal(got, afterRedirect) {
+				t.Errorf("after switch-back: thurst's user data %v, production's after redirect %v", got, afterRedirect)
+			}
+		case "epilogue":
+			for _, f := range folders {
+				if exists(t, r.l, lab.Thermals, dataRoot+"/"+f) {
+					t.Errorf("after epilogue: thermals still has %s/%s", dataRoot, f)
+				}
+			}
+			if got, want := r.sums(t, lab.Thermals, ".prod"), r.sums(t, lab.Thurst, ""); !equal(got, want) {
+				t.Errorf("after epilogue: thermals' *.prod %v, thurst's data %v", got, want)
+			}
+		}
+		if t.Failed() {
+			t.Fatalf("stopping after %s", p.event)
+		}
+	}
+	t.Logf("cycle %d (f%d to f%d): %s in boxswap next/resume, %s with the checks",
+		n, from, to, (*r.bs.moving - moving).Round(time.Millisecond), time.Since(begin).Round(time.Millisecond))
+
+	var done []string
+	for _, a := range r.bs.attempts() {
+		if a.Cycle == n {
+			if a.Status != "done" {
+				t.Errorf("log: attempt %d (%s) is %s, want done", a.ID, a.Event, a.Status)
+			}
+			done = append(done, a.Event)
+		}
+	}
+	if got, want := strings.Join(done, " "), "upgrade-dev redirect upgrade-prod switch-back epilogue"; got != want {
+		t.Errorf("log: cycle %d attempts %q, want %q", n, got, want)
+	}
+	if got, want := len(r.bs.attempts()), 5*n; got != want {
+		t.Errorf("log: %d attempts after cycle %d, want %d", got, n, want)
+	}
+}
+
+// checkPhase checks p on the boxes themselves and in `where --json`.
+func (r *rehearsal) checkPhase(t *testing.T, p phase, cycle, from, to int) {
+	t.Helper()
+	release := map[string]int{}
+	function := map[string]string{}
+	for i, b := range boxNames {
+		release[b], function[b] = from, p.functions[i]
+		if p.upgraded[i] {
+			release[b] = to
+		}
+	}
+	at := p.name
+	if p.event == "" {
+		at = "the start"
+	}
+
+	w := r.bs.where()
+	wantPhase, wantCycle := p.name, cycle
+	if p.event == "" && cycle > 1 {
+		// A new cycle begins with its first next; until then the last one shows.
+		wantPhase, wantCycle = "done", cycle-1
+	}
+	next := ""
+	if w.Next != nil {
+		next = *w.Next
+	}
+	if w.Phase != wantPhase || next != p.next || w.Cycle != wantCycle || w.Transition != nil {
+		t.Errorf("%s: where: phase %q next %q cycle %d transition %+v; want phase %q next %q cycle %d transition null",
+			at, w.Phase, next, w.Cycle, w.Transition, wantPhase, p.next, wantCycle)
+	}
+	if wantCycle == cycle && (w.From != from || w.To != to) {
+		t.Errorf("%s: where: f%d to f%d, want f%d to f%d", at, w.From, w.To, from, to)
+	}
+	if len(w.Boxes) != len(boxNames) {
+		t.Errorf("%s: where: boxes %+v", at, w.Boxes)
+	}
+	for _, b := range w.Boxes {
+		if b.Function != function[b.Name] || b.Release != release[b.Name] {
+			t.Errorf("%s: where: %s is %s on %d, want %s on %d", at, b.Name, b.Function, b.Release, function[b.Name], release[b.Name])
+		}
+	}
+
+	// One SSH session per box: its release, then its settings file.
+	settings := map[string]string{}
+	for _, b := range boxNames {
+		out := on(t, r.l, b, ". /etc/os-release && echo \"$VERSION_ID\" && cat "+boxes.Quote(settingsFile))
+		got, file, _ := strings.Cut(out, "\n")
+		if got != fmt.Sprint(release[b]) {
+			t.Errorf("%s: %s: /etc/os-release VERSION_ID %s, want %d", at, b, got, release[b])
+		}
+		settings[b] = file
+	}
+
+	for _, f := range []struct{ function, url string }{
+		{"production", r.l.Info.ProductionURL},
+		{"development", r.l.Info.DevelopmentURL},
+	} {
+		want := ""
+		for _, b := range boxNames {
+			if function[b] == f.function {
+				want = fmt.Sprintf("%s f%d %s", b, release[b], f.function)
+			}
+		}
+		if got := answer(f.url); got != want {
+			t.Errorf("%s: %s address %s answers %q, want %q (\"\": nothing answers)", at, f.function, f.url, got, want)
+		}
+	}
+
+	// The settings values of a function are the ones of the box that held it at the start.
+	holder := map[string]string{"production": lab.Thurst, "development": lab.Thermals}
+	for i, b := range boxNames {
+		cur := settings[b]
+		if err := onlyThreeLines(r.original[b], cur); err != nil {
+			t.Errorf("%s: %s: %s: %v", at, b, settingsFile, err)
+			continue
+		}
+		if want := withValues(r.original[b], r.original[holder[p.settings[i]]]); cur != want {
+			t.Errorf("%s: %s: %s holds\n%s\nwant the %s values:\n%s", at, b, settingsFile, values(cur), p.settings[i], values(want))
+		}
+		if p.settings[i] == p.functions[i] && p.functions[i] == cycleTable[0].functions[i] && cur != r.original[b] {
+			t.Errorf("%s: %s is back to %s but its settings file is not its original", at, b, p.functions[i])
+		}
+	}
+}
+
+// nextWatched runs `next` for event and polls `where --json` from another
+// process while it runs: the state must be readable during a transition.
+func (r *rehearsal) nextWatched(t *testing.T, event string) {
+	t.Helper()
+	cmd := exec.Command(boxswapBin, "-c", r.bs.cfg, "--yes", "next")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("boxswap next: %v", err)
+	}
+	finished := make(chan error, 1)
+	go func() { finished <- cmd.Wait() }()
+	start := time.Now()
+	// Poll until next ends, noting every running step seen.
+	var seen []string
+	var err error
+	for running := true; running; {
+		select {
+		case err = <-finished:
+			running = false
+		default:
+		}
+		o, code := r.bs.run("--json", "where")
+		if code != 0 {
+			t.Errorf("where while next runs: exit %d\n%s", code, tail(o, 10))
+			if running {
+				err = <-finished
+			}
+			break
+		}
+		w := decodeWhere(t, o)
+		if tr := w.Transition; running && tr != nil && tr.Status == "running" {
+			if tr.Event != event || w.Phase != "start" || !strings.HasPrefix(tr.Step, event+"/") {
+				t.Errorf("where while next runs: phase %s, transition %+v; want phase start, %s running one of its steps", w.Phase, tr, event)
+			}
+			if len(seen) == 0 || seen[len(seen)-1] != tr.Step {
+				seen = append(seen, tr.Step)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	*r.bs.moving += time.Since(start)
+	if err != nil {
+		t.Fatalf("boxswap --yes next (%s): %v\n%s", event, err, tail(out.String(), 40))
+	}
+	if len(seen) == 0 {
+		t.Fatalf("where never showed a running transition while next ran %s", event)
+	}
+	t.Logf("where while next ran %s showed it running at: %s", event, strings.Join(seen, ", "))
+}
+
+// nextLateWrite runs a move with `next --stop-before` the stop of the
+// app on the old production box, writes there (a new file, an edit of an
+// existing one) as users would, and resumes: the final sync must carry it.
+func (r *rehearsal) nextLateWrite(t *testing.T, stopBefore, from, to string) {
+	t.Helper()
+	event := strings.SplitN(stopBefore, "/", 2)[0]
+	out, code := r.bs.run("--yes", "next", "--stop-before", stopBefore)
+	if code != 130 {
+		t.Fatalf("next --stop-before %s: exit %d, want 130 (stopped by the operator)\n%s", stopBefore, code, tail(out, 30))
+	}
+	w := r.bs.where()
+	if w.Transition == nil || w.Transition.Event != event || w.Transition.Status != "interrupted" || w.Transition.Step != stopBefore {
+		t.Fatalf("where after --stop-before %s: %+v", stopBefore, w.Transition)
+	}
+	if a, b := r.sums(t, from, ""), r.sums(t, to, ""); !equal(a, b) {
+		t.Errorf("%s after the first sync pass: %s has %v, %s has %v", event, to, b, from, a)
+	}
+
+	dir := dataRoot + "/students"
+	first := strings.TrimSpace(on(t, r.l, from, "cd "+boxes.Quote(dir)+" && find . -type f | sort | head -n 1"))
+	if first == "" {
+		t.Fatalf("%s: no file in %s", from, dir)
+	}
+	late := "late/" + event + ".ipynb"
+	on(t, r.l, from, fmt.Sprintf("cd %s && printf '\\n%%s\\n' %s >> %s && mkdir -p late && echo %s > %s",
+		boxes.Quote(dir), boxes.Quote("edited during "+event), boxes.Quote(first),
+		boxes.Quote("written during "+event), boxes.Quote(late)))
+	if a, b := r.sums(t, from, ""), r.sums(t, to, ""); equal(a, b) {
+		t.Fatalf("%s: the late writes on %s changed no checksum", event, from)
+	}
+
+	r.bs.must("--yes", "resume")
+	if got := on(t, r.l, to, "cat "+boxes.Quote(dir+"/"+late)); got != "written during "+event+"\n" {
+		t.Errorf("%s: %s:%s/%s holds %q", event, to, dir, late, got)
+	}
+	if got := on(t, r.l, to, "tail -n 1 "+boxes.Quote(dir+"/"+first)); got != "edited during "+event+"\n" {
+		t.Errorf("%s: %s:%s/%s ends with %q", event, to, dir, first, got)
+	}
+}
+
+// sums returns, per data folder (with suffix), "FILES SHA256" of its files'
+// names and contents on box.
+func (r *rehearsal) sums(t *testing.T, box, suffix string) map[string]string {
+	t.Helper()
+	var cmd []string
+	for _, f := range folders {
+		cmd = append(cmd, "cd "+boxes.Quote(dataRoot+"/"+f+suffix)+
+			` && n=$(find . -type f | wc -l) && s=$(find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum) && echo "$n ${s%% *}"`)
+	}
+	lines := strings.Split(strings.TrimSpace(on(t, r.l, box, strings.Join(cmd, " && "))), "\n")
+	if len(lines) != len(folders) {
+		t.Fatalf("%s: checksums of %v: %q", box, folders, lines)
+	}
+	m := map[string]string{}
+	for i, f := range folders {
+		if strings.HasPrefix(lines[i], "0 ") {
+			t.Fatalf("%s: %s/%s%s is empty: the data checks could not fail", box, dataRoot, f, suffix)
+		}
+		m[f] = lines[i]
+	}
+	return m
+}
+
+func equal(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// settingLine matches the three lines a move may change.
+var settingLine = regexp.MustCompile(`^(server_name|ssl_certificate|ssl_certificate_key)\s*=`)
+
+// onlyThreeLines says which lines of cur differ from orig other than the
+// three setting lines.
+func onlyThreeLines(orig, cur string) error {
+	o, c := strings.Split(orig, "\n"), strings.Split(cur, "\n")
+	if len(o) != len(c) {
+		return fmt.Errorf("%d lines, was %d:\n%s", len(c), len(o), cur)
+	}
+	var bad []string
+	for i := range o {
+		if o[i] == c[i] {
+			continue
+		}
+		ko, kc := settingLine.FindStringSubmatch(o[i]), settingLine.FindStringSubmatch(c[i])
+		if ko == nil || kc == nil || ko[1] != kc[1] {
+			bad = append(bad, fmt.Sprintf("line %d: %q became %q", i+1, o[i], c[i]))
+		}
+	}
+	if bad != nil {
+		return fmt.Errorf("lines other than server_name, ssl_certificate, ssl_certificate_key changed:\n%s", strings.Join(bad, "\n"))
+	}
+	return nil
+}
+
+// withValues returns file with its three setting lines taken from from.
+func withValues(file, from string) string {
+	src := map[string]string{}
+	for _, line := range strings.Split(from, "\n") {
+		if m := settingLine.FindStringSubmatch(line); m != nil {
+			src[m[1]] = line
+		}
+	}
+	lines := strings.Split(file, "\n")
+	for i, line := range lines {
+		if m := settingLine.FindStringSubmatch(line); m != nil {
+			lines[i] = src[m[1]]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// values returns the three setting lines of file, for messages.
+func values(file string) string {
+	var out []string
+	for _, line := range strings.Split(file, "\n") {
+		if settingLine.MatchString(line) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// rewriteUpgrade sets the upgrade section of the lab's boxes.yaml to the
+// next cycle, as an operator would edit it.
+func rewriteUpgrade(t *testing.T, path string, from, to int) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(raw)
+	for _, e := range []struct{ re, repl string }{
+		{`(?m)^  from: \d+$`, fmt.Sprintf("  from: %d", from)},
+		{`(?m)^  to: \d+$`, fmt.Sprintf("  to: %d", to)},
+		{`(?m)^  devel_branch: \S+$`, fmt.Sprintf("  devel_branch: f%d", to)},
+	} {
+		re := regexp.MustCompile(e.re)
+		if n := len(re.FindAllString(s, -1)); n != 1 {
+			t.Fatalf("%s: %d lines match %s, want 1", path, n, e.re)
+		}
+		s = re.ReplaceAllString(s, e.repl)
+	}
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
