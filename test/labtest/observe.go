@@ -1,0 +1,169 @@
+package labtest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"boxswap/test/lab/lab"
+)
+
+// Row is one box's line of the seed's table.
+type Row struct {
+	Function string // production, development or "" (none)
+	Release  int
+}
+
+// Table returns the seed's table (shared/DESIGN.md) at phase, for a cycle
+// from → to: thurst's row, then thermals'.
+func Table(phase string, from, to int) (thurst, thermals Row, ok bool) {
+	const p, d = "production", "development"
+	switch phase {
+	case "start":
+		return Row{p, from}, Row{d, from}, true
+	case "dev-upgraded":
+		return Row{p, from}, Row{d, to}, true
+	case "redirected":
+		return Row{"", from}, Row{p, to}, true
+	case "prod-upgraded":
+		return Row{"", to}, Row{p, to}, true
+	case "switched-back":
+		return Row{p, to}, Row{"", to}, true
+	case "done":
+		return Row{p, to}, Row{d, to}, true
+	}
+	return Row{}, Row{}, false
+}
+
+// CheckTable checks the boxes themselves against the table at phase: who
+// answers the production and development addresses (the body names the
+// box, its release and function), each box's os-release and address units.
+// It returns the problems found, none when the boxes match.
+func (h *Harness) CheckTable(phase string, from, to int) []string {
+	h.T.Helper()
+	tu, tm, ok := Table(phase, from, to)
+	if !ok {
+		return []string{"no table row for phase " + phase}
+	}
+	rows := map[string]Row{lab.Thurst: tu, lab.Thermals: tm}
+	var bad []string
+	for _, fn := range []string{"production", "development"} {
+		url := h.Lab.Info.ProductionURL
+		if fn == "development" {
+			url = h.Lab.Info.DevelopmentURL
+		}
+		want := ""
+		for _, b := range lab.BoxNames {
+			if rows[b].Function == fn {
+				want = fmt.Sprintf("%s f%d %s", b, rows[b].Release, fn)
+			}
+		}
+		got, err := Get(url)
+		switch {
+		case want == "" && err == nil:
+			bad = append(bad, fmt.Sprintf("%s: the %s address answers %q, want none", phase, fn, got))
+		case want != "" && got != want:
+			bad = append(bad, fmt.Sprintf("%s: the %s address answers %q (%v), want %q", phase, fn, got, err, want))
+		}
+	}
+	for _, b := range lab.BoxNames {
+		out, code, err := h.Lab.Run(b, ". /etc/os-release && echo $VERSION_ID; systemctl is-active nbhosting-addr nbhosting-dev-addr")
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s: %s: %v", phase, b, err))
+			continue
+		}
+		_ = code // is-active exits 3 when a unit is inactive
+		f := strings.Fields(out)
+		want := []string{fmt.Sprint(rows[b].Release), "inactive", "inactive"}
+		switch rows[b].Function {
+		case "production":
+			want[1] = "active"
+		case "development":
+			want[2] = "active"
+		}
+		if strings.Join(f, " ") != strings.Join(want, " ") {
+			bad = append(bad, fmt.Sprintf("%s: %s: os-release, nbhosting-addr, nbhosting-dev-addr: %q, want %q", phase, b, f, want))
+		}
+	}
+	return bad
+}
+
+// Get fetches url on a fresh connection (whoever holds the address now).
+func Get(url string) (string, error) {
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return strings.TrimSpace(string(b)), err
+}
+
+// Sums returns a digest of each folder under the data root of box (relative
+// paths, types, modes' permission bits and contents, in order), read from
+// its disk: equal digests mean bit-identical trees. A missing folder has
+// the digest "missing".
+func (h *Harness) Sums(box, root string, folders ...string) map[string]string {
+	h.T.Helper()
+	out := map[string]string{}
+	for _, f := range folders {
+		d, err := TreeDigest(h.Disk(box, filepath.Join(root, f)))
+		if err != nil {
+			h.T.Fatalf("%s: digest of %s/%s: %v", box, root, f, err)
+		}
+		out[f] = d
+	}
+	return out
+}
+
+// TreeDigest is the digest Sums computes, of one directory.
+func TreeDigest(dir string) (string, error) {
+	if _, err := os.Lstat(dir); os.IsNotExist(err) {
+		return "missing", nil
+	}
+	type entry struct{ rel, line string }
+	var ents []entry
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf("%s %s %o", rel, info.Mode().Type(), info.Mode().Perm())
+		switch {
+		case info.Mode().IsRegular():
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			s := sha256.Sum256(raw)
+			line += " " + hex.EncodeToString(s[:])
+		case info.Mode()&fs.ModeSymlink != 0:
+			t, _ := os.Readlink(p)
+			line += " -> " + t
+		}
+		ents = append(ents, entry{rel, line})
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].rel < ents[j].rel })
+	hs := sha256.New()
+	for _, e := range ents {
+		fmt.Fprintln(hs, e.line)
+	}
+	return fmt.Sprintf("%d:%s", len(ents), hex.EncodeToString(hs.Sum(nil))[:16]), nil
+}

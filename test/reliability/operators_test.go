@@ -1,0 +1,133 @@
+package reliability
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"boxswap/state"
+	"boxswap/test/lab/lab"
+	"boxswap/test/labtest"
+)
+
+// TestOperators: a second next while one runs is refused naming the
+// holder; where and log answer during a run; a first SIGINT (or SIGTERM)
+// stops at the next safe point and records it interrupted, a second one
+// interrupts the step itself, recorded interrupted and left for resume to
+// check again.
+func TestOperators(t *testing.T) {
+	h := labtest.New(t, lab.Options{RebootDelay: 2 * time.Second})
+	for _, b := range lab.BoxNames {
+		slowInstall(t, h, b)
+	}
+
+	// A second operator.
+	p := h.Start(nil, "--yes", "next")
+	if !h.WaitRunning(p, "upgrade-dev/reboot", time.Minute) {
+		t.Fatalf("reboot never running: %s", p.Wait())
+	}
+	second := h.Run("--yes", "next")
+	if second.Code != 3 {
+		t.Errorf("a second next during a run: want exit 3 (locked): %s", second)
+	}
+	pid := strconv.Itoa(p.Cmd.Process.Pid)
+	for _, w := range []string{pid, "boxswap next"} {
+		if !strings.Contains(second.Stderr, w) {
+			t.Errorf("the refusal does not name the holder (%s): %s", w, second)
+		}
+	}
+	for _, verb := range []string{"resume", "rollback"} {
+		if r := h.Run("--yes", verb); r.Code != 3 {
+			t.Errorf("%s during a run: want exit 3: %s", verb, r)
+		}
+	}
+	v := h.Where()
+	if v.Transition == nil || v.Transition.Status != state.Running || v.Lock == nil || strconv.Itoa(v.Lock.PID) != pid {
+		t.Errorf("where during a run: transition %+v, lock %+v", v.Transition, v.Lock)
+	}
+	if l := h.Log(); len(l.Attempts) != 1 {
+		t.Errorf("log during a run: %d attempts", len(l.Attempts))
+	}
+	figure(t, "operators: a second next refused (exit 3, naming pid and command) in %s", second.Took.Round(time.Millisecond))
+
+	// One SIGINT during the reboot wait: the reboot finishes, then it stops.
+	if err := p.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	r := p.Wait()
+	if r.Code != 130 {
+		t.Errorf("one SIGINT: want exit 130: %s", r)
+	}
+	v = h.Where()
+	if v.Transition == nil || v.Transition.Status != state.Interrupted || v.Transition.FailedStep != "upgrade-dev/os-release" {
+		t.Errorf("after one SIGINT: %+v (want interrupted before the step after the reboot)", v.Transition)
+	}
+	if !stepIs(v, "upgrade-dev/reboot", state.Done) {
+		t.Errorf("one SIGINT interrupted the reboot step itself: %+v", v.Transition)
+	}
+
+	// Two SIGINTs during install.sh: the step itself is interrupted.
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		p = h.Start(nil, "--yes", "resume")
+		if !h.WaitRunning(p, "upgrade-dev/install", time.Minute) {
+			t.Fatalf("install never running: %s", p.Wait())
+		}
+		time.Sleep(500 * time.Millisecond)
+		_ = p.Signal(sig)
+		time.Sleep(100 * time.Millisecond)
+		_ = p.Signal(sig)
+		r = p.Wait()
+		if r.Code != 130 {
+			t.Errorf("two %v: want exit 130: %s", sig, r)
+		}
+		v = h.Where()
+		if v.Transition == nil || v.Transition.Status != state.Interrupted || !stepIs(v, "upgrade-dev/install", state.Running) {
+			t.Errorf("after two %v: %+v (want interrupted, install left running for resume to check)", sig, v.Transition)
+		}
+	}
+	hist := h.Log().History
+	n := 0
+	for _, e := range hist {
+		if e.Kind == "interrupted" {
+			n++
+		}
+	}
+	if n < 3 {
+		b, _ := json.Marshal(hist)
+		t.Errorf("%d interruptions in the history, want 3: %s", n, b)
+	}
+
+	// SIGTERM once, between steps, in the next transition.
+	if r := h.Run("--yes", "resume"); r.Code != 0 {
+		t.Fatalf("resume: %s", r)
+	}
+	p = h.Start(nil, "--yes", "next")
+	if !h.WaitRunning(p, "redirect/install/thermals", time.Minute) {
+		t.Fatalf("redirect install never running: %s", p.Wait())
+	}
+	_ = p.Signal(syscall.SIGTERM)
+	r = p.Wait()
+	v = h.Where()
+	if r.Code != 130 || v.Transition == nil || v.Transition.Status != state.Interrupted || !stepIs(v, "redirect/install/thermals", state.Done) {
+		t.Errorf("one SIGTERM: %s; where %+v", r, v.Transition)
+	}
+	if r := h.Run("--yes", "resume"); r.Code != 0 {
+		t.Fatalf("resume: %s", r)
+	}
+	checkTable(t, h, "redirected")
+}
+
+func stepIs(v labtest.View, id, status string) bool {
+	if v.Transition == nil {
+		return false
+	}
+	for _, s := range v.Transition.Steps {
+		if s.ID == id {
+			return s.Status == status
+		}
+	}
+	return false
+}
