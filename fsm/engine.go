@@ -298,7 +298,7 @@ func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.St
 			skipped = true
 			out.say("    already done: %s", why)
 		}
-		if err == nil || !d.Retry || try >= e.Retries || ctx.Err() != nil || !unknown(err) {
+		if err == nil || !d.Retry || try >= e.Retries || ctx.Err() != nil || !transient(err) {
 			break
 		}
 		wait := e.Backoff << try
@@ -629,6 +629,15 @@ func currentStep(a *state.Attempt) string {
 		return ""
 	}
 	return a.Steps[len(a.Steps)-1].ID
+}
+
+// transient reports whether waiting may help: a dropped connection or a box
+// that did not answer, but not a refused host key, which stays refused.
+func transient(err error) bool {
+	if errors.Is(err, boxes.ErrUnknownHostKey) || errors.Is(err, boxes.ErrHostKeyChanged) {
+		return false
+	}
+	return unknown(err)
 }
 
 func unknown(err error) bool {

@@ -587,3 +587,20 @@ func TestStopBeforeStopsAtTheNamedStep(t *testing.T) {
 		t.Fatalf("resume: %v, phase %s", err, r.phase())
 	}
 }
+
+func TestARefusedHostKeyIsNotRetried(t *testing.T) {
+	r := newRig(t)
+	b := r.step(UpgradeDev, "b")
+	b.retry = true
+	b.applyErr, b.failures = fmt.Errorf("thermals: %w: %w", boxes.ErrUnreachable, boxes.ErrHostKeyChanged), 5
+	a, err := r.eng.Next(context.Background())
+	if !errors.Is(err, boxes.ErrHostKeyChanged) {
+		t.Fatalf("next: %v", err)
+	}
+	if n := strings.Count(r.w.journal(), "fail:upgrade-dev/b"); n != 1 {
+		t.Fatalf("b tried %d times with a refused host key, want 1", n)
+	}
+	if a.Steps[1].Status != state.Running {
+		t.Fatalf("b is %s, want running (outcome unknown)", a.Steps[1].Status)
+	}
+}
