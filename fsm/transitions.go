@@ -109,6 +109,11 @@ func (p planner) upgrade(box, other boxes.Box, devHolds bool) []steps.Step {
 	return s
 }
 
+// presyncPasses bounds the pre-sync passes of a move: the first copies
+// the bulk, a second what changed meanwhile, a third rarely finds more
+// than a few files.
+const presyncPasses = 3
+
 // move: production from src to dst. Everything slow runs while src still
 // serves (sync passes, the settings switch and install.sh on dst); the
 // window without production is only: stop src's app services, a final
@@ -129,12 +134,21 @@ func (p planner) move(src, dst boxes.Box, dropDev bool) []steps.Step {
 	if dropDev {
 		s = append(s, steps.UnitDown(p.id("drop-development", dst.Name), dst.Name, devUnit))
 	}
+	// The pre-sync repeats its passes while production is live and the
+	// delta shrinks, and leaves a shared box-to-box ssh connection; the
+	// final sync then needs no handshake and, the pre-sync having counted
+	// the deletions, one scan per folder (see steps.Sync). Each folder
+	// stays its own step: their IDs are what resume and --stop-before know.
 	sync := func(kind string, final bool) {
 		for _, f := range c.Data.Folders {
+			passes := presyncPasses
+			if final {
+				passes = 1
+			}
 			s = append(s, steps.Sync(p.id(kind, f), steps.SyncParams{
 				Src: src.Name, Dst: dst.Name, DstHost: dst.Host, DstPort: dst.Port, DstUser: dst.User,
 				Root: c.Data.Root, Folder: f, SrcUnit: prodUnit, Function: boxes.Production,
-				MaxDelete: c.Data.MaxDelete, Final: final,
+				MaxDelete: c.Data.MaxDelete, Final: final, Passes: passes, Mux: true,
 			}))
 		}
 	}

@@ -101,7 +101,7 @@ func (s *branchStep) Apply(ctx context.Context, env *Env) error {
 		return err
 	}
 	if exists {
-		_, err = run(ctx, env, s.box, "", s.git("checkout "+quote(s.branch)), false)
+		_, err = stream(ctx, env, s.box, "", s.git("checkout "+quote(s.branch)), false)
 		return err
 	}
 	// Recorded before creating, so an interrupted Apply still lets Undo
@@ -109,7 +109,7 @@ func (s *branchStep) Apply(ctx context.Context, env *Env) error {
 	if err := f.Set(s.createdKey(), s.branch); err != nil {
 		return fmt.Errorf("%s: recording the branch: %w", s.box, err)
 	}
-	_, err = run(ctx, env, s.box, "", s.desc.Commands[2], false)
+	_, err = stream(ctx, env, s.box, "", s.desc.Commands[2], false)
 	return err
 }
 
@@ -130,7 +130,7 @@ func (s *branchStep) Undo(ctx context.Context, env *Env) error {
 		return err
 	}
 	if cur != before {
-		if _, err := run(ctx, env, s.box, "", s.git("checkout "+quote(before)), false); err != nil {
+		if _, err := stream(ctx, env, s.box, "", s.git("checkout "+quote(before)), false); err != nil {
 			return err
 		}
 	}
@@ -140,7 +140,7 @@ func (s *branchStep) Undo(ctx context.Context, env *Env) error {
 			return err
 		}
 		if exists {
-			if _, err := run(ctx, env, s.box, "", s.git("branch -D "+quote(s.branch)), false); err != nil {
+			if _, err := stream(ctx, env, s.box, "", s.git("branch -D "+quote(s.branch)), false); err != nil {
 				return err
 			}
 		}

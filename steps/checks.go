@@ -24,14 +24,14 @@ func Reachable(id, box string) Step {
 }
 
 func (s *reachableStep) Check(ctx context.Context, env *Env) (bool, string, error) {
-	if _, err := run(ctx, env, s.box, "", "true", false); err != nil {
+	if _, err := stream(ctx, env, s.box, "", "true", false); err != nil {
 		return false, err.Error(), nil
 	}
 	return true, s.box + " answers", nil
 }
 
 func (s *reachableStep) Apply(ctx context.Context, env *Env) error {
-	_, err := run(ctx, env, s.box, "", "true", false)
+	_, err := stream(ctx, env, s.box, "", "true", false)
 	if errors.Is(err, boxes.ErrUnreachable) {
 		return fmt.Errorf("%w; run boxswap check to see why", err)
 	}

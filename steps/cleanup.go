@@ -67,7 +67,7 @@ func (s *cleanupStep) Apply(ctx context.Context, env *Env) error {
 		return err
 	}
 	if len(c) > 0 {
-		if _, err := run(ctx, env, s.box, fmt.Sprintf("docker rm -f (%d containers)", len(c)), "docker rm -f -- "+quoteAll(c), false); err != nil {
+		if _, err := stream(ctx, env, s.box, fmt.Sprintf("docker rm -f (%d containers)", len(c)), "docker rm -f -- "+quoteAll(c), false); err != nil {
 			return err
 		}
 	}
@@ -76,7 +76,7 @@ func (s *cleanupStep) Apply(ctx context.Context, env *Env) error {
 		return err
 	}
 	if len(i) > 0 {
-		if _, err := run(ctx, env, s.box, fmt.Sprintf("docker rmi -f (%d images)", len(i)), "docker rmi -f -- "+quoteAll(i), false); err != nil {
+		if _, err := stream(ctx, env, s.box, fmt.Sprintf("docker rmi -f (%d images)", len(i)), "docker rmi -f -- "+quoteAll(i), false); err != nil {
 			return err
 		}
 	}

@@ -32,7 +32,7 @@ func (s *cmdStep) Check(ctx context.Context, env *Env) (bool, string, error) {
 }
 
 func (s *cmdStep) Apply(ctx context.Context, env *Env) error {
-	_, err := run(ctx, env, s.box, s.label, s.cmd, false)
+	_, err := stream(ctx, env, s.box, s.label, s.cmd, false)
 	return err
 }
 
@@ -40,7 +40,7 @@ func (s *cmdStep) Undo(ctx context.Context, env *Env) error {
 	if s.undo == "" {
 		return nil
 	}
-	_, err := run(ctx, env, s.box, "", s.undo, false)
+	_, err := stream(ctx, env, s.box, "", s.undo, false)
 	return err
 }
 

@@ -190,7 +190,7 @@ func (s *pipReinstallStep) Apply(ctx context.Context, env *Env) error {
 	}
 	if pkgs := pinnedPackages(freeze); len(pkgs) > 0 {
 		label := fmt.Sprintf("pip3 install (%d packages)", len(pkgs))
-		if _, err := run(ctx, env, s.box, label, pipInstallCmd(pkgs), false); err != nil {
+		if _, err := stream(ctx, env, s.box, label, pipInstallCmd(pkgs), false); err != nil {
 			return fmt.Errorf("%w; a pinned version may not exist for python %s: install the packages by hand, then run boxswap resume", err, cur)
 		}
 	}

@@ -102,7 +102,7 @@ func (s *rebootStep) Apply(ctx context.Context, env *Env) error {
 	if curErr == nil {
 		// Not rebooted yet (or not known to be going down): ask for it.
 		// The connection dropping under the command is the expected end.
-		_, err := run(ctx, env, s.box, "", upgradeRebootCmd, false)
+		_, err := stream(ctx, env, s.box, "", upgradeRebootCmd, false)
 		if err != nil && !errors.Is(err, boxes.ErrOutcomeUnknown) {
 			return err
 		}

@@ -13,9 +13,11 @@ import (
 )
 
 // Bounds on what a step keeps of a command's output: the tail names the
-// failure in errors; stdout is parsed (os-release, rsync stats, pip freeze,
-// the settings file) and a command printing more is an error, never a
-// silently truncated parse.
+// failure in errors. Only commands whose stdout is parsed (os-release,
+// rsync stats, pip freeze, the settings file) keep it, and one printing
+// more than maxStdout is an error, never a silently truncated parse; the
+// others (dnf, install.sh, rsync, hooks) stream through with only the tail
+// kept, however much they print.
 const (
 	tailLines   = 20
 	tailBytes   = 16 << 10
@@ -49,11 +51,17 @@ type result struct {
 
 // execute runs cmd on box, streaming stdout and stderr to env.Output(box)
 // (stdout is withheld when quiet: the settings file holds secrets) while
-// keeping stdout and a tail of both. err is non-nil only when the command
-// did not report an exit status (Runner errors, wrapped unchanged so
-// errors.Is finds boxes.ErrOutcomeUnknown / ErrUnreachable) or its stdout
-// overflowed; a non-zero exit is in result.Exit.
+// keeping stdout, for parsing, and a tail of both. err is non-nil only when
+// the command did not report an exit status (Runner errors, wrapped
+// unchanged so errors.Is finds boxes.ErrOutcomeUnknown / ErrUnreachable) or
+// its stdout overflowed maxStdout; a non-zero exit is in result.Exit.
 func execute(ctx context.Context, env *Env, box, label, cmd string, quiet bool) (result, error) {
+	return exec1(ctx, env, box, label, cmd, quiet, true)
+}
+
+// exec1 is execute; keep says whether stdout is kept for parsing. Without
+// it memory stays bounded (the tail) whatever the command prints.
+func exec1(ctx context.Context, env *Env, box, label, cmd string, quiet, keep bool) (result, error) {
 	if label == "" {
 		label = cmd
 	}
@@ -70,7 +78,7 @@ func execute(ctx context.Context, env *Env, box, label, cmd string, quiet bool) 
 			out = w
 		}
 	}
-	c := &capture{out: out}
+	c := &capture{out: out, keep: keep}
 	stdout := &stdoutWriter{c: c, quiet: quiet}
 	stderr := &stderrWriter{c: c}
 	exit, err := r.Run(ctx, cmd, stdout, stderr)
@@ -86,7 +94,19 @@ func execute(ctx context.Context, env *Env, box, label, cmd string, quiet bool) 
 
 // run is execute where a non-zero exit is an *ExitError.
 func run(ctx context.Context, env *Env, box, label, cmd string, quiet bool) (result, error) {
-	res, err := execute(ctx, env, box, label, cmd, quiet)
+	return run1(ctx, env, box, label, cmd, quiet, true)
+}
+
+// stream is run for a command whose stdout nobody parses (dnf, install.sh,
+// rsync, hooks, mv): its output streams to env.Output and only the tail is
+// kept, so a command printing gigabytes neither fails nor grows memory.
+// result.Stdout is empty.
+func stream(ctx context.Context, env *Env, box, label, cmd string, quiet bool) (result, error) {
+	return run1(ctx, env, box, label, cmd, quiet, false)
+}
+
+func run1(ctx context.Context, env *Env, box, label, cmd string, quiet, keep bool) (result, error) {
+	res, err := exec1(ctx, env, box, label, cmd, quiet, keep)
 	if err != nil {
 		return res, err
 	}
@@ -104,6 +124,7 @@ func run(ctx context.Context, env *Env, box, label, cmd string, quiet bool) (res
 type capture struct {
 	mu       sync.Mutex
 	out      io.Writer
+	keep     bool // stdout is kept (bounded) for parsing
 	stdout   bytes.Buffer
 	overflow bool
 	tail     []byte
@@ -131,9 +152,11 @@ func (w *stdoutWriter) Write(p []byte) (int, error) {
 	c := w.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stdout.Len()+len(p) > maxStdout {
+	switch {
+	case !c.keep:
+	case c.stdout.Len()+len(p) > maxStdout:
 		c.overflow = true
-	} else {
+	default:
 		c.stdout.Write(p)
 	}
 	if !w.quiet {

@@ -84,3 +84,37 @@ func TestTailOf(t *testing.T) {
 		t.Errorf("long line kept whole: %d", len(l))
 	}
 }
+
+func TestStreamKeepsNoStdoutAndNeverOverflows(t *testing.T) {
+	big := strings.Repeat("downloading x\n", maxStdout/7)
+	f := &fakeRunner{script: func(string) reply { return reply{out: big, errout: "done\n"} }}
+	te := newEnv(map[string]boxes.Runner{"b": f})
+	te.Output = nil
+	res, err := stream(context.Background(), te.Env, "b", "", "dnf upgrade --refresh -y", false)
+	if err != nil {
+		t.Fatalf("err = %v", err)
+	}
+	if res.Stdout != "" || lastLine(res.Tail) != "done" || len(res.Tail) != tailLines {
+		t.Errorf("stdout kept %d bytes; tail %q", len(res.Stdout), res.Tail)
+	}
+	// A command whose stdout is parsed still fails rather than be cut.
+	if _, err := run(context.Background(), te.Env, "b", "", "pip3 freeze", false); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Errorf("parsed overflow: err = %v", err)
+	}
+}
+
+func TestChattyStepsDoNotFailOnOutput(t *testing.T) {
+	big := strings.Repeat("y", maxStdout+1)
+	f := &fakeRunner{script: func(string) reply { return reply{out: big} }}
+	te := newEnv(map[string]boxes.Runner{"b": f})
+	te.Output = nil
+	for _, s := range []Step{
+		DnfUpgrade("u", "b"),
+		DnfDownload("d", "b", 29),
+		Command("c", "b", "install", "./install.sh", "", ""),
+	} {
+		if err := s.Apply(context.Background(), te.Env); err != nil {
+			t.Errorf("%s: %v", s.ID(), err)
+		}
+	}
+}

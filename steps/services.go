@@ -82,7 +82,7 @@ func (s *servicesStep) Apply(ctx context.Context, env *Env) error {
 	if len(s.services) == 0 {
 		return nil
 	}
-	_, err := run(ctx, env, s.box, "", s.desc.Commands[0], false)
+	_, err := stream(ctx, env, s.box, "", s.desc.Commands[0], false)
 	return err
 }
 
@@ -90,6 +90,6 @@ func (s *servicesStep) Undo(ctx context.Context, env *Env) error {
 	if len(s.services) == 0 || s.up {
 		return nil
 	}
-	_, err := run(ctx, env, s.box, "", s.desc.Undo[0], false)
+	_, err := stream(ctx, env, s.box, "", s.desc.Undo[0], false)
 	return err
 }

@@ -217,14 +217,14 @@ func (s *settingsStep) Apply(ctx context.Context, env *Env) error {
 		return fmt.Errorf("%s: %s is binary or larger than %d bytes: switch its lines by hand", s.box, s.file, maxSettingsFile)
 	}
 	if _, ok := f.Get(s.factKey()); !ok {
-		if _, err := run(ctx, env, s.box, "", s.backupCmd(), false); err != nil {
+		if _, err := stream(ctx, env, s.box, "", s.backupCmd(), false); err != nil {
 			return err
 		}
 		if err := f.Set(s.factKey(), s.backup); err != nil {
 			return fmt.Errorf("%s: recording the backup: %w", s.box, err)
 		}
 	}
-	_, err = run(ctx, env, s.box, "write "+s.file, s.writeCmd(quote(content)), false)
+	_, err = stream(ctx, env, s.box, "write "+s.file, s.writeCmd(quote(content)), false)
 	return err
 }
 
@@ -236,11 +236,11 @@ func (s *settingsStep) Undo(ctx context.Context, env *Env) error {
 	if _, ok := f.Get(s.factKey()); !ok {
 		return nil // no backup made: the file was never changed
 	}
-	if _, err := run(ctx, env, s.box, "", s.restoreCmd(), false); err != nil {
+	if _, err := stream(ctx, env, s.box, "", s.restoreCmd(), false); err != nil {
 		return err
 	}
 	if s.reinstall != "" {
-		if _, err := run(ctx, env, s.box, "", s.reinstall, false); err != nil {
+		if _, err := stream(ctx, env, s.box, "", s.reinstall, false); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"path"
 	"strconv"
 	"strings"
@@ -32,7 +33,28 @@ type SyncParams struct {
 	// counts them first); negative means no limit.
 	MaxDelete int
 	Final     bool // the sync after the app was stopped
+	// Passes bounds the passes of a pre-sync (not Final) on a live source:
+	// after the first, another runs while its dry run shows more than a few
+	// changes and fewer than the pass before. 0 and 1 mean one pass.
+	Passes int
+	// Mux makes the box-to-box ssh share one connection: the pre-sync
+	// leaves a master connection on Src (ControlPersist, muxPersist) that the
+	// final sync reuses, so no ssh handshake happens inside the window.
+	Mux bool
 }
+
+// A pre-sync pass whose dry run shows at most fewFiles changes and
+// fewBytes to transfer is the last: one more pass would save the final
+// sync next to nothing, since its cost is the scan of the whole folder.
+const (
+	fewFiles = 100
+	fewBytes = 64 << 20
+)
+
+// muxPersist is how long the box-to-box master connection outlives its
+// last use: enough for the settings switch and install.sh between the
+// pre-sync and the final sync. A later final sync simply dials again.
+const muxPersist = "900"
 
 func (p SyncParams) srcDir() string { return path.Join(p.Root, p.Folder) + "/" }
 
@@ -70,26 +92,84 @@ func (p SyncParams) validate() error {
 // keeps the destination path from being split or expanded by the
 // destination's shell (rsync < 3.2.4 hands it to that shell otherwise).
 func RsyncCommand(p SyncParams, dryRun bool) string {
+	if dryRun {
+		return rsyncCmd(p, " --dry-run --stats")
+	}
+	return rsyncCmd(p, "")
+}
+
+// noDelete makes a real run transfer everything but delete nothing, and
+// report the deletions it skipped ("Deletions stopped due to --max-delete
+// limit (N skipped)", exit 25). -1 rather than 0: rsync before 3.0 read 0
+// as no limit, every later one reads a negative limit as no deletion.
+const noDelete = " --max-delete=-1"
+
+// capped returns the --max-delete option bounding a real run to the
+// limit the dry run was checked against, so that files vanishing from the
+// live source between the dry run and the run cannot raise the count.
+func capped(p SyncParams, forced bool) string {
+	if forced || p.MaxDelete < 0 {
+		return ""
+	}
+	return " --max-delete=" + strconv.Itoa(max(p.MaxDelete, 0))
+}
+
+// rsyncCmd is the rsync command line with extra options.
+func rsyncCmd(p SyncParams, opts string) string {
 	var b strings.Builder
 	b.WriteString("rsync -a --delete --protect-args")
-	if dryRun {
-		b.WriteString(" --dry-run --stats")
-	}
+	b.WriteString(opts)
 	dst := p.dstDir()
 	if p.DstHost != "" {
-		port := p.DstPort
-		if port == 0 {
-			port = 22
-		}
-		b.WriteString(" -e " + quote("ssh -p "+strconv.Itoa(port)+" -o BatchMode=yes -o StrictHostKeyChecking=yes"))
-		host := p.DstHost
-		if p.DstUser != "" {
-			host = p.DstUser + "@" + host
-		}
-		dst = host + ":" + dst
+		b.WriteString(" -e " + quote(sshCmd(p, "")))
+		dst = p.dstLogin() + ":" + dst
 	}
 	b.WriteString(" -- " + quote(p.srcDir()) + " " + quote(dst))
 	return b.String()
+}
+
+func (p SyncParams) dstLogin() string {
+	if p.DstUser != "" {
+		return p.DstUser + "@" + p.DstHost
+	}
+	return p.DstHost
+}
+
+// sshCmd is the box-to-box ssh command (before the destination), with
+// extra options. With Mux it uses the shared connection when there is one
+// and dials as usual otherwise (ControlMaster=no: it never becomes one).
+func sshCmd(p SyncParams, extra string) string {
+	port := p.DstPort
+	if port == 0 {
+		port = 22
+	}
+	c := "ssh -p " + strconv.Itoa(port) + " -o BatchMode=yes -o StrictHostKeyChecking=yes"
+	if p.Mux {
+		c += " -o ControlPath=" + muxPath(p)
+	}
+	return c + extra
+}
+
+// muxPath names the master connection's socket on Src: one per
+// destination, a hash so that no host name reaches a path unquoted.
+func muxPath(p SyncParams) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s@%s:%d", p.DstUser, p.DstHost, p.DstPort)
+	return fmt.Sprintf("~/.ssh/boxswap-mux-%016x", h.Sum64())
+}
+
+// MuxCommand starts the shared box-to-box connection on Src unless one
+// answers: with every stream on /dev/null, so the backgrounded master does
+// not hold the session open, and a stale socket removed first. It always
+// exits 0: without a master the final sync dials as usual.
+func MuxCommand(p SyncParams) string {
+	if p.DstHost == "" || !p.Mux {
+		return ""
+	}
+	login := quote(p.dstLogin())
+	return sshCmd(p, " -O check -- ") + login + " >/dev/null 2>&1 || { rm -f -- " + muxPath(p) + "; " +
+		sshCmd(p, " -o ControlMaster=yes -o ControlPersist="+muxPersist+" -f -N -- ") + login +
+		" </dev/null >/dev/null 2>&1; }; true"
 }
 
 type syncStep struct {
@@ -106,13 +186,30 @@ func Sync(id string, p SyncParams) Step {
 	if p.Final {
 		what = "final sync"
 	}
+	cmds := append(guardCmds(p), RsyncCommand(p, true), rsyncCmd(p, capped(p, false)))
+	if p.Final {
+		// The dry run only runs when no pre-sync of this cycle counted.
+		cmds = append(guardCmds(p), rsyncCmd(p, noDelete), rsyncCmd(p, capped(p, false)), RsyncCommand(p, true))
+	} else if p.Passes > 1 {
+		what = fmt.Sprintf("sync (up to %d passes while the delta shrinks)", p.Passes)
+	}
+	if m := MuxCommand(p); m != "" && !p.Final {
+		cmds = append(cmds, m)
+	}
 	return &syncStep{p: p, base: base{id: id, desc: Description{
 		Box: p.Src,
 		Text: fmt.Sprintf("%s of %s from %s to %s (rsync -a --delete, refused above %d deletions); undo leaves the copy on %s, %s is untouched",
 			what, path.Join(p.Root, p.Folder), p.Src, p.Dst, p.MaxDelete, p.Dst, p.Src),
-		Commands: append(guardCmds(p), RsyncCommand(p, true), RsyncCommand(p, false)),
+		Commands: cmds,
 		Retry:    true,
 	}}}
+}
+
+// countedKey is the fact a pre-sync leaves once its dry run counted the
+// deletions and its passes ran: the final sync of the same folder between
+// the same boxes may then skip its own dry run (see finalApply).
+func (p SyncParams) countedKey() string {
+	return "sync-counted/" + p.Src + ">" + p.Dst + ":" + path.Join(p.Root, p.Folder) + ">" + p.dstDir()
 }
 
 func guardCmds(p SyncParams) []string {
@@ -182,6 +279,17 @@ func (s *syncStep) dryRun(ctx context.Context, env *Env) (RsyncStats, error) {
 }
 
 func (s *syncStep) Check(ctx context.Context, env *Env) (bool, string, error) {
+	if s.p.Final {
+		// Telling whether it is done costs a scan of the whole folder, as
+		// much as doing it; in the window that scan would count twice.
+		return false, "the final sync always runs: on data in sync it only scans", nil
+	}
+	if s.p.Mux {
+		// A move's pre-sync leaves what makes the final sync short (the
+		// counted deletions, the shared connection) even when the data is
+		// already in sync, so it is never skipped; that costs one scan.
+		return false, "a pre-sync always runs: it prepares the final sync", nil
+	}
 	if err := s.guard(ctx, env); err != nil {
 		if errors.Is(err, ErrRefused) {
 			return false, err.Error(), nil
@@ -204,25 +312,157 @@ func (s *syncStep) Apply(ctx context.Context, env *Env) error {
 	if err := s.guard(ctx, env); err != nil {
 		return err
 	}
+	if p.Final {
+		if v, ok := counted(env, p); ok {
+			return s.finalApply(ctx, env, v)
+		}
+	}
 	st, err := s.dryRun(ctx, env)
 	if err != nil {
 		return err
 	}
-	if !force(env, ForceMaxDelete) {
-		if !st.HasDeleted {
-			return refusal(fmt.Sprintf("refusing to sync %s from %s to %s: rsync on %s did not report how many files it would delete (older than 3.1?); check by hand, then run again with --force %s",
-				p.Folder, p.Src, p.Dst, p.Src, ForceMaxDelete), ErrRefused)
-		}
-		if p.MaxDelete >= 0 && st.Deleted > int64(p.MaxDelete) {
-			return refusal(fmt.Sprintf("refusing to sync %s from %s to %s: the dry run would delete %d files on %s, more than max_delete (%d); check the direction and the folders, then raise data.max_delete in boxes.yaml or run again with --force %s",
-				p.Folder, p.Src, p.Dst, st.Deleted, p.Dst, p.MaxDelete, ForceMaxDelete), ErrRefused)
-		}
+	if err := s.allowed(env, st); err != nil {
+		return err
 	}
 	progress(env, "syncing %s from %s to %s: %d files (%d bytes) to transfer, %d to delete",
 		p.Folder, p.Src, p.Dst, st.Transferred, st.TransferredSize, st.Deleted)
-	_, err = run(ctx, env, p.Src, "rsync "+path.Join(p.Root, p.Folder), RsyncCommand(p, false), false)
+	if err := s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete))); err != nil {
+		return err
+	}
+	passes := 1
+	for prev := changes(st); !p.Final && passes < p.Passes; passes++ {
+		// The source is live: what changed during the pass is the next
+		// delta. Stop once it is small, or no longer shrinking.
+		if st, err = s.dryRun(ctx, env); err != nil {
+			return err
+		}
+		n := changes(st)
+		if n <= fewFiles && st.TransferredSize <= fewBytes {
+			progress(env, "%s: %d changes left after pass %d: few enough for the final sync", p.Folder, n, passes)
+			break
+		}
+		if n >= prev {
+			progress(env, "%s: %d changes left after pass %d, not fewer than before: stopping the passes", p.Folder, n, passes)
+			break
+		}
+		if err := s.allowed(env, st); err != nil {
+			return err
+		}
+		progress(env, "%s: pass %d: %d files (%d bytes) to transfer, %d to delete",
+			p.Folder, passes+1, st.Transferred, st.TransferredSize, st.Deleted)
+		if err := s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete))); err != nil {
+			return err
+		}
+		prev = n
+	}
+	if p.Final {
+		return nil
+	}
+	if m := MuxCommand(p); m != "" {
+		// Best effort: without it the final sync dials as usual.
+		if _, err := stream(ctx, env, p.Src, "ssh master connection to "+p.Dst, m, false); err != nil {
+			progress(env, "no shared connection to %s for the final sync: %v", p.Dst, err)
+		}
+	}
+	if env != nil && env.Facts != nil {
+		v := fmt.Sprintf("%d passes, dry run counted %d deletions", passes, st.Deleted)
+		if err := env.Facts.Set(p.countedKey(), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// counted returns the fact of a pre-sync of the same folder between the
+// same boxes in this cycle.
+func counted(env *Env, p SyncParams) (string, bool) {
+	if env == nil || env.Facts == nil {
+		return "", false
+	}
+	return env.Facts.Get(p.countedKey())
+}
+
+// finalApply is the final sync after a pre-sync counted the deletions, with
+// one scan instead of two in the common case and the data guard kept:
+// a first run transfers but deletes nothing and reports how many deletions
+// it skipped; none (the usual case: nobody deletes files during the
+// window) ends it; more than max_delete is refused with nothing deleted;
+// otherwise a second run deletes them, capped at max_delete. The guard's
+// direction and empty-source checks ran before.
+func (s *syncStep) finalApply(ctx context.Context, env *Env, presync string) error {
+	p := s.p
+	progress(env, "final sync of %s from %s to %s (pre-sync: %s)", p.Folder, p.Src, p.Dst, presync)
+	res, err := stream(ctx, env, p.Src, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete), false)
+	if err == nil {
+		return nil
+	}
+	if exitCode(err) != 25 {
+		return s.sshHint(err)
+	}
+	pending, ok := skippedDeletes(res.Tail)
+	if !ok {
+		return refusal(fmt.Sprintf("refusing to finish the final sync of %s from %s to %s: rsync stopped at its deletion limit but did not say how many deletions it skipped; nothing was deleted; check %s on %s by hand, then run boxswap resume",
+			p.Folder, p.Src, p.Dst, p.dstDir(), p.Dst), ErrRefused)
+	}
+	if err := s.allowed(env, RsyncStats{Deleted: pending, HasDeleted: true}); err != nil {
+		return err
+	}
+	progress(env, "final sync of %s: deleting %d files on %s", p.Folder, pending, p.Dst)
+	return s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete)))
+}
+
+// skippedDeletes reads "Deletions stopped due to --max-delete limit (N
+// skipped)" from rsync's last lines.
+func skippedDeletes(tail []string) (int64, bool) {
+	for i := len(tail) - 1; i >= 0; i-- {
+		_, rest, ok := strings.Cut(tail[i], "--max-delete limit (")
+		if !ok {
+			continue
+		}
+		num, _, ok := strings.Cut(rest, " skipped)")
+		if !ok {
+			continue
+		}
+		n, err := statNumber(num)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// changes is how many files a sync would write or delete (created files
+// are among the transferred ones).
+func changes(st RsyncStats) int64 { return st.Transferred + st.Deleted }
+
+// allowed applies the max_delete guard to what a dry run counted.
+func (s *syncStep) allowed(env *Env, st RsyncStats) error {
+	p := s.p
+	if force(env, ForceMaxDelete) {
+		return nil
+	}
+	if !st.HasDeleted {
+		return refusal(fmt.Sprintf("refusing to sync %s from %s to %s: rsync on %s did not report how many files it would delete (older than 3.1?); check by hand, then run again with --force %s",
+			p.Folder, p.Src, p.Dst, p.Src, ForceMaxDelete), ErrRefused)
+	}
+	if p.MaxDelete >= 0 && st.Deleted > int64(p.MaxDelete) {
+		return refusal(fmt.Sprintf("refusing to sync %s from %s to %s: the dry run would delete %d files on %s, more than max_delete (%d); nothing was deleted; check the direction and the folders, then raise data.max_delete in boxes.yaml or run again with --force %s",
+			p.Folder, p.Src, p.Dst, st.Deleted, p.Dst, p.MaxDelete, ForceMaxDelete), ErrRefused)
+	}
+	return nil
+}
+
+// rsync runs the real sync with extra options.
+func (s *syncStep) rsync(ctx context.Context, env *Env, opts string) error {
+	p := s.p
+	_, err := stream(ctx, env, p.Src, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, opts), false)
+	return s.sshHint(err)
+}
+
+func (s *syncStep) sshHint(err error) error {
 	if exitCode(err) == 255 {
-		err = fmt.Errorf("%w; %s could not reach %s over ssh: run boxswap check", err, p.Src, p.Dst)
+		return fmt.Errorf("%w; %s could not reach %s over ssh: run boxswap check", err, s.p.Src, s.p.Dst)
+	}
+	if exitCode(err) == 25 {
+		return fmt.Errorf("%w; rsync stopped deleting at max_delete (%d): files vanished from %s during the sync; check, then run boxswap resume", err, s.p.MaxDelete, s.p.Src)
 	}
 	return err
 }

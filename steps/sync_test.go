@@ -235,12 +235,14 @@ func TestSyncDescribe(t *testing.T) {
 	p := SyncParams{Src: "thurst", Dst: "thermals", DstHost: "thermals.inria.fr", DstUser: "root", Folder: "raw",
 		Root: "/nbhosting", SrcUnit: "nbhosting-addr", MaxDelete: 1000, Final: true}
 	d := Sync("redirect/final-sync/raw", p).Describe()
+	e := ` -e 'ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes' -- /nbhosting/raw/ root@thermals.inria.fr:/nbhosting/raw/`
 	want := []string{
 		"systemctl is-active -- nbhosting-addr",
 		"test -d /nbhosting/raw",
 		"find /nbhosting/raw -mindepth 1 -maxdepth 1 | head -n 1",
-		RsyncCommand(p, true),
-		RsyncCommand(p, false),
+		"rsync -a --delete --protect-args --max-delete=-1" + e,
+		"rsync -a --delete --protect-args --max-delete=1000" + e,
+		"rsync -a --delete --protect-args --dry-run --stats" + e,
 	}
 	if !equalStrings(d.Commands, want) || d.Box != "thurst" || !d.Retry || d.Irreversible || len(d.Undo) != 0 {
 		t.Errorf("describe = %+v", d)

@@ -174,7 +174,7 @@ func (s *unitStep) Undo(ctx context.Context, env *Env) error {
 }
 
 func (s *unitStep) start(ctx context.Context, env *Env) error {
-	if _, err := run(ctx, env, s.box, "", startCmd(s.unit), false); err != nil {
+	if _, err := stream(ctx, env, s.box, "", startCmd(s.unit), false); err != nil {
 		return err
 	}
 	res, err := execute(ctx, env, s.box, "", isActiveCmd(s.unit), false)
@@ -188,7 +188,7 @@ func (s *unitStep) start(ctx context.Context, env *Env) error {
 }
 
 func (s *unitStep) stop(ctx context.Context, env *Env) error {
-	if _, err := run(ctx, env, s.box, "", stopCmd(s.unit), false); err != nil {
+	if _, err := stream(ctx, env, s.box, "", stopCmd(s.unit), false); err != nil {
 		return err
 	}
 	res, err := execute(ctx, env, s.box, "", isActiveCmd(s.unit), false)
