@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"os/exec"
+	"maps"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,6 +10,7 @@ import (
 
 	"boxswap/boxes"
 	"boxswap/test/lab/lab"
+	"boxswap/test/labtest"
 )
 
 // The lab's layout (test/lab writes it into DIR/boxes.yaml).
@@ -20,69 +19,96 @@ const (
 	dataRoot     = "/nbhosting"
 )
 
-var (
-	boxNames = []string{lab.Thurst, lab.Thermals}
-	folders  = []string{"students", "raw"}
-)
+var folders = []string{"students", "raw"}
 
 // phase is one row of the seed's table (DESIGN.md), as the boxes and
-// `where` must show it once the row's transition is done.
+// `where` must show it once the row's transition is done; which box holds
+// which function on which release is labtest.Table's.
 type phase struct {
 	event string // the transition that leads here; "" for the cycle's start
 	name  string // the persisted phase after it
 	next  string // the next event; "" once the cycle is done
-	// Per box, in boxNames order: the function it holds, whether it runs
-	// the cycle's new release, and the function whose three values its
+	// Per box, in lab.BoxNames order: the function whose three values its
 	// settings file holds (a box without a function keeps the last ones).
-	functions [2]string
-	upgraded  [2]bool
-	settings  [2]string
+	settings [2]string
 }
 
 var cycleTable = []phase{
-	{"", "start", "upgrade-dev",
-		[2]string{"production", "development"}, [2]bool{false, false}, [2]string{"production", "development"}},
-	{"upgrade-dev", "dev-upgraded", "redirect",
-		[2]string{"production", "development"}, [2]bool{false, true}, [2]string{"production", "development"}},
-	{"redirect", "redirected", "upgrade-prod",
-		[2]string{"none", "production"}, [2]bool{false, true}, [2]string{"production", "production"}},
-	{"upgrade-prod", "prod-upgraded", "switch-back",
-		[2]string{"none", "production"}, [2]bool{true, true}, [2]string{"production", "production"}},
-	{"switch-back", "switched-back", "epilogue",
-		[2]string{"production", "none"}, [2]bool{true, true}, [2]string{"production", "production"}},
-	{"epilogue", "done", "",
-		[2]string{"production", "development"}, [2]bool{true, true}, [2]string{"production", "development"}},
+	{"", "start", "upgrade-dev", [2]string{"production", "development"}},
+	{"upgrade-dev", "dev-upgraded", "redirect", [2]string{"production", "development"}},
+	{"redirect", "redirected", "upgrade-prod", [2]string{"production", "production"}},
+	{"upgrade-prod", "prod-upgraded", "switch-back", [2]string{"production", "production"}},
+	{"switch-back", "switched-back", "epilogue", [2]string{"production", "production"}},
+	{"epilogue", "done", "", [2]string{"production", "development"}},
+}
+
+// rows returns, per box in lab.BoxNames order, labtest.Table's row at
+// phase for a cycle from → to, with "none" for no function as where
+// shows it.
+func rows(t *testing.T, phase string, from, to int) [2]labtest.Row {
+	t.Helper()
+	tu, tm, ok := labtest.Table(phase, from, to)
+	if !ok {
+		t.Fatalf("no table row for phase %s", phase)
+	}
+	r := [2]labtest.Row{tu, tm}
+	for i := range r {
+		if r[i].Function == "" {
+			r[i].Function = "none"
+		}
+	}
+	return r
 }
 
 // rehearsal is one lab and what was recorded before anything ran.
 type rehearsal struct {
-	l        *lab.Lab
-	bs       cli
+	h        *labtest.Harness
 	original map[string]string // box → its settings file before anything ran
+	// moving adds up the time spent in next and resume, the transitions
+	// themselves, to log the length of a cycle without the checks.
+	moving time.Duration
 }
 
 // TestFullCycle takes a fresh lab through a whole cycle (27 → 29) and a
 // second one (29 → 31) from where the first ended, checking the seed's
 // table on the boxes after every transition.
 func TestFullCycle(t *testing.T) {
-	requireLab(t)
-	l := startLab(t)
-	r := &rehearsal{l: l, bs: cli{t: t, cfg: l.Config(), moving: new(time.Duration)}, original: map[string]string{}}
-	for _, b := range boxNames {
-		r.original[b] = on(t, l, b, "cat "+boxes.Quote(settingsFile))
+	h := labtest.New(t, lab.Options{Files: 12, FileSize: 512})
+	// The state file is the default one, beside boxes.yaml, as an operator's.
+	h.ImplicitState = true
+	r := &rehearsal{h: h, original: map[string]string{}}
+	for _, b := range lab.BoxNames {
+		r.original[b] = h.ShRaw(b, "cat "+boxes.Quote(settingsFile))
 	}
 	if values(r.original[lab.Thurst]) == values(r.original[lab.Thermals]) {
 		t.Fatalf("the lab's boxes start with the same settings values: the settings checks could not fail\n%s", r.original[lab.Thurst])
 	}
-	r.bs.must("check")
+	h.MustRun("check")
 
 	if !t.Run("cycle 27 to 29", func(t *testing.T) { r.cycle(t, 1, 27, 29) }) {
 		return
 	}
 	t.Run("second cycle 29 to 31", func(t *testing.T) {
-		rewriteUpgrade(t, l.Config(), 29, 31)
+		r.h.T = t
+		rewriteUpgrade(t, h, 29, 31)
 		r.cycle(t, 2, 29, 31)
 	})
+}
+
+// move runs a boxswap verb that moves the boxes (next, resume), adding
+// its time to r.moving.
+func (r *rehearsal) move(args ...string) labtest.Result {
+	res := r.h.Run(args...)
+	r.moving += res.Took
+	return res
+}
+
+// mustMove is move failing the test unless boxswap exits 0.
+func (r *rehearsal) mustMove(t *testing.T, args ...string) {
+	t.Helper()
+	if res := r.move(args...); res.Code != 0 {
+		t.Fatalf("%s", res)
+	}
 }
 
 // cycle runs the five transitions of one cycle and checks each phase. The
@@ -90,13 +116,13 @@ func TestFullCycle(t *testing.T) {
 // and writes data on the production box between the first sync pass and
 // the final one of both moves.
 func (r *rehearsal) cycle(t *testing.T, n, from, to int) {
-	r.bs.t = t
+	r.h.T = t
 	r.checkPhase(t, cycleTable[0], n, from, to)
 	startProd := r.sums(t, lab.Thurst, "")
-	if n == 1 && equal(startProd, r.sums(t, lab.Thermals, "")) {
+	if n == 1 && maps.Equal(startProd, r.sums(t, lab.Thermals, "")) {
 		t.Fatal("thurst and thermals start with the same user data: the sync checks could not fail")
 	}
-	begin, moving := time.Now(), *r.bs.moving
+	begin, moving := time.Now(), r.moving
 	var afterRedirect map[string]string
 	for _, p := range cycleTable[1:] {
 		switch {
@@ -107,36 +133,36 @@ func (r *rehearsal) cycle(t *testing.T, n, from, to int) {
 		case n == 1 && p.event == "switch-back":
 			r.nextLateWrite(t, "switch-back/stop-services/thermals", lab.Thermals, lab.Thurst)
 		default:
-			r.bs.must("--yes", "next")
+			r.mustMove(t, "--yes", "next")
 		}
 		r.checkPhase(t, p, n, from, to)
 		switch p.event {
 		case "redirect":
 			afterRedirect = r.sums(t, lab.Thermals, "")
-			if old := r.sums(t, lab.Thurst, ""); !equal(afterRedirect, old) {
+			if old := r.sums(t, lab.Thurst, ""); !maps.Equal(afterRedirect, old) {
 				t.Errorf("after redirect: thermals' user data %v, thurst's %v", afterRedirect, old)
 			}
-			if n == 1 && equal(afterRedirect, startProd) {
+			if n == 1 && maps.Equal(afterRedirect, startProd) {
 				t.Errorf("after redirect: the data written on thurst after the first sync pass is not in the checksums")
 			}
 		case "switch-back":
 			got := r.sums(t, lab.Thurst, "")
-			if old := r.sums(t, lab.Thermals, ""); !equal(got, old) {
+			if old := r.sums(t, lab.Thermals, ""); !maps.Equal(got, old) {
 				t.Errorf("after switch-back: thurst's user data %v, thermals' %v", got, old)
 			}
-			if n == 1 && equal(got, afterRedirect) {
+			if n == 1 && maps.Equal(got, afterRedirect) {
 				t.Errorf("after switch-back: the data written on thermals after the first sync pass is not in the checksums")
 			}
-			if n > 1 && !equal(got, afterRedirect) {
+			if n > 1 && !maps.Equal(got, afterRedirect) {
 				t.Errorf("after switch-back: thurst's user data %v, production's after redirect %v", got, afterRedirect)
 			}
 		case "epilogue":
 			for _, f := range folders {
-				if exists(t, r.l, lab.Thermals, dataRoot+"/"+f) {
+				if r.h.Exists(lab.Thermals, dataRoot+"/"+f) {
 					t.Errorf("after epilogue: thermals still has %s/%s", dataRoot, f)
 				}
 			}
-			if got, want := r.sums(t, lab.Thermals, ".prod"), r.sums(t, lab.Thurst, ""); !equal(got, want) {
+			if got, want := r.sums(t, lab.Thermals, ".prod"), r.sums(t, lab.Thurst, ""); !maps.Equal(got, want) {
 				t.Errorf("after epilogue: thermals' *.prod %v, thurst's data %v", got, want)
 			}
 		}
@@ -145,10 +171,10 @@ func (r *rehearsal) cycle(t *testing.T, n, from, to int) {
 		}
 	}
 	t.Logf("cycle %d (f%d to f%d): %s in boxswap next/resume, %s with the checks",
-		n, from, to, (*r.bs.moving - moving).Round(time.Millisecond), time.Since(begin).Round(time.Millisecond))
+		n, from, to, (r.moving - moving).Round(time.Millisecond), time.Since(begin).Round(time.Millisecond))
 
 	var done []string
-	for _, a := range r.bs.attempts() {
+	for _, a := range r.h.Log().Attempts {
 		if a.Cycle == n {
 			if a.Status != "done" {
 				t.Errorf("log: attempt %d (%s) is %s, want done", a.ID, a.Event, a.Status)
@@ -159,28 +185,28 @@ func (r *rehearsal) cycle(t *testing.T, n, from, to int) {
 	if got, want := strings.Join(done, " "), "upgrade-dev redirect upgrade-prod switch-back epilogue"; got != want {
 		t.Errorf("log: cycle %d attempts %q, want %q", n, got, want)
 	}
-	if got, want := len(r.bs.attempts()), 5*n; got != want {
+	if got, want := len(r.h.Log().Attempts), 5*n; got != want {
 		t.Errorf("log: %d attempts after cycle %d, want %d", got, n, want)
 	}
 }
 
-// checkPhase checks p on the boxes themselves and in `where --json`.
+// checkPhase checks p on the boxes themselves (labtest.CheckTable: who
+// answers the production and development addresses, os-release, the
+// address units; then the settings files) and in `where --json`.
 func (r *rehearsal) checkPhase(t *testing.T, p phase, cycle, from, to int) {
 	t.Helper()
+	row, start := rows(t, p.name, from, to), rows(t, "start", from, to)
 	release := map[string]int{}
 	function := map[string]string{}
-	for i, b := range boxNames {
-		release[b], function[b] = from, p.functions[i]
-		if p.upgraded[i] {
-			release[b] = to
-		}
+	for i, b := range lab.BoxNames {
+		release[b], function[b] = row[i].Release, row[i].Function
 	}
 	at := p.name
 	if p.event == "" {
 		at = "the start"
 	}
 
-	w := r.bs.where()
+	w := r.h.Where()
 	wantPhase, wantCycle := p.name, cycle
 	if p.event == "" && cycle > 1 {
 		// A new cycle begins with its first next; until then the last one shows.
@@ -197,7 +223,7 @@ func (r *rehearsal) checkPhase(t *testing.T, p phase, cycle, from, to int) {
 	if wantCycle == cycle && (w.From != from || w.To != to) {
 		t.Errorf("%s: where: f%d to f%d, want f%d to f%d", at, w.From, w.To, from, to)
 	}
-	if len(w.Boxes) != len(boxNames) {
+	if len(w.Boxes) != len(lab.BoxNames) {
 		t.Errorf("%s: where: boxes %+v", at, w.Boxes)
 	}
 	for _, b := range w.Boxes {
@@ -206,36 +232,14 @@ func (r *rehearsal) checkPhase(t *testing.T, p phase, cycle, from, to int) {
 		}
 	}
 
-	// One SSH session per box: its release, then its settings file.
-	settings := map[string]string{}
-	for _, b := range boxNames {
-		out := on(t, r.l, b, ". /etc/os-release && echo \"$VERSION_ID\" && cat "+boxes.Quote(settingsFile))
-		got, file, _ := strings.Cut(out, "\n")
-		if got != fmt.Sprint(release[b]) {
-			t.Errorf("%s: %s: /etc/os-release VERSION_ID %s, want %d", at, b, got, release[b])
-		}
-		settings[b] = file
-	}
-
-	for _, f := range []struct{ function, url string }{
-		{"production", r.l.Info.ProductionURL},
-		{"development", r.l.Info.DevelopmentURL},
-	} {
-		want := ""
-		for _, b := range boxNames {
-			if function[b] == f.function {
-				want = fmt.Sprintf("%s f%d %s", b, release[b], f.function)
-			}
-		}
-		if got := answer(f.url); got != want {
-			t.Errorf("%s: %s address %s answers %q, want %q (\"\": nothing answers)", at, f.function, f.url, got, want)
-		}
+	for _, bad := range r.h.CheckTable(p.name, from, to) {
+		t.Errorf("%s", bad) // it names the phase
 	}
 
 	// The settings values of a function are the ones of the box that held it at the start.
 	holder := map[string]string{"production": lab.Thurst, "development": lab.Thermals}
-	for i, b := range boxNames {
-		cur := settings[b]
+	for i, b := range lab.BoxNames {
+		cur := r.h.ShRaw(b, "cat "+boxes.Quote(settingsFile))
 		if err := onlyThreeLines(r.original[b], cur); err != nil {
 			t.Errorf("%s: %s: %s: %v", at, b, settingsFile, err)
 			continue
@@ -243,8 +247,8 @@ func (r *rehearsal) checkPhase(t *testing.T, p phase, cycle, from, to int) {
 		if want := withValues(r.original[b], r.original[holder[p.settings[i]]]); cur != want {
 			t.Errorf("%s: %s: %s holds\n%s\nwant the %s values:\n%s", at, b, settingsFile, values(cur), p.settings[i], values(want))
 		}
-		if p.settings[i] == p.functions[i] && p.functions[i] == cycleTable[0].functions[i] && cur != r.original[b] {
-			t.Errorf("%s: %s is back to %s but its settings file is not its original", at, b, p.functions[i])
+		if p.settings[i] == row[i].Function && row[i].Function == start[i].Function && cur != r.original[b] {
+			t.Errorf("%s: %s is back to %s but its settings file is not its original", at, b, row[i].Function)
 		}
 	}
 }
@@ -253,33 +257,24 @@ func (r *rehearsal) checkPhase(t *testing.T, p phase, cycle, from, to int) {
 // process while it runs: the state must be readable during a transition.
 func (r *rehearsal) nextWatched(t *testing.T, event string) {
 	t.Helper()
-	cmd := exec.Command(boxswapBin, "-c", r.bs.cfg, "--yes", "next")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("boxswap next: %v", err)
-	}
-	finished := make(chan error, 1)
-	go func() { finished <- cmd.Wait() }()
-	start := time.Now()
+	proc := r.h.Start(nil, "--yes", "next")
 	// Poll until next ends, noting every running step seen.
 	var seen []string
-	var err error
 	for running := true; running; {
 		select {
-		case err = <-finished:
+		case <-proc.Done():
 			running = false
 		default:
 		}
-		o, code := r.bs.run("--json", "where")
-		if code != 0 {
-			t.Errorf("where while next runs: exit %d\n%s", code, tail(o, 10))
-			if running {
-				err = <-finished
-			}
+		w, o, err := r.h.TryWhere()
+		if o.Code != 0 {
+			t.Errorf("where while next runs: %s", o)
 			break
 		}
-		w := decodeWhere(t, o)
+		if err != nil {
+			proc.Wait()
+			t.Fatalf("%v\n%s", err, o)
+		}
 		if tr := w.Transition; running && tr != nil && tr.Status == "running" {
 			if tr.Event != event || w.Phase != "start" || !strings.HasPrefix(tr.Step, event+"/") {
 				t.Errorf("where while next runs: phase %s, transition %+v; want phase start, %s running one of its steps", w.Phase, tr, event)
@@ -290,9 +285,10 @@ func (r *rehearsal) nextWatched(t *testing.T, event string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	*r.bs.moving += time.Since(start)
-	if err != nil {
-		t.Fatalf("boxswap --yes next (%s): %v\n%s", event, err, tail(out.String(), 40))
+	res := proc.Wait()
+	r.moving += res.Took
+	if res.Code != 0 {
+		t.Fatalf("next (%s): %s", event, res)
 	}
 	if len(seen) == 0 {
 		t.Fatalf("where never showed a running transition while next ran %s", event)
@@ -306,73 +302,52 @@ func (r *rehearsal) nextWatched(t *testing.T, event string) {
 func (r *rehearsal) nextLateWrite(t *testing.T, stopBefore, from, to string) {
 	t.Helper()
 	event := strings.SplitN(stopBefore, "/", 2)[0]
-	out, code := r.bs.run("--yes", "next", "--stop-before", stopBefore)
-	if code != 130 {
-		t.Fatalf("next --stop-before %s: exit %d, want 130 (stopped by the operator)\n%s", stopBefore, code, tail(out, 30))
+	if res := r.move("--yes", "next", "--stop-before", stopBefore); res.Code != 130 {
+		t.Fatalf("next --stop-before %s: exit %d, want 130 (stopped by the operator)\n%s", stopBefore, res.Code, res)
 	}
-	w := r.bs.where()
+	w := r.h.Where()
 	if w.Transition == nil || w.Transition.Event != event || w.Transition.Status != "interrupted" || w.Transition.Step != stopBefore {
 		t.Fatalf("where after --stop-before %s: %+v", stopBefore, w.Transition)
 	}
-	if a, b := r.sums(t, from, ""), r.sums(t, to, ""); !equal(a, b) {
+	if a, b := r.sums(t, from, ""), r.sums(t, to, ""); !maps.Equal(a, b) {
 		t.Errorf("%s after the first sync pass: %s has %v, %s has %v", event, to, b, from, a)
 	}
 
 	dir := dataRoot + "/students"
-	first := strings.TrimSpace(on(t, r.l, from, "cd "+boxes.Quote(dir)+" && find . -type f | sort | head -n 1"))
+	first := r.h.Sh(from, "cd "+boxes.Quote(dir)+" && find . -type f | sort | head -n 1")
 	if first == "" {
 		t.Fatalf("%s: no file in %s", from, dir)
 	}
 	late := "late/" + event + ".ipynb"
-	on(t, r.l, from, fmt.Sprintf("cd %s && printf '\\n%%s\\n' %s >> %s && mkdir -p late && echo %s > %s",
+	r.h.Sh(from, fmt.Sprintf("cd %s && printf '\\n%%s\\n' %s >> %s && mkdir -p late && echo %s > %s",
 		boxes.Quote(dir), boxes.Quote("edited during "+event), boxes.Quote(first),
 		boxes.Quote("written during "+event), boxes.Quote(late)))
-	if a, b := r.sums(t, from, ""), r.sums(t, to, ""); equal(a, b) {
+	if a, b := r.sums(t, from, ""), r.sums(t, to, ""); maps.Equal(a, b) {
 		t.Fatalf("%s: the late writes on %s changed no checksum", event, from)
 	}
 
-	r.bs.must("--yes", "resume")
-	if got := on(t, r.l, to, "cat "+boxes.Quote(dir+"/"+late)); got != "written during "+event+"\n" {
+	r.mustMove(t, "--yes", "resume")
+	if got := r.h.ShRaw(to, "cat "+boxes.Quote(dir+"/"+late)); got != "written during "+event+"\n" {
 		t.Errorf("%s: %s:%s/%s holds %q", event, to, dir, late, got)
 	}
-	if got := on(t, r.l, to, "tail -n 1 "+boxes.Quote(dir+"/"+first)); got != "edited during "+event+"\n" {
+	if got := r.h.ShRaw(to, "tail -n 1 "+boxes.Quote(dir+"/"+first)); got != "edited during "+event+"\n" {
 		t.Errorf("%s: %s:%s/%s ends with %q", event, to, dir, first, got)
 	}
 }
 
-// sums returns, per data folder (with suffix), "FILES SHA256" of its files'
-// names and contents on box.
+// sums returns, per data folder (with suffix), labtest's digest of its
+// tree on box (names, types, modes and contents), failing the test when
+// the folder is missing or holds no file: the data checks could not fail.
 func (r *rehearsal) sums(t *testing.T, box, suffix string) map[string]string {
 	t.Helper()
-	var cmd []string
-	for _, f := range folders {
-		cmd = append(cmd, "cd "+boxes.Quote(dataRoot+"/"+f+suffix)+
-			` && n=$(find . -type f | wc -l) && s=$(find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum) && echo "$n ${s%% *}"`)
-	}
-	lines := strings.Split(strings.TrimSpace(on(t, r.l, box, strings.Join(cmd, " && "))), "\n")
-	if len(lines) != len(folders) {
-		t.Fatalf("%s: checksums of %v: %q", box, folders, lines)
-	}
 	m := map[string]string{}
-	for i, f := range folders {
-		if strings.HasPrefix(lines[i], "0 ") {
+	for _, f := range folders {
+		if r.h.CountFiles(box, dataRoot+"/"+f+suffix) == 0 {
 			t.Fatalf("%s: %s/%s%s is empty: the data checks could not fail", box, dataRoot, f, suffix)
 		}
-		m[f] = lines[i]
+		m[f] = r.h.Sums(box, dataRoot, f+suffix)[f+suffix]
 	}
 	return m
-}
-
-func equal(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // settingLine matches the three lines a move may change.
@@ -431,25 +406,20 @@ func values(file string) string {
 
 // rewriteUpgrade sets the upgrade section of the lab's boxes.yaml to the
 // next cycle, as an operator would edit it.
-func rewriteUpgrade(t *testing.T, path string, from, to int) {
+func rewriteUpgrade(t *testing.T, h *labtest.Harness, from, to int) {
 	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(raw)
-	for _, e := range []struct{ re, repl string }{
-		{`(?m)^  from: \d+$`, fmt.Sprintf("  from: %d", from)},
-		{`(?m)^  to: \d+$`, fmt.Sprintf("  to: %d", to)},
-		{`(?m)^  devel_branch: \S+$`, fmt.Sprintf("  devel_branch: f%d", to)},
-	} {
-		re := regexp.MustCompile(e.re)
-		if n := len(re.FindAllString(s, -1)); n != 1 {
-			t.Fatalf("%s: %d lines match %s, want 1", path, n, e.re)
+	h.EditConfig(func(s string) string {
+		for _, e := range []struct{ re, repl string }{
+			{`(?m)^  from: \d+$`, fmt.Sprintf("  from: %d", from)},
+			{`(?m)^  to: \d+$`, fmt.Sprintf("  to: %d", to)},
+			{`(?m)^  devel_branch: \S+$`, fmt.Sprintf("  devel_branch: f%d", to)},
+		} {
+			re := regexp.MustCompile(e.re)
+			if n := len(re.FindAllString(s, -1)); n != 1 {
+				t.Fatalf("%s: %d lines match %s, want 1", h.Config, n, e.re)
+			}
+			s = re.ReplaceAllString(s, e.repl)
 		}
-		s = re.ReplaceAllString(s, e.repl)
-	}
-	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
+		return s
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"boxswap/boxes"
 	"boxswap/state"
 	"boxswap/test/lab/lab"
 )
@@ -28,6 +30,10 @@ type Harness struct {
 	State  string // the state file boxswap uses
 	// Env is added to every boxswap run (e.g. BOXSWAP_FAULT=...).
 	Env []string
+	// ImplicitState leaves --state out of every run, so boxswap finds its
+	// state file beside boxes.yaml (State) by itself, as an operator's
+	// would.
+	ImplicitState bool
 }
 
 // New starts a lab for t (failing in CI, skipping elsewhere when it cannot
@@ -88,7 +94,11 @@ type Proc struct {
 // added to h.Env, and args.
 func (h *Harness) Start(env []string, args ...string) *Proc {
 	h.T.Helper()
-	full := append([]string{"-c", h.Config, "--state", h.State}, args...)
+	full := []string{"-c", h.Config}
+	if !h.ImplicitState {
+		full = append(full, "--state", h.State)
+	}
+	full = append(full, args...)
 	cmd := exec.Command(h.Bin, full...)
 	cmd.Env = append(append(os.Environ(), h.Env...), env...)
 	p := &Proc{Cmd: cmd, args: args, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
@@ -156,7 +166,11 @@ func (h *Harness) MustRun(args ...string) Result {
 type View struct {
 	Phase      string  `json:"phase"`
 	Next       *string `json:"next"`
+	Cycle      int     `json:"cycle"`
+	From       int     `json:"from"`
+	To         int     `json:"to"`
 	Transition *struct {
+		ID         uint64 `json:"id"`
 		Event      string `json:"event"`
 		Status     string `json:"status"`
 		Step       string `json:"step"`
@@ -184,12 +198,27 @@ func (v View) Pending() bool {
 // Where runs `boxswap where --json`.
 func (h *Harness) Where() View {
 	h.T.Helper()
-	r := h.Run("--json", "where")
-	var v View
-	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &v) != nil {
+	v, r, err := h.TryWhere()
+	if err != nil {
 		h.T.Fatalf("where --json: %s", r)
 	}
 	return v
+}
+
+// TryWhere runs `boxswap where --json` without failing the test, for
+// polling while another run goes on: the caller decides what a failed
+// where means and can stop that run first.
+func (h *Harness) TryWhere() (View, Result, error) {
+	h.T.Helper()
+	r := h.Run("--json", "where")
+	var v View
+	if r.Code != 0 {
+		return v, r, errors.New("where --json: exit " + strconv.Itoa(r.Code))
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil {
+		return v, r, fmt.Errorf("where --json: %w", err)
+	}
+	return v, r, nil
 }
 
 // Log is the part of `boxswap log --json` the tests read.
@@ -219,14 +248,32 @@ func (h *Harness) LastAttempt() state.Attempt {
 	return l.Attempts[len(l.Attempts)-1]
 }
 
-// Sh runs cmd on box as root and fails the test unless it exits 0.
+// Sh runs cmd on box as root and fails the test unless it exits 0. It
+// returns the output trimmed of surrounding space.
 func (h *Harness) Sh(box, cmd string) string {
+	h.T.Helper()
+	return strings.TrimSpace(h.ShRaw(box, cmd))
+}
+
+// ShRaw is Sh returning the output as it is, for comparing files byte for
+// byte (a trailing newline gained or lost shows).
+func (h *Harness) ShRaw(box, cmd string) string {
 	h.T.Helper()
 	out, code, err := h.Lab.Run(box, cmd)
 	if err != nil || code != 0 {
 		h.T.Fatalf("%s: %s: exit %d %v: %s", box, cmd, code, err, out)
 	}
-	return strings.TrimSpace(out)
+	return out
+}
+
+// Exists says whether path exists on box, as the box sees it.
+func (h *Harness) Exists(box, path string) bool {
+	h.T.Helper()
+	out, code, err := h.Lab.Run(box, "test -e "+boxes.Quote(path))
+	if err != nil || code > 1 {
+		h.T.Fatalf("%s: test -e %s: exit %d %v: %s", box, path, code, err, out)
+	}
+	return code == 0
 }
 
 // EditConfig rewrites the lab's boxes.yaml.
@@ -326,9 +373,7 @@ func (h *Harness) WaitRunning(p *Proc, step string, within time.Duration) bool {
 			return false
 		default:
 		}
-		r := h.Run("--json", "where")
-		var v View
-		if r.Code == 0 && json.Unmarshal([]byte(r.Stdout), &v) == nil && v.Transition != nil {
+		if v, _, err := h.TryWhere(); err == nil && v.Transition != nil {
 			for _, s := range v.Transition.Steps {
 				if s.ID == step && s.Status == state.Running {
 					return true

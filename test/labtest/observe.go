@@ -125,6 +125,24 @@ func (h *Harness) Sums(box, root string, folders ...string) map[string]string {
 	return out
 }
 
+// CountFiles counts the regular files under rel on box's disk (its overlay
+// upper dir, as Sums reads it): a data check over an empty folder could
+// not fail. A missing rel fails the test.
+func (h *Harness) CountFiles(box, rel string) int {
+	h.T.Helper()
+	n := 0
+	err := filepath.WalkDir(h.Disk(box, rel), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		h.T.Fatalf("%s: count files in %s: %v", box, rel, err)
+	}
+	return n
+}
+
 // TreeDigest is the digest Sums computes, of one directory.
 func TreeDigest(dir string) (string, error) {
 	if _, err := os.Lstat(dir); os.IsNotExist(err) {
