@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -279,19 +280,29 @@ func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.St
 	began := time.Now()
 	out.stepStart(info)
 	skipped := false
-	if err := e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
-		r.Status, r.Attempts, r.Started, r.Error = state.Running, r.Attempts+1, time.Now(), ""
-		return nil
-	}); err != nil {
-		return err
+	// "running" is recorded before the first Apply, not before Check: a
+	// check changes nothing, so a step found done costs one write, not two.
+	recorded := false
+	markRunning := func() error {
+		if recorded {
+			return nil
+		}
+		recorded = true
+		rec.Status = state.Running
+		return e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
+			r.Status, r.Attempts, r.Started, r.Error = state.Running, r.Attempts+1, began, ""
+			return nil
+		})
 	}
-	rec.Status = state.Running
 	var why string
 	var err error
 	for try := 0; ; try++ {
 		var done bool
 		done, why, err = s.Check(ctx, env)
 		if err == nil && !done {
+			if err := markRunning(); err != nil {
+				return err
+			}
 			err = s.Apply(ctx, env)
 			why = ""
 		} else if err == nil {
@@ -323,6 +334,9 @@ func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.St
 	uerr := e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
 		r.Tail = tail
 		r.Why = why
+		if !recorded {
+			r.Attempts, r.Started = r.Attempts+1, began
+		}
 		switch {
 		case err == nil:
 			r.Status, r.Ended = state.Done, time.Now()
@@ -491,8 +505,11 @@ func (e *Engine) output(att *state.Attempt) (*output, func()) {
 	if err := os.MkdirAll(dir, 0o700); err == nil {
 		name := filepath.Join(dir, fmt.Sprintf("%04d-%s.log", att.ID, att.Event))
 		if f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
-			log = f
-			closeLog = func() { f.Close() }
+			// Buffered: a box printing a gigabyte costs one write per 64 KiB,
+			// not two per line. Flushed at the end of each step.
+			bw := bufio.NewWriterSize(f, 64<<10)
+			log = bw
+			closeLog = func() { bw.Flush(); f.Close() }
 		}
 	}
 	return newOutput(e.reporter(), log), closeLog

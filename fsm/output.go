@@ -203,6 +203,7 @@ func (o *output) line(box, s string) {
 func (o *output) takeTail() []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	defer o.flush()
 	for box, b := range o.part {
 		if len(b) > 0 {
 			o.line(box, lastRedraw(string(b)))
@@ -252,4 +253,12 @@ func (o *output) progress(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	o.rep.Progress(msg)
 	o.logf("    %s", msg)
+}
+
+// flush pushes the log file's buffer out, so the log is whole at each
+// step's end (and a crash loses at most the running step's last lines).
+func (o *output) flush() {
+	if f, ok := o.log.(interface{ Flush() error }); ok {
+		_ = f.Flush() // the log is a copy; the state holds the record
+	}
 }
