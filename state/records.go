@@ -92,3 +92,31 @@ type Holder struct {
 	Command string    `json:"command"`
 	Since   time.Time `json:"since"`
 }
+
+// Summary is an attempt without its steps' details: what a timeline shows.
+type Summary struct {
+	ID         uint64    `json:"id"`
+	Cycle      int       `json:"cycle"`
+	Event      string    `json:"event"`
+	From       string    `json:"from"`
+	To         string    `json:"to"`
+	Status     string    `json:"status"`
+	Command    string    `json:"command"`
+	Started    time.Time `json:"started"`
+	Ended      time.Time `json:"ended,omitzero"`
+	Error      string    `json:"error,omitempty"`
+	FailedStep string    `json:"failed_step,omitempty"`
+	Steps      int       `json:"steps"`
+	Done       int       `json:"done"`
+}
+
+func summarize(a Attempt) Summary {
+	sm := Summary{ID: a.ID, Cycle: a.Cycle, Event: a.Event, From: a.From, To: a.To, Status: a.Status,
+		Command: a.Command, Started: a.Started, Ended: a.Ended, Error: a.Error, FailedStep: a.FailedStep, Steps: len(a.Steps)}
+	for _, st := range a.Steps {
+		if st.Status == Done {
+			sm.Done++
+		}
+	}
+	return sm
+}

@@ -46,7 +46,10 @@ var (
 	bucketFacts     = []byte("facts")
 	bucketApprovals = []byte("approvals")
 	bucketHistory   = []byte("history")
-	allBuckets      = [][]byte{bucketMeta, bucketAttempts, bucketFacts, bucketApprovals, bucketHistory}
+	// bucketSummaries holds a small Summary per attempt, written with it,
+	// so a timeline of many attempts is read without decoding every step.
+	bucketSummaries = []byte("summaries")
+	allBuckets      = [][]byte{bucketMeta, bucketAttempts, bucketFacts, bucketApprovals, bucketHistory, bucketSummaries}
 
 	keyMeta   = []byte("meta")
 	keySchema = []byte("schema")
@@ -230,6 +233,53 @@ func (s *Store) Attempts() ([]Attempt, error) {
 		return forEach(bucket(tx, bucketAttempts), func(k, v []byte) error {
 			a, err := s.decodeAttempt(k, v)
 			all = append(all, a)
+			return err
+		})
+	})
+	return all, err
+}
+
+// AttemptsFrom returns the attempts whose ID is at least id, oldest first.
+func (s *Store) AttemptsFrom(id uint64) ([]Attempt, error) {
+	var all []Attempt
+	err := s.view(func(tx *bolt.Tx) error {
+		b := bucket(tx, bucketAttempts)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(itob(id)); k != nil; k, v = c.Next() {
+			a, err := s.decodeAttempt(k, v)
+			if err != nil {
+				return err
+			}
+			all = append(all, a)
+		}
+		return nil
+	})
+	return all, err
+}
+
+// Summaries returns a Summary of every attempt, oldest first, without
+// decoding their steps. An attempt written before summaries existed is
+// summarized from its full record.
+func (s *Store) Summaries() ([]Summary, error) {
+	var all []Summary
+	err := s.view(func(tx *bolt.Tx) error {
+		sums := bucket(tx, bucketSummaries)
+		return forEach(bucket(tx, bucketAttempts), func(k, v []byte) error {
+			if sums != nil {
+				if sv := sums.Get(k); sv != nil {
+					var sm Summary
+					if err := json.Unmarshal(sv, &sm); err != nil {
+						return s.corrupt(fmt.Errorf("summary %d: %w", btoi(k), err))
+					}
+					all = append(all, sm)
+					return nil
+				}
+			}
+			a, err := s.decodeAttempt(k, v)
+			all = append(all, summarize(a))
 			return err
 		})
 	})
@@ -672,6 +722,9 @@ func (s *Store) putAttempt(tx *bolt.Tx, a Attempt) error {
 			clipped = nil
 		}
 		a.Steps[i].Tail = clipped
+	}
+	if err := putJSON(tx.Bucket(bucketSummaries), itob(a.ID), summarize(a)); err != nil {
+		return err
 	}
 	return putJSON(tx.Bucket(bucketAttempts), itob(a.ID), a)
 }

@@ -832,3 +832,49 @@ func BenchmarkMeta(b *testing.B) {
 		}
 	}
 }
+
+func TestSummariesFollowTheAttempts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "boxswap.db")
+	s := Open(path)
+	var ids []uint64
+	for c := 1; c <= 3; c++ {
+		id, err := s.Begin(&Attempt{Cycle: c, Event: "upgrade-dev", Status: Running, Steps: []StepRecord{{ID: "a", Status: Pending}, {ID: "b", Status: Pending}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := s.UpdateStep(ids[2], "a", func(r *StepRecord) error { r.Status = Done; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateAttempt(ids[2], func(a *Attempt) error { a.Status, a.FailedStep = Failed, "b"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	sums, err := s.Summaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sums) != 3 || sums[2].Status != Failed || sums[2].Done != 1 || sums[2].Steps != 2 || sums[2].FailedStep != "b" || sums[0].Cycle != 1 {
+		t.Fatalf("summaries %+v", sums)
+	}
+	from, err := s.AttemptsFrom(ids[1])
+	if err != nil || len(from) != 2 || from[0].ID != ids[1] {
+		t.Fatalf("attempts from %d: %v %+v", ids[1], err, from)
+	}
+	// A file whose attempts were written before summaries existed is
+	// summarized from the full records.
+	func() {
+		db, err := bolt.Open(path, 0o644, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketSummaries) }); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	again, err := Open(path).Summaries()
+	if err != nil || len(again) != 3 || again[2] != sums[2] {
+		t.Fatalf("fallback summaries: %v %+v, want %+v", err, again, sums)
+	}
+}

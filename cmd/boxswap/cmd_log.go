@@ -18,6 +18,9 @@ import (
 
 type logOptions struct {
 	Follow bool
+	// All shows the steps of every attempt; by default only those of the
+	// current cycle, earlier attempts on one line each.
+	All bool
 }
 
 func newLogCommand(g *globalOptions) *cobra.Command {
@@ -46,6 +49,7 @@ transition ends (or on Ctrl-C). If none is running, it waits for one. With
 		},
 	}
 	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "then print the running transition's progress until it ends")
+	cmd.Flags().BoolVar(&opts.All, "all", false, "show the steps of every attempt, not only those of the current cycle (--json always has them all)")
 	return cmd
 }
 
@@ -60,6 +64,9 @@ func runLog(ctx context.Context, opts logOptions, g *globalOptions) error {
 		return err
 	}
 	store := g.openStore()
+	if !g.JSON && !opts.Follow && !opts.All {
+		return printTimeline(g.stdout, store)
+	}
 	var out logJSON
 	var err error
 	if out.History, err = store.History(); err != nil {
@@ -106,7 +113,11 @@ func printLog(w io.Writer, l logJSON) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Who, e.Kind, e.Detail)
 	}
 	tw.Flush()
-	for _, a := range l.Attempts {
+	printAttempts(w, l.Attempts)
+}
+
+func printAttempts(w io.Writer, attempts []state.Attempt) {
+	for _, a := range attempts {
 		fmt.Fprintf(w, "\nattempt %d: %s (cycle %d, %s to %s) %s, started %s by %s, took %s\n",
 			a.ID, a.Event, a.Cycle, a.From, a.To, a.Status, a.Started.Local().Format(time.DateTime), a.Command, duration(a.Started, a.Ended))
 		if a.Error != "" {
@@ -119,6 +130,45 @@ func printLog(w io.Writer, l logJSON) {
 		}
 		tw.Flush()
 	}
+}
+
+// printTimeline is log's default text: the history, earlier cycles'
+// attempts on one line each (read from their summaries, without decoding
+// their steps), and the current cycle's attempts with their steps.
+func printTimeline(w io.Writer, store *state.Store) error {
+	var l logJSON
+	var err error
+	if l.History, err = store.History(); err != nil {
+		return err
+	}
+	sums, err := store.Summaries()
+	if err != nil {
+		return err
+	}
+	if len(sums) == 0 {
+		printLog(w, l)
+		return nil
+	}
+	cycle := sums[len(sums)-1].Cycle
+	first := len(sums)
+	for first > 0 && sums[first-1].Cycle == cycle {
+		first--
+	}
+	if l.Attempts, err = store.AttemptsFrom(sums[first].ID); err != nil {
+		return err
+	}
+	printLog(w, logJSON{History: l.History})
+	if first > 0 {
+		fmt.Fprintf(w, "\nearlier cycles (boxswap log --all shows their steps):\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, a := range sums[:first] {
+			fmt.Fprintf(tw, "  attempt %d	%s	cycle %d	%s	%d/%d steps done	started %s by %s	took %s\n",
+				a.ID, a.Event, a.Cycle, a.Status, a.Done, a.Steps, a.Started.Local().Format(time.DateTime), a.Command, duration(a.Started, a.Ended))
+		}
+		tw.Flush()
+	}
+	printAttempts(w, l.Attempts)
+	return nil
 }
 
 // oneLine keeps a table row on one line; log --json has the whole text.

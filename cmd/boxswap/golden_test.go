@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -131,4 +133,43 @@ func TestStatusGolden(t *testing.T) {
 	var b strings.Builder
 	printStatus(&b, s)
 	golden(t, "status.txt", b.String())
+}
+
+// log's default text shows earlier cycles one line per attempt, from their
+// summaries, and the current cycle with its steps; --all shows every step.
+func TestLogShowsEarlierCyclesOnOneLine(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "boxes.yaml")
+	shipped, err := os.ReadFile("../../boxes.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, shipped, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := state.Open(filepath.Join(dir, "boxswap.db"))
+	for cycle := 1; cycle <= 2; cycle++ {
+		id, err := store.Begin(&state.Attempt{Cycle: cycle, Event: "upgrade-dev", From: "start", To: "dev-upgraded", Status: state.Running, Command: "next", Started: time.Now(),
+			Steps: []state.StepRecord{{ID: fmt.Sprintf("upgrade-dev/step-of-cycle-%d", cycle), Box: "thermals", Status: state.Done, Attempts: 1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.SetPhase(id, "dev-upgraded"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := runCLI(t, "-c", cfg, "log")
+	if code != 0 {
+		t.Fatalf("log: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "earlier cycles") || !regexp.MustCompile(`attempt 1\s+upgrade-dev\s+cycle 1\s+done\s+1/1 steps done`).MatchString(out) {
+		t.Fatalf("no one-line summary of cycle 1:\n%s", out)
+	}
+	if strings.Contains(out, "step-of-cycle-1") || !strings.Contains(out, "step-of-cycle-2") {
+		t.Fatalf("steps shown: want only the current cycle's:\n%s", out)
+	}
+	_, out, _ = runCLI(t, "-c", cfg, "log", "--all")
+	if !strings.Contains(out, "step-of-cycle-1") || !strings.Contains(out, "step-of-cycle-2") || strings.Contains(out, "earlier cycles") {
+		t.Fatalf("log --all:\n%s", out)
+	}
 }
