@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -110,33 +109,13 @@ func runCheck(ctx context.Context, opts checkOptions, g *globalOptions) error {
 		return err
 	}
 	defer d.Close()
-	out.Boxes = make([]*boxCheck, len(cfg.Boxes))
-	var wg sync.WaitGroup
-	for i, b := range cfg.Boxes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out.Boxes[i] = checkBox(ctx, cfg, d, b)
-		}()
+	out.Boxes, err = askBoxes(cfg, func(b boxes.Box) *boxCheck { return checkBox(ctx, cfg, d, b) },
+		func(c *boxCheck) error { return c.err })
+	if err != nil {
+		out.OK = false
 	}
-	wg.Wait()
-	var errs []error
-	for _, c := range out.Boxes {
-		if c.err != nil {
-			errs = append(errs, c.err)
-			out.OK = false
-		}
-	}
-	err = withHint(errors.Join(errs...), "fix what is listed above, then run boxswap check again")
-	if !g.JSON {
-		printBoxChecks(g.stdout, out.Boxes)
-		return err
-	}
-	out.Error = newJSONError(err)
-	if perr := g.printJSON(out); perr != nil {
-		return perr
-	}
-	return reported(err)
+	err = withHint(err, "fix what is listed above, then run boxswap check again")
+	return g.report(err, func() { printBoxChecks(g.stdout, out.Boxes) }, &out, func(e *jsonError) { out.Error = e })
 }
 
 // checkBox reaches b, runs true, then ssh from b to the other box.

@@ -126,15 +126,7 @@ func runPlan(ctx context.Context, opts planOptions, g *globalOptions) error {
 				"each check's error is shown with its step; if a box cannot be reached, boxswap check tells why")
 		}
 	}
-	if !g.JSON {
-		printPlan(g.stdout, out)
-		return checkErr
-	}
-	out.Error = newJSONError(checkErr)
-	if err := g.printJSON(out); err != nil {
-		return err
-	}
-	return reported(checkErr)
+	return g.report(checkErr, func() { printPlan(g.stdout, out) }, &out, func(e *jsonError) { out.Error = e })
 }
 
 // checkEnv is a steps.Env for running checks only: it reads the cycle's

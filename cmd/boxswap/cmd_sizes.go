@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -57,30 +55,10 @@ func runSizes(ctx context.Context, _ sizesOptions, g *globalOptions) error {
 	}
 	defer d.Close()
 	paths := dataPaths(cfg, true)
-	out := sizesJSON{Boxes: make([]*boxSizes, len(cfg.Boxes))}
-	var wg sync.WaitGroup
-	for i, b := range cfg.Boxes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out.Boxes[i] = sizesOf(ctx, d, b, paths)
-		}()
-	}
-	wg.Wait()
-	var errs []error
-	for _, b := range out.Boxes {
-		errs = append(errs, b.err)
-	}
-	err = errors.Join(errs...)
-	if !g.JSON {
-		printSizes(g.stdout, paths, out)
-		return err
-	}
-	out.Error = newJSONError(err)
-	if perr := g.printJSON(out); perr != nil {
-		return perr
-	}
-	return reported(err)
+	var out sizesJSON
+	out.Boxes, err = askBoxes(cfg, func(b boxes.Box) *boxSizes { return sizesOf(ctx, d, b, paths) },
+		func(s *boxSizes) error { return s.err })
+	return g.report(err, func() { printSizes(g.stdout, paths, out) }, &out, func(e *jsonError) { out.Error = e })
 }
 
 func sizesOf(ctx context.Context, d boxDialer, b boxes.Box, paths []string) *boxSizes {

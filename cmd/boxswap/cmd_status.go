@@ -7,7 +7,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -69,33 +68,13 @@ func runStatus(ctx context.Context, _ statusOptions, g *globalOptions) error {
 		return err
 	}
 	defer d.Close()
-	out := statusJSON{Boxes: make([]*boxStatus, len(cfg.Boxes))}
-	var wg sync.WaitGroup
-	for i, b := range cfg.Boxes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out.Boxes[i] = boxStatusOf(ctx, cfg, d, b)
-		}()
-	}
-	wg.Wait()
+	var out statusJSON
+	out.Boxes, err = askBoxes(cfg, func(b boxes.Box) *boxStatus { return boxStatusOf(ctx, cfg, d, b) },
+		func(s *boxStatus) error { return s.err })
 	if len(out.Boxes) == 2 && out.Boxes[0].Images != nil && out.Boxes[1].Images != nil {
 		markImageDiffs(out.Boxes[0].Images, out.Boxes[1].Images)
 	}
-	var errs []error
-	for _, b := range out.Boxes {
-		errs = append(errs, b.err)
-	}
-	err = errors.Join(errs...)
-	if !g.JSON {
-		printStatus(g.stdout, out)
-		return err
-	}
-	out.Error = newJSONError(err)
-	if perr := g.printJSON(out); perr != nil {
-		return perr
-	}
-	return reported(err)
+	return g.report(err, func() { printStatus(g.stdout, out) }, &out, func(e *jsonError) { out.Error = e })
 }
 
 // boxStatusOf asks one box. A section that fails is reported and the others
