@@ -145,10 +145,16 @@ func (p planner) move(src, dst boxes.Box, dropDev bool) []steps.Step {
 			if final {
 				passes = 1
 			}
+			basis := ""
+			if dropDev && c.Data.BackupSuffix != "" {
+				// The usual development box keeps the last cycle's copy of
+				// production as FOLDER+suffix (epilogue): the sync starts from it.
+				basis = f + c.Data.BackupSuffix
+			}
 			s = append(s, steps.Sync(p.id(kind, f), steps.SyncParams{
 				Src: src.Name, Dst: dst.Name, DstHost: dst.Host, DstPort: dst.Port, DstUser: dst.User,
 				Root: c.Data.Root, Folder: f, SrcUnit: prodUnit, Function: boxes.Production,
-				MaxDelete: c.Data.MaxDelete, Final: final, Passes: passes, Mux: true,
+				MaxDelete: c.Data.MaxDelete, Final: final, Passes: passes, Mux: true, Basis: basis,
 			}))
 		}
 	}

@@ -191,3 +191,40 @@ func TestEveryStepDescribesItsCommands(t *testing.T) {
 		}
 	}
 }
+
+// redirect starts thermals' copy from the backup the last epilogue left
+// (students.prod); switch-back has none to start from on thurst.
+func TestRedirectSyncsStartFromTheLastBackup(t *testing.T) {
+	cfg := testConfig()
+	for _, tc := range []struct {
+		event string
+		want  bool
+	}{{Redirect, true}, {SwitchBack, false}} {
+		st, err := Steps(cfg, state.Meta{From: 27, To: 29}, tc.event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, s := range st {
+			if !strings.Contains(s.ID(), "sync/") {
+				continue
+			}
+			n++
+			cmds := strings.Join(s.Describe().Commands, "\n")
+			folder := s.ID()[strings.LastIndex(s.ID(), "/")+1:]
+			if got := strings.Contains(cmds, "'--copy-dest=../"+folder+".prod'"); got != tc.want {
+				t.Errorf("%s: basis %v, want %v:\n%s", s.ID(), got, tc.want, cmds)
+			}
+		}
+		if n != 4 {
+			t.Fatalf("%s: %d syncs, want 4", tc.event, n)
+		}
+	}
+	cfg.Data.BackupSuffix = ""
+	st, _ := Steps(cfg, state.Meta{From: 27, To: 29}, Redirect)
+	for _, s := range st {
+		if strings.Contains(strings.Join(s.Describe().Commands, " "), "--copy-dest") {
+			t.Errorf("%s uses a basis with no backup suffix", s.ID())
+		}
+	}
+}

@@ -37,6 +37,13 @@ type SyncParams struct {
 	// after the first, another runs while its dry run shows more than a few
 	// changes and fewer than the pass before. 0 and 1 mean one pass.
 	Passes int
+	// Basis names a sibling folder on Dst (the epilogue's backup,
+	// students.prod) whose identical files the real runs copy locally
+	// instead of sending them (rsync --copy-dest): what makes the next
+	// cycle's first sync a delta. Dry runs leave it out: with it, rsync
+	// counts a file found in the basis as neither created nor transferred,
+	// and a check would call an empty destination in sync.
+	Basis string
 	// Mux makes the box-to-box ssh share one connection: the pre-sync
 	// leaves a master connection on Src (ControlPersist, muxPersist) that the
 	// final sync reuses, so no ssh handshake happens inside the window.
@@ -85,6 +92,9 @@ func (p SyncParams) validate() error {
 	if p.SrcUnit == "" {
 		return errors.New("no address unit to guard the sync source (internal error)")
 	}
+	if p.Basis != "" && (p.Basis == "." || p.Basis == ".." || strings.Contains(p.Basis, "/")) {
+		return fmt.Errorf("basis folder %q is not one plain folder name (internal error)", p.Basis)
+	}
 	return nil
 }
 
@@ -93,6 +103,7 @@ func (p SyncParams) validate() error {
 // destination's shell (rsync < 3.2.4 hands it to that shell otherwise).
 func RsyncCommand(p SyncParams, dryRun bool) string {
 	if dryRun {
+		p.Basis = "" // see SyncParams.Basis
 		return rsyncCmd(p, " --dry-run --stats")
 	}
 	return rsyncCmd(p, "")
@@ -119,6 +130,11 @@ func rsyncCmd(p SyncParams, opts string) string {
 	var b strings.Builder
 	b.WriteString("rsync -a --delete --protect-args")
 	b.WriteString(opts)
+	if p.Basis != "" {
+		// Relative to the destination folder; a missing basis is only a
+		// warning to rsync.
+		b.WriteString(" " + quote("--copy-dest=../"+p.Basis))
+	}
 	dst := p.dstDir()
 	if p.DstHost != "" {
 		b.WriteString(" -e " + quote(sshCmd(p, "")))

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"boxswap/boxes"
 )
@@ -269,5 +270,71 @@ func TestSyncSSHFailureHint(t *testing.T) {
 	err := Sync("id", p).Apply(context.Background(), te.Env)
 	if exitCode(err) != 255 || !strings.Contains(err.Error(), "thurst could not reach thermals over ssh: run boxswap check") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// The last cycle's backup on the destination (students.prod) is the basis
+// of the real runs: its identical files are copied there, not sent. The
+// check's dry run leaves it out, or an empty destination would look in
+// sync; the backup itself is left as it was.
+func TestSyncStartsFromTheBackupBasis(t *testing.T) {
+	ctx := context.Background()
+	ls := newLocalSync(t, "active")
+	ls.p.Basis = "students.prod"
+	mustWrite(t, filepath.Join(ls.src, "students", "alice", "nb.ipynb"), "{}")
+	mustWrite(t, filepath.Join(ls.src, "students", "bob", "x.py"), "print(2)\n")
+	// The backup holds alice's file as it is and an older bob.
+	if err := os.MkdirAll(ls.dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", filepath.Join(ls.src, "students"), filepath.Join(ls.dst, "students.prod")).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	old := filepath.Join(ls.dst, "students.prod", "bob", "x.py")
+	mustWrite(t, old, "print(1)\n")
+	// Older, as a backup from the last cycle is: rsync tells files apart by
+	// size and time.
+	if err := os.Chtimes(old, time.Now().Add(-time.Hour), time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	s := Sync("redirect/sync/students", ls.p)
+	if done, why, err := s.Check(ctx, ls.te.Env); err != nil || done {
+		t.Fatalf("check with an empty destination and a full basis = %v %q %v", done, why, err)
+	}
+	if err := s.Apply(ctx, ls.te.Env); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRead(t, filepath.Join(ls.dst, "students", "alice", "nb.ipynb")); got != "{}" {
+		t.Errorf("alice = %q", got)
+	}
+	if got := mustRead(t, filepath.Join(ls.dst, "students", "bob", "x.py")); got != "print(2)\n" {
+		t.Errorf("bob = %q", got)
+	}
+	if got := mustRead(t, filepath.Join(ls.dst, "students.prod", "bob", "x.py")); got != "print(1)\n" {
+		t.Errorf("the backup changed: bob = %q", got)
+	}
+	var dry, real int
+	for _, c := range ls.r.cmds {
+		if !strings.HasPrefix(c, "rsync ") {
+			continue
+		}
+		has := strings.Contains(c, "'--copy-dest=../students.prod'")
+		if strings.Contains(c, "--dry-run") {
+			dry++
+			if has {
+				t.Errorf("a dry run uses the basis: %s", c)
+			}
+		} else {
+			real++
+			if !has {
+				t.Errorf("a real run does not use the basis: %s", c)
+			}
+		}
+	}
+	if dry == 0 || real == 0 {
+		t.Fatalf("%d dry runs, %d real runs", dry, real)
+	}
+	if done, why, err := s.Check(ctx, ls.te.Env); !done || err != nil {
+		t.Fatalf("check after = %v %q %v", done, why, err)
 	}
 }
