@@ -195,7 +195,9 @@ func TestFaultKillChild(t *testing.T) {
 func TestAKillIsARealCrashAndResumeChecksTheStep(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "boxswap.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFaultKillChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), faultChildDB+"="+db, FaultEnv+"=upgrade-dev/b@applied:kill")
+	// The child dies by SIGKILL before its own cleanup: its temporary
+	// folders go under this test's, which is cleaned up.
+	cmd.Env = append(os.Environ(), faultChildDB+"="+db, FaultEnv+"=upgrade-dev/b@applied:kill", "TMPDIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {
