@@ -56,11 +56,9 @@ func Where(cfg *boxes.Config, store *state.Store) (*View, error) {
 	if v.Phase == "" {
 		v.Phase = Start
 	}
-	if meta.Cycle == 0 || (meta.Phase == Done && cfg.Upgrade.From == meta.To && cfg.Upgrade.To > meta.To) {
-		// No cycle yet, or boxes.yaml asks for the next one: show it.
-		if meta.Cycle == 0 {
-			v.Cycle, v.From, v.To = 1, cfg.Upgrade.From, cfg.Upgrade.To
-		}
+	if meta.Cycle == 0 {
+		// No cycle yet: the first one is the one boxes.yaml describes.
+		v.Cycle, v.From, v.To = 1, cfg.Upgrade.From, cfg.Upgrade.To
 	}
 	if !meta.Changed.IsZero() {
 		v.Changed = &meta.Changed
@@ -68,6 +66,7 @@ func Where(cfg *boxes.Config, store *state.Store) (*View, error) {
 	if t, ok := NextEvent(v.Phase); ok {
 		v.Next = &t.Event
 	} else if meta.Phase == Done && cfg.Upgrade.From == meta.To && cfg.Upgrade.To > meta.To {
+		// boxes.yaml asks for the next cycle: next starts it.
 		ev := UpgradeDev
 		v.Next = &ev
 	}
