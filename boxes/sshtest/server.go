@@ -34,12 +34,6 @@ func ECDSA() Option {
 	return func(s *Server) { s.ecdsa = true }
 }
 
-// HostKey replaces the generated ed25519 host key, so that two servers (or a
-// server and a known_hosts line) can share or differ in keys on purpose.
-func HostKey(key ed25519.PrivateKey) Option {
-	return func(s *Server) { s.hostKey = key }
-}
-
 // Dir sets the folder commands run in (default: a t.TempDir()).
 func Dir(dir string) Option {
 	return func(s *Server) { s.dir = dir }
@@ -48,15 +42,6 @@ func Dir(dir string) Option {
 // Env adds "KEY=value" entries to the commands' environment.
 func Env(kv ...string) Option {
 	return func(s *Server) { s.env = append(s.env, kv...) }
-}
-
-// AuthorizedKeys accepts these client keys besides the generated one.
-func AuthorizedKeys(keys ...ssh.PublicKey) Option {
-	return func(s *Server) {
-		for _, k := range keys {
-			s.authorized[string(k.Marshal())] = true
-		}
-	}
 }
 
 // DropAfter closes the TCP connection while a command containing substr
@@ -99,7 +84,6 @@ type Server struct {
 
 	config     *ssh.ServerConfig
 	hostPub    ssh.PublicKey
-	hostPubs   []ssh.PublicKey
 	clientKey  ed25519.PrivateKey
 	clientSign ssh.Signer
 	addr       string
@@ -168,10 +152,8 @@ func New(t testing.TB, opts ...Option) *Server {
 			t.Fatalf("sshtest: ecdsa host signer: %v", err)
 		}
 		s.config.AddHostKey(es)
-		s.hostPubs = append(s.hostPubs, es.PublicKey())
 	}
 	s.config.AddHostKey(hostSigner)
-	s.hostPubs = append(s.hostPubs, s.hostPub)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -204,9 +186,6 @@ func (s *Server) ClientKey() ed25519.PrivateKey { return s.clientKey }
 
 // HostPublicKey is the server's ed25519 host key.
 func (s *Server) HostPublicKey() ssh.PublicKey { return s.hostPub }
-
-// HostPublicKeys are all host keys the server offers.
-func (s *Server) HostPublicKeys() []ssh.PublicKey { return s.hostPubs }
 
 // Authorize accepts one more client key from now on.
 func (s *Server) Authorize(key ssh.PublicKey) {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -120,16 +119,6 @@ func (g *globalOptions) printJSON(v any) error {
 // isStateFileError reports an unusable state file (exit 8).
 func isStateFileError(err error) bool {
 	return errors.Is(err, state.ErrNewerSchema) || errors.Is(err, state.ErrCorrupt) || errors.Is(err, state.ErrBusy)
-}
-
-// boxNames lists the boxes of cfg, sorted, for messages.
-func boxNames(cfg *boxes.Config) string {
-	var n []string
-	for _, b := range cfg.Boxes {
-		n = append(n, b.Name)
-	}
-	sort.Strings(n)
-	return strings.Join(n, ", ")
 }
 
 // jsonError is an error under --json: {"error": {...}}.

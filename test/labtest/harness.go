@@ -137,9 +137,6 @@ func (p *Proc) Done() <-chan struct{} { return p.done }
 // Signal sends sig to the run (SIGKILL: a crash of the operator's side).
 func (p *Proc) Signal(sig syscall.Signal) error { return p.Cmd.Process.Signal(sig) }
 
-// Stdout is what the run printed so far.
-func (p *Proc) Stdout() string { return p.stdout.String() }
-
 // Run runs boxswap to the end with extra env.
 func (h *Harness) RunEnv(env []string, args ...string) Result {
 	h.T.Helper()
