@@ -34,7 +34,7 @@ second one interrupts the running step, whose outcome resume checks again.`,
 			return runNext(cmd.Context(), opts, g)
 		},
 	}
-	cmd.Flags().StringVar(&opts.StopBefore, "stop-before", "", "stop before this step `ID` (e.g. redirect/stop-services/thurst, the start of the cut-over); resume goes on")
+	addStopBefore(cmd, &opts.StopBefore)
 	return cmd
 }
 

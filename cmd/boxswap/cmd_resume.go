@@ -30,7 +30,7 @@ same steps as when the transition began.`,
 			return runResume(cmd.Context(), opts, g)
 		},
 	}
-	cmd.Flags().StringVar(&opts.StopBefore, "stop-before", "", "stop before this step `ID` (e.g. redirect/stop-services/thurst, the start of the cut-over); resume goes on")
+	addStopBefore(cmd, &opts.StopBefore)
 	return cmd
 }
 

@@ -45,11 +45,7 @@ type sizesJSON struct {
 }
 
 func runSizes(ctx context.Context, _ sizesOptions, g *globalOptions) error {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return err
-	}
-	d, err := newDialer(cfg)
+	cfg, d, err := g.connect()
 	if err != nil {
 		return err
 	}

@@ -59,11 +59,7 @@ type statusJSON struct {
 }
 
 func runStatus(ctx context.Context, _ statusOptions, g *globalOptions) error {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return err
-	}
-	d, err := newDialer(cfg)
+	cfg, d, err := g.connect()
 	if err != nil {
 		return err
 	}
