@@ -3,9 +3,7 @@ package fsm
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,29 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"boxswap/internal/golden"
 	"boxswap/state"
 	"boxswap/steps"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
-
 // golden compares got with testdata/NAME, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
+func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	file := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run go test ./fsm -run %s -update to create it)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the output:\n--- got\n%s\n--- want\n%s", file, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name), got, "go test ./fsm -run "+t.Name()+" -update rewrites it")
 }
 
 // durations differ from run to run; the golden files hold DUR.
@@ -63,7 +47,7 @@ func TestPlainOutputGolden(t *testing.T) {
 	if strings.Contains(got, "\x1b") || strings.Contains(got, "\r") {
 		t.Errorf("plain output holds escape codes or carriage returns:\n%q", got)
 	}
-	golden(t, "plain-next.golden", durationRe.ReplaceAllString(got, "DUR"))
+	checkGolden(t, "plain-next.golden", durationRe.ReplaceAllString(got, "DUR"))
 }
 
 // screen is a tiny terminal: it applies what Terminal writes (text, \n,

@@ -1,41 +1,21 @@
 package main
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"boxswap/fsm"
+	"boxswap/internal/golden"
 )
-
-// -update rewrites the generated docs and the golden outputs (the cmp
-// files of testdata/script) from the code.
-var update = flag.Bool("update", false, "rewrite docs/ and golden files from the code")
 
 const docsDir = "../../docs"
 
 // current compares a generated doc with its checked-in copy.
 func current(t *testing.T, file, generated string) {
 	t.Helper()
-	path := filepath.Join(docsDir, file)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(generated), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	have, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v; run go test ./cmd/boxswap -run Docs -update", err)
-	}
-	if string(have) != generated {
-		t.Errorf("docs/%s is not what the code generates; run go test ./cmd/boxswap -run Docs -update and commit it", file)
-	}
+	golden.Check(t, filepath.Join(docsDir, file), generated, "run go test ./cmd/boxswap -run Docs -update and commit it")
 }
 
 func TestDocsManPageIsCurrent(t *testing.T) {

@@ -9,26 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"boxswap/internal/golden"
 	"boxswap/state"
 )
 
 // golden compares got with testdata/golden/NAME; -update rewrites it.
-func golden(t *testing.T, name, got string) {
+func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	file := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (go test ./cmd/boxswap -run %s -update creates it)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", file, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "golden", name), got, "go test ./cmd/boxswap -run "+t.Name()+" -update rewrites it")
 }
 
 // inUTC shows times in UTC for the test, so the golden files hold them.
@@ -104,13 +92,13 @@ func TestLogGolden(t *testing.T) {
 	}
 	var b strings.Builder
 	printLog(&b, out)
-	golden(t, "log.txt", b.String())
+	checkGolden(t, "log.txt", b.String())
 	b.Reset()
 	g := &globalOptions{stdout: &b}
 	if err := g.printJSON(out); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "log.json", b.String())
+	checkGolden(t, "log.json", b.String())
 }
 
 // status side by side, from a fixed report.
@@ -132,7 +120,7 @@ func TestStatusGolden(t *testing.T) {
 	}}
 	var b strings.Builder
 	printStatus(&b, s)
-	golden(t, "status.txt", b.String())
+	checkGolden(t, "status.txt", b.String())
 }
 
 // log's default text shows earlier cycles one line per attempt, from their
