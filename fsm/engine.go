@@ -175,11 +175,7 @@ func (e *Engine) Resume(ctx context.Context) (*state.Attempt, error) {
 	if att.Status == state.RollingBack {
 		return att, fmt.Errorf("%w: a rollback of %s was interrupted; run boxswap rollback to finish it", ErrPending, att.Event)
 	}
-	meta, err := e.cycle(false)
-	if err != nil {
-		return att, err
-	}
-	planned, err := e.replan(meta, att)
+	planned, err := e.replan(att)
 	if err != nil {
 		return att, err
 	}
@@ -213,7 +209,11 @@ func (e *Engine) checkStopBefore(event string, planned []steps.Step) error {
 
 // replan rebuilds an attempt's steps from boxes.yaml and checks they are
 // the ones recorded: resuming with other steps would skip or repeat work.
-func (e *Engine) replan(meta state.Meta, att *state.Attempt) ([]steps.Step, error) {
+func (e *Engine) replan(att *state.Attempt) ([]steps.Step, error) {
+	meta, err := e.cycle(false)
+	if err != nil {
+		return nil, err
+	}
 	planned, err := e.plan(meta, att.Event)
 	if err != nil {
 		return nil, err
@@ -378,11 +378,7 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 		}
 		return att, fmt.Errorf("%w: %s; a finished transition is not undone, the next one moves on", ErrNothingToRollBack, what)
 	}
-	meta, err := e.cycle(false)
-	if err != nil {
-		return att, err
-	}
-	planned, err := e.replan(meta, att)
+	planned, err := e.replan(att)
 	if err != nil {
 		return att, err
 	}
