@@ -337,25 +337,17 @@ func (l *loader) byteSize(m *mapping, key string) (ByteSize, bool) {
 // strList reads a list of text values; each is checked with check and
 // must be unique. Bad items are left out.
 func (l *loader) strList(m *mapping, key, need, example string, check checker) []string {
-	raw := m.vals[key]
-	n := l.node(m.get(key), m.at(key))
-	if n == nil {
-		if need != "" && (raw == nil || raw.Kind != yaml.AliasNode) {
-			l.missing(m, key, need)
-		}
-		return nil
+	items := l.seq(m, key, need, "write a list: "+key+": "+example)
+	if n := m.get(key); n == nil || n.Kind != yaml.SequenceNode {
+		return nil // seq said what is wrong
 	}
-	if n.Kind != yaml.SequenceNode {
-		l.add(n.Line, "write a list: "+key+": "+example, "%s: must be a list, not %s", m.at(key), kindName(n))
-		return nil
-	}
-	if len(n.Content) == 0 && need != "" {
+	if len(items) == 0 && need != "" {
 		l.missing(m, key, need)
 		return nil
 	}
 	out := []string{}
 	seen := map[string]int{}
-	for i, it := range n.Content {
+	for i, it := range items {
 		path := fmt.Sprintf("%s[%d]", m.at(key), i)
 		it = l.node(it, path)
 		if it == nil {
