@@ -88,6 +88,15 @@ func (s Settings) Lines() [][2]string {
 	}
 }
 
+// SettingsKeys are the keys of the settings lines, in order.
+func SettingsKeys() []string {
+	var keys []string
+	for _, kv := range (Settings{}).Lines() {
+		keys = append(keys, kv[0])
+	}
+	return keys
+}
+
 // App is the nbhosting checkout on each box.
 type App struct {
 	Checkout     string   `yaml:"checkout"`

@@ -82,10 +82,7 @@ func boxStatusOf(ctx context.Context, cfg *boxes.Config, d boxDialer, b boxes.Bo
 		st.Error, st.err = err.Error(), err
 		return st
 	}
-	var keys []string
-	for _, kv := range cfg.Functions[boxes.Production].Settings.Lines() {
-		keys = append(keys, kv[0])
-	}
+	keys := boxes.SettingsKeys()
 	sections := []struct {
 		what, cmd string
 		parse     func(string) error
@@ -290,7 +287,7 @@ func unionImages(bs []*boxStatus) []string {
 }
 
 func unionSettings(bs []*boxStatus) []string {
-	keys := []string{"server_name", "ssl_certificate", "ssl_certificate_key"}
+	keys := boxes.SettingsKeys()
 	return append(keys, union(bs, func(b *boxStatus) (out []string) {
 		for _, l := range b.Settings {
 			k, _, _ := strings.Cut(l, "=")
