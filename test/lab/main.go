@@ -3,18 +3,25 @@
 //
 // Usage:
 //
-//	lab up     -dir DIR [-port N] [-http-port N] [-files N] [-file-size BYTES] [-reboot-delay D]
+//	lab up     -dir DIR [-kind systemd|ns] [-os debian|fedora] [-cache DIR] [-files N] [-file-size BYTES]
 //	lab down   -dir DIR
 //	lab reboot -dir DIR BOX
-//	lab crash  -dir DIR BOX   (down until start)
+//	lab crash  -dir DIR BOX   (every process of the box killed at once; down until start)
 //	lab start  -dir DIR BOX
-//	lab cut    -dir DIR BOX   (kill the box's current SSH connections)
+//	lab cut    -dir DIR [-for D] BOX   (drop the operator's path to the box; heal after D, or with heal)
+//	lab heal   -dir DIR BOX
+//
+// The default kind, systemd, boots real boxes: systemd-nspawn containers
+// with systemd as PID 1 in network namespaces of their own, bridged in
+// the lab's namespace (lab.json names it), where the operator's side runs.
+// The ns kind is the fast namespace lab with stand-ins for systemctl, dnf
+// and reboots, kept for the tests that need hundreds of runs.
 //
 // Examples:
 //
 //	sudo go run ./test/lab up -dir /tmp/lab
-//	ssh -i /tmp/lab/id_ed25519 -o UserKnownHostsFile=/tmp/lab/known_hosts \
-//	    -o StrictHostKeyChecking=yes -p 2222 root@127.0.0.11 hostname
+//	sudo ip netns exec $(jq -r .netns /tmp/lab/lab.json) ssh -i /tmp/lab/id_ed25519 \
+//	    -o UserKnownHostsFile=/tmp/lab/known_hosts root@198.18.0.11 hostname
 //	sudo go run ./test/lab down -dir /tmp/lab
 package main
 
@@ -41,7 +48,7 @@ func main() {
 }
 
 const usage = `usage: lab VERB -dir DIR [BOX]
-verbs: up, down, reboot BOX, crash BOX, start BOX, cut BOX
+verbs: up, down, reboot BOX, crash BOX, start BOX, cut BOX, heal BOX
 boxes: thurst, thermals
 needs Linux and root; run "lab VERB -h" for a verb's flags`
 
@@ -53,7 +60,11 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("lab "+verb, flag.ContinueOnError)
 	dir := fs.String("dir", "", "the lab's directory (required)")
 	var opts lab.Options
+	cutFor := fs.Duration("for", 0, "cut: heal after this long (0: stay cut until heal)")
 	if verb == "up" {
+		fs.StringVar(&opts.Kind, "kind", lab.KindSystemd, "systemd (real boxes) or ns (the fast namespace lab)")
+		fs.StringVar(&opts.OS, "os", lab.OSDebian, "systemd kind: debian (12 to 13, apt) or fedora (27 to 29, dnf system-upgrade)")
+		fs.StringVar(&opts.Cache, "cache", lab.DefaultCache, "systemd kind: where the base rootfs and repositories are built once")
 		fs.IntVar(&opts.Port, "port", 2222, "sshd port of both boxes (0: pick a free one)")
 		fs.IntVar(&opts.HTTPPort, "http-port", 8080, "port of the production and development addresses (0: pick a free one)")
 		fs.IntVar(&opts.Files, "files", 100, "generated files per data folder per box")
@@ -75,6 +86,25 @@ func run(args []string) error {
 	}
 	switch verb {
 	case "up":
+		if opts.Kind != lab.KindSystemd && opts.Kind != lab.KindNS {
+			return fmt.Errorf("lab up: -kind %q: give systemd or ns", opts.Kind)
+		}
+		if opts.Kind == lab.KindNS {
+			opts.Kind = ""
+		}
+		if opts.Kind == lab.KindSystemd {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			defer stop()
+			l, err := lab.Up(ctx, *dir, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("lab up in %s (%s, %s %d)\n  boxes.yaml: %s\n  netns: %s (run the operator's side there: ip netns exec %s …)\n"+
+				"  thurst: %s  thermals: %s\n  production: %s  development: %s\n",
+				l.Dir, l.Info.Kind, l.Info.OS, l.Info.From, l.Config(), l.Info.Netns, l.Info.Netns,
+				l.Info.Boxes[lab.Thurst].Host, l.Info.Boxes[lab.Thermals].Host, l.Info.ProductionAddress, l.Info.DevelopmentAddress)
+			return nil
+		}
 		if err := lab.Supported(); err != nil {
 			return err
 		}
@@ -101,12 +131,12 @@ func run(args []string) error {
 			l.Dir, l.Config(), b.Host, b.Port, l.Info.Boxes[lab.Thermals].Host, b.Port,
 			l.Info.ProductionURL, l.Info.DevelopmentURL, l.Info.Identity, l.Info.KnownHosts, b.Port, b.Host)
 		return nil
-	case "down", "reboot", "crash", "start", "cut":
+	case "down", "reboot", "crash", "start", "cut", "heal":
 	default:
 		return fmt.Errorf("lab: unknown verb %q\n%s", verb, usage)
 	}
-	if err := lab.Supported(); err != nil {
-		return err
+	if os.Geteuid() != 0 {
+		return lab.ErrNotRoot
 	}
 	l, err := lab.Open(*dir)
 	if err != nil {
@@ -132,10 +162,17 @@ func run(args []string) error {
 		return l.Start(box)
 	case "cut":
 		n, err := l.Cut(box)
-		if err == nil {
-			fmt.Printf("%s: killed %d sshd connection process(es)\n", box, n)
+		if err != nil {
+			return err
 		}
-		return err
+		fmt.Printf("%s: cut: %d connection(s) reset\n", box, n)
+		if *cutFor > 0 {
+			time.Sleep(*cutFor)
+			return l.Heal(box)
+		}
+		return nil
+	case "heal":
+		return l.Heal(box)
 	}
 	return nil
 }

@@ -53,7 +53,24 @@ type Options struct {
 	// Exe is the binary that runs the boxes (it must call Child first); ""
 	// means this process's own executable. It is copied to DIR/bin/lab.
 	Exe string
+	// Kind is KindSystemd (real boxes: systemd-nspawn, network namespaces,
+	// a real release upgrade) or KindNS ("": the fast namespace lab).
+	Kind string
+	// OS is the systemd kind's upgrade path: OSDebian (12 to 13 with apt,
+	// the default) or OSFedora (27 to 29 with dnf system-upgrade).
+	OS string
+	// Cache holds the systemd kind's base rootfs and repositories, built
+	// once; "" means DefaultCache.
+	Cache string
 }
+
+// Lab kinds and OS paths.
+const (
+	KindNS      = "ns"
+	KindSystemd = "systemd"
+	OSDebian    = "debian"
+	OSFedora    = "fedora"
+)
 
 func (o Options) withDefaults() Options {
 	if o.Files == 0 {
@@ -78,6 +95,19 @@ type Info struct {
 	DevelopmentURL string             `json:"development_url"`
 	Identity       string             `json:"identity"`
 	KnownHosts     string             `json:"known_hosts"`
+
+	// The systemd kind: Kind is "systemd" (absent on the namespace
+	// kind), OS its upgrade path from release From to To, Netns the
+	// namespace the operator's side runs in (ip netns exec NETNS …), the
+	// functions' addresses as bare IPs, Image the base rootfs.
+	Kind               string `json:"kind,omitempty"`
+	OS                 string `json:"os,omitempty"`
+	Netns              string `json:"netns,omitempty"`
+	ProductionAddress  string `json:"production_address,omitempty"`
+	DevelopmentAddress string `json:"development_address,omitempty"`
+	From               int    `json:"from,omitempty"`
+	To                 int    `json:"to,omitempty"`
+	Image              string `json:"image,omitempty"`
 }
 
 // BoxInfo is one box in lab.json. Disk is the box's overlay upper dir: its
@@ -86,6 +116,8 @@ type BoxInfo struct {
 	Host string `json:"host"`
 	Port int    `json:"port"`
 	Disk string `json:"disk"`
+	// Netns is the box's own network namespace (systemd kind).
+	Netns string `json:"netns,omitempty"`
 }
 
 // Lab is a running lab under Dir.

@@ -29,6 +29,10 @@ func runInternal(cmd string, args []string) int {
 			}
 		}
 		return supervise(args[0], args[1], delay)
+	case cmd == "sd-supervise" && len(args) == 2:
+		return sdSupervise(args[0], args[1])
+	case cmd == "sd-serve" && len(args) == 2:
+		return sdServe(args[1])
 	case cmd == "init" && len(args) == 2:
 		return initBox(args[0], args[1])
 	case cmd == "serve" && len(args) == 2:

@@ -25,6 +25,9 @@ import (
 // Up provisions (on first use of dir) and boots both boxes under dir, and
 // returns once both answer SSH. On error it takes down what it started.
 func Up(ctx context.Context, dir string, opts Options) (*Lab, error) {
+	if opts.Kind == KindSystemd {
+		return sdUp(ctx, dir, opts)
+	}
 	if err := Supported(); err != nil {
 		return nil, err
 	}
@@ -384,16 +387,40 @@ func (l *Lab) Dial(box string) (*ssh.Client, error) {
 		return nil, err
 	}
 	b := l.Info.Boxes[box]
-	c, err := ssh.Dial("tcp", net.JoinHostPort(b.Host, strconv.Itoa(b.Port)), cfg)
+	addr := net.JoinHostPort(b.Host, strconv.Itoa(b.Port))
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	defer cancel()
+	conn, err := l.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("lab: %s: ssh: %w", box, err)
 	}
-	return c, nil
+	_ = conn.SetDeadline(time.Now().Add(2 * cfg.Timeout))
+	cc, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("lab: %s: ssh: %w", box, err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return ssh.NewClient(cc, chans, reqs), nil
 }
 
 // Run runs cmd on box over a fresh SSH connection and returns its stdout
 // and exit status; stderr is appended to the error of a failed command.
+//
+// On the systemd kind it runs cmd inside the box with nsenter instead, so
+// it answers while the operator's link is cut; stderr then follows stdout.
 func (l *Lab) Run(box, cmd string) (string, int, error) {
+	if l.real() {
+		if err := checkBox(box); err != nil {
+			return "", -1, err
+		}
+		return l.sdRun(box, cmd)
+	}
+	return l.sshRun(box, cmd)
+}
+
+// sshRun runs cmd on box over a fresh SSH connection as the operator.
+func (l *Lab) sshRun(box, cmd string) (string, int, error) {
 	c, err := l.Dial(box)
 	if err != nil {
 		return "", -1, err
@@ -436,12 +463,18 @@ func (l *Lab) WaitBoot(ctx context.Context, box, old string) (string, error) {
 	if err := checkBox(box); err != nil {
 		return "", err
 	}
+	if l.real() {
+		return l.sdWaitBoot(ctx, box, old)
+	}
 	return l.waitBoot(ctx, box, old)
 }
 
 // Procs lists the PIDs of every process of the lab: the supervisors, the
 // boxes' inits and every process in the boxes.
 func (l *Lab) Procs() []int {
+	if l.real() {
+		return l.sdProcs()
+	}
 	var out []int
 	for _, b := range BoxNames {
 		if sup := l.readPID(b, "supervisor"); sup > 0 && l.alive(sup, "supervise") {
@@ -463,6 +496,9 @@ func (l *Lab) Reboot(box string) error {
 	if err := checkBox(box); err != nil {
 		return err
 	}
+	if l.real() {
+		return l.sdReboot(box)
+	}
 	old, err := l.BootID(box)
 	if err != nil {
 		return err
@@ -483,6 +519,9 @@ func (l *Lab) Reboot(box string) error {
 func (l *Lab) Crash(box string) error {
 	if err := checkBox(box); err != nil {
 		return err
+	}
+	if l.real() {
+		return l.sdCrash(box)
 	}
 	if err := writeFile(filepath.Join(l.boxDir(box), "crashed"), []byte("crashed\n"), 0o644); err != nil {
 		return err
@@ -510,6 +549,9 @@ func (l *Lab) Start(box string) error {
 	if err := checkBox(box); err != nil {
 		return err
 	}
+	if l.real() {
+		return l.sdStart(box)
+	}
 	if sup := l.readPID(box, "supervisor"); sup == 0 || !l.alive(sup, "supervise") {
 		return fmt.Errorf("lab: %s: the lab is down: bring it up with: lab up -dir %s", box, l.Dir)
 	}
@@ -525,9 +567,16 @@ func (l *Lab) Start(box string) error {
 // Cut kills box's current SSH connections (the per-connection sshd
 // processes, not the listener), as a network glitch would. It returns how
 // many processes it killed.
+//
+// On the systemd kind the operator's path to the box stays down (new
+// connections hang) until Heal; the box keeps its mirror and its link to
+// the other box.
 func (l *Lab) Cut(box string) (int, error) {
 	if err := checkBox(box); err != nil {
 		return 0, err
+	}
+	if l.real() {
+		return l.sdCut(box)
 	}
 	init := l.readPID(box, "init")
 	if init == 0 || !l.alive(init, "init") {
@@ -597,6 +646,9 @@ func (l *Lab) waitGone(box string, pid int, role string, d time.Duration) error 
 // Down stops both boxes and their supervisors, by PID, and checks that no
 // process and no mount of the lab is left.
 func (l *Lab) Down() error {
+	if l.real() {
+		return l.sdDown()
+	}
 	var errs []error
 	for _, b := range BoxNames {
 		sup := l.readPID(b, "supervisor")

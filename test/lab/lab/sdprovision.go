@@ -1,0 +1,288 @@
+//go:build linux
+
+package lab
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// sdProvisioned marks a box's overlay as provisioned; a lab brought up
+// again on the same directory keeps the boxes' disks as they were.
+const sdProvisioned = "var/lib/lab/provisioned"
+
+// sdProvision writes what makes the base rootfs one of the pair into the
+// box's overlay (mounted at root): names, SSH keys, the address units, the
+// app behind nginx, install.sh and the git checkout, the user data.
+func sdProvision(root string, s *boxSpec, spec osSpec) error {
+	if _, err := os.Stat(filepath.Join(root, sdProvisioned)); err == nil {
+		return nil
+	}
+	files := map[string]string{
+		"etc/hostname": s.Name + "\n",
+		"etc/hosts": fmt.Sprintf("127.0.0.1 localhost\n127.0.1.1 %s\n%s %s\n%s %s\n%s nbhosting.lab\n%s nbhosting-dev.lab\n",
+			s.Name, sdThurst, Thurst, sdThermals, Thermals, sdProduction, sdDevelopment),
+		"root/.ssh/authorized_keys":                   strings.Join(s.AuthorizedKeys, "\n") + "\n",
+		"root/.ssh/id_ed25519":                        s.UserKey,
+		"root/.ssh/id_ed25519.pub":                    s.UserPub + "\n",
+		"root/.ssh/known_hosts":                       strings.Join(s.KnownHosts, "\n") + "\n",
+		"etc/ssh/sshd_config.d/lab.conf":              "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\nMaxStartups 100:30:200\nMaxSessions 100\n",
+		"etc/systemd/system/nbhosting-addr.service":     addrUnit("production", sdProduction),
+		"etc/systemd/system/nbhosting-dev-addr.service": addrUnit("development", sdDevelopment),
+		"etc/systemd/system/nbh-uwsgi.service":          appUnit,
+		"etc/systemd/system/nbh-monitor.service":        monitorUnit,
+		"usr/local/lib/nbh/app.py":                      appPy,
+		"etc/nginx/sites-available/default":             nginxSite,
+		"etc/nbhosting/function":                        s.Function + "\n",
+		"root/nbhosting/install.sh":                     sdInstallSh,
+		"root/nbhosting/.gitignore":                     "install.log\n",
+		"root/nbhosting/django/nbh_main/sitesettings.py": sitesettings(s.Name, functionSettings[s.Function]),
+	}
+	for rel, content := range files {
+		mode := os.FileMode(0o644)
+		if strings.HasPrefix(rel, "root/.ssh/id_") && !strings.HasSuffix(rel, ".pub") || strings.HasPrefix(rel, "etc/ssh/ssh_host_") {
+			mode = 0o600
+		}
+		if strings.HasSuffix(rel, ".sh") {
+			mode = 0o755
+		}
+		if err := writeBoxFile(root, rel, content, mode); err != nil {
+			return err
+		}
+	}
+	for name, key := range s.HostKeys {
+		pub, err := publicOf(key)
+		if err != nil {
+			return err
+		}
+		if err := writeBoxFile(root, "etc/ssh/"+name, key, 0o600); err != nil {
+			return err
+		}
+		if err := writeBoxFile(root, "etc/ssh/"+name+".pub", pub+" root@"+s.Name+"\n", 0o644); err != nil {
+			return err
+		}
+	}
+	// Enabled units: the app on both boxes, the function's address unit on
+	// its holder.
+	wants := filepath.Join(root, "etc/systemd/system/multi-user.target.wants")
+	if err := os.MkdirAll(wants, 0o755); err != nil {
+		return err
+	}
+	for _, u := range []string{"nbh-uwsgi", "nbh-monitor", unitOf(s.Function)} {
+		link := filepath.Join(wants, u+".service")
+		_ = os.Remove(link)
+		if err := os.Symlink("/etc/systemd/system/"+u+".service", link); err != nil {
+			return err
+		}
+	}
+	if err := os.Chmod(filepath.Join(root, "root/.ssh"), 0o700); err != nil {
+		return err
+	}
+	if err := genData(root, s); err != nil {
+		return err
+	}
+	if err := gitInit(root); err != nil {
+		return err
+	}
+	return writeBoxFile(root, sdProvisioned, "provisioned\n", 0o644)
+}
+
+// writeBoxFile writes rel under root, refusing to follow a symlink the
+// rootfs may have at that place.
+func writeBoxFile(root, rel, content string, mode os.FileMode) error {
+	p := filepath.Join(root, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+	}
+	return writeFile(p, []byte(content), mode)
+}
+
+// addrUnit is a function's address unit, as the seed has it: it adds the
+// address to the box's interface and announces it, and removes it on stop.
+func addrUnit(fn, addr string) string {
+	return fmt.Sprintf(`[Unit]
+Description=nbhosting %[1]s address %[2]s
+After=network.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/sbin/ip addr add %[2]s%[3]s dev host0
+ExecStart=-/usr/bin/arping -q -U -c 2 -I host0 %[2]s
+ExecStop=/sbin/ip addr del %[2]s%[3]s dev host0
+
+[Install]
+WantedBy=multi-user.target
+`, fn, addr, sdPrefix)
+}
+
+const appUnit = `[Unit]
+Description=nbhosting app (lab): answers behind nginx, writes under /nbhosting/students
+After=network.target
+
+[Service]
+ExecStart=/usr/bin/python3 /usr/local/lib/nbh/app.py
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+`
+
+const monitorUnit = `[Unit]
+Description=nbhosting monitor (lab)
+
+[Service]
+ExecStart=/bin/sh -c 'while :; do date -u +%%FT%%TZ >> /var/log/nbh-monitor.log; sleep 60; done'
+
+[Install]
+WantedBy=multi-user.target
+`
+
+const nginxSite = `# nbhosting (lab): the web front, proxying to the app (nbh-uwsgi).
+server {
+	listen 80 default_server;
+	location / {
+		proxy_pass http://127.0.0.1:8000;
+		proxy_set_header Host $host;
+	}
+}
+`
+
+// appPy answers GET with "BOX RELEASE FUNCTION" (the release from
+// os-release, the function install.sh last applied) and stores a PUT body
+// under /nbhosting/students, as a student's save would.
+const appPy = `import http.server, os, socket
+
+ROOT = "/nbhosting/students"
+
+def release():
+    for line in open("/etc/os-release"):
+        k, _, v = line.strip().partition("=")
+        if k == "VERSION_ID":
+            return v.strip('"')
+    return "?"
+
+def function():
+    try:
+        return open("/etc/nbhosting/function").read().strip()
+    except OSError:
+        return "none"
+
+class H(http.server.BaseHTTPRequestHandler):
+    def reply(self, code, body):
+        b = body.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+
+    def do_GET(self):
+        self.reply(200, "%s %s %s\n" % (socket.gethostname(), release(), function()))
+
+    def do_PUT(self):
+        rel = os.path.normpath(self.path.lstrip("/"))
+        if rel.startswith("..") or rel.startswith("/"):
+            return self.reply(400, "bad path\n")
+        data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        p = os.path.join(ROOT, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p + ".tmp", "wb") as f:
+            f.write(data)
+        os.replace(p + ".tmp", p)
+        self.reply(201, "stored %s\n" % rel)
+
+    def log_message(self, *a):
+        pass
+
+http.server.ThreadingHTTPServer(("127.0.0.1", 8000), H).serve_forever()
+`
+
+// sdInstallSh applies the settings: the function the app reports comes
+// from server_name, so a move whose install.sh did not run shows.
+const sdInstallSh = `#!/bin/sh
+# nbhosting installer (lab): applies sitesettings.py.
+set -e
+cd "$(dirname "$0")"
+settings=django/nbh_main/sitesettings.py
+get() { sed -n "s/^$1 = \"\(.*\)\"\$/\1/p" "$settings"; }
+sn=$(get server_name)
+case "$sn" in
+nbhosting.lab) fn=production ;;
+nbhosting-dev.lab) fn=development ;;
+*) echo "install.sh: unknown server_name '$sn' in $settings" >&2; exit 1 ;;
+esac
+mkdir -p /etc/nbhosting
+echo "$fn" > /etc/nbhosting/function.tmp && mv /etc/nbhosting/function.tmp /etc/nbhosting/function
+echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $(hostname) server_name=$sn ssl_certificate=$(get ssl_certificate) ssl_certificate_key=$(get ssl_certificate_key)" >> install.log
+systemctl reload-or-restart nginx
+echo "nbhosting installed for $sn ($fn)"
+`
+
+// sdBoxesYAML is the lab's boxes.yaml for the systemd kind.
+func sdBoxesYAML(spec osSpec) string {
+	p, d := functionSettings["production"], functionSettings["development"]
+	return fmt.Sprintf(`# boxswap lab (real boxes): written by "lab up"; see test/lab.
+# Run boxswap from the lab's network namespace: ip netns exec NETNS boxswap …
+version: 1
+
+boxes:
+  - name: thurst
+    host: %[1]s
+    port: 22
+    user: root
+    function: production
+  - name: thermals
+    host: %[2]s
+    port: 22
+    user: root
+    function: development
+
+functions:
+  production:
+    alias: nbhosting.lab
+    address_unit: nbhosting-addr
+    settings:
+      server_name: %[3]s
+      ssl_certificate: %[4]s
+      ssl_certificate_key: %[5]s
+  development:
+    alias: nbhosting-dev.lab
+    address_unit: nbhosting-dev-addr
+    settings:
+      server_name: %[6]s
+      ssl_certificate: %[7]s
+      ssl_certificate_key: %[8]s
+
+app:
+  checkout: /root/nbhosting
+  settings_file: /root/nbhosting/django/nbh_main/sitesettings.py
+  install: cd /root/nbhosting && ./install.sh
+  services: [nbh-uwsgi, nbh-monitor]
+
+data:
+  root: /nbhosting
+  folders: [students, raw]
+  backup_suffix: .prod
+  max_delete: 1000
+
+%[9]s
+cleanup:
+  containers: false
+
+ssh:
+  known_hosts: known_hosts
+  identity: id_ed25519
+  connect_timeout: 5s
+  keepalive: 5s
+
+hooks: {}
+`, sdThurst, sdThermals, p[0], p[1], p[2], d[0], d[1], d[2], spec.yaml)
+}
