@@ -100,7 +100,9 @@ func (p planner) upgrade(box, other boxes.Box, devHolds bool) []steps.Step {
 		steps.DnfUpgrade(p.id("dnf-upgrade"), box.Name),
 		steps.DnfInstall(p.id("dnf-plugin"), box.Name, "dnf-plugin-system-upgrade"),
 		steps.DnfDownload(p.id("dnf-download"), box.Name, p.to),
-		steps.Reboot(p.id("reboot"), box.Name, p.to, c.Upgrade.RebootTimeout, 0),
+		steps.Reboot(p.id("reboot"), box.Name, steps.RebootParams{
+			Command: "dnf system-upgrade reboot", Into: fmt.Sprintf("Fedora %d", p.to), Offline: true, Timeout: c.Upgrade.RebootTimeout,
+		}),
 		steps.OSRelease(p.id("os-release"), box.Name, p.to),
 		steps.PipReinstall(p.id("pip-reinstall"), box.Name),
 		steps.Branch(p.id("devel-branch"), box.Name, c.App.Checkout, c.Upgrade.DevelBranch),
