@@ -157,3 +157,21 @@ func TestPipReinstallWithoutSnapshot(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// This machine's pip answers pipListCmd in the form pipOwnPackages reads.
+func TestPipListForReal(t *testing.T) {
+	r := newShRunner(t)
+	var out strings.Builder
+	code, err := r.Run(context.Background(), pipListCmd, &out, io.Discard)
+	if err != nil || code != 0 {
+		t.Skipf("no python3 -m pip here: exit %d, %v", code, err)
+	}
+	own, err := pipOwnPackages(out.String())
+	if err != nil {
+		t.Fatalf("%v\n%.300s", err, out.String())
+	}
+	if !strings.Contains(out.String(), `"location"`) {
+		t.Errorf("pip gave no locations: %.300s", out.String())
+	}
+	t.Logf("pip installed under /usr/local here: %q", own)
+}
