@@ -113,13 +113,35 @@ type Data struct {
 	MaxDelete    int      `yaml:"max_delete"`    // a sync deleting more is refused
 }
 
+// Upgrade methods (Upgrade.Method).
+const (
+	// MethodDnf is Fedora's offline upgrade: dnf system-upgrade download,
+	// then dnf system-upgrade reboot.
+	MethodDnf = "dnf-system-upgrade"
+	// MethodApt is Debian's and Ubuntu's: the apt sources moved to the new
+	// suite, apt-get full-upgrade, then a reboot. Experimental.
+	MethodApt = "apt"
+)
+
+// UpgradeMethods lists the values of upgrade.method, the default first.
+var UpgradeMethods = []string{MethodDnf, MethodApt}
+
 // Upgrade is the release change of this cycle.
 type Upgrade struct {
+	Method        string        `yaml:"method"` // one of UpgradeMethods; default MethodDnf
 	From          int           `yaml:"from"`
 	To            int           `yaml:"to"`
 	RebootTimeout time.Duration `yaml:"reboot_timeout"` // default 60m
-	DevelBranch   string        `yaml:"devel_branch"`   // default "f<To>"
+	DevelBranch   string        `yaml:"devel_branch"`   // default "f<To>" (dnf), the To suite (apt)
 	MinFreeDisk   ByteSize      `yaml:"min_free_disk"`  // on / and data.root; default 5GiB
+	// Suites names the suite (codename) of each release for the apt
+	// method; it holds From and To. Nil for dnf.
+	Suites map[int]string `yaml:"suites"`
+	// KeepSources are the apt source files (names in
+	// /etc/apt/sources.list.d) left enabled during the upgrade although
+	// they name no suite of From: third-party repositories known to serve
+	// the new release. Nil for dnf.
+	KeepSources []string `yaml:"keep_sources"`
 }
 
 // Cleanup says what the epilogue may remove.

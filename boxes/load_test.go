@@ -60,8 +60,8 @@ func TestLoadShipped(t *testing.T) {
 	if !reflect.DeepEqual(c.Data, wantData) {
 		t.Errorf("data = %+v, want %+v", c.Data, wantData)
 	}
-	wantUp := Upgrade{From: 27, To: 29, RebootTimeout: time.Hour, DevelBranch: "f29", MinFreeDisk: 10 << 30}
-	if c.Upgrade != wantUp {
+	wantUp := Upgrade{Method: MethodDnf, From: 27, To: 29, RebootTimeout: time.Hour, DevelBranch: "f29", MinFreeDisk: 10 << 30}
+	if !reflect.DeepEqual(c.Upgrade, wantUp) {
 		t.Errorf("upgrade = %+v, want %+v", c.Upgrade, wantUp)
 	}
 	if c.Cleanup.Containers {
@@ -95,8 +95,8 @@ func TestLoadDefaults(t *testing.T) {
 			t.Errorf("box %s: port %d user %q, want 22 root", b.Name, b.Port, b.User)
 		}
 	}
-	wantUp := Upgrade{From: 27, To: 29, RebootTimeout: 60 * time.Minute, DevelBranch: "f29", MinFreeDisk: 5 << 30}
-	if c.Upgrade != wantUp {
+	wantUp := Upgrade{Method: MethodDnf, From: 27, To: 29, RebootTimeout: 60 * time.Minute, DevelBranch: "f29", MinFreeDisk: 5 << 30}
+	if !reflect.DeepEqual(c.Upgrade, wantUp) {
 		t.Errorf("upgrade = %+v, want %+v", c.Upgrade, wantUp)
 	}
 	wantSSH := SSH{KnownHosts: filepath.Join(home, ".ssh", "known_hosts"), ConnectTimeout: 15 * time.Second, Keepalive: 15 * time.Second}
@@ -112,6 +112,21 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if c.Cleanup.Containers || c.Hooks == nil || len(c.Hooks) != 0 {
 		t.Errorf("cleanup %+v hooks %v", c.Cleanup, c.Hooks)
+	}
+}
+
+// The apt method: suites by release, kept sources, the devel branch named
+// for the new suite.
+func TestLoadApt(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	c, err := Load("testdata/good/apt.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Upgrade{Method: MethodApt, From: 12, To: 13, RebootTimeout: time.Hour, DevelBranch: "trixie", MinFreeDisk: 5 << 30,
+		Suites: map[int]string{12: "bookworm", 13: "trixie", 14: "forky"}, KeepSources: []string{"nodesource.sources"}}
+	if !reflect.DeepEqual(c.Upgrade, want) {
+		t.Errorf("upgrade = %+v, want %+v", c.Upgrade, want)
 	}
 }
 
@@ -472,6 +487,29 @@ func invariants(t *testing.T, c *Config) {
 	}
 	if u := c.Upgrade; u.From <= 0 || u.To <= u.From || u.RebootTimeout <= 0 || u.MinFreeDisk < 0 {
 		t.Errorf("upgrade %+v", u)
+	}
+	switch u := c.Upgrade; u.Method {
+	case MethodDnf:
+		if u.Suites != nil || u.KeepSources != nil {
+			t.Errorf("dnf upgrade with apt keys: %+v", u)
+		}
+	case MethodApt:
+		from, to := u.Suites[u.From], u.Suites[u.To]
+		if from == "" || to == "" || from == to {
+			t.Errorf("apt suites %v for %d to %d", u.Suites, u.From, u.To)
+		}
+		for _, w := range []string{from, to} {
+			if strings.Trim(w, "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
+				t.Errorf("suite %q is not a plain lowercase word", w)
+			}
+		}
+		for _, w := range u.KeepSources {
+			if Quote(w) != w || strings.HasPrefix(w, "-") || strings.Contains(w, "/") {
+				t.Errorf("keep_sources item %q is not a plain file name", w)
+			}
+		}
+	default:
+		t.Errorf("method %q", u.Method)
 	}
 	if s := c.SSH; !filepath.IsAbs(s.KnownHosts) || s.ConnectTimeout <= 0 || s.Keepalive < 0 ||
 		s.Identity != "" && !filepath.IsAbs(s.Identity) || s.Config != "" && !filepath.IsAbs(s.Config) {

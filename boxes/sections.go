@@ -179,27 +179,34 @@ func (l *loader) data(top *mapping) Data {
 }
 
 func (l *loader) upgrade(top *mapping) Upgrade {
-	u := Upgrade{RebootTimeout: 60 * time.Minute, MinFreeDisk: 5 << 30}
+	u := Upgrade{Method: MethodDnf, RebootTimeout: 60 * time.Minute, MinFreeDisk: 5 << 30}
 	if top.get("upgrade") == nil {
-		l.missing(top, "upgrade", "add upgrade: with from and to, the current and target Fedora releases")
+		l.missing(top, "upgrade", "add upgrade: with from and to, the current and target releases")
 		return u
 	}
-	m := l.mapping(top.vals["upgrade"], "upgrade", "from", "to", "reboot_timeout", "devel_branch", "min_free_disk")
+	m := l.mapping(top.vals["upgrade"], "upgrade", "method", "from", "to", "suites", "keep_sources", "reboot_timeout", "devel_branch", "min_free_disk")
 	if m.node == nil {
 		return u
+	}
+	if v, ok := l.str(m, "method", "", checkMethod); ok && v != "" {
+		u.Method = v
+	} else if !ok && m.get("method") != nil {
+		u.Method = "" // refused, and reported: nothing depends on it
 	}
 	for _, kv := range []struct {
 		key string
 		dst *int
 	}{{"from", &u.From}, {"to", &u.To}} {
-		if v, ok := l.integer(m, kv.key, "add "+kv.key+": a Fedora release number, like 29"); ok {
+		if v, ok := l.integer(m, kv.key, "add "+kv.key+": a release number, like 29 for Fedora or 13 for Debian"); ok {
 			if v <= 0 {
-				l.add(l.line(m.at(kv.key)), "write a Fedora release number, like 29", "upgrade.%s: release %d is not positive", kv.key, v)
+				l.add(l.line(m.at(kv.key)), "write a release number, like 29 for Fedora or 13 for Debian", "upgrade.%s: release %d is not positive", kv.key, v)
 			} else {
 				*kv.dst = v
 			}
 		}
 	}
+	u.Suites = l.suites(m)
+	u.KeepSources = l.strList(m, "keep_sources", "", "[nodesource.sources, docker.list]", checkSourceFile)
 	if v, ok := l.duration(m, "reboot_timeout", "60m"); ok {
 		if v == 0 {
 			l.add(l.line(m.at("reboot_timeout")), "write how long a reboot into the new release may take, like 60m", "upgrade.reboot_timeout: must be above zero")
@@ -210,11 +217,60 @@ func (l *loader) upgrade(top *mapping) Upgrade {
 	u.DevelBranch, _ = l.str(m, "devel_branch", "", checkBranch)
 	if u.DevelBranch == "" && u.To > 0 {
 		u.DevelBranch = "f" + strconv.Itoa(u.To)
+		if s := u.Suites[u.To]; u.Method == MethodApt && s != "" {
+			u.DevelBranch = s
+		}
 	}
 	if v, ok := l.byteSize(m, "min_free_disk"); ok {
 		u.MinFreeDisk = v
 	}
 	return u
+}
+
+// suites reads upgrade.suites, a mapping of release numbers to suite
+// names. A refused name is kept as "", so that validate does not report
+// its release missing too.
+func (l *loader) suites(m *mapping) map[int]string {
+	const example = "suites: {12: bookworm, 13: trixie}"
+	n := l.node(m.get("suites"), m.at("suites"))
+	if n == nil {
+		if m.vals["suites"] != nil && m.vals["suites"].Kind != yaml.AliasNode {
+			return map[int]string{} // written empty: validate says what is missing
+		}
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		l.add(n.Line, "write "+example, "upgrade.suites: must be a mapping of release numbers to suite names, not %s", kindName(n))
+		return nil
+	}
+	out := map[int]string{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var r int64
+		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!int" || k.Decode(&r) != nil || r <= 0 || int64(int(r)) != r {
+			l.add(k.Line, "key each suite by its release number: "+example, "upgrade.suites: key %s is not a release number", kindName(k))
+			continue
+		}
+		path := fmt.Sprintf("upgrade.suites.%d", r)
+		if _, dup := out[int(r)]; dup {
+			l.add(k.Line, fmt.Sprintf("keep one of them; the first is on line %d", l.line(path)), "upgrade.suites: release %d is named twice", r)
+			continue
+		}
+		l.pos[path] = k.Line
+		out[int(r)] = ""
+		if v = l.node(v, path); v == nil {
+			continue
+		}
+		if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!str" {
+			l.add(v.Line, "write the suite's name: "+example, "%s: must be a suite name, not %s", path, kindName(v))
+			continue
+		}
+		l.pos[path] = v.Line
+		if l.check(v, path, v.Value, checkSuite) {
+			out[int(r)] = v.Value
+		}
+	}
+	return out
 }
 
 func (l *loader) cleanup(top *mapping) Cleanup {

@@ -32,7 +32,34 @@ var (
 	unitRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9:_.@-]*$`)
 	hookNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 	labelRe    = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?$`)
+	suiteRe    = regexp.MustCompile(`^[a-z][a-z0-9]{0,31}$`)
+	// sourceRe is what apt reads in sources.list.d: its own file name
+	// rule, with the two extensions it knows.
+	sourceRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*\.(list|sources)$`)
 )
+
+func checkMethod(s string) (string, string) {
+	if !contains(UpgradeMethods, s) {
+		return "is not an upgrade method", "write method: " + strings.Join(UpgradeMethods, " or method: ")
+	}
+	return "", ""
+}
+
+// checkSuite accepts a codename: its -updates, -security... suites are
+// found from it, and it is a plain word in the rewrite's expressions.
+func checkSuite(s string) (string, string) {
+	if !suiteRe.MatchString(s) {
+		return "is not a suite codename", "write the release's codename alone, in lowercase, like trixie; its -updates, -security and -backports suites follow"
+	}
+	return "", ""
+}
+
+func checkSourceFile(s string) (string, string) {
+	if len(s) > 255 || !sourceRe.MatchString(s) {
+		return "is not an apt source file name", "write a file name of /etc/apt/sources.list.d ending in .list or .sources, like nodesource.sources"
+	}
+	return "", ""
+}
 
 func checkBoxName(s string) (string, string) {
 	hint := "name the box itself with lowercase letters, digits and -, like thurst"
@@ -219,6 +246,7 @@ func (l *loader) validate(c *Config) {
 		l.add(l.line("upgrade.to"), "set to: to the release you upgrade to, above from",
 			"upgrade.to: target release %d is not above the current one %d", u.To, u.From)
 	}
+	l.validateMethod(c.Upgrade)
 	if s := c.Data.BackupSuffix; s != "" {
 		for i, f := range c.Data.Folders {
 			if contains(c.Data.Folders, f+s) {
@@ -227,6 +255,52 @@ func (l *loader) validate(c *Config) {
 			}
 		}
 	}
+}
+
+// validateMethod checks the keys that belong to one upgrade method.
+func (l *loader) validateMethod(u Upgrade) {
+	switch u.Method {
+	case MethodDnf:
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"suites", u.Suites != nil}, {"keep_sources", u.KeepSources != nil}} {
+			if k.set {
+				l.add(l.line("upgrade."+k.key), "set method: apt for a Debian or Ubuntu box, or remove "+k.key,
+					"upgrade.%s: only the apt method uses %s; method is %s", k.key, k.key, MethodDnf)
+			}
+		}
+	case MethodApt:
+		if u.Suites == nil {
+			if l.pos["upgrade.suites"] == 0 {
+				l.add(l.line("upgrade.method"), fmt.Sprintf("add suites: {%d: <codename>, %d: <codename>}, like {12: bookworm, 13: trixie}", u.From, u.To),
+					"upgrade: the apt method needs suites, the codenames of releases %d and %d", u.From, u.To)
+			}
+			return
+		}
+		for _, r := range []struct {
+			key string
+			n   int
+		}{{"from", u.From}, {"to", u.To}} {
+			if _, ok := u.Suites[r.n]; !ok && r.n > 0 {
+				l.add(l.line("upgrade.suites"), fmt.Sprintf("add %d: its codename, like %d: %s", r.n, r.n, exampleSuite(r.n)),
+					"upgrade.suites: no suite for release %d (upgrade.%s)", r.n, r.key)
+			}
+		}
+		if a, b := u.Suites[u.From], u.Suites[u.To]; a != "" && a == b && u.From != u.To {
+			l.add(l.line(fmt.Sprintf("upgrade.suites.%d", u.To)), "give each release its own codename",
+				"upgrade.suites: releases %d and %d are both %s", u.From, u.To, a)
+		}
+	}
+}
+
+// exampleSuite names Debian's codename of release n for hints, or a
+// placeholder.
+func exampleSuite(n int) string {
+	if s, ok := map[int]string{11: "bullseye", 12: "bookworm", 13: "trixie", 14: "forky"}[n]; ok {
+		return s
+	}
+	return "<codename>"
 }
 
 func (l *loader) validateBoxes(c *Config) {

@@ -93,20 +93,64 @@ func (p planner) upgrade(box, other boxes.Box, devHolds bool) []steps.Step {
 		otherRelease = p.to
 	}
 	s = append(s,
-		steps.Release(p.id("preflight/release", other.Name), other.Name, otherRelease),
-		steps.Release(p.id("preflight/release", box.Name), box.Name, p.from),
+		steps.Release(p.id("preflight/release", other.Name), other.Name, otherRelease, p.release(otherRelease)),
+		steps.Release(p.id("preflight/release", box.Name), box.Name, p.from, p.release(p.from)),
 		steps.FreeDisk(p.id("preflight/disk", box.Name), box.Name, []string{"/", c.Data.Root}, int64(c.Upgrade.MinFreeDisk)),
 		steps.PipSnapshot(p.id("pip-snapshot"), box.Name),
-		steps.DnfUpgrade(p.id("dnf-upgrade"), box.Name),
-		steps.DnfInstall(p.id("dnf-plugin"), box.Name, "dnf-plugin-system-upgrade"),
-		steps.DnfDownload(p.id("dnf-download"), box.Name, p.to),
-		steps.Reboot(p.id("reboot"), box.Name, p.to, c.Upgrade.RebootTimeout, 0),
-		steps.OSRelease(p.id("os-release"), box.Name, p.to),
+	)
+	s = append(s, p.releaseChange(box)...)
+	s = append(s,
+		steps.OSRelease(p.id("os-release"), box.Name, p.to, p.release(p.to)),
 		steps.PipReinstall(p.id("pip-reinstall"), box.Name),
 		steps.Branch(p.id("devel-branch"), box.Name, c.App.Checkout, c.Upgrade.DevelBranch),
 		steps.Command(p.id("install"), box.Name, "re-run install.sh", c.App.Install, "", ""),
 	)
 	return s
+}
+
+// releaseChange: the steps that take box from release p.from to p.to by
+// upgrade.method, the reboot into it last.
+func (p planner) releaseChange(box boxes.Box) []steps.Step {
+	u := p.cfg.Upgrade
+	reboot := steps.RebootParams{Into: p.release(p.to), Timeout: u.RebootTimeout}
+	if u.Method == boxes.MethodApt {
+		reboot.Command = "systemctl reboot"
+		return []steps.Step{
+			steps.AptSources(p.id("apt-sources"), box.Name, steps.AptSourcesParams{
+				From: u.Suites[p.from], To: u.Suites[p.to], Keep: u.KeepSources,
+			}),
+			steps.AptUpdate(p.id("apt-update"), box.Name),
+			steps.AptUpgrade(p.id("apt-upgrade"), box.Name, reboot.Into),
+			steps.Reboot(p.id("reboot"), box.Name, reboot),
+		}
+	}
+	reboot.Command, reboot.Offline = "dnf system-upgrade reboot", true
+	return []steps.Step{
+		steps.DnfUpgrade(p.id("dnf-upgrade"), box.Name),
+		steps.DnfInstall(p.id("dnf-plugin"), box.Name, "dnf-plugin-system-upgrade"),
+		steps.DnfDownload(p.id("dnf-download"), box.Name, p.to),
+		steps.Reboot(p.id("reboot"), box.Name, reboot),
+	}
+}
+
+// release names release n for the operator: "Fedora 29" (dnf), "trixie
+// (release 13)" (apt).
+func (p planner) release(n int) string {
+	if p.cfg.Upgrade.Method != boxes.MethodApt {
+		return fmt.Sprintf("Fedora %d", n)
+	}
+	if s := p.cfg.Upgrade.Suites[n]; s != "" {
+		return fmt.Sprintf("%s (release %d)", s, n)
+	}
+	return fmt.Sprintf("release %d", n)
+}
+
+// short names release n in one word: f29 (dnf), trixie (apt).
+func (p planner) short(n int) string {
+	if s := p.cfg.Upgrade.Suites[n]; p.cfg.Upgrade.Method == boxes.MethodApt && s != "" {
+		return s
+	}
+	return fmt.Sprintf("f%d", n)
 }
 
 // presyncPasses bounds the pre-sync passes of a move: the first copies
@@ -123,13 +167,13 @@ func (p planner) move(src, dst boxes.Box, dropDev bool) []steps.Step {
 	prodUnit, devUnit := p.unit(boxes.Production), p.unit(boxes.Development)
 	gate := fmt.Sprintf("move production from %s to %s", src.Name, dst.Name)
 	if dropDev {
-		gate = fmt.Sprintf("%s has been validated on f%d; move production from %s to it", dst.Name, p.to, src.Name)
+		gate = fmt.Sprintf("%s has been validated on %s; move production from %s to it", dst.Name, p.short(p.to), src.Name)
 	}
 	s := []steps.Step{
 		steps.Gate(p.id("approve"), gate),
 		steps.Reachable(p.id("preflight/reach", src.Name), src.Name),
 		steps.Reachable(p.id("preflight/reach", dst.Name), dst.Name),
-		steps.Release(p.id("preflight/release", dst.Name), dst.Name, p.to),
+		steps.Release(p.id("preflight/release", dst.Name), dst.Name, p.to, p.release(p.to)),
 	}
 	if dropDev {
 		s = append(s, steps.UnitDown(p.id("drop-development", dst.Name), dst.Name, devUnit))

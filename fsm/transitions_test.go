@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"boxswap/boxes"
 	"boxswap/state"
@@ -226,5 +227,55 @@ func TestRedirectSyncsStartFromTheLastBackup(t *testing.T) {
 		if strings.Contains(strings.Join(s.Describe().Commands, " "), "--copy-dest") {
 			t.Errorf("%s uses a basis with no backup suffix", s.ID())
 		}
+	}
+}
+
+// upgrade.method: apt replaces the dnf steps with the apt ones, before the
+// same reboot-and-check, and names releases by their codename.
+func TestUpgradeWithApt(t *testing.T) {
+	cfg := testConfig()
+	cfg.Upgrade = boxes.Upgrade{Method: boxes.MethodApt, From: 12, To: 13, RebootTimeout: time.Hour, DevelBranch: "trixie", MinFreeDisk: 1 << 20,
+		Suites: map[int]string{12: "bookworm", 13: "trixie"}, KeepSources: []string{"nodesource.sources"}}
+	for _, ev := range []string{UpgradeDev, UpgradeProd} {
+		st, err := Steps(cfg, state.Meta{Cycle: 1, From: 12, To: 13}, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		desc := map[string]steps.Description{}
+		for _, s := range st {
+			ids = append(ids, s.ID())
+			desc[strings.TrimPrefix(s.ID(), ev+"/")] = s.Describe()
+		}
+		order := []string{"pip-snapshot", "apt-sources", "apt-update", "apt-upgrade", "reboot", "os-release", "pip-reinstall", "devel-branch", "install"}
+		for i := 1; i < len(order); i++ {
+			before(t, ids, ev+"/"+order[i-1], ev+"/"+order[i])
+		}
+		for _, id := range ids {
+			if strings.Contains(id, "dnf") {
+				t.Errorf("%s: dnf step %s in an apt upgrade", ev, id)
+			}
+		}
+		src := desc["apt-sources"]
+		if !strings.Contains(src.Commands[0], "bookworm((-[a-z]+)*([[:space:]]|$))/\\1trixie") || !strings.Contains(src.Commands[0], "' nodesource.sources '") {
+			t.Errorf("%s: apt-sources commands %q", ev, src.Commands)
+		}
+		if r := desc["reboot"]; !r.Irreversible || r.Commands[1] != "systemctl reboot" || len(r.Commands) != 3 ||
+			r.Text != "reboot "+r.Box+" into trixie (release 13) and wait up to 1h0m0s for it to come back" {
+			t.Errorf("%s: reboot %+v", ev, r)
+		}
+		if d := desc["os-release"]; d.Text != "check that "+d.Box+" runs trixie (release 13)" {
+			t.Errorf("%s: os-release %q", ev, d.Text)
+		}
+		if d := desc["devel-branch"]; !strings.Contains(d.Text, "trixie") {
+			t.Errorf("%s: devel branch %q", ev, d.Text)
+		}
+	}
+	st, err := Steps(cfg, state.Meta{Cycle: 1, From: 12, To: 13}, Redirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := st[0].Describe(); !strings.Contains(d.Text, "thermals has been validated on trixie;") {
+		t.Errorf("gate %q", d.Text)
 	}
 }

@@ -1,6 +1,6 @@
 // Package steps holds the step kinds a transition is made of, one small
-// file per kind: address units, app services, box-to-box rsync, dnf,
-// reboot-and-wait, os-release, pip snapshot/reinstall, settings lines,
+// file per kind: address units, app services, box-to-box rsync, dnf, apt
+// (sources, update, full-upgrade), reboot-and-wait, os-release, pip snapshot/reinstall, settings lines,
 // operator commands, the devel branch, the backup rename, container
 // cleanup, approval gates, preflight checks and the status record.
 //
@@ -34,6 +34,8 @@
 // runs an rsync dry run). Settings never streams the settings file to the
 // output (it holds secrets) and backs it up per step and cycle, in
 // FILE.boxswap-orig-<step id>, so an undo never restores an older cycle's
-// copy. Sync passes --protect-args so the destination path is not
-// re-parsed by the destination's shell.
+// copy. AptSources likewise names what it leaves after the upgrade
+// (FILE.boxswap-orig-<from>-<to>.bak, FILE.boxswap-off-<from>-<to>.disabled:
+// endings apt ignores silently). Sync passes --protect-args so the
+// destination path is not re-parsed by the destination's shell.
 package steps

@@ -37,8 +37,29 @@ func FuzzPinnedPackages(f *testing.F) {
 				t.Fatalf("kept %q from %q", p, s)
 			}
 		}
-		if cmd := pipInstallCmd(pinnedPackages(s)); !strings.HasPrefix(cmd, "pip3 install -- ") {
+		if cmd := pipInstallCmd(pinnedPackages(s), false); !strings.HasPrefix(cmd, "python3 -m pip install -- ") {
 			t.Fatalf("command %q", cmd)
+		}
+	})
+}
+
+// FuzzPipOwnPackages: pip's json list is remote output; what the snapshot
+// keeps of it is only name==version lines the reinstall takes as they are.
+func FuzzPipOwnPackages(f *testing.F) {
+	for _, s := range []string{pipListDebian, `[{"name": "a\nb==1", "version": "1", "location": "/usr/local/x"}]`, `[{"name": "-e", "version": "1"}]`, "[]", "x\n[{}]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		own, err := pipOwnPackages(s)
+		if err != nil {
+			return
+		}
+		lines := strings.Split(strings.TrimSuffix(own, "\n"), "\n")
+		if own == "" {
+			lines = nil
+		}
+		if kept := pinnedPackages(own); len(kept) != len(lines) {
+			t.Fatalf("snapshot %q of %q: reinstall keeps only %q", own, s, kept)
 		}
 	})
 }

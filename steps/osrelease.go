@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"boxswap/boxes"
 )
@@ -86,24 +87,29 @@ func unquoteShell(v string) (string, error) {
 	return v, nil
 }
 
-// releaseOf returns VERSION_ID as a Fedora release number.
-func releaseOf(osRelease string) (int, error) {
+// releaseOf returns VERSION_ID as a release number, and NAME ("Fedora",
+// "Debian GNU/Linux"; "release" when absent) for messages.
+func releaseOf(osRelease string) (int, string, error) {
 	m, err := ParseOSRelease(osRelease)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	v, ok := m["VERSION_ID"]
 	if !ok {
-		return 0, errors.New("no VERSION_ID in /etc/os-release")
+		return 0, "", errors.New("no VERSION_ID in /etc/os-release")
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("VERSION_ID %q in /etc/os-release is not a release number", clip(v))
+		return 0, "", fmt.Errorf("VERSION_ID %q in /etc/os-release is not a release number", clip(v))
 	}
-	return n, nil
+	name := m["NAME"]
+	if name == "" || strings.ContainsFunc(name, unicode.IsControl) {
+		name = "release"
+	}
+	return n, clip(name), nil
 }
 
-// ReadRelease returns the Fedora release a box runs (VERSION_ID of its
+// ReadRelease returns the release a box runs (VERSION_ID of its
 // /etc/os-release), for where and status.
 func ReadRelease(ctx context.Context, r boxes.Runner) (int, error) {
 	var out, errb bytes.Buffer
@@ -114,7 +120,8 @@ func ReadRelease(ctx context.Context, r boxes.Runner) (int, error) {
 	if exit != 0 {
 		return 0, fmt.Errorf("%s: exit %d: %s", osReleaseCmd, exit, lastLine(tailOf(errb.String(), 1)))
 	}
-	return releaseOf(out.String())
+	n, _, err := releaseOf(out.String())
+	return n, err
 }
 
 // limitWriter keeps the first maxStdout bytes.
@@ -133,28 +140,29 @@ type osReleaseStep struct {
 	want int
 }
 
-// OSRelease checks that box runs Fedora want (VERSION_ID of
-// /etc/os-release). It changes nothing.
-func OSRelease(id, box string, want int) Step {
+// OSRelease checks that box runs release want (VERSION_ID of
+// /etc/os-release); label names it for the operator ("Fedora 29",
+// "trixie (release 13)"). It changes nothing.
+func OSRelease(id, box string, want int, label string) Step {
 	return &osReleaseStep{box: box, want: want, base: base{id: id, desc: Description{
-		Box: box, Text: fmt.Sprintf("check that %s runs Fedora %d", box, want),
+		Box: box, Text: fmt.Sprintf("check that %s runs %s", box, label),
 		Commands: []string{osReleaseCmd}, Retry: true,
 	}}}
 }
 
 // Release is the preflight's "release as declared": OSRelease.
-func Release(id, box string, want int) Step { return OSRelease(id, box, want) }
+func Release(id, box string, want int, label string) Step { return OSRelease(id, box, want, label) }
 
 func (s *osReleaseStep) Check(ctx context.Context, env *Env) (bool, string, error) {
 	res, err := run(ctx, env, s.box, "", osReleaseCmd, false)
 	if err != nil {
 		return false, "", err
 	}
-	got, err := releaseOf(res.Stdout)
+	got, name, err := releaseOf(res.Stdout)
 	if err != nil {
 		return false, "", fmt.Errorf("%s: %w", s.box, err)
 	}
-	return got == s.want, fmt.Sprintf("%s runs Fedora %d", s.box, got), nil
+	return got == s.want, fmt.Sprintf("%s runs %s %d", s.box, name, got), nil
 }
 
 func (s *osReleaseStep) Apply(ctx context.Context, env *Env) error {
@@ -162,7 +170,7 @@ func (s *osReleaseStep) Apply(ctx context.Context, env *Env) error {
 	if err != nil || done {
 		return err
 	}
-	return fmt.Errorf("%s, expected %d: %w; if this follows an upgrade, look at `dnf system-upgrade log` on %s; otherwise fix upgrade.from in boxes.yaml; then run boxswap resume",
+	return fmt.Errorf("%s, expected %d: %w; if this follows an upgrade, look at its log on %s (dnf system-upgrade log, /var/log/apt/term.log); otherwise fix upgrade.from in boxes.yaml; then run boxswap resume",
 		why, s.want, ErrPrecondition, s.box)
 }
 

@@ -57,15 +57,23 @@ func TestOSReleaseStep(t *testing.T) {
 	ctx := context.Background()
 	f := &fakeRunner{script: func(string) reply { return reply{out: fedora29} }}
 	te := newEnv(map[string]boxes.Runner{"thermals": f})
-	if done, why, err := OSRelease("id", "thermals", 29).Check(ctx, te.Env); !done || err != nil || why != "thermals runs Fedora 29" {
+	if done, why, err := OSRelease("id", "thermals", 29, "Fedora 29").Check(ctx, te.Env); !done || err != nil || why != "thermals runs Fedora 29" {
 		t.Fatalf("check = %v %q %v", done, why, err)
 	}
-	err := Release("id", "thermals", 27).Apply(ctx, te.Env)
+	err := Release("id", "thermals", 27, "Fedora 27").Apply(ctx, te.Env)
 	if !errors.Is(err, ErrPrecondition) || err.Error()[:len("thermals runs Fedora 29, expected 27")] != "thermals runs Fedora 29, expected 27" {
 		t.Fatalf("err = %v", err)
 	}
 	if !equalStrings(f.sent(), []string{"cat /etc/os-release", "cat /etc/os-release"}) {
 		t.Errorf("sent %q", f.sent())
+	}
+	debian := &fakeRunner{script: func(string) reply {
+		return reply{out: "PRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"13\"\nVERSION_CODENAME=trixie\nID=debian\n"}
+	}}
+	s := OSRelease("id", "thermals", 13, "trixie (release 13)")
+	if done, why, err := s.Check(ctx, newEnv(map[string]boxes.Runner{"thermals": debian}).Env); !done || err != nil || why != "thermals runs Debian GNU/Linux 13" ||
+		s.Describe().Text != "check that thermals runs trixie (release 13)" {
+		t.Fatalf("debian check = %v %q %v", done, why, err)
 	}
 	n, err := ReadRelease(ctx, f)
 	if err != nil || n != 29 {

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,7 +10,16 @@ import (
 
 const (
 	pythonVersionCmd = "python3 --version"
-	pipFreezeCmd     = "pip3 freeze"
+	// pipListCmd lists what pip sees with where each package lives (-v
+	// adds the location); python3 -m pip is the pip of that python3.
+	pipListCmd = "python3 -m pip list -v --format=json"
+	// externallyManagedCmd exits 0 when python3's packages belong to the
+	// distribution (PEP 668): pip then installs only when told to.
+	externallyManagedCmd = `test -e "$(python3 -c 'import sysconfig;print(sysconfig.get_path("stdlib"))')/EXTERNALLY-MANAGED"`
+	// pipOwnPrefix is where pip installs outside the distribution's
+	// package manager (Fedora since 27, Debian); the packages there are
+	// the ones an upgrade to a new python leaves behind.
+	pipOwnPrefix = "/usr/local/"
 )
 
 // parsePythonVersion turns "Python 3.6.8" into "3.6": pip packages live
@@ -74,19 +84,66 @@ func pkgWord(s string) bool {
 	return true
 }
 
-func pipInstallCmd(pkgs []string) string { return "pip3 install -- " + quoteAll(pkgs) }
+// pipOwnPackages returns, as name==version lines (the format of pip
+// freeze, kept by the BOX/pip-freeze fact), the packages of a pipListCmd
+// answer that pip installed itself: under pipOwnPrefix, not editable,
+// named in plain words (see pinnedPackages). An
+// old pip that gives no locations (before the json list had them) gives
+// every package, as pip freeze did.
+func pipOwnPackages(out string) (string, error) {
+	// Log lines -v may print come before the one line of JSON.
+	var list string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "[") {
+			list = line
+		}
+	}
+	var pkgs []struct {
+		Name     string `json:"name"`
+		Version  string `json:"version"`
+		Location string `json:"location"`
+		Editable string `json:"editable_project_location"`
+	}
+	if err := json.Unmarshal([]byte(list), &pkgs); err != nil {
+		return "", fmt.Errorf("unexpected answer from %s: %v", pipListCmd, err)
+	}
+	located := false
+	for _, p := range pkgs {
+		located = located || p.Location != ""
+	}
+	var b strings.Builder
+	for _, p := range pkgs {
+		if p.Editable != "" || located && !strings.HasPrefix(p.Location, pipOwnPrefix) || !pkgWord(p.Name) || !pkgWord(p.Version) {
+			continue
+		}
+		b.WriteString(p.Name + "==" + p.Version + "\n")
+	}
+	return b.String(), nil
+}
+
+// pipInstallCmd reinstalls pkgs; breakSystem adds --break-system-packages,
+// which an externally managed python3 needs (they go to /usr/local, where
+// the distribution's packages are not).
+func pipInstallCmd(pkgs []string, breakSystem bool) string {
+	cmd := "python3 -m pip install "
+	if breakSystem {
+		cmd += "--break-system-packages "
+	}
+	return cmd + "-- " + quoteAll(pkgs)
+}
 
 type pipSnapshotStep struct {
 	base
 	box string
 }
 
-// PipSnapshot records box's python3 version (fact BOX/python3) and its
-// pip-installed packages (fact BOX/pip-freeze) before the upgrade.
+// PipSnapshot records box's python3 version (fact BOX/python3) and the
+// packages pip installed outside the distribution's (under /usr/local:
+// fact BOX/pip-freeze, name==version lines) before the upgrade.
 func PipSnapshot(id, box string) Step {
 	return &pipSnapshotStep{box: box, base: base{id: id, desc: Description{
-		Box: box, Text: "record python3's version and the pip-installed packages on " + box,
-		Commands: []string{pythonVersionCmd, pipFreezeCmd}, Retry: true,
+		Box: box, Text: "record python3's version and the packages pip installed under /usr/local on " + box,
+		Commands: []string{pythonVersionCmd, pipListCmd}, Retry: true,
 	}}}
 }
 
@@ -112,11 +169,15 @@ func (s *pipSnapshotStep) Apply(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	res, err := run(ctx, env, s.box, "", pipFreezeCmd, false)
+	res, err := run(ctx, env, s.box, "", pipListCmd, false)
 	if err != nil {
 		return err
 	}
-	if err := f.Set(s.box+"/pip-freeze", res.Stdout); err != nil {
+	own, err := pipOwnPackages(res.Stdout)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.box, err)
+	}
+	if err := f.Set(s.box+"/pip-freeze", own); err != nil {
 		return fmt.Errorf("%s: recording pip freeze: %w", s.box, err)
 	}
 	// python3 last: Check needs both, and a snapshot is only complete
@@ -136,13 +197,17 @@ type pipReinstallStep struct {
 
 // PipReinstall reinstalls the packages PipSnapshot recorded when python3's
 // major.minor changed with the upgrade (their files live under the old
-// version's site-packages). It sets BOX/pip-reinstalled to the new version.
+// version's site-packages), with --break-system-packages when the new
+// python3 is externally managed. It sets BOX/pip-reinstalled to the new
+// version.
 func PipReinstall(id, box string) Step {
 	return &pipReinstallStep{box: box, base: base{id: id, desc: Description{
-		Box:      box,
-		Text:     "reinstall the recorded pip packages on " + box + " if python3's version changed (name==version lines only)",
-		Commands: []string{pythonVersionCmd, "pip3 install -- <each name==version recorded in " + box + "/pip-freeze>"},
-		Retry:    true,
+		Box: box,
+		Text: "reinstall the recorded pip packages on " + box + " if python3's version changed (name==version lines only; " +
+			"--break-system-packages when the new python3 is externally managed)",
+		Commands: []string{pythonVersionCmd, externallyManagedCmd,
+			"python3 -m pip install [--break-system-packages] -- <each name==version recorded in " + box + "/pip-freeze>"},
+		Retry: true,
 	}}}
 }
 
@@ -189,8 +254,12 @@ func (s *pipReinstallStep) Apply(ctx context.Context, env *Env) error {
 		return err
 	}
 	if pkgs := pinnedPackages(freeze); len(pkgs) > 0 {
-		label := fmt.Sprintf("pip3 install (%d packages)", len(pkgs))
-		if _, err := stream(ctx, env, s.box, label, pipInstallCmd(pkgs), false); err != nil {
+		res, err := execute(ctx, env, s.box, "", externallyManagedCmd, false)
+		if err != nil {
+			return err
+		}
+		label := fmt.Sprintf("pip install (%d packages)", len(pkgs))
+		if _, err := stream(ctx, env, s.box, label, pipInstallCmd(pkgs, res.Exit == 0), false); err != nil {
 			return fmt.Errorf("%w; a pinned version may not exist for python %s: install the packages by hand, then run boxswap resume", err, cur)
 		}
 	}

@@ -2,6 +2,8 @@ package steps
 
 import (
 	"context"
+	"io"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -28,16 +30,44 @@ func TestPinnedPackages(t *testing.T) {
 	}
 }
 
+// What pip 23 on Debian 12 answers: distribution packages under /usr/lib,
+// pip's own under /usr/local, an editable checkout.
+const pipListDebian = `[{"name": "Django", "version": "4.2.7", "location": "/usr/local/lib/python3.11/dist-packages", "installer": "pip"}, ` +
+	`{"name": "requests", "version": "2.28.1", "location": "/usr/lib/python3/dist-packages", "installer": ""}, ` +
+	`{"name": "nbhosting", "version": "0.1", "location": "/usr/local/lib/python3.11/dist-packages", "installer": "pip", "editable_project_location": "/root/nbhosting"}, ` +
+	`{"name": "docker", "version": "6.1.3", "location": "/usr/local/lib/python3.11/dist-packages", "installer": "pip"}]`
+
+func TestPipOwnPackages(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{pipListDebian, "Django==4.2.7\ndocker==6.1.3\n"},
+		{"verbose log line\n" + pipListDebian + "\n", "Django==4.2.7\ndocker==6.1.3\n"},
+		// An old pip gives no locations: every package, as pip freeze did.
+		{`[{"name": "Django", "version": "1.11.15"}, {"name": "requests", "version": "2.20.0"}]`, "Django==1.11.15\nrequests==2.20.0\n"},
+		{"[]", ""},
+	} {
+		if got, err := pipOwnPackages(tc.in); err != nil || got != tc.want {
+			t.Errorf("%.40q: %q %v, want %q", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "Package Version\n------- -------\n", `[{"name": 1}]`} {
+		if _, err := pipOwnPackages(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
 func TestPipSnapshotAndReinstall(t *testing.T) {
 	ctx := context.Background()
-	python := "Python 3.6.8"
+	python, managed := "Python 3.6.8", 1
 	f := &fakeRunner{script: func(cmd string) reply {
 		switch cmd {
 		case "python3 --version":
 			return reply{out: python + "\n"}
-		case "pip3 freeze":
-			return reply{out: "Django==1.11.15\n-e git+https://x#egg=y\nrequests==2.20.0\n"}
-		case "pip3 install -- Django==1.11.15 requests==2.20.0":
+		case "python3 -m pip list -v --format=json":
+			return reply{out: pipListDebian + "\n"}
+		case `test -e "$(python3 -c 'import sysconfig;print(sysconfig.get_path("stdlib"))')/EXTERNALLY-MANAGED"`:
+			return reply{exit: managed}
+		case "python3 -m pip install -- Django==4.2.7 docker==6.1.3":
 			return reply{}
 		}
 		t.Errorf("unexpected %q", cmd)
@@ -76,8 +106,47 @@ func TestPipSnapshotAndReinstall(t *testing.T) {
 	}
 }
 
+// Debian 13's python3 is externally managed (PEP 668): the reinstall, and
+// only it, says --break-system-packages.
+func TestPipReinstallExternallyManaged(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeRunner{}
+	f.script = answers(t, map[string]reply{
+		"python3 --version": {out: "Python 3.13.5\n"},
+		`test -e "$(python3 -c 'import sysconfig;print(sysconfig.get_path("stdlib"))')/EXTERNALLY-MANAGED"`: {},
+		"python3 -m pip install --break-system-packages -- Django==4.2.7 docker==6.1.3":                     {},
+	})
+	te := newEnv(map[string]boxes.Runner{"thermals": f})
+	te.facts.Set("thermals/python3", "3.11")
+	te.facts.Set("thermals/pip-freeze", "Django==4.2.7\ndocker==6.1.3\n")
+	re := PipReinstall("upgrade-dev/pip-reinstall", "thermals")
+	if err := re.Apply(ctx, te.Env); err != nil {
+		t.Fatal(err)
+	}
+	if d := re.Describe(); !equalStrings(d.Commands, []string{"python3 --version",
+		`test -e "$(python3 -c 'import sysconfig;print(sysconfig.get_path("stdlib"))')/EXTERNALLY-MANAGED"`,
+		"python3 -m pip install [--break-system-packages] -- <each name==version recorded in thermals/pip-freeze>"}) {
+		t.Errorf("commands %q", d.Commands)
+	}
+}
+
+// The externally-managed test, run by the real sh against this machine's
+// python3: it must answer (0 or 1) without failing.
+func TestExternallyManagedCmdRuns(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3")
+	}
+	code, err := newShRunner(t).Run(context.Background(), externallyManagedCmd, io.Discard, io.Discard)
+	if err != nil || code != 0 && code != 1 {
+		t.Fatalf("exit %d, %v", code, err)
+	}
+}
+
 func TestPipReinstallQuotes(t *testing.T) {
-	if got := pipInstallCmd([]string{"a==1", "b+c==2!x"}); got != "pip3 install -- a==1 'b+c==2!x'" {
+	if got := pipInstallCmd([]string{"a==1", "b+c==2!x"}, false); got != "python3 -m pip install -- a==1 'b+c==2!x'" {
+		t.Errorf("got %s", got)
+	}
+	if got := pipInstallCmd([]string{"a==1"}, true); got != "python3 -m pip install --break-system-packages -- a==1" {
 		t.Errorf("got %s", got)
 	}
 }
@@ -87,4 +156,22 @@ func TestPipReinstallWithoutSnapshot(t *testing.T) {
 	if err := PipReinstall("id", "b").Apply(context.Background(), te.Env); err == nil || !strings.Contains(err.Error(), "no pip snapshot") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// This machine's pip answers pipListCmd in the form pipOwnPackages reads.
+func TestPipListForReal(t *testing.T) {
+	r := newShRunner(t)
+	var out strings.Builder
+	code, err := r.Run(context.Background(), pipListCmd, &out, io.Discard)
+	if err != nil || code != 0 {
+		t.Skipf("no python3 -m pip here: exit %d, %v", code, err)
+	}
+	own, err := pipOwnPackages(out.String())
+	if err != nil {
+		t.Fatalf("%v\n%.300s", err, out.String())
+	}
+	if !strings.Contains(out.String(), `"location"`) {
+		t.Errorf("pip gave no locations: %.300s", out.String())
+	}
+	t.Logf("pip installed under /usr/local here: %q", own)
 }

@@ -111,6 +111,8 @@ func TestChattyStepsDoNotFailOnOutput(t *testing.T) {
 	for _, s := range []Step{
 		DnfUpgrade("u", "b"),
 		DnfDownload("d", "b", 29),
+		AptUpdate("au", "b"),
+		AptUpgrade("ag", "b", "trixie"),
 		Command("c", "b", "install", "./install.sh", "", ""),
 	} {
 		if err := s.Apply(context.Background(), te.Env); err != nil {

@@ -63,7 +63,7 @@ func (s *statusStep) Apply(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	if st.Release, err = releaseOf(res.Stdout); err != nil {
+	if st.Release, _, err = releaseOf(res.Stdout); err != nil {
 		return fmt.Errorf("%s: %w", s.box, err)
 	}
 	b, err := json.Marshal(st)
