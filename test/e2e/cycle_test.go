@@ -69,11 +69,32 @@ type rehearsal struct {
 	moving time.Duration
 }
 
-// TestFullCycle takes a fresh lab through a whole cycle (27 → 29) and a
-// second one (29 → 31) from where the first ended, checking the seed's
-// table on the boxes after every transition.
+// TestFullCycle takes a fresh namespace lab through a whole cycle (27 →
+// 29) and a second one (29 → 31) from where the first ended, checking the
+// seed's table on the boxes after every transition.
 func TestFullCycle(t *testing.T) {
-	h := labtest.New(t, lab.Options{Files: 12, FileSize: 512})
+	r := newRehearsal(t, lab.Options{Files: 12, FileSize: 512})
+	if !t.Run("cycle 27 to 29", func(t *testing.T) { r.cycle(t, 1, 27, 29) }) {
+		return
+	}
+	t.Run("second cycle 29 to 31", func(t *testing.T) {
+		r.h.T = t
+		rewriteUpgrade(t, r.h, 29, 31)
+		r.cycle(t, 2, 29, 31)
+	})
+}
+
+// TestCycleDebian takes real boxes (systemd-nspawn, real apt) through a
+// whole cycle from Debian 12 to 13, checking the seed's table on the boxes
+// after every transition.
+func TestCycleDebian(t *testing.T) {
+	r := newRehearsal(t, lab.Options{Kind: lab.KindSystemd, OS: lab.OSDebian, Files: 12, FileSize: 512})
+	r.cycle(t, 1, 12, 13)
+}
+
+// newRehearsal starts a lab and records each box's settings file.
+func newRehearsal(t *testing.T, opts lab.Options) *rehearsal {
+	h := labtest.New(t, opts)
 	// The state file is the default one, beside boxes.yaml, as an operator's.
 	h.ImplicitState = true
 	r := &rehearsal{h: h, original: map[string]string{}}
@@ -84,15 +105,7 @@ func TestFullCycle(t *testing.T) {
 		t.Fatalf("the lab's boxes start with the same settings values: the settings checks could not fail\n%s", r.original[lab.Thurst])
 	}
 	h.MustRun("check")
-
-	if !t.Run("cycle 27 to 29", func(t *testing.T) { r.cycle(t, 1, 27, 29) }) {
-		return
-	}
-	t.Run("second cycle 29 to 31", func(t *testing.T) {
-		r.h.T = t
-		rewriteUpgrade(t, h, 29, 31)
-		r.cycle(t, 2, 29, 31)
-	})
+	return r
 }
 
 // move runs a boxswap verb that moves the boxes (next, resume), adding

@@ -1,6 +1,8 @@
 package labtest
 
 import (
+	"golang.org/x/sys/unix"
+
 	"fmt"
 	"os"
 	"os/exec"
@@ -102,4 +104,24 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// machineLock is the file every real-box lab test locks for its whole
+// run: two labs of booted boxes on a 2-CPU machine would each slow the
+// other into timeouts.
+const machineLock = "/run/boxswap-lab.lock"
+
+// LockMachine takes the machine-wide lab lock for the rest of t,
+// waiting for another test binary's lab to end.
+func LockMachine(t testing.TB) {
+	t.Helper()
+	f, err := os.OpenFile(machineLock, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatalf("labtest: %v", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("labtest: lock %s: %v", machineLock, err)
+	}
+	t.Cleanup(func() { f.Close() })
 }

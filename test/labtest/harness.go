@@ -48,8 +48,11 @@ func New(t testing.TB, opts lab.Options) *Harness {
 	if opts.RebootDelay == 0 {
 		opts.RebootDelay = 300 * time.Millisecond
 	}
-	if opts.BootTimeout == 0 {
+	if opts.BootTimeout == 0 && opts.Kind != lab.KindSystemd {
 		opts.BootTimeout = 30 * time.Second
+	}
+	if opts.Kind == lab.KindSystemd {
+		LockMachine(t)
 	}
 	l, err := lab.Up(context.Background(), t.TempDir(), opts)
 	if err != nil {
@@ -61,6 +64,18 @@ func New(t testing.TB, opts lab.Options) *Harness {
 		}
 	})
 	return &Harness{T: t, Lab: l, Bin: bin, Config: l.Config(), State: filepath.Join(l.Dir, "boxswap.db")}
+}
+
+// Real says the lab's boxes are real (systemd-nspawn) machines.
+func (h *Harness) Real() bool { return h.Lab.Info.Kind == lab.KindSystemd }
+
+// releasePrefix is how the boxes' app writes a release before its number:
+// "f" on the namespace lab's stand-ins, nothing on real boxes (VERSION_ID).
+func (h *Harness) releasePrefix() string {
+	if h.Real() {
+		return ""
+	}
+	return "f"
 }
 
 // Result is how one boxswap run ended.
@@ -99,7 +114,9 @@ func (h *Harness) Start(env []string, args ...string) *Proc {
 		full = append(full, "--state", h.State)
 	}
 	full = append(full, args...)
-	cmd := exec.Command(h.Bin, full...)
+	// On real boxes boxswap runs on the operator's side: in the lab's
+	// network namespace (ip netns exec, which execs it: the PID is its).
+	cmd := h.Lab.Command(h.Bin, full...)
 	cmd.Env = append(append(os.Environ(), h.Env...), env...)
 	p := &Proc{Cmd: cmd, args: args, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
@@ -293,7 +310,11 @@ func (h *Harness) Disk(box, rel string) string {
 // Boots counts the boots of box since the lab came up (its supervisor's
 // log), so a reboot done twice shows.
 func (h *Harness) Boots(box string) int {
-	raw, _ := os.ReadFile(filepath.Join(h.Lab.Dir, box, "supervisor.log"))
+	log := "supervisor.log"
+	if h.Real() {
+		log = "sd-supervise.log"
+	}
+	raw, _ := os.ReadFile(filepath.Join(h.Lab.Dir, box, log))
 	return strings.Count(string(raw), "supervisor "+box+": booting")
 }
 

@@ -63,10 +63,10 @@ func (h *Harness) CheckTable(phase string, from, to int) []string {
 		want := ""
 		for _, b := range lab.BoxNames {
 			if rows[b].Function == fn {
-				want = fmt.Sprintf("%s f%d %s", b, rows[b].Release, fn)
+				want = fmt.Sprintf("%s %s%d %s", b, h.releasePrefix(), rows[b].Release, fn)
 			}
 		}
-		got, err := Get(url)
+		got, err := Get(h.Lab, url)
 		switch {
 		case want == "" && err == nil:
 			bad = append(bad, fmt.Sprintf("%s: the %s address answers %q, want none", phase, fn, got))
@@ -96,15 +96,19 @@ func (h *Harness) CheckTable(phase string, from, to int) []string {
 	return bad
 }
 
-// Get fetches url on a fresh connection (whoever holds the address now).
-func Get(url string) (string, error) {
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Get(url)
+// Get fetches url on a fresh connection (whoever holds the address now)
+// from the operator's side of l. An answer other than 200 is an error,
+// as users see it: nginx's 502 with the app stopped is down.
+func Get(l *lab.Lab, url string) (string, error) {
+	resp, err := l.HTTPClient(2 * time.Second).Get(url)
 	if err != nil {
 		return "", err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", url, resp.Status)
+	}
 	return strings.TrimSpace(string(b)), err
 }
 

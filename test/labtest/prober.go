@@ -32,6 +32,7 @@ func (g Gap) Len() time.Duration { return g.To.Sub(g.From) }
 
 // Prober probes an address at a fixed rate until stopped.
 type Prober struct {
+	l      *lab.Lab
 	url    string
 	period time.Duration
 	stop   chan struct{}
@@ -40,9 +41,10 @@ type Prober struct {
 	ans    []Answer
 }
 
-// StartProber probes url every period (50ms is 20 Hz).
-func StartProber(url string, period time.Duration) *Prober {
-	p := &Prober{url: url, period: period, stop: make(chan struct{}), done: make(chan struct{})}
+// StartProber probes url every period (50ms is 20 Hz) from the operator's
+// side of l.
+func StartProber(l *lab.Lab, url string, period time.Duration) *Prober {
+	p := &Prober{l: l, url: url, period: period, stop: make(chan struct{}), done: make(chan struct{})}
 	go p.loop()
 	return p
 }
@@ -52,7 +54,7 @@ func (p *Prober) loop() {
 	t := time.NewTicker(p.period)
 	defer t.Stop()
 	for {
-		body, err := getWithin(p.url, time.Second)
+		body, err := getWithin(p.l, p.url, time.Second)
 		a := Answer{At: time.Now()}
 		switch {
 		case err == nil:
@@ -187,13 +189,13 @@ func (p Probe) Slow() int {
 	return n
 }
 
-func getWithin(url string, d time.Duration) (string, error) {
+func getWithin(l *lab.Lab, url string, d time.Duration) (string, error) {
 	type res struct {
 		s   string
 		err error
 	}
 	ch := make(chan res, 1)
-	go func() { s, err := Get(url); ch <- res{s, err} }()
+	go func() { s, err := Get(l, url); ch <- res{s, err} }()
 	select {
 	case r := <-ch:
 		return r.s, r.err

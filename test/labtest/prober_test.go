@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"boxswap/test/lab/lab"
 )
 
 func TestProbeGapsAndSequence(t *testing.T) {
@@ -41,6 +43,28 @@ func TestBothHeld(t *testing.T) {
 	}
 }
 
+// TestProberCounts502AsDown: nginx answering 502 (the app stopped behind
+// it) is production down, as users see it.
+func TestProberCounts502AsDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String() + "/"
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprintln(w, "thurst 502 Bad Gateway")
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	p := StartProber(&lab.Lab{}, url, 10*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	probe := p.Stop()
+	if probe.Answered() != 0 || len(probe.Answers) == 0 {
+		t.Fatalf("a 502 counted as an answer: %s", probe)
+	}
+}
+
 func TestProberTellsRefusedFromAnswered(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,7 +73,7 @@ func TestProberTellsRefusedFromAnswered(t *testing.T) {
 	url := "http://" + ln.Addr().String() + "/"
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "thurst f27 production") })}
 	go srv.Serve(ln)
-	p := StartProber(url, 10*time.Millisecond)
+	p := StartProber(&lab.Lab{}, url, 10*time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
 	srv.Close()
 	time.Sleep(100 * time.Millisecond)

@@ -21,7 +21,7 @@ func TestProductionInvariant(t *testing.T) {
 	var longestIn string
 	total := 0
 	for _, c := range cycle {
-		prober := labtest.StartProber(h.Lab.Info.ProductionURL, 50*time.Millisecond)
+		prober := labtest.StartProber(h.Lab, h.Lab.Info.ProductionURL, 50*time.Millisecond)
 		watcher := labtest.WatchUnit(h.Lab, "nbhosting-addr")
 		r := h.Run("--yes", "next")
 		probe, units := prober.Stop(), watcher.Stop()

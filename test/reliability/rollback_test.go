@@ -69,7 +69,7 @@ func TestRollback(t *testing.T) {
 			}
 			tried++
 			step := planned[k].ID
-			prober := labtest.StartProber(h.Lab.Info.ProductionURL, 50*time.Millisecond)
+			prober := labtest.StartProber(h.Lab, h.Lab.Info.ProductionURL, 50*time.Millisecond)
 			r := h.RunEnv(fault(step, "applied", "fail"), "--yes", "next")
 			if r.Code == 0 || !strings.Contains(r.Stderr, "injected failure") {
 				prober.Stop()

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -851,4 +852,10 @@ func (l *Lab) sdReboot(box string) error {
 	}
 	_, err = l.sdWaitBoot(context.Background(), box, old)
 	return err
+}
+
+// HTTPClient returns a client that dials from the operator's side, on a
+// fresh connection each time (whoever holds the address now answers).
+func (l *Lab) HTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, DialContext: l.DialContext}}
 }

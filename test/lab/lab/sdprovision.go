@@ -24,20 +24,20 @@ func sdProvision(root string, s *boxSpec, spec osSpec) error {
 		"etc/hostname": s.Name + "\n",
 		"etc/hosts": fmt.Sprintf("127.0.0.1 localhost\n127.0.1.1 %s\n%s %s\n%s %s\n%s nbhosting.lab\n%s nbhosting-dev.lab\n",
 			s.Name, sdThurst, Thurst, sdThermals, Thermals, sdProduction, sdDevelopment),
-		"root/.ssh/authorized_keys":                   strings.Join(s.AuthorizedKeys, "\n") + "\n",
-		"root/.ssh/id_ed25519":                        s.UserKey,
-		"root/.ssh/id_ed25519.pub":                    s.UserPub + "\n",
-		"root/.ssh/known_hosts":                       strings.Join(s.KnownHosts, "\n") + "\n",
-		"etc/ssh/sshd_config.d/lab.conf":              "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\nMaxStartups 100:30:200\nMaxSessions 100\n",
-		"etc/systemd/system/nbhosting-addr.service":     addrUnit("production", sdProduction),
-		"etc/systemd/system/nbhosting-dev-addr.service": addrUnit("development", sdDevelopment),
-		"etc/systemd/system/nbh-uwsgi.service":          appUnit,
-		"etc/systemd/system/nbh-monitor.service":        monitorUnit,
-		"usr/local/lib/nbh/app.py":                      appPy,
-		"etc/nginx/sites-available/default":             nginxSite,
-		"etc/nbhosting/function":                        s.Function + "\n",
-		"root/nbhosting/install.sh":                     sdInstallSh,
-		"root/nbhosting/.gitignore":                     "install.log\n",
+		"root/.ssh/authorized_keys":                      strings.Join(s.AuthorizedKeys, "\n") + "\n",
+		"root/.ssh/id_ed25519":                           s.UserKey,
+		"root/.ssh/id_ed25519.pub":                       s.UserPub + "\n",
+		"root/.ssh/known_hosts":                          strings.Join(s.KnownHosts, "\n") + "\n",
+		"etc/ssh/sshd_config.d/lab.conf":                 "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\nMaxStartups 100:30:200\nMaxSessions 100\n",
+		"etc/systemd/system/nbhosting-addr.service":      addrUnit("production", sdProduction),
+		"etc/systemd/system/nbhosting-dev-addr.service":  addrUnit("development", sdDevelopment),
+		"etc/systemd/system/nbh-uwsgi.service":           appUnit,
+		"etc/systemd/system/nbh-monitor.service":         monitorUnit,
+		"usr/local/lib/nbh/app.py":                       appPy,
+		"etc/nginx/sites-available/default":              nginxSite,
+		"etc/nbhosting/function":                         s.Function + "\n",
+		"root/nbhosting/install.sh":                      sdInstallSh,
+		"root/nbhosting/.gitignore":                      "install.log\n",
 		"root/nbhosting/django/nbh_main/sitesettings.py": sitesettings(s.Name, functionSettings[s.Function]),
 	}
 	for rel, content := range files {
@@ -115,7 +115,7 @@ After=network.target
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/sbin/ip addr add %[2]s%[3]s dev host0
-ExecStart=-/usr/bin/arping -q -U -c 2 -I host0 %[2]s
+ExecStart=-/usr/bin/arping -q -U -c 1 -I host0 %[2]s
 ExecStop=/sbin/ip addr del %[2]s%[3]s dev host0
 
 [Install]
