@@ -29,7 +29,7 @@
 # - `reboot --no-reboot` (as well as upstream's environment variable
 #   DNF_SYSTEM_UPGRADE_NO_REBOOT) prepares the upgrade without rebooting.
 
-from subprocess import Popen, PIPE
+from subprocess import Popen, PIPE, DEVNULL
 import json
 import logging
 import os
@@ -224,8 +224,10 @@ def journal_send(message, **fields):
             value = value.hex
         lines.append('%s=%s' % (key, str(value).replace('\n', ' ')))
     try:
-        proc = Popen(['logger', '--journald'], stdin=PIPE)
+        proc = Popen(['logger', '--journald'], stdin=PIPE, stderr=DEVNULL)
         proc.communicate(('\n'.join(lines) + '\n').encode('utf-8'))
+        if proc.returncode != 0:  # no journald (a chroot): not an error
+            logger.debug('logger --journald: exit %d', proc.returncode)
     except OSError as e:
         logger.debug('logger --journald: %s', e)
 
