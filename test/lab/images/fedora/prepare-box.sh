@@ -21,7 +21,9 @@
 # - dnf detects releasever 27 from the rpmdb (system-release(releasever),
 #   the first of dnf.const.DISTROVERPKG): checked at the end.
 # - /var/log/journal is created so the journal is persistent and
-#   `dnf system-upgrade log` can list the boots of past upgrades.
+#   `dnf system-upgrade log` can list the boots of past upgrades; an empty
+#   /etc/machine-id gets a fixed random id (else each boot has a new one
+#   and journalctl does not find the previous boots).
 #
 # Idempotent: running it again on a prepared ROOT changes nothing.
 set -euo pipefail
@@ -88,8 +90,15 @@ inbox dnf -y -q --releasever=$release --disablerepo='*' \
 	install fedora-release nbh-runtime nbh-legacy
 rm -rf "$root/var/tmp/boxswap-prepare-cache"
 
-# Persistent journal (system-upgrade log reads past boots).
+# Persistent journal (system-upgrade log reads past boots), kept under a
+# machine id that stays the same across boots: an empty /etc/machine-id
+# (mmdebstrap leaves it so) gets a new random id at every boot, and
+# journalctl would not see the previous boots' files. Each box its own id:
+# prepare each box from its own copy of the base rootfs.
 mkdir -p "$root/var/log/journal"
+if [ ! -s "$root/etc/machine-id" ]; then
+	python3 -c 'import uuid; print(uuid.uuid4().hex)' > "$root/etc/machine-id"
+fi
 
 # Checks: rpm and dnf agree, os-release reads Fedora 27.
 got=$(inbox rpm -q --qf '%{VERSION}\n' fedora-release)

@@ -27,13 +27,19 @@
 # - `download` refuses any --releasever that is not greater than the
 #   system's (upstream refuses only an equal one), with upstream's message;
 # - `reboot --no-reboot` (as well as upstream's environment variable
-#   DNF_SYSTEM_UPGRADE_NO_REBOOT) prepares the upgrade without rebooting.
+#   DNF_SYSTEM_UPGRADE_NO_REBOOT) prepares the upgrade without rebooting;
+#   `upgrade --no-reboot` does not reboot after the upgrade;
+# - `upgrade` ignores SIGTERM once the transaction is done and it asks for
+#   the reboot: with upstream's code the reboot's stop job killed dnf while
+#   it was closing (seen in an nspawn box), failing the unit and running
+#   dnf-system-upgrade-cleanup.service after a good upgrade.
 
 from subprocess import Popen, PIPE, DEVNULL
 import json
 import logging
 import os
 import os.path
+import signal
 import sys
 import uuid
 
@@ -645,4 +651,9 @@ class SystemUpgradeCommand(dnf.cli.Command):
 
         self.run_clean()
         if self.opts.tid[0] == "upgrade":
+            # Lab change: the transaction and the state are written; let dnf
+            # finish closing (history, cache) when the reboot stops this unit,
+            # instead of dying on SIGTERM, which marks dnf-system-upgrade.service
+            # failed and runs dnf-system-upgrade-cleanup.service for nothing.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             reboot(self.state.poweroff_after, no_reboot=self.opts.no_reboot)
