@@ -38,13 +38,17 @@ cp -a "$base" "$box"
 sed -i 's|^baseurl=.*|baseurl=file:///var/tmp/repos/$releasever/|' "$box/etc/yum.repos.d/lab.repo"
 
 flock_pid= pid1=
-cleanup() {
-	if [ -n "$flock_pid" ] && kill -0 "$flock_pid" 2>/dev/null; then
-		local ns
-		ns=$(pgrep -P "$flock_pid" || true)
-		[ -n "$ns" ] && kill "$ns" 2>/dev/null || true # nspawn shuts the box down on SIGTERM
-		wait "$flock_pid" 2>/dev/null || true
-	fi
+cleanup() { # stop the box this script booted, if it still runs: poweroff, then SIGTERM, then SIGKILL to nspawn
+	[ -n "$flock_pid" ] && kill -0 "$flock_pid" 2>/dev/null || return 0
+	local ns sig
+	ns=$(pgrep -P "$flock_pid" -x systemd-nspawn || true)
+	if [ -n "$pid1" ]; then timeout 20 nsenter -t "$pid1" -a systemctl poweroff 2>/dev/null || true; fi
+	for sig in TERM KILL; do
+		for _ in $(seq 60); do kill -0 "$flock_pid" 2>/dev/null || break 2; sleep 0.5; done
+		if [ -n "$ns" ]; then kill -s "$sig" "$ns" 2>/dev/null || true
+		else kill -s "$sig" "$flock_pid" 2>/dev/null || true; fi # still waiting for the lock
+	done
+	wait "$flock_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -59,7 +63,9 @@ boot() { # N: boot in the background, wait until systemd is up (or the box is go
 	for _ in $(seq 3600); do
 		kill -0 "$flock_pid" 2>/dev/null || return 0
 		ns=$(pgrep -P "$flock_pid" -x systemd-nspawn || true)
-		[ -n "$ns" ] && pid1=$(pgrep -P "$ns" || true)
+		# PID 1 is nspawn's child once it has exec'd systemd (before, an
+		# intermediate child of nspawn's own)
+		[ -n "$ns" ] && pid1=$(pgrep -P "$ns" -x systemd || true)
 		[ -n "$pid1" ] && break
 		sleep 0.5
 	done
