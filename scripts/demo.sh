@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # demo.sh: the README's first command (make demo). Rehearses a whole boxswap
-# cycle in the two-box lab (test/lab) on this machine: builds boxswap and the
-# lab, starts a lab in a temporary directory, runs boxswap check and the five
-# boxswap --yes next (f27 to f29), printing where the pair stands and which
-# box answers each function's address after every transition, checks it ends
-# with both boxes on 29, production on thurst and development on thermals,
-# and always takes the lab down. Exits non-zero if anything failed.
+# cycle on two real boxes on this machine (test/lab, the systemd kind:
+# systemd-nspawn containers with systemd as PID 1, in network namespaces of
+# their own, upgraded for real): builds boxswap and the lab, starts a lab in a
+# temporary directory, runs boxswap check and the five boxswap --yes next,
+# printing where the pair stands and which box answers each function's
+# address after every transition, checks it ends with both boxes on the new
+# release, production on thurst, development on thermals and each address
+# held by exactly one box, and always takes the lab down. Exits non-zero if
+# anything failed.
 #
-# Needs Linux and root (the lab uses namespaces, overlayfs and chroot), Go,
-# and installs openssh-server and rsync with apt-get when they are missing.
-# Loopback addresses only: nothing is added to this machine's network.
+# OS=debian (default: Debian 12 to 13 with apt) or OS=fedora (27 to 29 with
+# dnf system-upgrade). Needs Linux, root and Go; installs what the lab needs
+# with apt-get (scripts/deps.sh); the first run builds the base rootfs and
+# repositories into /var/cache/boxswap-lab. Every address lives in network
+# namespaces the lab makes: nothing is added to this machine's network.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-FROM=27 TO=29
+OS=${OS:-debian}
 
 if [ -t 1 ]; then
 	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -23,15 +28,10 @@ else
 fi
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
-[ "$(uname -s)" = Linux ] || die "the lab needs Linux (namespaces and overlayfs)"
-[ "$(id -u)" = 0 ] || die "the lab needs root (namespaces, overlayfs, chroot): run sudo make demo"
+[ "$(uname -s)" = Linux ] || die "the lab needs Linux (namespaces, systemd-nspawn)"
+[ "$(id -u)" = 0 ] || die "the lab needs root (namespaces, overlayfs, systemd-nspawn): run sudo make demo"
 command -v "$GO" >/dev/null || die "no go in PATH: install Go, or set GO=/path/to/go"
-
-if ! command -v rsync >/dev/null || ! test -x /usr/sbin/sshd; then
-	say "installing openssh-server and rsync"
-	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y openssh-server rsync
-fi
+bash scripts/deps.sh
 
 say "building bin/boxswap and bin/lab"
 "$GO" build -o bin/boxswap ./cmd/boxswap
@@ -63,46 +63,50 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 begin=$(date +%s%N)
-say "starting the lab in $dir"
-"$LAB" up -dir "$dir" -port 0 -http-port 0
+say "starting the lab in $dir ($OS)"
+"$LAB" up -dir "$dir" -os "$OS"
+eval "$("$LAB" env -dir "$dir")"
 cfg=$dir/boxes.yaml
-bs() { "$BOXSWAP" -c "$cfg" "$@"; }
+# The operator's side runs in the lab's network namespace.
+op() { ip netns exec "$NETNS" "$@"; }
+bs() { op "$BOXSWAP" -c "$cfg" "$@"; }
 
-# url NAME: the host:port of production_url or development_url in lab.json.
-url() { sed -n "s|.*\"$1\": \"http://\([^/\"]*\)/\".*|\1|p" "$dir/lab.json"; }
-PROD=$(url production_url) DEV=$(url development_url)
-[ -n "$PROD" ] && [ -n "$DEV" ] || die "$dir/lab.json: no production_url or development_url"
-
-# answer HOST:PORT prints what the address answers (the lab's address units
-# say "BOX fRELEASE FUNCTION"), or "nothing". Plain bash: no curl needed.
+# answer ADDR prints what the address answers over HTTP (the app says
+# "BOX RELEASE FUNCTION"; nginx's 502 with the app stopped is down), or
+# "nothing".
 answer() {
 	local body
-	if body=$(timeout 5 bash -c '
-		exec 3<>"/dev/tcp/${1%:*}/${1##*:}" || exit 1
-		printf "GET / HTTP/1.0\r\nHost: %s\r\n\r\n" "$1" >&3
-		cat <&3' _ "$1" 2>/dev/null); then
-		# Drop the status line and headers: the body follows the first empty line.
-		body=$(printf '%s\n' "$body" | tr -d '\r' | sed '1,/^$/d')
-		echo "${body:-nothing}"
-	else
-		echo nothing
-	fi
+	body=$(op curl -s -f -m 5 "http://$1/" 2>/dev/null) || body=""
+	echo "${body:-nothing}"
+}
+
+# holders ADDR prints the boxes whose interface holds ADDR (a kernel fact,
+# read from each box's namespace).
+holders() {
+	local out=""
+	for b in thurst thermals; do
+		ns=THURST_NETNS
+		[ "$b" = thermals ] && ns=THERMALS_NETNS
+		if ip -n "${!ns}" -4 -o addr show dev host0 | grep -qw "inet $1/24"; then
+			out="$out${out:+ }$b"
+		fi
+	done
+	echo "${out:-none}"
 }
 
 # release BOX prints VERSION_ID from the box's /etc/os-release, over ssh.
 release() {
-	local host port
-	host=$(sed -n "/\"$1\": {/,/}/s|.*\"host\": \"\([^\"]*\)\".*|\1|p" "$dir/lab.json")
-	port=$(sed -n "/\"$1\": {/,/}/s|.*\"port\": \([0-9]*\).*|\1|p" "$dir/lab.json")
-	ssh -i "$dir/id_ed25519" -o UserKnownHostsFile="$dir/known_hosts" -o StrictHostKeyChecking=yes \
-		-o BatchMode=yes -p "$port" "root@$host" '. /etc/os-release && echo "$VERSION_ID"'
+	local host=198.18.0.11
+	[ "$1" = thermals ] && host=198.18.0.12
+	op ssh -i "$dir/id_ed25519" -o UserKnownHostsFile="$dir/known_hosts" -o StrictHostKeyChecking=yes \
+		-o BatchMode=yes "root@$host" '. /etc/os-release && echo "$VERSION_ID"'
 }
 
 show() {
 	bs where
 	echo
-	echo "production  address ($PROD) answers: $(answer "$PROD")"
-	echo "development address ($DEV) answers: $(answer "$DEV")"
+	echo "production  address ($PROD) answers: $(answer "$PROD"); held by: $(holders "$PROD")"
+	echo "development address ($DEV) answers: $(answer "$DEV"); held by: $(holders "$DEV")"
 }
 
 say "boxswap check"
@@ -116,7 +120,7 @@ for event in upgrade-dev redirect upgrade-prod switch-back epilogue; do
 	say "[$n/5] boxswap --yes next ($event)"
 	t0=$(date +%s%N)
 	# The remote commands' output ("HH:MM:SS box| ...") stays in the log.
-	if ! bs --yes next >"$dir/next-$n.log" 2>&1; then
+	if ! bs --yes --plain next >"$dir/next-$n.log" 2>&1; then
 		tail -n 60 "$dir/next-$n.log"
 		die "boxswap next ($event) failed; the lines above are the end of its output"
 	fi
@@ -138,12 +142,14 @@ check() { # WHAT GOT WANT
 		bad=1
 	fi
 }
-check "production address" "$(answer "$PROD")" "thurst f$TO production"
-check "development address" "$(answer "$DEV")" "thermals f$TO development"
+check "production address answers" "$(answer "$PROD")" "thurst $TO production"
+check "development address answers" "$(answer "$DEV")" "thermals $TO development"
+check "production address held by" "$(holders "$PROD")" thurst
+check "development address held by" "$(holders "$DEV")" thermals
 check "thurst /etc/os-release" "$(release thurst)" "$TO"
 check "thermals /etc/os-release" "$(release thermals)" "$TO"
 check "boxswap where" "$(bs where | sed -n 's/^phase: \([a-z-]*\).*/\1/p')" done
-[ "$bad" = 0 ] || die "the pair did not end as it should: production on thurst, development on thermals, both on f$TO"
+[ "$bad" = 0 ] || die "the pair did not end as it should: production on thurst, development on thermals, both on $TO"
 
 secs() { printf '%d.%03d s' $(($1 / 1000)) $(($1 % 1000)); }
-say "whole cycle f$FROM to f$TO rehearsed: the five transitions took $(secs "$moving"), $(secs $((($(date +%s%N) - begin) / 1000000))) with lab up and the checks"
+say "whole cycle $FROM to $TO ($OS) rehearsed on real boxes: the five transitions took $(secs "$moving"), $(secs $((($(date +%s%N) - begin) / 1000000))) with lab up and the checks"

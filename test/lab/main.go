@@ -10,6 +10,7 @@
 //	lab start  -dir DIR BOX
 //	lab cut    -dir DIR [-for D] BOX   (drop the operator's path to the box; heal after D, or with heal)
 //	lab heal   -dir DIR BOX
+//	lab env    -dir DIR       (shell assignments: NETNS, PROD, DEV, FROM, TO, THURST_NETNS, THERMALS_NETNS)
 //
 // The default kind, systemd, boots real boxes: systemd-nspawn containers
 // with systemd as PID 1 in network namespaces of their own, bridged in
@@ -48,7 +49,7 @@ func main() {
 }
 
 const usage = `usage: lab VERB -dir DIR [BOX]
-verbs: up, down, reboot BOX, crash BOX, start BOX, cut BOX, heal BOX
+verbs: up, down, reboot BOX, crash BOX, start BOX, cut BOX, heal BOX, env
 boxes: thurst, thermals
 needs Linux and root; run "lab VERB -h" for a verb's flags`
 
@@ -130,6 +131,15 @@ func run(args []string) error {
 			"  try: ssh -i %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -p %d root@%s hostname\n",
 			l.Dir, l.Config(), b.Host, b.Port, l.Info.Boxes[lab.Thermals].Host, b.Port,
 			l.Info.ProductionURL, l.Info.DevelopmentURL, l.Info.Identity, l.Info.KnownHosts, b.Port, b.Host)
+		return nil
+	case "env":
+		l, err := lab.Open(*dir)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("NETNS=%s\nPROD=%s\nDEV=%s\nFROM=%d\nTO=%d\nTHURST_NETNS=%s\nTHERMALS_NETNS=%s\n",
+			l.Info.Netns, l.Info.ProductionAddress, l.Info.DevelopmentAddress, l.Info.From, l.Info.To,
+			l.Info.Boxes[lab.Thurst].Netns, l.Info.Boxes[lab.Thermals].Netns)
 		return nil
 	case "down", "reboot", "crash", "start", "cut", "heal":
 	default:

@@ -1,8 +1,6 @@
 package labtest
 
 import (
-	"golang.org/x/sys/unix"
-
 	"fmt"
 	"os"
 	"os/exec"
@@ -106,22 +104,13 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// machineLock is the file every real-box lab test locks for its whole
-// run: two labs of booted boxes on a 2-CPU machine would each slow the
-// other into timeouts.
-const machineLock = "/run/boxswap-lab.lock"
-
-// LockMachine takes the machine-wide lab lock for the rest of t,
-// waiting for another test binary's lab to end.
+// LockMachine takes the machine-wide lab lock (lab.MachineLock) for the
+// rest of t, waiting for another test binary's lab to end.
 func LockMachine(t testing.TB) {
 	t.Helper()
-	f, err := os.OpenFile(machineLock, os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := lab.LockMachine()
 	if err != nil {
 		t.Fatalf("labtest: %v", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		t.Fatalf("labtest: lock %s: %v", machineLock, err)
-	}
-	t.Cleanup(func() { f.Close() })
+	t.Cleanup(unlock)
 }

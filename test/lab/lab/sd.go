@@ -6,7 +6,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	_ "embed"
+	"embed"
+	"io/fs"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -45,8 +46,10 @@ const (
 	DefaultCache = "/var/cache/boxswap-lab"
 )
 
-//go:embed images/debian.sh
-var debianScript []byte
+// images holds the scripts that build the systemd kind's bases.
+//
+//go:embed images
+var images embed.FS
 
 var sdHosts = map[string]string{Thurst: sdThurst, Thermals: sdThermals}
 
@@ -210,25 +213,37 @@ func ensureImage(ctx context.Context, opts Options) (image, error) {
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
 		return image{}, fmt.Errorf("lab: lock cache %s: %w", opts.Cache, err)
 	}
-	build := func(name string, script []byte, args ...string) (string, error) {
+	// The stamp of a build is the digest of every script: a change to any
+	// of them rebuilds.
+	h := sha256.New()
+	err = fs.WalkDir(images, "images", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := images.ReadFile(p)
+		fmt.Fprintf(h, "%s %d\n", p, len(raw))
+		h.Write(raw)
+		return err
+	})
+	if err != nil {
+		return image{}, fmt.Errorf("lab: %w", err)
+	}
+	stamp := hex.EncodeToString(h.Sum(nil)[:8])
+	build := func(name, script string) (string, error) {
 		out := filepath.Join(opts.Cache, name)
-		sum := sha256.Sum256(append(append([]byte{}, script...), strings.Join(args, "\x00")...))
-		stamp := hex.EncodeToString(sum[:8])
 		if got, err := os.ReadFile(filepath.Join(out, ".stamp")); err == nil && strings.TrimSpace(string(got)) == stamp {
 			return out, nil
 		}
-		f, err := os.CreateTemp("", "boxswap-lab-*.sh")
+		tmp, err := os.MkdirTemp("", "boxswap-lab-images-")
 		if err != nil {
 			return "", fmt.Errorf("lab: %w", err)
 		}
-		defer os.Remove(f.Name())
-		if _, err := f.Write(script); err != nil {
-			f.Close()
+		defer os.RemoveAll(tmp)
+		if err := os.CopyFS(tmp, images); err != nil {
 			return "", fmt.Errorf("lab: %w", err)
 		}
-		f.Close()
 		fmt.Fprintf(os.Stderr, "lab: building %s (once; cached afterwards)\n", out)
-		cmd := exec.CommandContext(ctx, "bash", append([]string{f.Name(), out}, args...)...)
+		cmd := exec.CommandContext(ctx, "bash", filepath.Join(tmp, "images", script), out)
 		var log bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &log, &log
 		cmd.Env = append(cleanEnv(), "HOME=/root")
@@ -242,9 +257,14 @@ func ensureImage(ctx context.Context, opts Options) (image, error) {
 	}
 	switch opts.OS {
 	case OSFedora:
-		return ensureFedora(opts, build)
+		out, err := build("fedora", "fedora.sh")
+		if err != nil {
+			return image{}, err
+		}
+		return image{rootfs: filepath.Join(out, "base", "rootfs"),
+			serve: "/fedora/=" + filepath.Join(out, "repos") + ",/wheels/=" + filepath.Join(out, "base", "wheels")}, nil
 	default:
-		out, err := build("debian", debianScript)
+		out, err := build("debian", "debian.sh")
 		if err != nil {
 			return image{}, err
 		}
@@ -858,4 +878,23 @@ func (l *Lab) sdReboot(box string) error {
 // fresh connection each time (whoever holds the address now answers).
 func (l *Lab) HTTPClient(timeout time.Duration) *http.Client {
 	return &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, DialContext: l.DialContext}}
+}
+
+// MachineLock is the file every real-box lab run locks for its whole
+// life: two labs of booted boxes on a 2-CPU machine would slow each other
+// into timeouts.
+const MachineLock = "/run/boxswap-lab.lock"
+
+// LockMachine takes the machine-wide lab lock, waiting for another lab
+// to end; the returned func releases it.
+func LockMachine() (func(), error) {
+	f, err := os.OpenFile(MachineLock, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lab: lock %s: %w", MachineLock, err)
+	}
+	return func() { f.Close() }, nil
 }

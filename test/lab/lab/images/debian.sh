@@ -46,7 +46,9 @@ mkdir -p "$T/repo/pool/$FROM" "$T/repo/pool/$TO"
 mv "$T"/rootfs/var/cache/apt/archives/*.deb "$T/repo/pool/$FROM/"
 
 # The trixie pool: what a full-upgrade of that rootfs downloads, found by
-# running it download-only in a throwaway copy.
+# running it download-only in a throwaway copy (not for the Fedora path's
+# base: NO_UPGRADE_POOL=1).
+if [ -z "${NO_UPGRADE_POOL:-}" ]; then
 echo "debian.sh: the $TO packages a full-upgrade needs" >&2
 cp -a "$T/rootfs" "$T/probe"
 echo "deb $MIRROR $TO main" > "$T/probe/etc/apt/sources.list"
@@ -56,6 +58,7 @@ chroot "$T/probe" env DEBIAN_FRONTEND=noninteractive apt-get -q -y --download-on
 	-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold full-upgrade >&2
 mv "$T"/probe/var/cache/apt/archives/*.deb "$T/repo/pool/$TO/"
 rm -rf "$T/probe"
+fi
 
 for s in $FROM $TO; do
 	d=$T/repo/dists/$s/main/binary-amd64
