@@ -51,9 +51,7 @@ func New(t testing.TB, opts lab.Options) *Harness {
 	if opts.BootTimeout == 0 && opts.Kind != lab.KindSystemd {
 		opts.BootTimeout = 30 * time.Second
 	}
-	if opts.Kind == lab.KindSystemd {
-		LockMachine(t)
-	}
+	LockMachine(t)
 	l, err := lab.Up(context.Background(), t.TempDir(), opts)
 	if err != nil {
 		t.Fatalf("lab up: %v", err)

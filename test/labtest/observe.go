@@ -74,6 +74,9 @@ func (h *Harness) CheckTable(phase string, from, to int) []string {
 			bad = append(bad, fmt.Sprintf("%s: the %s address answers %q (%v), want %q", phase, fn, got, err, want))
 		}
 	}
+	if h.Real() {
+		bad = append(bad, h.checkHolders(phase, rows)...)
+	}
 	for _, b := range lab.BoxNames {
 		out, code, err := h.Lab.Run(b, ". /etc/os-release && echo $VERSION_ID; systemctl is-active nbhosting-addr nbhosting-dev-addr")
 		if err != nil {
@@ -188,4 +191,31 @@ func TreeDigest(dir string) (string, error) {
 		fmt.Fprintln(hs, e.line)
 	}
 	return fmt.Sprintf("%d:%s", len(ents), hex.EncodeToString(hs.Sum(nil))[:16]), nil
+}
+
+// checkHolders checks, on real boxes, that each function's address is
+// held by exactly the box the table gives (none for a function nobody
+// holds), read from the boxes' network namespaces: a kernel fact.
+func (h *Harness) checkHolders(phase string, rows map[string]Row) []string {
+	var bad []string
+	addrs := map[string]string{"production": h.Lab.Info.ProductionAddress, "development": h.Lab.Info.DevelopmentAddress}
+	for _, fn := range []string{"production", "development"} {
+		var want, got []string
+		for _, b := range lab.BoxNames {
+			if rows[b].Function == fn {
+				want = append(want, b)
+			}
+			held, err := h.Lab.Holds(b, addrs[fn])
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("%s: %v", phase, err))
+			}
+			if held {
+				got = append(got, b)
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			bad = append(bad, fmt.Sprintf("%s: the %s address %s is held by %q, want %q", phase, fn, addrs[fn], got, want))
+		}
+	}
+	return bad
 }

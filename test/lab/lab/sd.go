@@ -708,10 +708,13 @@ func (l *Lab) sdWaitBoot(ctx context.Context, box, old string) (string, error) {
 // reachable. It returns how many sockets it reset.
 func (l *Lab) sdCut(box string) (int, error) {
 	bns := l.Info.Boxes[box].Netns
-	_ = ip("-n", bns, "route", "add", "blackhole", BridgeAddr+"/32")
+	// Reset first: the resets must still reach the operator.
 	out, err := exec.Command("ip", "netns", "exec", bns, "ss", "-K", "-t", "-n", "dst", BridgeAddr).CombinedOutput()
 	if err != nil {
 		return 0, fmt.Errorf("lab: %s: ss -K: %w: %s", box, err, out)
+	}
+	if err := ip("-n", bns, "route", "replace", "blackhole", BridgeAddr+"/32"); err != nil {
+		return 0, err
 	}
 	n := 0
 	for _, line := range strings.Split(string(out), "\n") {
@@ -897,4 +900,17 @@ func LockMachine() (func(), error) {
 		return nil, fmt.Errorf("lab: lock %s: %w", MachineLock, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// Holds says whether box's interface holds addr, read from the box's
+// network namespace on this machine: a kernel fact, not the box's word.
+func (l *Lab) Holds(box, addr string) (bool, error) {
+	if err := checkBox(box); err != nil {
+		return false, err
+	}
+	out, err := exec.Command("ip", "-n", l.Info.Boxes[box].Netns, "-4", "-o", "addr", "show", "dev", "host0").CombinedOutput()
+	if err != nil {
+		return false, fmt.Errorf("lab: %s: ip addr: %w: %s", box, err, out)
+	}
+	return strings.Contains(string(out), " "+addr+sdPrefix+" "), nil
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -44,15 +43,13 @@ func httpGet(l *Lab, url string) (int, string, error) {
 	return resp.StatusCode, strings.TrimSpace(string(b)), err
 }
 
-// holds says whether box's interface holds addr, read from its network
-// namespace on this machine: a kernel fact, not what the box says.
 func holds(t *testing.T, l *Lab, box, addr string) bool {
 	t.Helper()
-	out, err := exec.Command("ip", "-n", l.Info.Boxes[box].Netns, "-4", "-o", "addr", "show", "dev", "host0").CombinedOutput()
+	h, err := l.Holds(box, addr)
 	if err != nil {
-		t.Fatalf("%s: ip addr: %v: %s", box, err, out)
+		t.Fatal(err)
 	}
-	return strings.Contains(string(out), " "+addr+sdPrefix+" ")
+	return h
 }
 
 // TestRealLab boots two real boxes and checks what the lab promises:
