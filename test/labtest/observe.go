@@ -110,10 +110,16 @@ func Get(l *lab.Lab, url string) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("%s: %s", url, resp.Status)
+		err = &StatusError{URL: url, Status: resp.Status}
 	}
 	return strings.TrimSpace(string(b)), err
 }
+
+// StatusError is an HTTP answer other than 200: the site is down for its
+// users (nginx's 502 when the app behind it is stopped).
+type StatusError struct{ URL, Status string }
+
+func (e *StatusError) Error() string { return e.URL + ": " + e.Status }
 
 // Sums returns a digest of each folder under the data root of box (relative
 // paths, types, modes' permission bits and contents, in order), read from

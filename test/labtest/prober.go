@@ -60,6 +60,11 @@ func (p *Prober) loop() {
 		case err == nil:
 			a.Body = body
 			a.Who, _, _ = strings.Cut(body, " ")
+		case errors.As(err, new(*StatusError)):
+			// nginx's 502 with the app stopped: down, as users see it.
+		case p.l.Info.Kind == lab.KindSystemd:
+			// On real boxes a probe that hangs is an address nobody
+			// answers (ARP unresolved, a stale neighbour): down.
 		case !refused(err):
 			a.Slow = true
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,24 +45,33 @@ func TestBothHeld(t *testing.T) {
 }
 
 // TestProberCounts502AsDown: nginx answering 502 (the app stopped behind
-// it) is production down, as users see it.
+// it) is production down, as users see it: a gap between the answers.
 func TestProberCounts502AsDown(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String() + "/"
+	var down atomic.Bool
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusBadGateway)
-		fmt.Fprintln(w, "thurst 502 Bad Gateway")
+		if down.Load() {
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprintln(w, "thurst 502 Bad Gateway")
+			return
+		}
+		fmt.Fprintln(w, "thurst 27 production")
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
 	p := StartProber(&lab.Lab{}, url, 10*time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
+	down.Store(true)
+	time.Sleep(150 * time.Millisecond)
+	down.Store(false)
+	time.Sleep(100 * time.Millisecond)
 	probe := p.Stop()
-	if probe.Answered() != 0 || len(probe.Answers) == 0 {
-		t.Fatalf("a 502 counted as an answer: %s", probe)
+	if g := probe.Gaps(); len(g) != 1 || g[0].Len() < 100*time.Millisecond || probe.Slow() != 0 {
+		t.Fatalf("a 150ms stretch of 502s: gaps %v, %d slow, want one gap of at least 100ms\n%s", g, probe.Slow(), probe)
 	}
 }
 

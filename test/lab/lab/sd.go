@@ -34,6 +34,10 @@ const (
 	// serves the package repositories and the pip wheelhouse.
 	BridgeAddr = "198.18.0.1"
 	MirrorAddr = "198.18.0.2"
+	// UsersAddr is where the users' probes come from: on the bridge like
+	// the operator, but not on the operator's path, so a cut of that path
+	// (Cut) is not seen as the site down.
+	UsersAddr = "198.18.0.3"
 	sdThurst   = "198.18.0.11"
 	sdThermals = "198.18.0.12"
 	// sdProduction and sdDevelopment are the functions' addresses: IP
@@ -459,6 +463,7 @@ func (l *Lab) netUp() error {
 			{"-n", ns, "link", "set", "br0", "up"},
 			{"-n", ns, "addr", "add", BridgeAddr + sdPrefix, "dev", "br0"},
 			{"-n", ns, "addr", "add", MirrorAddr + sdPrefix, "dev", "br0"},
+			{"-n", ns, "addr", "add", UsersAddr + sdPrefix, "dev", "br0"},
 		}
 		for _, c := range cmds {
 			if err := ip(c...); err != nil {
@@ -519,7 +524,13 @@ func (l *Lab) netDown() error {
 // DialContext dials addr from the lab's network namespace (the operator's
 // side); on the namespace kind, from this machine's.
 func (l *Lab) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
+	return l.dialFrom(ctx, nil, network, addr)
+}
+
+// dialFrom dials addr from the lab's network namespace, from local (nil:
+// the operator's address, the route's).
+func (l *Lab) dialFrom(ctx context.Context, local net.Addr, network, addr string) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: local}
 	if !l.real() {
 		return d.DialContext(ctx, network, addr)
 	}
@@ -877,10 +888,18 @@ func (l *Lab) sdReboot(box string) error {
 	return err
 }
 
-// HTTPClient returns a client that dials from the operator's side, on a
-// fresh connection each time (whoever holds the address now answers).
+// HTTPClient returns a client that dials as the site's users do (on real
+// boxes from UsersAddr, off the operator's path), on a fresh connection
+// each time: whoever holds the address now answers.
 func (l *Lab) HTTPClient(timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, DialContext: l.DialContext}}
+	var local net.Addr
+	if l.real() {
+		local = &net.TCPAddr{IP: net.ParseIP(UsersAddr)}
+	}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return l.dialFrom(ctx, local, network, addr)
+	}
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, DialContext: dial}}
 }
 
 // MachineLock is the file every real-box lab run locks for its whole
