@@ -37,7 +37,7 @@ const (
 	// UsersAddr is where the users' probes come from: on the bridge like
 	// the operator, but not on the operator's path, so a cut of that path
 	// (Cut) is not seen as the site down.
-	UsersAddr = "198.18.0.3"
+	UsersAddr  = "198.18.0.3"
 	sdThurst   = "198.18.0.11"
 	sdThermals = "198.18.0.12"
 	// sdProduction and sdDevelopment are the functions' addresses: IP
