@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"boxswap/boxes"
+	"boxswap/internal/safefile"
 	"boxswap/state"
 	"boxswap/steps"
 )
@@ -232,7 +232,10 @@ func (e *Engine) replan(att *state.Attempt) ([]steps.Step, error) {
 }
 
 func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.Step) (*state.Attempt, error) {
-	out, closeLog := e.output(att)
+	out, closeLog, err := e.output(att)
+	if err != nil {
+		return e.halt(att, state.Interrupted, currentStep(att), err)
+	}
 	defer closeLog()
 	env := e.env(ctx, att, out)
 	out.say("%s: %d steps (attempt %d, %s)", att.Event, len(planned), att.ID, e.Command)
@@ -389,7 +392,10 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 		return att, err
 	}
 	e.record("rollback", fmt.Sprintf("rollback of %s begins", att.Event))
-	out, closeLog := e.output(att)
+	out, closeLog, err := e.output(att)
+	if err != nil {
+		return e.halt(att, state.RollingBack, currentStep(att), err)
+	}
 	defer closeLog()
 	env := e.env(ctx, att, out)
 	e.notify(ctx, out, att, NoticeStart, "", nil)
@@ -490,25 +496,35 @@ func (e *Engine) stopped() bool {
 	}
 }
 
-// output opens the attempt's log file beside the state.
-func (e *Engine) output(att *state.Attempt) (*output, func()) {
+// output opens the attempt's log file beside the state. The folder and the
+// file are opened without following a link, and created private (0700,
+// 0600): a link or a FIFO planted there is refused (state.ErrNotAFile),
+// never written through. Any other failure to open it only loses the full
+// log: the state keeps each step's tail.
+func (e *Engine) output(att *state.Attempt) (*output, func(), error) {
 	dir := e.LogDir
 	if dir == "" {
 		dir = e.Store.Path() + ".logs"
 	}
 	var log io.Writer
 	closeLog := func() {}
-	if err := os.MkdirAll(dir, 0o700); err == nil {
-		name := filepath.Join(dir, fmt.Sprintf("%04d-%s.log", att.ID, att.Event))
-		if f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
-			// Buffered: a box printing a gigabyte costs one write per 64 KiB,
-			// not two per line. Flushed at the end of each step.
-			bw := bufio.NewWriterSize(f, 64<<10)
-			log = bw
-			closeLog = func() { bw.Flush(); f.Close() }
-		}
+	name := fmt.Sprintf("%04d-%s.log", att.ID, att.Event)
+	err := safefile.MkdirPrivate(dir)
+	var f *os.File
+	if err == nil {
+		f, err = safefile.OpenIn(dir, name, os.O_WRONLY|os.O_APPEND)
 	}
-	return newOutput(e.reporter(), log), closeLog
+	if errors.Is(err, safefile.ErrNotRegular) {
+		return nil, nil, fmt.Errorf("%w: attempt log: %w", state.ErrNotAFile, err)
+	}
+	if err == nil {
+		// Buffered: a box printing a gigabyte costs one write per 64 KiB,
+		// not two per line. Flushed at the end of each step.
+		bw := bufio.NewWriterSize(f, 64<<10)
+		log = bw
+		closeLog = func() { bw.Flush(); f.Close() }
+	}
+	return newOutput(e.reporter(), log), closeLog, nil
 }
 
 func (e *Engine) env(ctx context.Context, att *state.Attempt, out *output) *steps.Env {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -602,5 +603,49 @@ func TestARefusedHostKeyIsNotRetried(t *testing.T) {
 	}
 	if a.Steps[1].Status != state.Running {
 		t.Fatalf("b is %s, want running (outcome unknown)", a.Steps[1].Status)
+	}
+}
+
+// Issue 10, item 1: a link planted at the attempt's log file (or at the
+// logs folder) is refused before any step runs, and its target is never
+// appended to.
+func TestALinkedLogFileIsRefusedNotWrittenThrough(t *testing.T) {
+	for _, at := range []string{"file", "folder"} {
+		t.Run(at, func(t *testing.T) {
+			r := newRig(t)
+			logs := r.store.Path() + ".logs"
+			victim := filepath.Join(t.TempDir(), "victim")
+			if err := os.WriteFile(victim, []byte("keep\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if at == "file" {
+				if err := os.Mkdir(logs, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(victim, filepath.Join(logs, "0001-upgrade-dev.log")); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				if err := os.Symlink(filepath.Dir(victim), logs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a, err := r.eng.Next(context.Background())
+			if !errors.Is(err, state.ErrNotAFile) {
+				t.Fatalf("next with a linked log %s: %v, want ErrNotAFile", at, err)
+			}
+			if r.w.journal() != "" {
+				t.Errorf("steps ran: %s", r.w.journal())
+			}
+			if a == nil || a.Status != state.Interrupted {
+				t.Errorf("attempt %+v, want interrupted", a)
+			}
+			if data, _ := os.ReadFile(victim); string(data) != "keep\n" {
+				t.Errorf("victim now holds %q", data)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(victim)); len(entries) != 1 {
+				t.Errorf("files created beside the victim: %v", entries)
+			}
+		})
 	}
 }

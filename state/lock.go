@@ -7,9 +7,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"boxswap/internal/safefile"
 )
 
 // Lock gives up on a held lock after lockTries tries lockDelay apart: a
@@ -34,6 +37,9 @@ type Lockfile struct {
 	// Reclaimed is the holder recorded in a lock file left by a process
 	// that died without unlocking, or nil.
 	Reclaimed *Holder
+	// Warning, when set, is something about the state's folder the
+	// operator should fix (it is writable by others, with the sticky bit).
+	Warning string
 
 	f *os.File
 }
@@ -101,11 +107,21 @@ func Lock(statePath string, h Holder) (*Lockfile, error) {
 	if h.Since.IsZero() {
 		h.Since = time.Now()
 	}
+	// The lock of something that is not a state file protects nothing, and
+	// would leave a file beside a device.
+	if _, err := safefile.Lstat(statePath); errors.Is(err, safefile.ErrNotRegular) {
+		return nil, &notFileError{path: statePath, cause: err}
+	}
+	// Anyone who may write in the folder could swap the state or the lock.
+	warning, err := safefile.CheckDir(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
 	busy := 0
 	for range 100 {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
+		f, _, err := safefile.OpenOrCreate(path, os.O_RDWR, fileMode)
 		if err != nil {
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			return nil, lockFileError(path, err)
 		}
 		if testHookLockOpened != nil {
 			testHookLockOpened()
@@ -135,7 +151,7 @@ func Lock(statePath string, h Holder) (*Lockfile, error) {
 			_ = f.Close()
 			continue
 		}
-		l := &Lockfile{Path: path, Holder: h, f: f}
+		l := &Lockfile{Path: path, Holder: h, Warning: warning, f: f}
 		if old, err := readHolder(f); err == nil && old != nil {
 			l.Reclaimed = old
 		}
@@ -173,12 +189,12 @@ func (l *Lockfile) Unlock() error {
 // a dead process gives its holder and false.
 func ReadLock(statePath string) (*Holder, bool, error) {
 	path := LockPath(statePath)
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, os.O_RDONLY)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("lock %s: %w", path, err)
+		return nil, false, lockFileError(path, err)
 	}
 	defer f.Close()
 	switch err := flock(f, unix.LOCK_SH|unix.LOCK_NB); {
@@ -201,6 +217,15 @@ func ReadLock(statePath string) (*Holder, bool, error) {
 		time.Sleep(lockDelay)
 	}
 	return nil, true, nil
+}
+
+// lockFileError wraps a failure to open the lock file: something other than
+// a regular file there is ErrNotAFile (exit 8), a refused permission says so.
+func lockFileError(path string, err error) error {
+	if errors.Is(err, safefile.ErrNotRegular) {
+		return &notFileError{path: path, cause: err, lock: true}
+	}
+	return fmt.Errorf("lock %s: %w", path, err)
 }
 
 func flock(f *os.File, how int) error {

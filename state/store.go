@@ -18,6 +18,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/sys/unix"
+
+	"boxswap/internal/safefile"
 )
 
 // SchemaVersion is the layout of the state file this boxswap writes. A file
@@ -38,7 +41,8 @@ const MaxTail = 20
 // cannot bloat every attempt record.
 const maxLine = 512
 
-const fileMode = 0o644
+// fileMode is that of the state and lock files: they name who ran what.
+const fileMode = safefile.Mode
 
 var (
 	bucketMeta      = []byte("meta")
@@ -517,23 +521,26 @@ func (s *Store) me() string {
 	return s.who
 }
 
-// view runs fn in a read-only transaction. A missing or empty file is the
-// fresh state: fn gets a nil tx and the file is not created.
+// view runs fn in a read-only transaction. A missing file is the fresh
+// state: fn gets a nil tx and the file is not created.
 func (s *Store) view(fn func(tx *bolt.Tx) error) error { return s.viewWith(false, fn) }
 
 // viewWith is view, loading bbolt's freelist when asked so that a damaged
-// one is found before a read-write open trips on it.
+// one is found before a read-write open trips on it. Only a missing file is
+// a fresh state: an empty file, a link, a FIFO or a device is refused.
 func (s *Store) viewWith(freelist bool, fn func(tx *bolt.Tx) error) error {
-	fi, err := os.Stat(s.path)
+	fi, err := safefile.Lstat(s.path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fn(nil)
+	case errors.Is(err, safefile.ErrNotRegular):
+		return &notFileError{path: s.path, cause: err}
 	case err != nil:
 		return fmt.Errorf("state %s: %w", s.path, err)
-	case fi.IsDir():
-		return fmt.Errorf("state %s: is a directory; give --state a file name", s.path)
-	case fi.Size() == 0:
+	case fi == nil:
 		return fn(nil)
+	case fi.Size() == 0:
+		if err := s.waitCreated(); err != nil {
+			return err
+		}
 	}
 	return s.withDB(&bolt.Options{ReadOnly: true, PreLoadFreelist: freelist}, func(db *bolt.DB) error {
 		return db.View(func(tx *bolt.Tx) error {
@@ -613,7 +620,18 @@ func (s *Store) withDB(opts *bolt.Options, fn func(*bolt.DB) error) (err error) 
 	}()
 	opts.Timeout = s.timeout
 	opts.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
-		f, err := os.OpenFile(name, flag, perm)
+		// Never through a link, never a FIFO or a device; created anew
+		// (O_EXCL, 0600) when missing.
+		var f *os.File
+		var err error
+		if flag&os.O_CREATE != 0 {
+			f, _, err = safefile.OpenOrCreate(name, flag, perm)
+		} else {
+			f, err = safefile.Open(name, flag)
+		}
+		if errors.Is(err, safefile.ErrNotRegular) {
+			return nil, &notFileError{path: s.path, cause: err}
+		}
 		file = f
 		return f, err
 	}
@@ -635,6 +653,8 @@ func (s *Store) openError(err error) error {
 	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("state %s: %w: another process kept it open for over %s; try again, "+
 			"and if it stays busy look for a stuck boxswap", s.path, ErrBusy, s.timeout)
+	case errors.Is(err, ErrNotAFile):
+		return err
 	case errors.As(err, &pe):
 		return fmt.Errorf("state %s: %w", s.path, err)
 	default:
@@ -675,6 +695,37 @@ func (s *Store) check(tx *bolt.Tx) error {
 		return s.corrupt(errors.New("meta record is not valid JSON"))
 	}
 	return nil
+}
+
+// waitCreated waits for a process creating the state file (bbolt holds an
+// exclusive flock while it writes the first pages) and refuses the file if
+// it is still empty then: an empty file is not a fresh start.
+func (s *Store) waitCreated() error {
+	f, err := safefile.Open(s.path, os.O_RDONLY)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // removed meanwhile: the caller finds it missing or new
+	}
+	if err != nil {
+		return &notFileError{path: s.path, cause: err}
+	}
+	defer f.Close()
+	for deadline := time.Now().Add(s.timeout); ; time.Sleep(10 * time.Millisecond) {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("state %s: %w", s.path, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("state %s: %w: another process kept it open for over %s", s.path, ErrBusy, s.timeout)
+		}
+	}
+	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		return nil
+	}
+	return &notFileError{path: s.path, cause: errors.New("the file is empty")}
 }
 
 func (s *Store) corrupt(cause error) error { return &corruptError{path: s.path, cause: cause} }

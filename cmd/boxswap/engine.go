@@ -47,6 +47,9 @@ func runEngine(ctx context.Context, g *globalOptions, v engineVerb) error {
 		return err
 	}
 	defer lock.Unlock()
+	if lock.Warning != "" {
+		fmt.Fprintf(g.stderr, "boxswap: warning: %s\n", lock.Warning)
+	}
 	if r := lock.Reclaimed; r != nil {
 		fmt.Fprintf(g.stderr, "boxswap: reclaimed a stale lock of pid %d (%s), which is gone\n", r.PID, holderText(*r))
 	}

@@ -67,6 +67,10 @@ func classify(err error) (code int, kind, hint string) {
 		return exitUsage, "config", "fix the problems listed, then run boxswap check --offline"
 	case errors.Is(err, state.ErrLocked):
 		return exitLocked, "locked", "wait for the other run to finish; a lock whose process is dead is reclaimed by the next run"
+	case errors.Is(err, state.ErrNotAFile):
+		return exitState, "state", "the message says what is there; boxswap reads and writes only regular files, and only a missing state file starts afresh"
+	case errors.Is(err, state.ErrUnsafeDir):
+		return exitState, "state", "keep the state in a folder only its owner can write"
 	case isStateFileError(err):
 		return exitState, "state", "restore the state file from a backup, or use the boxswap that wrote it"
 	case errors.Is(err, steps.ErrNotApproved):
