@@ -81,7 +81,7 @@ func (e *Engine) Planned() (Transition, []steps.Step, error) {
 // fresh or a finished cycle is followed by a new upgrade in boxes.yaml. It
 // writes only when write is set.
 func (e *Engine) cycle(write bool) (state.Meta, error) {
-	meta, err := e.Store.Meta()
+	meta, err := ReadMeta(e.Store)
 	if err != nil {
 		return meta, err
 	}

@@ -27,6 +27,9 @@ var (
 	// ErrRollbackStopped is returned when rollback reaches a step that
 	// cannot be undone.
 	ErrRollbackStopped = errors.New("rollback stopped at an irreversible step")
+	// ErrUnknownPhase is returned when the state names a phase this
+	// boxswap does not know: another tool's file, or a newer boxswap's.
+	ErrUnknownPhase = errors.New("unknown phase")
 	// ErrNoSuchStep is returned when the operator names a step (e.g.
 	// --stop-before) that the transition does not have.
 	ErrNoSuchStep = errors.New("no such step")

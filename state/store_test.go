@@ -704,6 +704,7 @@ func everyOp(s *Store) map[string]error {
 	_, _, errs["Fact"] = s.Fact("k")
 	_, errs["Facts"] = s.Facts("")
 	errs["Check"] = s.Check()
+	errs["Verify"] = s.Verify()
 	errs["Init"] = s.Init(Meta{Cycle: 1})
 	_, errs["Begin"] = s.Begin(&Attempt{Event: "upgrade-dev"})
 	errs["UpdateAttempt"] = s.UpdateAttempt(1, func(*Attempt) error { return nil })
@@ -714,6 +715,53 @@ func everyOp(s *Store) map[string]error {
 	errs["Approve"] = s.Approve(Approval{Gate: "g"})
 	errs["Record"] = s.Record(Event{Kind: "x"})
 	return errs
+}
+
+// Issue 10, item 2: where, plan, resume and rollback passed a damaged
+// page that log and next refused. Verify, which every verb runs first,
+// finds damage in records those verbs never read.
+func TestVerifyFindsDamageOtherReadsMiss(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T, path string)
+	}{
+		{"undecodable history event", func(t *testing.T, path string) {
+			setRaw(t, path, bucketHistory, itob(1), []byte("{not json"))
+		}},
+		{"garbled history page", func(t *testing.T, path string) {
+			var root int64
+			withBolt(t, path, func(tx *bolt.Tx) error {
+				root = int64(tx.Bucket(bucketHistory).Root())
+				return nil
+			})
+			if root == 0 {
+				t.Fatal("the history bucket is inline; write more events")
+			}
+			garble(t, path, root*4096+16, 4000)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "boxswap.db")
+			s := OpenWith(path, Options{Timeout: 200 * time.Millisecond})
+			if err := s.Init(Meta{Phase: "dev-upgraded", Cycle: 1, From: 27, To: 29}); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 50 {
+				if err := s.Record(Event{Kind: "x", Detail: strings.Repeat("history ", 20) + fmt.Sprint(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tc.make(t, path)
+			sn := takeSnapshot(t, path)
+			if m, err := s.Meta(); err != nil || m.Phase != "dev-upgraded" {
+				t.Fatalf("the damage is not where Meta reads: %+v, %v", m, err)
+			}
+			if err := s.Verify(); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
+				t.Errorf("Verify() = %v, want ErrCorrupt naming %s", err, path)
+			}
+			sn.same(t, path)
+		})
+	}
 }
 
 func TestNewerSchemaRefusedUntouched(t *testing.T) {
@@ -838,8 +886,13 @@ func TestCorruptRefusedUntouched(t *testing.T) {
 				t.Errorf("message %q does not name the file and say to keep a copy", msg)
 			}
 			// Every write is refused; reads that do not decode the damaged
-			// records may succeed, but none may write.
-			for op, err := range everyOp(s) {
+			// records may succeed, but none may write. Verify, which every
+			// verb runs first, finds the damage wherever it is (issue 10).
+			ops := everyOp(s)
+			if !errors.Is(ops["Verify"], ErrCorrupt) {
+				t.Errorf("Verify() = %v, want ErrCorrupt", ops["Verify"])
+			}
+			for op, err := range ops {
 				if err == nil && isWrite(op) {
 					t.Errorf("%s succeeded on a corrupt file", op)
 				}

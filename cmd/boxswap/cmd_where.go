@@ -50,7 +50,10 @@ func runWhere(_ context.Context, _ whereOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
-	store := g.openStore()
+	store, err := g.openStore()
+	if err != nil {
+		return err
+	}
 	v, err := fsm.Where(cfg, store)
 	if err != nil {
 		return err

@@ -53,8 +53,8 @@ func runEngine(ctx context.Context, g *globalOptions, v engineVerb) error {
 	if r := lock.Reclaimed; r != nil {
 		fmt.Fprintf(g.stderr, "boxswap: reclaimed a stale lock of pid %d (%s), which is gone\n", r.PID, holderText(*r))
 	}
-	store := g.openStore()
-	if _, err := store.Meta(); err != nil {
+	store, err := g.openStore()
+	if err != nil {
 		return err // an unusable state file is refused before any box is dialed
 	}
 	d, err := newDialer(cfg)

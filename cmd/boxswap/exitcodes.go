@@ -71,6 +71,8 @@ func classify(err error) (code int, kind, hint string) {
 		return exitState, "state", "the message says what is there; boxswap reads and writes only regular files, and only a missing state file starts afresh"
 	case errors.Is(err, state.ErrUnsafeDir):
 		return exitState, "state", "keep the state in a folder only its owner can write"
+	case errors.Is(err, fsm.ErrUnknownPhase):
+		return exitState, "state", "use the boxswap that wrote the state file, or restore it from a backup"
 	case isStateFileError(err):
 		return exitState, "state", "restore the state file from a backup, or use the boxswap that wrote it"
 	case errors.Is(err, steps.ErrNotApproved):

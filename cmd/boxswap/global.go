@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"boxswap/boxes"
+	"boxswap/fsm"
 	"boxswap/state"
 )
 
@@ -103,9 +104,19 @@ func (g *globalOptions) loadConfig() (*boxes.Config, error) {
 	return cfg, err
 }
 
-// openStore opens the state file; it creates nothing until a verb writes.
-func (g *globalOptions) openStore() *state.Store {
-	return state.Open(g.statePath())
+// openStore opens the state file and reads it whole once, so that every
+// verb refuses a damaged file, or one naming a phase this boxswap does not
+// know, the same way (exit 8) before it does anything. It creates nothing;
+// the first write does.
+func (g *globalOptions) openStore() (*state.Store, error) {
+	store := state.Open(g.statePath())
+	if err := store.Verify(); err != nil {
+		return nil, err
+	}
+	if _, err := fsm.ReadMeta(store); err != nil {
+		return nil, err
+	}
+	return store, nil
 }
 
 // printJSON writes v as indented JSON on stdout.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	bolt "go.etcd.io/bbolt"
 
 	"boxswap/internal/golden"
 	"boxswap/state"
@@ -29,6 +30,7 @@ func TestMain(m *testing.M) {
 		"boxswap":  main,
 		"holdlock": holdLockMain,
 		"setphase": setPhaseMain,
+		"damage":   damageMain,
 	})
 }
 
@@ -161,6 +163,38 @@ func setPhaseMain() {
 	}
 	m := state.Meta{Phase: os.Args[2], Cycle: 1, From: 27, To: 29}
 	if err := state.Open(os.Args[1]).Init(m); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// damageMain writes a state with a failed attempt of redirect whose
+// history record 1 is not JSON: damage that where, plan, resume and
+// rollback never read, and log does (issue 10, item 2). damage STATE.
+func damageMain() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: damage STATE")
+		os.Exit(2)
+	}
+	s := state.Open(os.Args[1])
+	err := s.Init(state.Meta{Phase: "dev-upgraded", Cycle: 1, From: 27, To: 29})
+	if err == nil {
+		_, err = s.Begin(&state.Attempt{Cycle: 1, Event: "redirect", From: "dev-upgraded", To: "redirected", Command: "next",
+			Steps: []state.StepRecord{{ID: "redirect/approve", Text: "approve"}}})
+	}
+	if err == nil {
+		err = s.UpdateAttempt(1, func(a *state.Attempt) error { a.Status = state.Failed; return nil })
+	}
+	if err == nil {
+		var db *bolt.DB
+		if db, err = bolt.Open(os.Args[1], 0o600, nil); err == nil {
+			err = db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket([]byte("history")).Put([]byte{0, 0, 0, 0, 0, 0, 0, 1}, []byte("{not json"))
+			})
+			err = errors.Join(err, db.Close())
+		}
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
