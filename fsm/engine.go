@@ -237,6 +237,9 @@ func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.St
 		return e.halt(att, state.Interrupted, currentStep(att), err)
 	}
 	defer closeLog()
+	// The operator's stop ends the waits (connection attempts, reboot
+	// waits, backoffs) of the step running, not its work.
+	ctx = boxes.WithStop(ctx, e.Stop)
 	env := e.env(ctx, att, out)
 	out.say("%s: %d steps (attempt %d, %s)", att.Event, len(planned), att.ID, e.Command)
 	e.notify(ctx, out, att, NoticeStart, "", nil)
@@ -253,7 +256,7 @@ func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.St
 		}
 		if err := e.step(ctx, att, i, s, env, out); err != nil {
 			status := state.Failed
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, ErrStopped) {
 				status = state.Interrupted
 			}
 			return e.haltNotify(ctx, out, att, status, s.ID(), err)
@@ -315,17 +318,28 @@ func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.St
 		if err == nil || !d.Retry || try >= e.Retries || ctx.Err() != nil || !transient(err) {
 			break
 		}
+		if e.stopped() {
+			err = fmt.Errorf("%w: not trying again: %w", ErrStopped, err)
+			break
+		}
 		wait := e.Backoff << try
 		out.say("    outcome unknown (%v); checking again in %s", err, wait)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-		case <-time.After(wait):
+		case <-e.Stop: // nil without a Stop: never ready
+		case <-t.C:
+		}
+		t.Stop()
+		if e.stopped() {
+			err = fmt.Errorf("%w while waiting to try again: %w", ErrStopped, err)
+			break
 		}
 	}
 	err = e.Fault.after(rec.ID, err)
 	tail := out.takeTail()
 	switch {
-	case err != nil && (unknown(err) || ctx.Err() != nil):
+	case err != nil && (unknown(err) || ctx.Err() != nil || errors.Is(err, ErrStopped)):
 		out.stepDone(info, OutcomeUnknown, time.Since(began), err)
 	case err != nil:
 		out.stepDone(info, OutcomeFailed, time.Since(began), err)
@@ -345,7 +359,7 @@ func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.St
 			r.Status, r.Ended = state.Done, time.Now()
 			zero := 0
 			r.Exit = &zero
-		case unknown(err) || ctx.Err() != nil:
+		case unknown(err) || ctx.Err() != nil || errors.Is(err, ErrStopped):
 			// The step may or may not have taken effect: it stays running, so
 			// resume checks it before anything else.
 			r.Error = err.Error()
@@ -397,6 +411,7 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 		return e.halt(att, state.RollingBack, currentStep(att), err)
 	}
 	defer closeLog()
+	ctx = boxes.WithStop(ctx, e.Stop)
 	env := e.env(ctx, att, out)
 	e.notify(ctx, out, att, NoticeStart, "", nil)
 	for i := len(planned) - 1; i >= 0; i-- {

@@ -3,13 +3,16 @@ package fsm
 import (
 	"errors"
 
+	"boxswap/boxes"
 	"boxswap/steps"
 )
 
 var (
 	// ErrStopped is returned when the operator asked to stop (a first
-	// SIGINT) and the engine stopped at a safe point between steps.
-	ErrStopped = errors.New("stopped by the operator")
+	// SIGINT or SIGTERM) and the engine stopped at a safe point: between
+	// steps, or in a step's wait (a connection attempt, a backoff, a reboot
+	// wait), which the stop ends. It is boxes.ErrStopped.
+	ErrStopped = boxes.ErrStopped
 	// ErrPending is returned by next when the last transition did not
 	// finish: it must be resumed or rolled back first.
 	ErrPending = errors.New("a transition is pending")

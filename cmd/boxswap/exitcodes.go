@@ -23,7 +23,7 @@ const (
 	exitUnreachable = 6   // a box could not be reached, or an outcome is unknown
 	exitPhase       = 7   // the machine's state does not allow the verb now
 	exitState       = 8   // the state file cannot be used
-	exitInterrupted = 130 // stopped by the operator (SIGINT/SIGTERM)
+	exitInterrupted = 130 // stopped by the operator (SIGINT; SIGTERM gives 143)
 )
 
 // exitStatusHelp documents the codes in the root command's help.
@@ -46,7 +46,9 @@ EXIT STATUS
        longer matches the cycle in progress, or rollback reached a step
        that cannot be undone
   8    state file: it is corrupt, or was written by a newer boxswap
-  130  interrupted by the operator; boxswap resume goes on
+  130  interrupted by the operator (SIGINT, Ctrl-C; also --stop-before);
+       boxswap resume goes on
+  143  stopped by SIGTERM; boxswap resume goes on
 `)
 
 // classify maps an error to its exit code, a short kind for --json, and the
@@ -56,6 +58,7 @@ EXIT STATUS
 func classify(err error) (code int, kind, hint string) {
 	var ue *usageError
 	var le *boxes.LoadError
+	var se *signalError
 	switch {
 	case err == nil:
 		return exitOK, "", ""
@@ -81,6 +84,8 @@ func classify(err error) (code int, kind, hint string) {
 		return exitRefused, "refused", "nothing was changed; fix what the guard saw, or override it with --force GUARD if you are sure"
 	case errors.Is(err, steps.ErrPrecondition):
 		return exitRefused, "precondition", "nothing was changed; make the box as the step expects, then boxswap resume"
+	case errors.As(err, &se):
+		return 128 + int(se.sig), "interrupted", "boxswap where shows where it stopped; boxswap resume goes on"
 	case errors.Is(err, fsm.ErrStopped), errors.Is(err, context.Canceled):
 		return exitInterrupted, "interrupted", "boxswap where shows where it stopped; boxswap resume goes on"
 	case errors.Is(err, boxes.ErrUnreachable):
