@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -71,11 +73,17 @@ func (e *LoadError) Error() string {
 // from the file's folder). A file that cannot be read gives a wrapped
 // os error instead.
 func Load(path string) (*Config, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: -c on a FIFO must not hang waiting for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("load %s: %w", path, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("is %s, not a regular file", modeName(fi.Mode()))})
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
@@ -97,6 +105,20 @@ func Load(path string) (*Config, error) {
 		return nil, &LoadError{File: path, Problems: l.problems}
 	}
 	return cfg, nil
+}
+
+func modeName(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "a special file"
 }
 
 // loader walks the yaml.Node tree rather than decoding into structs so that

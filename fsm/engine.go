@@ -170,7 +170,13 @@ func (e *Engine) Resume(ctx context.Context) (*state.Attempt, error) {
 		return nil, err
 	}
 	if att == nil || !pending(att.Status) {
-		return att, fmt.Errorf("%w: no transition is pending; run boxswap next to start the next one", ErrNothingToResume)
+		// No attempt is returned: the last one is over, and a summary of it
+		// would read as this run's.
+		what := "no transition has run"
+		if att != nil {
+			what = fmt.Sprintf("the last transition, %s (attempt %d), is %s", att.Event, att.ID, att.Status)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNothingToResume, what)
 	}
 	if att.Status == state.RollingBack {
 		return att, fmt.Errorf("%w: a rollback of %s was interrupted; run boxswap rollback to finish it", ErrPending, att.Event)
@@ -323,7 +329,12 @@ func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.St
 			break
 		}
 		wait := e.Backoff << try
-		out.say("    outcome unknown (%v); checking again in %s", err, wait)
+		switch o := outcomeOf(ctx, err); o {
+		case OutcomeUnknown:
+			out.say("    outcome unknown (%v); checking again in %s", err, wait)
+		default: // refused, unreachable: nothing ran
+			out.say("    %s (%v); trying again in %s", o, err, wait)
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -339,10 +350,8 @@ func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.St
 	err = e.Fault.after(rec.ID, err)
 	tail := out.takeTail()
 	switch {
-	case err != nil && (unknown(err) || ctx.Err() != nil || errors.Is(err, ErrStopped)):
-		out.stepDone(info, OutcomeUnknown, time.Since(began), err)
 	case err != nil:
-		out.stepDone(info, OutcomeFailed, time.Since(began), err)
+		out.stepDone(info, outcomeOf(ctx, err), time.Since(began), err)
 	case skipped:
 		out.stepDone(info, OutcomeSkipped, time.Since(began), nil)
 	default:
@@ -393,7 +402,7 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 		if att != nil {
 			what = fmt.Sprintf("the last transition, %s, is %s", att.Event, att.Status)
 		}
-		return att, fmt.Errorf("%w: %s; a finished transition is not undone, the next one moves on", ErrNothingToRollBack, what)
+		return nil, fmt.Errorf("%w: %s; a finished transition is not undone, the next one moves on", ErrNothingToRollBack, what)
 	}
 	planned, err := e.replan(att)
 	if err != nil {

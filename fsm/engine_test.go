@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -647,5 +648,29 @@ func TestALinkedLogFileIsRefusedNotWrittenThrough(t *testing.T) {
 				t.Errorf("files created beside the victim: %v", entries)
 			}
 		})
+	}
+}
+
+// Issue 10, item 6: a refused connection is "refused" (nothing ran), not
+// "outcome unknown".
+func TestARefusedConnectionIsNotAnUnknownOutcome(t *testing.T) {
+	r := newRig(t)
+	b := r.step(UpgradeDev, "b")
+	b.retry = true
+	b.applyErr = fmt.Errorf("thermals: ssh: %w: dial 127.0.0.2:22: %w", boxes.ErrUnreachable, syscall.ECONNREFUSED)
+	b.failures = 10
+	a, err := r.eng.Next(context.Background())
+	if !errors.Is(err, boxes.ErrUnreachable) {
+		t.Fatalf("next: %v", err)
+	}
+	out := r.out.String()
+	if strings.Contains(out, "outcome unknown") || strings.Contains(out, " unknown after") {
+		t.Errorf("a refused connection reported as an unknown outcome:\n%s", out)
+	}
+	if !strings.Contains(out, "refused (") || !strings.Contains(out, "trying again in") {
+		t.Errorf("output does not say refused:\n%s", out)
+	}
+	if a.Steps[1].Status != state.Running {
+		t.Errorf("b is %s, want running (resume tries again)", a.Steps[1].Status)
 	}
 }

@@ -28,6 +28,11 @@ var (
 	// written by users other than its owner (without the sticky bit).
 	ErrUnsafeDir = safefile.ErrUnsafeDir
 
+	// ErrUnusable is returned when the state or lock file cannot be used
+	// for a local reason: permission denied, a missing folder, a full or
+	// read-only disk. The error says which file and what the system said.
+	ErrUnusable = errors.New("cannot use the file")
+
 	// ErrBusy is returned when another process kept the state file open for
 	// writing longer than the store's timeout.
 	ErrBusy = errors.New("state file busy")

@@ -49,18 +49,25 @@ type Lockfile struct {
 type LockedError struct {
 	Holder Holder // zero when the holder had not written its name yet
 	Path   string // the lock file
+	// OtherHost: the holder ran on another host, where this one cannot
+	// tell whether it still runs; it is never reclaimed automatically.
+	OtherHost bool
 }
 
 func (e *LockedError) Error() string {
 	h := e.Holder
 	if h.PID == 0 {
-		return fmt.Sprintf("state is locked by another boxswap; wait for it, or if that process is gone on another host, remove %s", e.Path)
+		return fmt.Sprintf("state is locked by another boxswap (%s); wait for it", e.Path)
 	}
 	cmd := ""
 	if h.Command != "" {
 		cmd = " (" + h.Command + ")"
 	}
-	return fmt.Sprintf("state is locked by %s@%s pid %d%s since %s; wait for it, or if that process is gone on another host, remove %s",
+	if e.OtherHost {
+		return fmt.Sprintf("state is locked by %s@%s pid %d%s since %s, on another host: this host cannot tell whether it still runs (%s)",
+			h.User, h.Host, h.PID, cmd, since(h.Since), e.Path)
+	}
+	return fmt.Sprintf("state is locked by %s@%s pid %d%s since %s; wait for it (%s)",
 		h.User, h.Host, h.PID, cmd, since(h.Since), e.Path)
 }
 
@@ -114,8 +121,10 @@ func Lock(statePath string, h Holder) (*Lockfile, error) {
 	}
 	// Anyone who may write in the folder could swap the state or the lock.
 	warning, err := safefile.CheckDir(filepath.Dir(path))
-	if err != nil {
+	if errors.Is(err, safefile.ErrUnsafeDir) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
+	} else if err != nil {
+		return nil, lockFileError(path, err)
 	}
 	busy := 0
 	for range 100 {
@@ -142,7 +151,7 @@ func Lock(statePath string, h Holder) (*Lockfile, error) {
 		}
 		if err != nil {
 			_ = f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			return nil, lockFileError(path, err)
 		}
 		// An Unlock removes the file before closing it: if it did so between
 		// our open and our flock, we hold a lock on a file nobody else will
@@ -153,12 +162,18 @@ func Lock(statePath string, h Holder) (*Lockfile, error) {
 		}
 		l := &Lockfile{Path: path, Holder: h, Warning: warning, f: f}
 		if old, err := readHolder(f); err == nil && old != nil {
+			// A flock says nothing about a process on another host (the
+			// state on a shared folder): its pid means nothing here.
+			if old.Host != "" && h.Host != "" && old.Host != h.Host {
+				_ = f.Close()
+				return nil, &LockedError{Holder: *old, Path: path, OtherHost: true}
+			}
 			l.Reclaimed = old
 		}
 		if err := writeHolder(f, h); err != nil {
 			_ = os.Remove(path)
 			_ = f.Close()
-			return nil, fmt.Errorf("lock %s: write holder: %w", path, err)
+			return nil, lockFileError(path, fmt.Errorf("write holder: %w", err))
 		}
 		return l, nil
 	}
@@ -184,6 +199,43 @@ func (l *Lockfile) Unlock() error {
 	return nil
 }
 
+// ForceUnlock removes the lock file of statePath left by a holder this host
+// cannot check (one on another host), and returns that holder (nil when
+// there was no lock file). A lock held by a live process on this host is
+// not removed: it returns a *LockedError. The caller records who removed
+// it and why.
+func ForceUnlock(statePath string) (*Holder, error) {
+	path := LockPath(statePath)
+	f, err := safefile.Open(path, os.O_RDWR)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, lockFileError(path, err)
+	}
+	defer f.Close()
+	held, _ := readHolder(f)
+	if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {
+		le := &LockedError{Path: path}
+		if held != nil {
+			le.Holder = *held
+		}
+		return nil, le
+	} else if err != nil {
+		return nil, lockFileError(path, err)
+	}
+	if !isFileAt(f, path) {
+		return held, nil // unlocked and removed meanwhile
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, lockFileError(path, err)
+	}
+	if held == nil {
+		held = &Holder{}
+	}
+	return held, nil
+}
+
 // ReadLock tells who holds the operator lock of statePath and whether that
 // holder is alive. No lock file gives (nil, false, nil); a lock file left by
 // a dead process gives its holder and false.
@@ -207,7 +259,7 @@ func ReadLock(statePath string) (*Holder, bool, error) {
 		}
 		return h, false, nil
 	case !errors.Is(err, unix.EWOULDBLOCK):
-		return nil, false, fmt.Errorf("lock %s: %w", path, err)
+		return nil, false, lockFileError(path, err)
 	}
 	// A holder writes its name just after taking the lock; give it a moment.
 	for range lockTries {
@@ -225,7 +277,7 @@ func lockFileError(path string, err error) error {
 	if errors.Is(err, safefile.ErrNotRegular) {
 		return &notFileError{path: path, cause: err, lock: true}
 	}
-	return fmt.Errorf("lock %s: %w", path, err)
+	return fmt.Errorf("lock %s: %w: %w", path, ErrUnusable, err)
 }
 
 func flock(f *os.File, how int) error {

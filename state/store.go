@@ -563,7 +563,7 @@ func (s *Store) viewWith(freelist bool, fn func(tx *bolt.Tx) error) error {
 	case errors.Is(err, safefile.ErrNotRegular):
 		return &notFileError{path: s.path, cause: err}
 	case err != nil:
-		return fmt.Errorf("state %s: %w", s.path, err)
+		return s.unusable(err)
 	case fi == nil:
 		return fn(nil)
 	case fi.Size() == 0:
@@ -593,7 +593,7 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	return s.withDB(&bolt.Options{}, func(db *bolt.DB) error {
 		tx, err := db.Begin(true)
 		if err != nil {
-			return fmt.Errorf("state %s: begin transaction: %w", s.path, err)
+			return s.unusable(fmt.Errorf("begin transaction: %w", err))
 		}
 		defer func() { _ = tx.Rollback() }() // a no-op after Commit
 		if err := s.check(tx); err != nil {
@@ -613,7 +613,7 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 			return err
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("state %s: commit: %w", s.path, err)
+			return s.unusable(fmt.Errorf("commit: %w", err))
 		}
 		return nil
 	})
@@ -700,7 +700,7 @@ func (s *Store) openError(err error) error {
 	case errors.Is(err, ErrNotAFile):
 		return err
 	case errors.As(err, &pe):
-		return fmt.Errorf("state %s: %w", s.path, err)
+		return s.unusable(err)
 	default:
 		// bbolt's own open errors (invalid, checksum, version mismatch, bad
 		// page size) all mean the file is not a database it can read.
@@ -713,7 +713,7 @@ func (s *Store) openError(err error) error {
 func (s *Store) check(tx *bolt.Tx) error {
 	fi, err := os.Stat(s.path)
 	if err != nil {
-		return fmt.Errorf("state %s: %w", s.path, err)
+		return s.unusable(err)
 	}
 	if tx.Size() > fi.Size() {
 		return s.corrupt(fmt.Errorf("file is %d bytes but its pages need %d: truncated", fi.Size(), tx.Size()))
@@ -759,7 +759,7 @@ func (s *Store) waitCreated() error {
 			break
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("state %s: %w", s.path, err)
+			return s.unusable(err)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("state %s: %w: another process kept it open for over %s", s.path, ErrBusy, s.timeout)
@@ -770,6 +770,12 @@ func (s *Store) waitCreated() error {
 		return nil
 	}
 	return &notFileError{path: s.path, cause: errors.New("the file is empty")}
+}
+
+// unusable wraps a local failure to use the file (permission, missing
+// folder, disk full) as ErrUnusable.
+func (s *Store) unusable(err error) error {
+	return fmt.Errorf("state %s: %w: %w", s.path, ErrUnusable, err)
 }
 
 func (s *Store) corrupt(cause error) error { return &corruptError{path: s.path, cause: cause} }

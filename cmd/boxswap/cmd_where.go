@@ -109,6 +109,9 @@ func printWhere(w io.Writer, v *fsm.View, lock *lockJSON) {
 		switch t.Status {
 		case state.RollingBack:
 			fmt.Fprintln(w, "to go on: boxswap rollback finishes the rollback")
+		case state.RolledBack:
+			// Nothing is pending: resume and rollback would refuse.
+			fmt.Fprintf(w, "to go on: boxswap next runs %s again from the start (boxswap plan shows it)\n", t.Event)
 		default:
 			fmt.Fprintln(w, "to go on: boxswap resume, or boxswap rollback to undo its done steps")
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 
 	"boxswap/boxes"
 	"boxswap/fsm"
@@ -45,7 +46,9 @@ EXIT STATUS
        nothing to resume or roll back, the cycle is done, boxes.yaml no
        longer matches the cycle in progress, or rollback reached a step
        that cannot be undone
-  8    state file: it is corrupt, or was written by a newer boxswap
+  8    state file: it is corrupt, was written by a newer boxswap, is not
+       a regular file (a link, a FIFO, empty), or cannot be used here
+       (permission, missing folder, disk full)
   130  interrupted by the operator (SIGINT, Ctrl-C; also --stop-before);
        boxswap resume goes on
   143  stopped by SIGTERM; boxswap resume goes on
@@ -59,6 +62,7 @@ func classify(err error) (code int, kind, hint string) {
 	var ue *usageError
 	var le *boxes.LoadError
 	var se *signalError
+	var lk *state.LockedError
 	switch {
 	case err == nil:
 		return exitOK, "", ""
@@ -68,10 +72,15 @@ func classify(err error) (code int, kind, hint string) {
 		return exitUsage, "usage", "boxswap plan lists the next transition's step IDs"
 	case errors.As(err, &le):
 		return exitUsage, "config", "fix the problems listed, then run boxswap check --offline"
+	case errors.As(err, &lk) && lk.OtherHost:
+		return exitLocked, "locked", "make sure that run is over (ask its operator, or look on " + lk.Holder.Host +
+			"), then boxswap unlock --force --reason TEXT, which records who removed it and why"
 	case errors.Is(err, state.ErrLocked):
 		return exitLocked, "locked", "wait for the other run to finish; a lock whose process is dead is reclaimed by the next run"
 	case errors.Is(err, state.ErrNotAFile):
 		return exitState, "state", "the message says what is there; boxswap reads and writes only regular files, and only a missing state file starts afresh"
+	case errors.Is(err, state.ErrUnusable):
+		return exitState, "state", "the message names the file and what the system said: check that its folder exists, its permissions, and the free space (df)"
 	case errors.Is(err, state.ErrUnsafeDir):
 		return exitState, "state", "keep the state in a folder only its owner can write"
 	case errors.Is(err, fsm.ErrUnknownPhase):
@@ -88,6 +97,8 @@ func classify(err error) (code int, kind, hint string) {
 		return 128 + int(se.sig), "interrupted", "boxswap where shows where it stopped; boxswap resume goes on"
 	case errors.Is(err, fsm.ErrStopped), errors.Is(err, context.Canceled):
 		return exitInterrupted, "interrupted", "boxswap where shows where it stopped; boxswap resume goes on"
+	case errors.Is(err, boxes.ErrUnreachable) && errors.Is(err, syscall.ECONNREFUSED):
+		return exitUnreachable, "unreachable", "the box refused the connection, so nothing ran: check that sshd runs on it and listens on the port boxes.yaml gives (boxswap check), then boxswap resume"
 	case errors.Is(err, boxes.ErrUnreachable):
 		return exitUnreachable, "unreachable", "check the box is up and boxswap check passes, then run boxswap resume"
 	case errors.Is(err, boxes.ErrOutcomeUnknown):

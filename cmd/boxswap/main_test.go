@@ -27,10 +27,11 @@ func TestMain(m *testing.M) {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	testscript.Main(m, map[string]func(){
-		"boxswap":  main,
-		"holdlock": holdLockMain,
-		"setphase": setPhaseMain,
-		"damage":   damageMain,
+		"boxswap":    main,
+		"holdlock":   holdLockMain,
+		"setphase":   setPhaseMain,
+		"damage":     damageMain,
+		"rolledback": rolledBackMain,
 	})
 }
 
@@ -176,15 +177,7 @@ func damageMain() {
 		fmt.Fprintln(os.Stderr, "usage: damage STATE")
 		os.Exit(2)
 	}
-	s := state.Open(os.Args[1])
-	err := s.Init(state.Meta{Phase: "dev-upgraded", Cycle: 1, From: 27, To: 29})
-	if err == nil {
-		_, err = s.Begin(&state.Attempt{Cycle: 1, Event: "redirect", From: "dev-upgraded", To: "redirected", Command: "next",
-			Steps: []state.StepRecord{{ID: "redirect/approve", Text: "approve"}}})
-	}
-	if err == nil {
-		err = s.UpdateAttempt(1, func(a *state.Attempt) error { a.Status = state.Failed; return nil })
-	}
+	err := redirectAttempt(os.Args[1], state.Failed)
 	if err == nil {
 		var db *bolt.DB
 		if db, err = bolt.Open(os.Args[1], 0o600, nil); err == nil {
@@ -198,6 +191,34 @@ func damageMain() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// rolledBackMain writes a state at dev-upgraded whose redirect was rolled
+// back: rolledback STATE.
+func rolledBackMain() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: rolledback STATE")
+		os.Exit(2)
+	}
+	if err := redirectAttempt(os.Args[1], state.RolledBack); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// redirectAttempt writes a cycle at dev-upgraded with one attempt of
+// redirect in status.
+func redirectAttempt(path, status string) error {
+	s := state.Open(path)
+	err := s.Init(state.Meta{Phase: "dev-upgraded", Cycle: 1, From: 27, To: 29})
+	if err == nil {
+		_, err = s.Begin(&state.Attempt{Cycle: 1, Event: "redirect", From: "dev-upgraded", To: "redirected", Command: "next",
+			Steps: []state.StepRecord{{ID: "redirect/approve", Text: "approve"}}})
+	}
+	if err == nil {
+		err = s.UpdateAttempt(1, func(a *state.Attempt) error { a.Status = status; return nil })
+	}
+	return err
 }
 
 // runCLI runs a command line in this process, as main would.

@@ -63,6 +63,7 @@ plan. Only one next, resume or rollback runs at a time (the operator lock,
 		newLogCommand(g),
 		newCheckCommand(g),
 		newGraphCommand(g),
+		newUnlockCommand(g),
 		newCompletionCommand(g),
 		newGenManCommand(g),
 	)
