@@ -94,6 +94,9 @@ func Load(path string) (*Config, error) {
 	}
 	l := &loader{file: path, dir: dir, pos: map[string]int{}}
 	cfg := l.load(data)
+	if cfg != nil && len(l.problems) == 0 {
+		l.sameMachine(cfg)
+	}
 	if len(l.problems) > 0 {
 		sort.SliceStable(l.problems, func(i, j int) bool { return l.problems[i].Line < l.problems[j].Line })
 		if n := len(l.problems); n > maxProblems {

@@ -637,3 +637,29 @@ func yamlQuote(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
+
+// Issue 10, item 3: two boxes that ssh reaches at the same address once
+// the ssh config's HostName and Port apply are the same machine, refused
+// before anything runs.
+func TestSameMachineThroughTheSSHConfig(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile("testdata/bad/hook-nul.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer(
+		`run: "wall a\0b"`, `run: "true"`,
+		"host: thermals.inria.fr", "host: thermals-alias",
+		"upgrade:\n", "ssh:\n  config: ./ssh_config\nupgrade:\n",
+	).Replace(string(data))
+	file := filepath.Join(dir, "boxes.yaml")
+	for name, body := range map[string]string{
+		"boxes.yaml": cfg,
+		"ssh_config": "Host thermals-alias\n  HostName THURST.inria.fr\n  Port 22\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkProblems(t, file, []string{file + ":9: \x00boxes[1].host: boxes thurst and thermals are the same machine: thermals-alias is THURST.inria.fr:22 through the ssh config"})
+}
