@@ -88,6 +88,13 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
+	return LoadBytes(path, data)
+}
+
+// LoadBytes is Load of data, read from path (which names the file in
+// errors and anchors relative SSH paths): a transition re-plans from the
+// boxes.yaml it recorded, not from the file as it is now.
+func LoadBytes(path string, data []byte) (*Config, error) {
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
@@ -107,6 +114,7 @@ func Load(path string) (*Config, error) {
 		}
 		return nil, &LoadError{File: path, Problems: l.problems}
 	}
+	cfg.Source = string(data)
 	return cfg, nil
 }
 

@@ -254,7 +254,7 @@ func TestAStepFoundRunningIsCheckedBeforeItIsAppliedAgain(t *testing.T) {
 	b.onApply = func(env *steps.Env) error { panic("unreachable") }
 	att := &state.Attempt{Cycle: 1, Event: UpgradeDev, From: Start, To: DevUpgraded, Status: state.Running, Started: time.Now()}
 	for _, s := range r.plans[UpgradeDev] {
-		att.Steps = append(att.Steps, state.StepRecord{ID: s.ID(), Status: state.Pending})
+		att.Steps = append(att.Steps, state.StepRecord{ID: s.ID(), Commands: s.Describe().Commands, Status: state.Pending})
 	}
 	if err := r.store.Init(state.Meta{Schema: state.SchemaVersion, Phase: Start, Cycle: 1, From: 27, To: 29}); err != nil {
 		t.Fatal(err)

@@ -63,6 +63,7 @@ func classify(err error) (code int, kind, hint string) {
 	var le *boxes.LoadError
 	var se *signalError
 	var lk *state.LockedError
+	var pc *fsm.PlanChangedError
 	switch {
 	case err == nil:
 		return exitOK, "", ""
@@ -109,6 +110,8 @@ func classify(err error) (code int, kind, hint string) {
 		return exitPhase, "nothing-pending", "boxswap where shows the phase; boxswap plan shows the next transition"
 	case errors.Is(err, fsm.ErrCycleDone):
 		return exitPhase, "cycle-done", "edit upgrade.from and upgrade.to in boxes.yaml to start a new cycle"
+	case errors.As(err, &pc):
+		return exitPhase, "config-changed", "boxswap resume --replan takes the new plan for the steps not done yet (recorded), or put boxes.yaml back; boxswap rollback undoes the done steps with their recorded commands"
 	case errors.Is(err, fsm.ErrConfigChanged):
 		return exitPhase, "config-changed", "put boxes.yaml back as it was when the cycle began"
 	case errors.Is(err, fsm.ErrRollbackStopped):
