@@ -2,6 +2,8 @@ package boxes
 
 import (
 	"fmt"
+
+	"boxswap/internal/text"
 	"net/netip"
 	"net/url"
 	"path"
@@ -172,12 +174,8 @@ func checkCommand(s string) (string, string) {
 	return "", ""
 }
 
-// hidden reports a character that changes how text is shown rather than
-// showing: C0 and C1 controls, DEL, and the bidi embeddings, overrides and
-// isolates (U+202A-U+202E, U+2066-U+2069) that can reorder a line.
-func hidden(r rune) bool {
-	return unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F
-}
+// hidden is text.Hidden: what would act on a terminal rather than show.
+func hidden(r rune) bool { return text.Hidden(r) }
 
 func checkLocalPath(s string) (string, string) {
 	if strings.ContainsFunc(s, hidden) {

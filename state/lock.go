@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"boxswap/internal/safefile"
+	"boxswap/internal/text"
 )
 
 // Lock gives up on a held lock after lockTries tries lockDelay apart: a
@@ -61,14 +62,16 @@ func (e *LockedError) Error() string {
 	}
 	cmd := ""
 	if h.Command != "" {
-		cmd = " (" + h.Command + ")"
+		cmd = " (" + text.Printable(h.Command) + ")"
 	}
+	// The names come from the lock file: printed escaped.
+	user, host := text.Printable(h.User), text.Printable(h.Host)
 	if e.OtherHost {
 		return fmt.Sprintf("state is locked by %s@%s pid %d%s since %s, on another host: this host cannot tell whether it still runs (%s)",
-			h.User, h.Host, h.PID, cmd, since(h.Since), e.Path)
+			user, host, h.PID, cmd, since(h.Since), e.Path)
 	}
 	return fmt.Sprintf("state is locked by %s@%s pid %d%s since %s; wait for it (%s)",
-		h.User, h.Host, h.PID, cmd, since(h.Since), e.Path)
+		user, host, h.PID, cmd, since(h.Since), e.Path)
 }
 
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }

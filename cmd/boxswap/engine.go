@@ -265,7 +265,8 @@ func notifier(cfg *boxes.Config) func(context.Context, fsm.Notice) error {
 // func ends the live lines; it may be called twice.
 func (g *globalOptions) reporter() (fsm.Reporter, func()) {
 	f, ok := g.stdout.(*os.File)
-	if g.Plain || os.Getenv("NO_COLOR") != "" || !ok || !isTerminal(f) {
+	// TERM=dumb (an Emacs shell, a serial console) draws no escape codes.
+	if g.Plain || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" || !ok || !isTerminal(f) {
 		return fsm.NewPlain(g.stdout, nil), func() {}
 	}
 	t := fsm.NewTerminal(f, func() int { return terminalWidth(f) })

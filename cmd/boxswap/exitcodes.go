@@ -9,6 +9,7 @@ import (
 
 	"boxswap/boxes"
 	"boxswap/fsm"
+	"boxswap/internal/text"
 	"boxswap/state"
 	"boxswap/steps"
 )
@@ -74,7 +75,7 @@ func classify(err error) (code int, kind, hint string) {
 	case errors.As(err, &le):
 		return exitUsage, "config", "fix the problems listed, then run boxswap check --offline"
 	case errors.As(err, &lk) && lk.OtherHost:
-		return exitLocked, "locked", "make sure that run is over (ask its operator, or look on " + lk.Holder.Host +
+		return exitLocked, "locked", "make sure that run is over (ask its operator, or look on " + text.Printable(lk.Holder.Host) +
 			"), then boxswap unlock --force --reason TEXT, which records who removed it and why"
 	case errors.Is(err, state.ErrLocked):
 		return exitLocked, "locked", "wait for the other run to finish; a lock whose process is dead is reclaimed by the next run"
