@@ -148,6 +148,15 @@ func openError(path string, err error) error {
 	if errors.Is(err, unix.EISDIR) {
 		return &NotRegularError{Path: path, What: "a directory"}
 	}
+	if errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOTSUP) {
+		// A FIFO with no reader (opened for writing), a socket, a device
+		// with no driver: not a regular file, whatever else it is.
+		what := "a special file"
+		if fi, lerr := os.Lstat(path); lerr == nil {
+			what = kind(fi.Mode())
+		}
+		return &NotRegularError{Path: path, What: what}
+	}
 	return &fs.PathError{Op: "open", Path: path, Err: err}
 }
 
