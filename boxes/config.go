@@ -12,7 +12,10 @@ const (
 // absolute: Load expands ~ and resolves them against the file's folder.
 type Config struct {
 	// File is the path boxes.yaml was loaded from; errors name it.
-	File      string              `yaml:"-"`
+	File string `yaml:"-"`
+	// Source is the text it was loaded from, recorded with each transition
+	// so that its steps are undone as they were planned.
+	Source    string              `yaml:"-"`
 	Version   int                 `yaml:"version"`
 	Boxes     []Box               `yaml:"boxes"`
 	Functions map[string]Function `yaml:"functions"` // keys: production, development

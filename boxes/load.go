@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -71,21 +73,37 @@ func (e *LoadError) Error() string {
 // from the file's folder). A file that cannot be read gives a wrapped
 // os error instead.
 func Load(path string) (*Config, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: -c on a FIFO must not hang waiting for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("load %s: %w", path, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("is %s, not a regular file", modeName(fi.Mode()))})
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
+	return LoadBytes(path, data)
+}
+
+// LoadBytes is Load of data, read from path (which names the file in
+// errors and anchors relative SSH paths): a transition re-plans from the
+// boxes.yaml it recorded, not from the file as it is now.
+func LoadBytes(path string, data []byte) (*Config, error) {
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	l := &loader{file: path, dir: dir, pos: map[string]int{}}
 	cfg := l.load(data)
+	if cfg != nil && len(l.problems) == 0 {
+		l.sameMachine(cfg)
+	}
 	if len(l.problems) > 0 {
 		sort.SliceStable(l.problems, func(i, j int) bool { return l.problems[i].Line < l.problems[j].Line })
 		if n := len(l.problems); n > maxProblems {
@@ -96,7 +114,22 @@ func Load(path string) (*Config, error) {
 		}
 		return nil, &LoadError{File: path, Problems: l.problems}
 	}
+	cfg.Source = string(data)
 	return cfg, nil
+}
+
+func modeName(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "a special file"
 }
 
 // loader walks the yaml.Node tree rather than decoding into structs so that

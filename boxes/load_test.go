@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -316,11 +317,20 @@ func TestLoadRawBytes(t *testing.T) {
 	}
 }
 
+// Issue 10, item 8: without $HOME (cron, systemd-run) ~ is the home folder
+// of the user database, as for ssh, so that where works.
 func TestLoadHomeUnset(t *testing.T) {
 	t.Setenv("HOME", "")
-	_, err := Load("testdata/good/minimal.yaml")
-	if err == nil || !strings.Contains(err.Error(), "ssh.known_hosts: cannot expand ~") {
-		t.Fatalf("err = %v, want the default known_hosts refused without a home folder", err)
+	u, err := user.Current()
+	if err != nil || u.HomeDir == "" {
+		t.Skipf("no home folder in the user database: %v", err)
+	}
+	c, err := Load("testdata/good/minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(u.HomeDir, ".ssh", "known_hosts"); c.SSH.KnownHosts != want {
+		t.Errorf("known_hosts %s, want %s", c.SSH.KnownHosts, want)
 	}
 }
 
@@ -674,4 +684,30 @@ func yamlQuote(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// Issue 10, item 3: two boxes that ssh reaches at the same address once
+// the ssh config's HostName and Port apply are the same machine, refused
+// before anything runs.
+func TestSameMachineThroughTheSSHConfig(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile("testdata/bad/hook-nul.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer(
+		`run: "wall a\0b"`, `run: "true"`,
+		"host: thermals.inria.fr", "host: thermals-alias",
+		"upgrade:\n", "ssh:\n  config: ./ssh_config\nupgrade:\n",
+	).Replace(string(data))
+	file := filepath.Join(dir, "boxes.yaml")
+	for name, body := range map[string]string{
+		"boxes.yaml": cfg,
+		"ssh_config": "Host thermals-alias\n  HostName THURST.inria.fr\n  Port 22\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkProblems(t, file, []string{file + ":9: \x00boxes[1].host: boxes thurst and thermals are the same machine: thermals-alias is THURST.inria.fr:22 through the ssh config"})
 }

@@ -6,6 +6,7 @@ package boxes
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -321,13 +322,25 @@ func (l *loader) ssh(top *mapping) SSH {
 	return s
 }
 
+// homeDir is $HOME, or when it is not set (a cron job, systemd-run) the
+// home folder the user database gives, as ssh itself does.
+func homeDir() string {
+	if home, err := os.UserHomeDir(); err == nil && home != "" {
+		return home
+	}
+	if u, err := user.Current(); err == nil {
+		return u.HomeDir
+	}
+	return ""
+}
+
 // localPath expands a leading ~/ and resolves a relative path against the
 // file's folder, so a lab's boxes.yaml can say known_hosts: known_hosts.
 func (l *loader) localPath(p string) (string, error) {
 	if p == "~" || strings.HasPrefix(p, "~/") {
-		home, err := os.UserHomeDir()
-		if err != nil || home == "" {
-			return "", fmt.Errorf("cannot expand ~ in %q: no home folder ($HOME is not set)", clip(p))
+		home := homeDir()
+		if home == "" {
+			return "", fmt.Errorf("cannot expand ~ in %q: no home folder ($HOME is not set, and the user database has none)", clip(p))
 		}
 		p = filepath.Join(home, p[1:])
 	} else if strings.HasPrefix(p, "~") {

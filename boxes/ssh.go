@@ -229,7 +229,17 @@ func (c *Client) acquire(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, c.unreachable(err)
 	}
-	dd, _, err := c.d.dial(ctx, ep, false)
+	// A connection attempt is a wait: the operator's stop ends it, and no
+	// new one starts after it (the command it was for never ran).
+	if Stopped(ctx) {
+		return nil, fmt.Errorf("%s: ssh: %w: not connecting again", c.name, ErrStopped)
+	}
+	wctx, cancel := Waiting(ctx)
+	defer cancel()
+	dd, _, err := c.d.dial(wctx, ep, false)
+	if err != nil && errors.Is(context.Cause(wctx), ErrStopped) {
+		return nil, fmt.Errorf("%s: ssh: %w while connecting", c.name, ErrStopped)
+	}
 	if err != nil {
 		return nil, c.unreachable(err)
 	}

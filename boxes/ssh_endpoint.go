@@ -53,7 +53,7 @@ type sshConfigFile struct {
 
 func expandHome(p string) string {
 	if p == "~" || strings.HasPrefix(p, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
+		if home := homeDir(); home != "" {
 			return filepath.Join(home, p[1:])
 		}
 	}
@@ -112,7 +112,7 @@ func localUser() string {
 
 // expandTokens does the ssh_config(5) expansions that make sense here.
 func expandTokens(s string, ep Endpoint) string {
-	home, _ := os.UserHomeDir()
+	home := homeDir()
 	r := strings.NewReplacer("%%", "%", "%h", ep.Host, "%p", strconv.Itoa(ep.Port),
 		"%r", ep.User, "%u", localUser(), "%d", home, "%n", ep.Alias)
 	return expandHome(r.Replace(s))

@@ -2,6 +2,8 @@ package boxes
 
 import (
 	"fmt"
+
+	"boxswap/internal/text"
 	"net/netip"
 	"net/url"
 	"path"
@@ -117,7 +119,7 @@ func checkUnit(s string) (string, string) {
 // checkSetting keeps a settings value on one line: it replaces one line of
 // sitesettings.py. Quoting it for Python and the shell is the step's job.
 func checkSetting(s string) (string, string) {
-	if strings.ContainsFunc(s, unicode.IsControl) {
+	if strings.ContainsFunc(s, hidden) {
 		return "holds a newline or another control character", "write the value on one line"
 	}
 	return "", ""
@@ -142,6 +144,11 @@ func checkRemotePath(s string) (string, string) {
 func checkFolder(s string) (string, string) {
 	hint := "write a folder name inside data.root, like students"
 	switch {
+	case s == "":
+		// rsync would be given data.root itself: the whole data tree.
+		return "is empty", hint
+	case len(s) > 255:
+		return "is longer than a file name can be (255 bytes)", hint
 	case s == "." || s == ".." || strings.HasPrefix(s, "-"):
 		return "is not a folder name", hint
 	case strings.Contains(s, "/"):
@@ -168,6 +175,9 @@ func checkSuffix(s string) (string, string) {
 // checkBranch follows git check-ref-format, within the shell-safe set.
 func checkBranch(s string) (string, string) {
 	hint := "write a git branch name like f29"
+	if len(s) > 255 {
+		return "is longer than a branch name can be (255 bytes)", hint
+	}
 	bad := strings.HasPrefix(s, "-") || strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/") ||
 		strings.HasSuffix(s, ".") || strings.HasSuffix(s, ".lock") || strings.Contains(s, "..") ||
 		strings.Contains(s, "//") || strings.Contains(s, "/.") || strings.HasPrefix(s, ".") ||
@@ -182,11 +192,20 @@ func checkCommand(s string) (string, string) {
 	if strings.ContainsRune(s, 0) {
 		return "holds a NUL byte", "remove the \\0 escape"
 	}
+	// Newlines and tabs make multi-line scripts; other control characters
+	// (ESC, bidi overrides) would rewrite the operator's terminal or hide
+	// what runs when plan and log print the command.
+	if strings.ContainsFunc(s, func(r rune) bool { return r != '\n' && r != '\t' && hidden(r) }) {
+		return "holds a control character (an escape sequence, a bidi override)", "write the command in plain text; \\n and tabs are fine"
+	}
 	return "", ""
 }
 
+// hidden is text.Hidden: what would act on a terminal rather than show.
+func hidden(r rune) bool { return text.Hidden(r) }
+
 func checkLocalPath(s string) (string, string) {
-	if strings.ContainsFunc(s, unicode.IsControl) {
+	if strings.ContainsFunc(s, hidden) {
 		return "holds a newline or another control character", "write the path on one line"
 	}
 	return "", ""
@@ -207,14 +226,52 @@ func checkOn(s string) (string, string) {
 }
 
 // sameHost compares host names as DNS does: case-insensitively, with or
-// without the final dot; addresses by value.
+// without the final dot; addresses by value. localhost, 127.0.0.1 and ::1
+// are all this machine.
 func sameHost(a, b string) bool {
+	a, b = loopback(a), loopback(b)
 	if x, err := netip.ParseAddr(a); err == nil {
 		if y, err := netip.ParseAddr(b); err == nil {
 			return x == y
 		}
 	}
 	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+}
+
+// loopback spells the names of this machine one way.
+func loopback(h string) string {
+	switch strings.ToLower(strings.TrimSuffix(h, ".")) {
+	case "localhost", "127.0.0.1", "::1", "ip6-localhost":
+		return "127.0.0.1"
+	}
+	return h
+}
+
+// sameMachine refuses two boxes that ssh would reach at the same address
+// once ~/.ssh/config has had its say (HostName, Port): boxswap would move
+// production onto the box it takes it from. An ssh config that cannot be
+// read is left for check and the first connection to report.
+func (l *loader) sameMachine(c *Config) {
+	sc, err := loadSSHConfig(c.SSH.Config)
+	if err != nil || len(c.Boxes) > 10 {
+		return
+	}
+	eps := make([]Endpoint, len(c.Boxes))
+	for i, b := range c.Boxes {
+		if eps[i], err = resolveEndpoint(b, c.SSH.Identity, sc); err != nil {
+			return
+		}
+	}
+	for i := range eps {
+		for j := range i {
+			a, b := eps[j], eps[i]
+			if a.Port == b.Port && sameHost(a.Host, b.Host) && !(c.Boxes[i].Port == c.Boxes[j].Port && sameHost(c.Boxes[i].Host, c.Boxes[j].Host)) {
+				l.add(l.line(l.boxPaths[i]+".host"), "each box must be another machine: fix host, or HostName/Port in "+sc.path,
+					"%s.host: boxes %s and %s are the same machine: %s is %s through the ssh config, as %s is",
+					l.boxPaths[i], c.Boxes[j].Name, c.Boxes[i].Name, c.Boxes[i].Host, b.Addr(), c.Boxes[j].Host)
+			}
+		}
+	}
 }
 
 // validate checks what no single value shows: the pair, its functions and

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"boxswap/boxes"
+	"boxswap/internal/safefile"
 	"boxswap/state"
 	"boxswap/steps"
 )
@@ -56,10 +58,14 @@ type Engine struct {
 }
 
 func (e *Engine) plan(meta state.Meta, event string) ([]steps.Step, error) {
+	return e.planWith(e.Config, meta, event)
+}
+
+func (e *Engine) planWith(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error) {
 	if e.Plan != nil {
-		return e.Fault.check(e.Plan(e.Config, meta, event))
+		return e.Fault.check(e.Plan(cfg, meta, event))
 	}
-	return e.Fault.check(Steps(e.Config, meta, event))
+	return e.Fault.check(Steps(cfg, meta, event))
 }
 
 // Planned returns the next transition and its steps, as next would run them.
@@ -81,7 +87,7 @@ func (e *Engine) Planned() (Transition, []steps.Step, error) {
 // fresh or a finished cycle is followed by a new upgrade in boxes.yaml. It
 // writes only when write is set.
 func (e *Engine) cycle(write bool) (state.Meta, error) {
-	meta, err := e.Store.Meta()
+	meta, err := ReadMeta(e.Store)
 	if err != nil {
 		return meta, err
 	}
@@ -148,11 +154,10 @@ func (e *Engine) Next(ctx context.Context) (*state.Attempt, error) {
 		Status: state.Running, Command: e.Command, Started: time.Now(),
 	}
 	for _, s := range planned {
-		d := s.Describe()
-		att.Steps = append(att.Steps, state.StepRecord{
-			ID: s.ID(), Box: d.Box, Text: d.Text, Commands: d.Commands,
-			Irreversible: d.Irreversible, Status: state.Pending,
-		})
+		att.Steps = append(att.Steps, stepRecord(s, 0))
+	}
+	if e.Config.Source != "" {
+		att.Configs = []string{e.Config.Source}
 	}
 	id, err := e.Store.Begin(att)
 	if err != nil {
@@ -170,7 +175,13 @@ func (e *Engine) Resume(ctx context.Context) (*state.Attempt, error) {
 		return nil, err
 	}
 	if att == nil || !pending(att.Status) {
-		return att, fmt.Errorf("%w: no transition is pending; run boxswap next to start the next one", ErrNothingToResume)
+		// No attempt is returned: the last one is over, and a summary of it
+		// would read as this run's.
+		what := "no transition has run"
+		if att != nil {
+			what = fmt.Sprintf("the last transition, %s (attempt %d), is %s", att.Event, att.ID, att.Status)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNothingToResume, what)
 	}
 	if att.Status == state.RollingBack {
 		return att, fmt.Errorf("%w: a rollback of %s was interrupted; run boxswap rollback to finish it", ErrPending, att.Event)
@@ -207,33 +218,209 @@ func (e *Engine) checkStopBefore(event string, planned []steps.Step) error {
 	return fmt.Errorf("%w: --stop-before %s: %s has no such step; boxswap plan lists its steps", ErrNoSuchStep, e.StopBefore, event)
 }
 
+// stepRecord is what the state records of a planned step; plan indexes
+// the attempt's Configs.
+func stepRecord(s steps.Step, plan int) state.StepRecord {
+	d := s.Describe()
+	return state.StepRecord{
+		ID: s.ID(), Box: d.Box, Text: d.Text, Commands: d.Commands, Undo: d.Undo,
+		Irreversible: d.Irreversible, Plan: plan, Status: state.Pending,
+	}
+}
+
 // replan rebuilds an attempt's steps from boxes.yaml and checks they are
-// the ones recorded: resuming with other steps would skip or repeat work.
+// the ones recorded, commands included: resuming with other steps would
+// skip or repeat work. When they differ the error shows the difference
+// and points at resume --replan.
 func (e *Engine) replan(att *state.Attempt) ([]steps.Step, error) {
-	meta, err := e.cycle(false)
+	planned, diff, err := e.planNow(att)
 	if err != nil {
 		return nil, err
 	}
-	planned, err := e.plan(meta, att.Event)
-	if err != nil {
-		return nil, err
-	}
-	if len(planned) != len(att.Steps) {
-		return nil, fmt.Errorf("%w: %s now plans %d steps where the recorded attempt has %d; restore the boxes.yaml it began with",
-			ErrConfigChanged, att.Event, len(planned), len(att.Steps))
-	}
-	for i, s := range planned {
-		if s.ID() != att.Steps[i].ID {
-			return nil, fmt.Errorf("%w: step %d of %s is now %s, recorded as %s; restore the boxes.yaml it began with",
-				ErrConfigChanged, i+1, att.Event, s.ID(), att.Steps[i].ID)
-		}
+	if len(diff) > 0 {
+		return nil, &PlanChangedError{Event: att.Event, File: e.Config.File, Diff: diff}
 	}
 	return planned, nil
 }
 
+// planNow plans att's transition from boxes.yaml as it is now, and says
+// how that differs from the record.
+func (e *Engine) planNow(att *state.Attempt) ([]steps.Step, []string, error) {
+	meta, err := e.cycle(false)
+	if err != nil {
+		return nil, nil, err
+	}
+	planned, err := e.plan(meta, att.Event)
+	if err != nil {
+		return nil, nil, err
+	}
+	return planned, planDiff(att, planned), nil
+}
+
+// PlanChangedError is ErrConfigChanged for a pending transition whose steps
+// boxes.yaml now plans otherwise; Diff says how, one line per step.
+type PlanChangedError struct {
+	Event, File string
+	Diff        []string
+}
+
+func (e *PlanChangedError) Error() string {
+	return fmt.Sprintf("%v: %s now plans the pending %s otherwise:\n%s", ErrConfigChanged, e.File, e.Event, strings.Join(e.Diff, "\n"))
+}
+
+func (e *PlanChangedError) Is(target error) bool { return target == ErrConfigChanged }
+
+// planDiff lists how planned differs from the steps recorded in att: a
+// step added (+), removed (-), or whose commands or undo changed (~).
+func planDiff(att *state.Attempt, planned []steps.Step) []string {
+	var diff []string
+	now := map[string]state.StepRecord{}
+	for _, s := range planned {
+		now[s.ID()] = stepRecord(s, 0)
+	}
+	was := map[string]bool{}
+	for _, r := range att.Steps {
+		was[r.ID] = true
+		n, ok := now[r.ID]
+		switch {
+		case !ok:
+			diff = append(diff, fmt.Sprintf("  - %s (%s): no longer planned", r.ID, r.Status))
+		case !slices.Equal(n.Commands, r.Commands):
+			diff = append(diff, fmt.Sprintf("  ~ %s (%s): runs %q, recorded %q", r.ID, r.Status, n.Commands, r.Commands))
+		case !slices.Equal(n.Undo, r.Undo) && r.Undo != nil:
+			diff = append(diff, fmt.Sprintf("  ~ %s (%s): undo %q, recorded %q", r.ID, r.Status, n.Undo, r.Undo))
+		}
+	}
+	for i, s := range planned {
+		if !was[s.ID()] {
+			diff = append(diff, fmt.Sprintf("  + %s: new, step %d", s.ID(), i+1))
+		}
+	}
+	if len(diff) == 0 {
+		for i, s := range planned {
+			if i < len(att.Steps) && s.ID() != att.Steps[i].ID {
+				diff = append(diff, fmt.Sprintf("  ~ step %d is now %s, recorded %s", i+1, s.ID(), att.Steps[i].ID))
+			}
+		}
+	}
+	return diff
+}
+
+// Replan re-plans the pending transition from boxes.yaml as it is now, and
+// records it (the new boxes.yaml, the difference, who): steps not done yet
+// take the new plan; done steps keep their record and are undone, if ever,
+// as recorded. A done step the new plan would run otherwise, or no longer
+// runs, is refused: roll back first (with the recorded commands), then
+// next plans afresh. It returns the difference, empty when there is none.
+func (e *Engine) Replan() ([]string, error) {
+	att, err := e.Store.Last()
+	if err != nil {
+		return nil, err
+	}
+	if att == nil || !pending(att.Status) || att.Status == state.RollingBack {
+		return nil, fmt.Errorf("%w: no transition is pending to re-plan", ErrNothingToResume)
+	}
+	planned, diff, err := e.planNow(att)
+	if err != nil {
+		return nil, err
+	}
+	if len(diff) == 0 {
+		return nil, nil
+	}
+	now := map[string]state.StepRecord{}
+	for _, s := range planned {
+		now[s.ID()] = stepRecord(s, 0)
+	}
+	var refused []string
+	for _, r := range att.Steps {
+		n, ok := now[r.ID]
+		if r.Status == state.Done && (!ok || !slices.Equal(n.Commands, r.Commands) || r.Undo != nil && !slices.Equal(n.Undo, r.Undo)) {
+			refused = append(refused, r.ID)
+		}
+	}
+	if len(refused) > 0 {
+		return diff, fmt.Errorf("%w: %s: %s already ran as recorded, and the new plan would run it otherwise or not at all; "+
+			"boxswap rollback undoes the done steps with their recorded commands, then boxswap next plans afresh:\n%s",
+			ErrConfigChanged, att.Event, strings.Join(refused, ", "), strings.Join(diff, "\n"))
+	}
+	err = e.Store.UpdateAttempt(att.ID, func(a *state.Attempt) error {
+		old := map[string]state.StepRecord{}
+		for _, r := range a.Steps {
+			old[r.ID] = r
+		}
+		plan := len(a.Configs)
+		a.Configs = append(a.Configs, e.Config.Source)
+		a.Steps = a.Steps[:0]
+		for _, s := range planned {
+			r, ok := old[s.ID()]
+			if !ok || r.Status != state.Done {
+				n := stepRecord(s, plan)
+				if ok { // keep what was seen of it: resume checks it first
+					n.Status, n.Attempts, n.Started, n.Error, n.Why, n.Tail = r.Status, r.Attempts, r.Started, r.Error, r.Why, r.Tail
+				}
+				r = n
+			}
+			a.Steps = append(a.Steps, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return diff, err
+	}
+	e.record("replan", fmt.Sprintf("%s (attempt %d) re-planned from %s by %s:\n%s", att.Event, att.ID, e.Config.File, e.Who, strings.Join(diff, "\n")))
+	return diff, nil
+}
+
+// asPlanned returns the steps to undo for att: each done step as it was
+// planned when it ran (from the boxes.yaml recorded with it), never as the
+// file plans it now. Without a recorded boxes.yaml (an attempt recorded
+// before they were), the plan of today's file must match the record.
+func (e *Engine) asPlanned(att *state.Attempt) ([]steps.Step, error) {
+	if len(att.Configs) == 0 {
+		return e.replan(att)
+	}
+	meta, err := e.cycle(false)
+	if err != nil {
+		return nil, err
+	}
+	byPlan := map[int]map[string]steps.Step{}
+	out := make([]steps.Step, len(att.Steps))
+	for i, r := range att.Steps {
+		if r.Plan < 0 || r.Plan >= len(att.Configs) {
+			return nil, fmt.Errorf("%w: attempt %d: step %s names plan %d of %d", state.ErrCorrupt, att.ID, r.ID, r.Plan, len(att.Configs))
+		}
+		ids, ok := byPlan[r.Plan]
+		if !ok {
+			cfg, err := boxes.LoadBytes(e.Config.File, []byte(att.Configs[r.Plan]))
+			if err != nil {
+				return nil, fmt.Errorf("the boxes.yaml recorded with attempt %d no longer loads: %w", att.ID, err)
+			}
+			planned, err := e.planWith(cfg, meta, att.Event)
+			if err != nil {
+				return nil, err
+			}
+			ids = map[string]steps.Step{}
+			for _, s := range planned {
+				ids[s.ID()] = s
+			}
+			byPlan[r.Plan] = ids
+		}
+		if out[i], ok = ids[r.ID]; !ok {
+			return nil, fmt.Errorf("%w: the boxes.yaml recorded with attempt %d does not plan %s", ErrConfigChanged, att.ID, r.ID)
+		}
+	}
+	return out, nil
+}
+
 func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.Step) (*state.Attempt, error) {
-	out, closeLog := e.output(att)
+	out, closeLog, err := e.output(att)
+	if err != nil {
+		return e.halt(att, state.Interrupted, currentStep(att), err)
+	}
 	defer closeLog()
+	// The operator's stop ends the waits (connection attempts, reboot
+	// waits, backoffs) of the step running, not its work.
+	ctx = boxes.WithStop(ctx, e.Stop)
 	env := e.env(ctx, att, out)
 	out.say("%s: %d steps (attempt %d, %s)", att.Event, len(planned), att.ID, e.Command)
 	e.notify(ctx, out, att, NoticeStart, "", nil)
@@ -250,7 +437,7 @@ func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.St
 		}
 		if err := e.step(ctx, att, i, s, env, out); err != nil {
 			status := state.Failed
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, ErrStopped) {
 				status = state.Interrupted
 			}
 			return e.haltNotify(ctx, out, att, status, s.ID(), err)
@@ -312,20 +499,34 @@ func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.St
 		if err == nil || !d.Retry || try >= e.Retries || ctx.Err() != nil || !transient(err) {
 			break
 		}
+		if e.stopped() {
+			err = fmt.Errorf("%w: not trying again: %w", ErrStopped, err)
+			break
+		}
 		wait := e.Backoff << try
-		out.say("    outcome unknown (%v); checking again in %s", err, wait)
+		switch o := outcomeOf(ctx, err); o {
+		case OutcomeUnknown:
+			out.say("    outcome unknown (%v); checking again in %s", err, wait)
+		default: // refused, unreachable: nothing ran
+			out.say("    %s (%v); trying again in %s", o, err, wait)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-		case <-time.After(wait):
+		case <-e.Stop: // nil without a Stop: never ready
+		case <-t.C:
+		}
+		t.Stop()
+		if e.stopped() {
+			err = fmt.Errorf("%w while waiting to try again: %w", ErrStopped, err)
+			break
 		}
 	}
 	err = e.Fault.after(rec.ID, err)
 	tail := out.takeTail()
 	switch {
-	case err != nil && (unknown(err) || ctx.Err() != nil):
-		out.stepDone(info, OutcomeUnknown, time.Since(began), err)
 	case err != nil:
-		out.stepDone(info, OutcomeFailed, time.Since(began), err)
+		out.stepDone(info, outcomeOf(ctx, err), time.Since(began), err)
 	case skipped:
 		out.stepDone(info, OutcomeSkipped, time.Since(began), nil)
 	default:
@@ -342,7 +543,7 @@ func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.St
 			r.Status, r.Ended = state.Done, time.Now()
 			zero := 0
 			r.Exit = &zero
-		case unknown(err) || ctx.Err() != nil:
+		case unknown(err) || ctx.Err() != nil || errors.Is(err, ErrStopped):
 			// The step may or may not have taken effect: it stays running, so
 			// resume checks it before anything else.
 			r.Error = err.Error()
@@ -376,9 +577,10 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 		if att != nil {
 			what = fmt.Sprintf("the last transition, %s, is %s", att.Event, att.Status)
 		}
-		return att, fmt.Errorf("%w: %s; a finished transition is not undone, the next one moves on", ErrNothingToRollBack, what)
+		return nil, fmt.Errorf("%w: %s; a finished transition is not undone, the next one moves on", ErrNothingToRollBack, what)
 	}
-	planned, err := e.replan(att)
+	// Undone as planned when they ran: boxes.yaml may have changed since.
+	planned, err := e.asPlanned(att)
 	if err != nil {
 		return att, err
 	}
@@ -389,8 +591,12 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 		return att, err
 	}
 	e.record("rollback", fmt.Sprintf("rollback of %s begins", att.Event))
-	out, closeLog := e.output(att)
+	out, closeLog, err := e.output(att)
+	if err != nil {
+		return e.halt(att, state.RollingBack, currentStep(att), err)
+	}
 	defer closeLog()
+	ctx = boxes.WithStop(ctx, e.Stop)
 	env := e.env(ctx, att, out)
 	e.notify(ctx, out, att, NoticeStart, "", nil)
 	for i := len(planned) - 1; i >= 0; i-- {
@@ -490,25 +696,35 @@ func (e *Engine) stopped() bool {
 	}
 }
 
-// output opens the attempt's log file beside the state.
-func (e *Engine) output(att *state.Attempt) (*output, func()) {
+// output opens the attempt's log file beside the state. The folder and the
+// file are opened without following a link, and created private (0700,
+// 0600): a link or a FIFO planted there is refused (state.ErrNotAFile),
+// never written through. Any other failure to open it only loses the full
+// log: the state keeps each step's tail.
+func (e *Engine) output(att *state.Attempt) (*output, func(), error) {
 	dir := e.LogDir
 	if dir == "" {
 		dir = e.Store.Path() + ".logs"
 	}
 	var log io.Writer
 	closeLog := func() {}
-	if err := os.MkdirAll(dir, 0o700); err == nil {
-		name := filepath.Join(dir, fmt.Sprintf("%04d-%s.log", att.ID, att.Event))
-		if f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
-			// Buffered: a box printing a gigabyte costs one write per 64 KiB,
-			// not two per line. Flushed at the end of each step.
-			bw := bufio.NewWriterSize(f, 64<<10)
-			log = bw
-			closeLog = func() { bw.Flush(); f.Close() }
-		}
+	name := fmt.Sprintf("%04d-%s.log", att.ID, att.Event)
+	err := safefile.MkdirPrivate(dir)
+	var f *os.File
+	if err == nil {
+		f, err = safefile.OpenIn(dir, name, os.O_WRONLY|os.O_APPEND)
 	}
-	return newOutput(e.reporter(), log), closeLog
+	if errors.Is(err, safefile.ErrNotRegular) {
+		return nil, nil, fmt.Errorf("%w: attempt log: %w", state.ErrNotAFile, err)
+	}
+	if err == nil {
+		// Buffered: a box printing a gigabyte costs one write per 64 KiB,
+		// not two per line. Flushed at the end of each step.
+		bw := bufio.NewWriterSize(f, 64<<10)
+		log = bw
+		closeLog = func() { bw.Flush(); f.Close() }
+	}
+	return newOutput(e.reporter(), log), closeLog, nil
 }
 
 func (e *Engine) env(ctx context.Context, att *state.Attempt, out *output) *steps.Env {

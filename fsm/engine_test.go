@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -252,7 +254,7 @@ func TestAStepFoundRunningIsCheckedBeforeItIsAppliedAgain(t *testing.T) {
 	b.onApply = func(env *steps.Env) error { panic("unreachable") }
 	att := &state.Attempt{Cycle: 1, Event: UpgradeDev, From: Start, To: DevUpgraded, Status: state.Running, Started: time.Now()}
 	for _, s := range r.plans[UpgradeDev] {
-		att.Steps = append(att.Steps, state.StepRecord{ID: s.ID(), Status: state.Pending})
+		att.Steps = append(att.Steps, state.StepRecord{ID: s.ID(), Commands: s.Describe().Commands, Status: state.Pending})
 	}
 	if err := r.store.Init(state.Meta{Schema: state.SchemaVersion, Phase: Start, Cycle: 1, From: 27, To: 29}); err != nil {
 		t.Fatal(err)
@@ -602,5 +604,73 @@ func TestARefusedHostKeyIsNotRetried(t *testing.T) {
 	}
 	if a.Steps[1].Status != state.Running {
 		t.Fatalf("b is %s, want running (outcome unknown)", a.Steps[1].Status)
+	}
+}
+
+// Issue 10, item 1: a link planted at the attempt's log file (or at the
+// logs folder) is refused before any step runs, and its target is never
+// appended to.
+func TestALinkedLogFileIsRefusedNotWrittenThrough(t *testing.T) {
+	for _, at := range []string{"file", "folder"} {
+		t.Run(at, func(t *testing.T) {
+			r := newRig(t)
+			logs := r.store.Path() + ".logs"
+			victim := filepath.Join(t.TempDir(), "victim")
+			if err := os.WriteFile(victim, []byte("keep\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if at == "file" {
+				if err := os.Mkdir(logs, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(victim, filepath.Join(logs, "0001-upgrade-dev.log")); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				if err := os.Symlink(filepath.Dir(victim), logs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a, err := r.eng.Next(context.Background())
+			if !errors.Is(err, state.ErrNotAFile) {
+				t.Fatalf("next with a linked log %s: %v, want ErrNotAFile", at, err)
+			}
+			if r.w.journal() != "" {
+				t.Errorf("steps ran: %s", r.w.journal())
+			}
+			if a == nil || a.Status != state.Interrupted {
+				t.Errorf("attempt %+v, want interrupted", a)
+			}
+			if data, _ := os.ReadFile(victim); string(data) != "keep\n" {
+				t.Errorf("victim now holds %q", data)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(victim)); len(entries) != 1 {
+				t.Errorf("files created beside the victim: %v", entries)
+			}
+		})
+	}
+}
+
+// Issue 10, item 6: a refused connection is "refused" (nothing ran), not
+// "outcome unknown".
+func TestARefusedConnectionIsNotAnUnknownOutcome(t *testing.T) {
+	r := newRig(t)
+	b := r.step(UpgradeDev, "b")
+	b.retry = true
+	b.applyErr = fmt.Errorf("thermals: ssh: %w: dial 127.0.0.2:22: %w", boxes.ErrUnreachable, syscall.ECONNREFUSED)
+	b.failures = 10
+	a, err := r.eng.Next(context.Background())
+	if !errors.Is(err, boxes.ErrUnreachable) {
+		t.Fatalf("next: %v", err)
+	}
+	out := r.out.String()
+	if strings.Contains(out, "outcome unknown") || strings.Contains(out, " unknown after") {
+		t.Errorf("a refused connection reported as an unknown outcome:\n%s", out)
+	}
+	if !strings.Contains(out, "refused (") || !strings.Contains(out, "trying again in") {
+		t.Errorf("output does not say refused:\n%s", out)
+	}
+	if a.Steps[1].Status != state.Running {
+		t.Errorf("b is %s, want running (resume tries again)", a.Steps[1].Status)
 	}
 }

@@ -3,13 +3,16 @@ package fsm
 import (
 	"errors"
 
+	"boxswap/boxes"
 	"boxswap/steps"
 )
 
 var (
 	// ErrStopped is returned when the operator asked to stop (a first
-	// SIGINT) and the engine stopped at a safe point between steps.
-	ErrStopped = errors.New("stopped by the operator")
+	// SIGINT or SIGTERM) and the engine stopped at a safe point: between
+	// steps, or in a step's wait (a connection attempt, a backoff, a reboot
+	// wait), which the stop ends. It is boxes.ErrStopped.
+	ErrStopped = boxes.ErrStopped
 	// ErrPending is returned by next when the last transition did not
 	// finish: it must be resumed or rolled back first.
 	ErrPending = errors.New("a transition is pending")
@@ -27,6 +30,9 @@ var (
 	// ErrRollbackStopped is returned when rollback reaches a step that
 	// cannot be undone.
 	ErrRollbackStopped = errors.New("rollback stopped at an irreversible step")
+	// ErrUnknownPhase is returned when the state names a phase this
+	// boxswap does not know: another tool's file, or a newer boxswap's.
+	ErrUnknownPhase = errors.New("unknown phase")
 	// ErrNoSuchStep is returned when the operator names a step (e.g.
 	// --stop-before) that the transition does not have.
 	ErrNoSuchStep = errors.New("no such step")

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	lfsm "github.com/looplab/fsm"
+
+	"boxswap/state"
 )
 
 // Phases (the machine's states), in the order a cycle goes through them.
@@ -59,6 +61,21 @@ func ValidPhase(phase string) bool {
 		_, ok := NextEvent(phase)
 		return ok
 	}()
+}
+
+// ReadMeta reads the machine's meta from store and refuses a phase this
+// boxswap does not know (ErrUnknownPhase): read as "no next transition", it
+// would pass for the end of a cycle.
+func ReadMeta(store *state.Store) (state.Meta, error) {
+	m, err := store.Meta()
+	if err != nil {
+		return m, err
+	}
+	if !ValidPhase(m.Phase) {
+		return m, fmt.Errorf("%w: state %s names phase %q, which this boxswap does not know; "+
+			"use the boxswap that wrote it, or restore the state from a backup", ErrUnknownPhase, store.Path(), m.Phase)
+	}
+	return m, nil
 }
 
 // newMachine builds the looplab machine at the persisted phase. The state

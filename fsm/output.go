@@ -2,12 +2,17 @@ package fsm
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"boxswap/boxes"
 )
 
 // tailLines is how many lines of output a step record keeps; the full
@@ -29,7 +34,30 @@ const (
 	OutcomeSkipped = "skipped" // its check said it was already done
 	OutcomeFailed  = "failed"  // it returned an error
 	OutcomeUnknown = "unknown" // the connection dropped or it was interrupted: resume checks it
+	// Nothing reached the box (so nothing ran): the connection was refused,
+	// or the box did not answer; resume tries again.
+	OutcomeRefused     = "refused"
+	OutcomeUnreachable = "unreachable"
+	// OutcomeStopped: the operator's stop ended the step's wait.
+	OutcomeStopped = "stopped"
 )
+
+// outcomeOf names how a step that returned err ended, for the operator.
+func outcomeOf(ctx context.Context, err error) string {
+	switch {
+	case err == nil:
+		return OutcomeDone
+	case errors.Is(err, ErrStopped):
+		return OutcomeStopped
+	case errors.Is(err, boxes.ErrOutcomeUnknown) || ctx.Err() != nil:
+		return OutcomeUnknown
+	case errors.Is(err, boxes.ErrUnreachable) && errors.Is(err, syscall.ECONNREFUSED):
+		return OutcomeRefused
+	case errors.Is(err, boxes.ErrUnreachable):
+		return OutcomeUnreachable
+	}
+	return OutcomeFailed
+}
 
 // Reporter shows the operator what the engine does, as it happens. The
 // engine calls it from the goroutine running the transition, except Line

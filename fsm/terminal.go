@@ -121,7 +121,7 @@ func (t *Terminal) StepDone(s StepInfo, outcome string, took time.Duration, err 
 		mark, color = "=", ansiDim
 	case OutcomeFailed:
 		mark, color = "✗", ansiRed
-	case OutcomeUnknown:
+	case OutcomeUnknown, OutcomeRefused, OutcomeUnreachable, OutcomeStopped:
 		mark, color = "?", ansiRed
 	}
 	verb := ""

@@ -46,7 +46,14 @@ func Steps(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, erro
 	case Epilogue:
 		body = p.epilogue()
 	}
-	out := append(before, body...)
+	// The approval gate comes before everything the transition would do,
+	// its before hooks included: a declined gate must not have announced
+	// the move (wall 'nbhosting moves in 5 minutes') already.
+	var out []steps.Step
+	if len(body) > 0 && steps.IsGate(body[0]) {
+		out, body = append(out, body[0]), body[1:]
+	}
+	out = append(append(out, before...), body...)
 	return append(out, after...), nil
 }
 

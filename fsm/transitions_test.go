@@ -1,8 +1,14 @@
 package fsm
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,9 +165,13 @@ func TestHooksRunBeforeAndAfterOnTheBoxTheyName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, last := st[0].Describe(), st[len(st)-1].Describe()
-	if st[0].ID() != "redirect/hook/before/announce" || first.Box != "thurst" || first.Commands[0] != "wall 'moving'" {
-		t.Fatalf("before hook: %s %+v", st[0].ID(), first)
+	// Issue 10, item 7: the gate first, then the before hooks.
+	if st[0].ID() != "redirect/approve" {
+		t.Fatalf("step 1 is %s, want the gate redirect/approve before the hooks", st[0].ID())
+	}
+	first, last := st[1].Describe(), st[len(st)-1].Describe()
+	if st[1].ID() != "redirect/hook/before/announce" || first.Box != "thurst" || first.Commands[0] != "wall 'moving'" {
+		t.Fatalf("before hook: %s %+v", st[1].ID(), first)
 	}
 	if st[len(st)-1].ID() != "redirect/hook/after/smoke" || last.Box != "thermals" {
 		t.Fatalf("after hook: %s %+v", st[len(st)-1].ID(), last)
@@ -277,5 +287,46 @@ func TestUpgradeWithApt(t *testing.T) {
 	}
 	if d := st[0].Describe(); !strings.Contains(d.Text, "thermals has been validated on trixie;") {
 		t.Errorf("gate %q", d.Text)
+	}
+}
+
+// recorder is a box that records the commands it is asked to run and
+// answers none of them successfully.
+type recorder struct {
+	mu   sync.Mutex
+	cmds []string
+}
+
+func (r *recorder) Run(_ context.Context, cmd string, _, _ io.Writer) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cmds = append(r.cmds, cmd)
+	return 1, nil
+}
+
+// Issue 10, item 7: the docs' `wall 'nbhosting moves in 5 minutes'` went
+// out even when the gate was then declined. The gate now comes first: a
+// declined redirect ran nothing on any box.
+func TestADeclinedGateRunsNoBeforeHook(t *testing.T) {
+	cfg := testConfig()
+	cfg.Hooks = map[string]boxes.Hooks{Redirect: {
+		Before: []boxes.Hook{{Name: "warn-users", On: boxes.Production, Run: "wall 'nbhosting moves in 5 minutes'"}},
+	}}
+	store := state.Open(filepath.Join(t.TempDir(), "boxswap.db"))
+	if err := store.Init(state.Meta{Phase: DevUpgraded, Cycle: 1, From: 27, To: 29}); err != nil {
+		t.Fatal(err)
+	}
+	box := &recorder{}
+	e := &Engine{Config: cfg, Store: store, Out: io.Discard, Who: "tester@here", Command: "next",
+		Boxes: func(string) (boxes.Runner, error) { return box, nil },
+		Approve: func(context.Context, string, string) (string, error) {
+			return "", fmt.Errorf("%w: the answer was no", steps.ErrNotApproved)
+		},
+	}
+	if _, err := e.Next(context.Background()); !errors.Is(err, steps.ErrNotApproved) {
+		t.Fatalf("next: %v, want not approved", err)
+	}
+	if len(box.cmds) != 0 {
+		t.Errorf("commands ran before the gate was approved: %q", box.cmds)
 	}
 }

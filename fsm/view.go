@@ -48,7 +48,7 @@ func Where(cfg *boxes.Config, store *state.Store) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta, err := store.Meta()
+	meta, err := ReadMeta(store)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package state
 import (
 	"errors"
 	"fmt"
+
+	"boxswap/internal/safefile"
 )
 
 // These errors are returned by Store methods; test for them with errors.Is.
@@ -16,6 +18,20 @@ var (
 	// is damaged (truncated, bad pages, undecodable records) or belongs to
 	// something other than boxswap. The file is never written.
 	ErrCorrupt = errors.New("state file corrupt")
+
+	// ErrNotAFile is returned when the state path holds an empty file, a
+	// symbolic link, a FIFO, a device or a directory: only a missing file
+	// is a fresh start. Nothing is read or written through it.
+	ErrNotAFile = errors.New("state is empty or not a file")
+
+	// ErrUnsafeDir is returned by Lock when the state's folder may be
+	// written by users other than its owner (without the sticky bit).
+	ErrUnsafeDir = safefile.ErrUnsafeDir
+
+	// ErrUnusable is returned when the state or lock file cannot be used
+	// for a local reason: permission denied, a missing folder, a full or
+	// read-only disk. The error says which file and what the system said.
+	ErrUnusable = errors.New("cannot use the file")
 
 	// ErrBusy is returned when another process kept the state file open for
 	// writing longer than the store's timeout.
@@ -60,3 +76,29 @@ func (e *corruptError) Error() string {
 
 func (e *corruptError) Is(target error) bool { return target == ErrCorrupt }
 func (e *corruptError) Unwrap() error        { return e.cause }
+
+// notFileError says which path is not a usable state file and why; it is
+// ErrNotAFile.
+type notFileError struct {
+	path  string
+	cause error
+	lock  bool // the lock file, not the state
+}
+
+func (e *notFileError) Error() string {
+	cause := e.cause.Error()
+	var nr *safefile.NotRegularError
+	if errors.As(e.cause, &nr) {
+		cause = "it is " + nr.What
+	}
+	if e.lock {
+		return fmt.Sprintf("lock %s: not a file: %s; boxswap neither takes the lock nor writes through it: "+
+			"look at it (ls -l %s), remove it, and run again", e.path, cause, e.path)
+	}
+	return fmt.Sprintf("state %s: empty or not a file: %s; boxswap neither starts afresh on it nor writes through it: "+
+		"give --state the state file itself, and if no transition ever ran with this one, remove it "+
+		"(only a missing state file starts a new cycle)", e.path, cause)
+}
+
+func (e *notFileError) Is(target error) bool { return target == ErrNotAFile }
+func (e *notFileError) Unwrap() error        { return e.cause }

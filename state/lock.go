@@ -7,9 +7,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"boxswap/internal/safefile"
+	"boxswap/internal/text"
 )
 
 // Lock gives up on a held lock after lockTries tries lockDelay apart: a
@@ -34,6 +38,9 @@ type Lockfile struct {
 	// Reclaimed is the holder recorded in a lock file left by a process
 	// that died without unlocking, or nil.
 	Reclaimed *Holder
+	// Warning, when set, is something about the state's folder the
+	// operator should fix (it is writable by others, with the sticky bit).
+	Warning string
 
 	f *os.File
 }
@@ -43,19 +50,28 @@ type Lockfile struct {
 type LockedError struct {
 	Holder Holder // zero when the holder had not written its name yet
 	Path   string // the lock file
+	// OtherHost: the holder ran on another host, where this one cannot
+	// tell whether it still runs; it is never reclaimed automatically.
+	OtherHost bool
 }
 
 func (e *LockedError) Error() string {
 	h := e.Holder
 	if h.PID == 0 {
-		return fmt.Sprintf("state is locked by another boxswap; wait for it, or if that process is gone on another host, remove %s", e.Path)
+		return fmt.Sprintf("state is locked by another boxswap (%s); wait for it", e.Path)
 	}
 	cmd := ""
 	if h.Command != "" {
-		cmd = " (" + h.Command + ")"
+		cmd = " (" + text.Printable(h.Command) + ")"
 	}
-	return fmt.Sprintf("state is locked by %s@%s pid %d%s since %s; wait for it, or if that process is gone on another host, remove %s",
-		h.User, h.Host, h.PID, cmd, since(h.Since), e.Path)
+	// The names come from the lock file: printed escaped.
+	user, host := text.Printable(h.User), text.Printable(h.Host)
+	if e.OtherHost {
+		return fmt.Sprintf("state is locked by %s@%s pid %d%s since %s, on another host: this host cannot tell whether it still runs (%s)",
+			user, host, h.PID, cmd, since(h.Since), e.Path)
+	}
+	return fmt.Sprintf("state is locked by %s@%s pid %d%s since %s; wait for it (%s)",
+		user, host, h.PID, cmd, since(h.Since), e.Path)
 }
 
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
@@ -101,11 +117,23 @@ func Lock(statePath string, h Holder) (*Lockfile, error) {
 	if h.Since.IsZero() {
 		h.Since = time.Now()
 	}
+	// The lock of something that is not a state file protects nothing, and
+	// would leave a file beside a device.
+	if _, err := safefile.Lstat(statePath); errors.Is(err, safefile.ErrNotRegular) {
+		return nil, &notFileError{path: statePath, cause: err}
+	}
+	// Anyone who may write in the folder could swap the state or the lock.
+	warning, err := safefile.CheckDir(filepath.Dir(path))
+	if errors.Is(err, safefile.ErrUnsafeDir) {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	} else if err != nil {
+		return nil, lockFileError(path, err)
+	}
 	busy := 0
 	for range 100 {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
+		f, _, err := safefile.OpenOrCreate(path, os.O_RDWR, fileMode)
 		if err != nil {
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			return nil, lockFileError(path, err)
 		}
 		if testHookLockOpened != nil {
 			testHookLockOpened()
@@ -126,7 +154,7 @@ func Lock(statePath string, h Holder) (*Lockfile, error) {
 		}
 		if err != nil {
 			_ = f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			return nil, lockFileError(path, err)
 		}
 		// An Unlock removes the file before closing it: if it did so between
 		// our open and our flock, we hold a lock on a file nobody else will
@@ -135,14 +163,20 @@ func Lock(statePath string, h Holder) (*Lockfile, error) {
 			_ = f.Close()
 			continue
 		}
-		l := &Lockfile{Path: path, Holder: h, f: f}
+		l := &Lockfile{Path: path, Holder: h, Warning: warning, f: f}
 		if old, err := readHolder(f); err == nil && old != nil {
+			// A flock says nothing about a process on another host (the
+			// state on a shared folder): its pid means nothing here.
+			if old.Host != "" && h.Host != "" && old.Host != h.Host {
+				_ = f.Close()
+				return nil, &LockedError{Holder: *old, Path: path, OtherHost: true}
+			}
 			l.Reclaimed = old
 		}
 		if err := writeHolder(f, h); err != nil {
 			_ = os.Remove(path)
 			_ = f.Close()
-			return nil, fmt.Errorf("lock %s: write holder: %w", path, err)
+			return nil, lockFileError(path, fmt.Errorf("write holder: %w", err))
 		}
 		return l, nil
 	}
@@ -168,17 +202,54 @@ func (l *Lockfile) Unlock() error {
 	return nil
 }
 
+// ForceUnlock removes the lock file of statePath left by a holder this host
+// cannot check (one on another host), and returns that holder (nil when
+// there was no lock file). A lock held by a live process on this host is
+// not removed: it returns a *LockedError. The caller records who removed
+// it and why.
+func ForceUnlock(statePath string) (*Holder, error) {
+	path := LockPath(statePath)
+	f, err := safefile.Open(path, os.O_RDWR)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, lockFileError(path, err)
+	}
+	defer f.Close()
+	held, _ := readHolder(f)
+	if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {
+		le := &LockedError{Path: path}
+		if held != nil {
+			le.Holder = *held
+		}
+		return nil, le
+	} else if err != nil {
+		return nil, lockFileError(path, err)
+	}
+	if !isFileAt(f, path) {
+		return held, nil // unlocked and removed meanwhile
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, lockFileError(path, err)
+	}
+	if held == nil {
+		held = &Holder{}
+	}
+	return held, nil
+}
+
 // ReadLock tells who holds the operator lock of statePath and whether that
 // holder is alive. No lock file gives (nil, false, nil); a lock file left by
 // a dead process gives its holder and false.
 func ReadLock(statePath string) (*Holder, bool, error) {
 	path := LockPath(statePath)
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, os.O_RDONLY)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("lock %s: %w", path, err)
+		return nil, false, lockFileError(path, err)
 	}
 	defer f.Close()
 	switch err := flock(f, unix.LOCK_SH|unix.LOCK_NB); {
@@ -191,7 +262,7 @@ func ReadLock(statePath string) (*Holder, bool, error) {
 		}
 		return h, false, nil
 	case !errors.Is(err, unix.EWOULDBLOCK):
-		return nil, false, fmt.Errorf("lock %s: %w", path, err)
+		return nil, false, lockFileError(path, err)
 	}
 	// A holder writes its name just after taking the lock; give it a moment.
 	for range lockTries {
@@ -201,6 +272,15 @@ func ReadLock(statePath string) (*Holder, bool, error) {
 		time.Sleep(lockDelay)
 	}
 	return nil, true, nil
+}
+
+// lockFileError wraps a failure to open the lock file: something other than
+// a regular file there is ErrNotAFile (exit 8), a refused permission says so.
+func lockFileError(path string, err error) error {
+	if errors.Is(err, safefile.ErrNotRegular) {
+		return &notFileError{path: path, cause: err, lock: true}
+	}
+	return fmt.Errorf("lock %s: %w: %w", path, ErrUnusable, err)
 }
 
 func flock(f *os.File, how int) error {

@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -40,7 +42,7 @@ func TestLockRefusesSecondHolder(t *testing.T) {
 		t.Fatalf("second Lock = %#v, want the holder %+v", err, alice)
 	}
 	want := "state is locked by alice@laptop pid 4242 (boxswap next) since 2024-05-01 10:42:07; " +
-		"wait for it, or if that process is gone on another host, remove " + path + ".lock"
+		"wait for it (" + path + ".lock)"
 	if err.Error() != want {
 		t.Errorf("message\n%s\nwant\n%s", err, want)
 	}
@@ -119,12 +121,13 @@ func TestLockHeldByKilledProcessIsReclaimed(t *testing.T) {
 }
 
 func TestLockLeftoverFiles(t *testing.T) {
+	_, here := splitMe(Me())
 	for _, tc := range []struct {
 		name      string
 		content   string
 		reclaimed bool
 	}{
-		{"dead holder", `{"user":"bob","host":"desk","pid":99999,"command":"boxswap next","since":"2024-05-01T10:42:07Z"}`, true},
+		{"dead holder", `{"user":"bob","host":"` + here + `","pid":99999,"command":"boxswap next","since":"2024-05-01T10:42:07Z"}`, true},
 		{"empty", "", false},
 		{"garbage", "\x00\x01not json", false},
 	} {
@@ -263,5 +266,148 @@ func BenchmarkLockRefused(b *testing.B) {
 		if _, err := Lock(path, CurrentHolder("bench")); !errors.Is(err, ErrLocked) {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Issue 10, item 1: `echo keep > victim; ln -s victim boxswap.db.lock;
+// boxswap rollback` truncated victim and wrote the holder into it. A link,
+// a FIFO or a directory at the lock's name is refused and left as it is.
+func TestLockRefusesLinksAndSpecialFiles(t *testing.T) {
+	for _, kind := range []string{"link", "dangling link", "fifo", "directory"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			statePath := filepath.Join(dir, "boxswap.db")
+			lockPath := LockPath(statePath)
+			victim := filepath.Join(dir, "victim")
+			switch kind {
+			case "link":
+				if err := os.WriteFile(victim, []byte("keep\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(victim, lockPath); err != nil {
+					t.Fatal(err)
+				}
+			case "dangling link":
+				if err := os.Symlink(victim, lockPath); err != nil {
+					t.Fatal(err)
+				}
+			case "fifo":
+				if err := syscall.Mkfifo(lockPath, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			case "directory":
+				if err := os.Mkdir(lockPath, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before, _ := os.Lstat(lockPath)
+			l, err := Lock(statePath, CurrentHolder("boxswap rollback"))
+			if err == nil {
+				_ = l.Unlock()
+				t.Fatalf("Lock took a lock through %s", kind)
+			}
+			if !errors.Is(err, ErrNotAFile) || !strings.Contains(err.Error(), lockPath) {
+				t.Errorf("Lock: %v; want ErrNotAFile naming %s", err, lockPath)
+			}
+			if _, _, err := ReadLock(statePath); !errors.Is(err, ErrNotAFile) {
+				t.Errorf("ReadLock: %v; want ErrNotAFile", err)
+			}
+			after, err := os.Lstat(lockPath)
+			if err != nil || after.Mode() != before.Mode() {
+				t.Errorf("the %s at the lock's name was changed: %v, %v", kind, after, err)
+			}
+			switch kind {
+			case "link":
+				if data, _ := os.ReadFile(victim); string(data) != "keep\n" {
+					t.Errorf("victim now holds %q", data)
+				}
+			case "dangling link":
+				if _, err := os.Lstat(victim); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("the link's target was created: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// Issue 10, item 1: the lock file is 0600, and a folder anyone may write in
+// is refused (with the sticky bit, as /tmp, taken with a warning).
+func TestLockFileModeAndFolder(t *testing.T) {
+	dir := t.TempDir()
+	statePath := filepath.Join(dir, "boxswap.db")
+	l, err := Lock(statePath, CurrentHolder("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(l.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("lock file mode %v, want 0600", perm)
+	}
+	if l.Warning != "" {
+		t.Errorf("warning in a private folder: %s", l.Warning)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lock(statePath, CurrentHolder("test")); !errors.Is(err, ErrUnsafeDir) || !strings.Contains(err.Error(), "chmod o-w "+dir) {
+		t.Errorf("Lock in a world-writable folder: %v; want ErrUnsafeDir with the fix", err)
+	}
+	if _, err := os.Lstat(LockPath(statePath)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a lock file was created in the unsafe folder: %v", err)
+	}
+
+	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Lock(statePath, CurrentHolder("test"))
+	if err != nil {
+		t.Fatalf("Lock in a sticky world-writable folder: %v", err)
+	}
+	defer l.Unlock()
+	if !strings.Contains(l.Warning, dir) {
+		t.Errorf("no warning naming %s: %q", dir, l.Warning)
+	}
+}
+
+// Issue 10, item 6: a lock left by a process on another host is never
+// reclaimed (its pid means nothing here); Lock names the holder, and
+// ForceUnlock removes it, returning who held it. A live local holder is not
+// removed even then.
+func TestLockOfAnotherHostIsNotReclaimed(t *testing.T) {
+	path := statePath(t)
+	other := `{"user":"bob","host":"elsewhere.example","pid":4242,"command":"boxswap next","since":"2024-05-01T10:42:07Z"}`
+	writeFile(t, path+".lock", []byte(other))
+	_, err := Lock(path, CurrentHolder("boxswap rollback"))
+	var le *LockedError
+	if !errors.As(err, &le) || !le.OtherHost || le.Holder.Host != "elsewhere.example" || !strings.Contains(err.Error(), "another host") {
+		t.Fatalf("Lock over another host's lock: %v", err)
+	}
+	if data, _ := os.ReadFile(path + ".lock"); string(data) != other {
+		t.Errorf("the lock file was changed: %q", data)
+	}
+	h, err := ForceUnlock(path)
+	if err != nil || h == nil || h.Host != "elsewhere.example" || h.PID != 4242 {
+		t.Fatalf("ForceUnlock = %+v, %v", h, err)
+	}
+	if _, err := os.Lstat(path + ".lock"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock file left: %v", err)
+	}
+	l, err := Lock(path, CurrentHolder("boxswap rollback"))
+	if err != nil {
+		t.Fatalf("Lock after ForceUnlock: %v", err)
+	}
+	defer l.Unlock()
+	if _, err := ForceUnlock(path); !errors.Is(err, ErrLocked) {
+		t.Errorf("ForceUnlock of a live local lock: %v, want ErrLocked", err)
+	}
+	if _, err := os.Lstat(path + ".lock"); err != nil {
+		t.Errorf("a live lock was removed: %v", err)
 	}
 }

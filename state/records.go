@@ -47,6 +47,11 @@ type Attempt struct {
 	Error      string       `json:"error,omitempty"`
 	FailedStep string       `json:"failed_step,omitempty"`
 	Steps      []StepRecord `json:"steps"`
+	// Configs are the boxes.yaml texts the attempt was planned from: the
+	// first when it began, one more per re-plan (resume --replan). A
+	// step's Plan indexes them, so that its undo is the one planned when
+	// it ran.
+	Configs []string `json:"configs,omitempty"`
 }
 
 // StepRecord is the progress of one planned step of an attempt.
@@ -55,7 +60,9 @@ type StepRecord struct {
 	Box          string            `json:"box"`
 	Text         string            `json:"text"`
 	Commands     []string          `json:"commands,omitempty"`
+	Undo         []string          `json:"undo,omitempty"` // what rollback runs, as planned
 	Irreversible bool              `json:"irreversible,omitempty"`
+	Plan         int               `json:"plan,omitempty"` // index in Attempt.Configs
 	Status       string            `json:"status"`
 	Attempts     int               `json:"attempts"`
 	Started      time.Time         `json:"started,omitzero"`

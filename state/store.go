@@ -18,6 +18,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/sys/unix"
+
+	"boxswap/internal/safefile"
 )
 
 // SchemaVersion is the layout of the state file this boxswap writes. A file
@@ -38,7 +41,8 @@ const MaxTail = 20
 // cannot bloat every attempt record.
 const maxLine = 512
 
-const fileMode = 0o644
+// fileMode is that of the state and lock files: they name who ran what.
+const fileMode = safefile.Mode
 
 var (
 	bucketMeta      = []byte("meta")
@@ -457,6 +461,35 @@ func (s *Store) Check() error {
 	})
 }
 
+// Verify reads the whole file once, read-only: the freelist, every page of
+// every bucket, and every record boxswap decodes. Damage anywhere is
+// ErrCorrupt, whichever record a verb is about to read, so that every verb
+// refuses a damaged file the same way. It is Check without bbolt's own
+// checker (which runs in a goroutine of its own, where a fault on a damaged
+// page would kill the process): cheap enough to run before every verb. A
+// missing file is fine.
+func (s *Store) Verify() error {
+	return s.viewWith(true, func(tx *bolt.Tx) error {
+		if tx == nil {
+			return nil
+		}
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			return b.ForEach(func(k, v []byte) error {
+				if v == nil {
+					return s.corrupt(fmt.Errorf("bucket %s: %q is a nested bucket", name, k))
+				}
+				if bytes.Equal(name, bucketFacts) || bytes.Equal(name, bucketMeta) && bytes.Equal(k, keySchema) {
+					return nil // plain strings
+				}
+				if !json.Valid(v) {
+					return s.corrupt(fmt.Errorf("bucket %s: record %x is not valid JSON", name, k))
+				}
+				return nil
+			})
+		})
+	})
+}
+
 // TailLines returns the last n lines of output (n <= 0 means MaxTail), as a
 // terminal would show them: of a line redrawn with carriage returns only the
 // last drawing is kept, and each line is cut to a few hundred bytes.
@@ -517,23 +550,26 @@ func (s *Store) me() string {
 	return s.who
 }
 
-// view runs fn in a read-only transaction. A missing or empty file is the
-// fresh state: fn gets a nil tx and the file is not created.
+// view runs fn in a read-only transaction. A missing file is the fresh
+// state: fn gets a nil tx and the file is not created.
 func (s *Store) view(fn func(tx *bolt.Tx) error) error { return s.viewWith(false, fn) }
 
 // viewWith is view, loading bbolt's freelist when asked so that a damaged
-// one is found before a read-write open trips on it.
+// one is found before a read-write open trips on it. Only a missing file is
+// a fresh state: an empty file, a link, a FIFO or a device is refused.
 func (s *Store) viewWith(freelist bool, fn func(tx *bolt.Tx) error) error {
-	fi, err := os.Stat(s.path)
+	fi, err := safefile.Lstat(s.path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fn(nil)
+	case errors.Is(err, safefile.ErrNotRegular):
+		return &notFileError{path: s.path, cause: err}
 	case err != nil:
-		return fmt.Errorf("state %s: %w", s.path, err)
-	case fi.IsDir():
-		return fmt.Errorf("state %s: is a directory; give --state a file name", s.path)
-	case fi.Size() == 0:
+		return s.unusable(err)
+	case fi == nil:
 		return fn(nil)
+	case fi.Size() == 0:
+		if err := s.waitCreated(); err != nil {
+			return err
+		}
 	}
 	return s.withDB(&bolt.Options{ReadOnly: true, PreLoadFreelist: freelist}, func(db *bolt.DB) error {
 		return db.View(func(tx *bolt.Tx) error {
@@ -557,7 +593,7 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	return s.withDB(&bolt.Options{}, func(db *bolt.DB) error {
 		tx, err := db.Begin(true)
 		if err != nil {
-			return fmt.Errorf("state %s: begin transaction: %w", s.path, err)
+			return s.unusable(fmt.Errorf("begin transaction: %w", err))
 		}
 		defer func() { _ = tx.Rollback() }() // a no-op after Commit
 		if err := s.check(tx); err != nil {
@@ -577,7 +613,7 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 			return err
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("state %s: commit: %w", s.path, err)
+			return s.unusable(fmt.Errorf("commit: %w", err))
 		}
 		return nil
 	})
@@ -600,7 +636,10 @@ func (s *Store) withDB(opts *bolt.Options, fn func(*bolt.DB) error) (err error) 
 			_ = file.Close() // releases bbolt's flock, which Open never returned
 		}
 		if re, ok := p.(runtime.Error); ok {
-			if _, fault := re.(interface{ Addr() uintptr }); fault {
+			_, fault := re.(interface{ Addr() uintptr })
+			// An index out of range inside bbolt is a page pointing past
+			// the file (a garbled branch); in our own code it is a bug.
+			if fault || panickedIn(debug.Stack(), "go.etcd.io/bbolt.") {
 				err = s.corrupt(fmt.Errorf("bbolt: %v", p))
 				return
 			}
@@ -613,7 +652,18 @@ func (s *Store) withDB(opts *bolt.Options, fn func(*bolt.DB) error) (err error) 
 	}()
 	opts.Timeout = s.timeout
 	opts.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
-		f, err := os.OpenFile(name, flag, perm)
+		// Never through a link, never a FIFO or a device; created anew
+		// (O_EXCL, 0600) when missing.
+		var f *os.File
+		var err error
+		if flag&os.O_CREATE != 0 {
+			f, _, err = safefile.OpenOrCreate(name, flag, perm)
+		} else {
+			f, err = safefile.Open(name, flag)
+		}
+		if errors.Is(err, safefile.ErrNotRegular) {
+			return nil, &notFileError{path: s.path, cause: err}
+		}
 		file = f
 		return f, err
 	}
@@ -629,14 +679,28 @@ func (s *Store) withDB(opts *bolt.Options, fn func(*bolt.DB) error) (err error) 
 	return fn(db)
 }
 
+// panickedIn reports whether the function that panicked, as a recovering
+// deferred call's stack shows it, is in the package of prefix.
+func panickedIn(stack []byte, prefix string) bool {
+	lines := strings.Split(string(stack), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic(") && i+2 < len(lines) {
+			return strings.HasPrefix(lines[i+2], prefix)
+		}
+	}
+	return false
+}
+
 func (s *Store) openError(err error) error {
 	var pe *fs.PathError
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("state %s: %w: another process kept it open for over %s; try again, "+
 			"and if it stays busy look for a stuck boxswap", s.path, ErrBusy, s.timeout)
+	case errors.Is(err, ErrNotAFile):
+		return err
 	case errors.As(err, &pe):
-		return fmt.Errorf("state %s: %w", s.path, err)
+		return s.unusable(err)
 	default:
 		// bbolt's own open errors (invalid, checksum, version mismatch, bad
 		// page size) all mean the file is not a database it can read.
@@ -649,7 +713,7 @@ func (s *Store) openError(err error) error {
 func (s *Store) check(tx *bolt.Tx) error {
 	fi, err := os.Stat(s.path)
 	if err != nil {
-		return fmt.Errorf("state %s: %w", s.path, err)
+		return s.unusable(err)
 	}
 	if tx.Size() > fi.Size() {
 		return s.corrupt(fmt.Errorf("file is %d bytes but its pages need %d: truncated", fi.Size(), tx.Size()))
@@ -675,6 +739,43 @@ func (s *Store) check(tx *bolt.Tx) error {
 		return s.corrupt(errors.New("meta record is not valid JSON"))
 	}
 	return nil
+}
+
+// waitCreated waits for a process creating the state file (bbolt holds an
+// exclusive flock while it writes the first pages) and refuses the file if
+// it is still empty then: an empty file is not a fresh start.
+func (s *Store) waitCreated() error {
+	f, err := safefile.Open(s.path, os.O_RDONLY)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // removed meanwhile: the caller finds it missing or new
+	}
+	if err != nil {
+		return &notFileError{path: s.path, cause: err}
+	}
+	defer f.Close()
+	for deadline := time.Now().Add(s.timeout); ; time.Sleep(10 * time.Millisecond) {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			return s.unusable(err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("state %s: %w: another process kept it open for over %s", s.path, ErrBusy, s.timeout)
+		}
+	}
+	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		return nil
+	}
+	return &notFileError{path: s.path, cause: errors.New("the file is empty")}
+}
+
+// unusable wraps a local failure to use the file (permission, missing
+// folder, disk full) as ErrUnusable.
+func (s *Store) unusable(err error) error {
+	return fmt.Errorf("state %s: %w: %w", s.path, ErrUnusable, err)
 }
 
 func (s *Store) corrupt(cause error) error { return &corruptError{path: s.path, cause: cause} }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,19 +65,147 @@ func TestFreshStateCreatesNoFile(t *testing.T) {
 	}
 }
 
-func TestEmptyFileIsFresh(t *testing.T) {
-	s := newStore(t)
-	if err := os.WriteFile(s.Path(), nil, 0o644); err != nil {
+// Issue 10, item 2: only a missing file is a fresh start. An empty file,
+// /dev/null, a FIFO, a directory or a link (dangling, to an empty file, to
+// a good state) is refused by reads and writes alike, and what it points to
+// is never touched.
+func TestNotAFileRefusedUntouched(t *testing.T) {
+	good := filepath.Join(t.TempDir(), "good.db")
+	if err := Open(good).Init(Meta{Phase: "dev-upgraded", Cycle: 1, From: 27, To: 29}); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := s.Meta(); err != nil || m.Phase != StartPhase {
-		t.Fatalf("Meta() of an empty file = %+v, %v", m, err)
+	goodBytes, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
 	}
+	cases := []struct {
+		name  string
+		make  func(t *testing.T, path string) (target string)
+		wantF string // what the error names
+	}{
+		{"zero-byte file", func(t *testing.T, path string) string {
+			return path // checked below to stay empty
+		}, "the file is empty"},
+		{"dev-null", func(t *testing.T, path string) string {
+			if err := os.Symlink("/dev/null", path); err != nil {
+				t.Fatal(err)
+			}
+			return ""
+		}, "a symbolic link"},
+		{"fifo", func(t *testing.T, path string) string {
+			if err := syscall.Mkfifo(path, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return ""
+		}, "a FIFO"},
+		{"directory", func(t *testing.T, path string) string {
+			if err := os.Mkdir(path, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			return ""
+		}, "a directory"},
+		{"dangling link", func(t *testing.T, path string) string {
+			target := filepath.Join(filepath.Dir(path), "elsewhere.db")
+			if err := os.Symlink(target, path); err != nil {
+				t.Fatal(err)
+			}
+			return target // must not be created
+		}, "a symbolic link"},
+		{"link to an empty file", func(t *testing.T, path string) string {
+			target := filepath.Join(filepath.Dir(path), "victim")
+			if err := os.WriteFile(target, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, path); err != nil {
+				t.Fatal(err)
+			}
+			return target
+		}, "a symbolic link"},
+		{"link to a good state", func(t *testing.T, path string) string {
+			if err := os.Symlink(good, path); err != nil {
+				t.Fatal(err)
+			}
+			return ""
+		}, "a symbolic link"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "boxswap.db")
+			if c.name == "zero-byte file" {
+				if err := os.WriteFile(path, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			target := c.make(t, path)
+			s := OpenWith(path, Options{Timeout: 200 * time.Millisecond})
+			ops := map[string]func() error{
+				"Meta":    func() error { _, err := s.Meta(); return err },
+				"Last":    func() error { _, err := s.Last(); return err },
+				"History": func() error { _, err := s.History(); return err },
+				"Check":   s.Check,
+				"SetFact": func() error { return s.SetFact("k", "v") },
+				"Init":    func() error { return s.Init(Meta{Phase: StartPhase, Cycle: 1}) },
+				"Begin":   func() error { _, err := s.Begin(&Attempt{Event: "upgrade-dev"}); return err },
+			}
+			for name, op := range ops {
+				err := op()
+				if !errors.Is(err, ErrNotAFile) {
+					t.Errorf("%s: err = %v, want ErrNotAFile", name, err)
+					continue
+				}
+				if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, "empty or not a file") || !strings.Contains(msg, c.wantF) {
+					t.Errorf("%s: %q does not name %s as empty or not a file (%s)", name, msg, path, c.wantF)
+				}
+			}
+			switch target {
+			case "":
+			case path:
+				if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+					t.Errorf("the empty state file was written: %v, %v", fi, err)
+				}
+			default:
+				fi, err := os.Stat(target)
+				if c.name == "dangling link" {
+					if !errors.Is(err, os.ErrNotExist) {
+						t.Errorf("a database was created at the link's target %s: %v", target, err)
+					}
+				} else if err != nil || fi.Size() != 0 {
+					t.Errorf("the link's target %s was written: %v, %v", target, fi, err)
+				}
+			}
+			if data, _ := os.ReadFile(good); !bytes.Equal(data, goodBytes) {
+				t.Errorf("the good state behind a link was changed")
+			}
+		})
+	}
+}
+
+// Issue 10, item 2: --state /dev/null is a device, not a fresh start.
+func TestDevNullRefused(t *testing.T) {
+	s := Open(os.DevNull)
+	if _, err := s.Meta(); !errors.Is(err, ErrNotAFile) || !strings.Contains(err.Error(), "a device") {
+		t.Errorf("Meta() of /dev/null: %v, want ErrNotAFile naming a device", err)
+	}
+	if err := s.SetFact("k", "v"); !errors.Is(err, ErrNotAFile) {
+		t.Errorf("SetFact() on /dev/null: %v, want ErrNotAFile", err)
+	}
+	if _, err := Lock(os.DevNull, CurrentHolder("test")); err == nil {
+		t.Errorf("Lock(/dev/null) took a lock on /dev/null.lock")
+	}
+}
+
+// Issue 10, item 1: the files boxswap creates are 0600.
+func TestStateFileIsPrivate(t *testing.T) {
+	s := newStore(t)
 	if err := s.SetFact("k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	if v, ok, err := s.Fact("k"); err != nil || !ok || v != "v" {
-		t.Errorf("Fact(k) = %q, %v, %v", v, ok, err)
+	fi, err := os.Stat(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("state file mode %v, want 0600", perm)
 	}
 }
 
@@ -575,6 +704,7 @@ func everyOp(s *Store) map[string]error {
 	_, _, errs["Fact"] = s.Fact("k")
 	_, errs["Facts"] = s.Facts("")
 	errs["Check"] = s.Check()
+	errs["Verify"] = s.Verify()
 	errs["Init"] = s.Init(Meta{Cycle: 1})
 	_, errs["Begin"] = s.Begin(&Attempt{Event: "upgrade-dev"})
 	errs["UpdateAttempt"] = s.UpdateAttempt(1, func(*Attempt) error { return nil })
@@ -585,6 +715,53 @@ func everyOp(s *Store) map[string]error {
 	errs["Approve"] = s.Approve(Approval{Gate: "g"})
 	errs["Record"] = s.Record(Event{Kind: "x"})
 	return errs
+}
+
+// Issue 10, item 2: where, plan, resume and rollback passed a damaged
+// page that log and next refused. Verify, which every verb runs first,
+// finds damage in records those verbs never read.
+func TestVerifyFindsDamageOtherReadsMiss(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T, path string)
+	}{
+		{"undecodable history event", func(t *testing.T, path string) {
+			setRaw(t, path, bucketHistory, itob(1), []byte("{not json"))
+		}},
+		{"garbled history page", func(t *testing.T, path string) {
+			var root int64
+			withBolt(t, path, func(tx *bolt.Tx) error {
+				root = int64(tx.Bucket(bucketHistory).Root())
+				return nil
+			})
+			if root == 0 {
+				t.Fatal("the history bucket is inline; write more events")
+			}
+			garble(t, path, root*4096+16, 4000)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "boxswap.db")
+			s := OpenWith(path, Options{Timeout: 200 * time.Millisecond})
+			if err := s.Init(Meta{Phase: "dev-upgraded", Cycle: 1, From: 27, To: 29}); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 50 {
+				if err := s.Record(Event{Kind: "x", Detail: strings.Repeat("history ", 20) + fmt.Sprint(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tc.make(t, path)
+			sn := takeSnapshot(t, path)
+			if m, err := s.Meta(); err != nil || m.Phase != "dev-upgraded" {
+				t.Fatalf("the damage is not where Meta reads: %+v, %v", m, err)
+			}
+			if err := s.Verify(); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
+				t.Errorf("Verify() = %v, want ErrCorrupt naming %s", err, path)
+			}
+			sn.same(t, path)
+		})
+	}
 }
 
 func TestNewerSchemaRefusedUntouched(t *testing.T) {
@@ -709,8 +886,13 @@ func TestCorruptRefusedUntouched(t *testing.T) {
 				t.Errorf("message %q does not name the file and say to keep a copy", msg)
 			}
 			// Every write is refused; reads that do not decode the damaged
-			// records may succeed, but none may write.
-			for op, err := range everyOp(s) {
+			// records may succeed, but none may write. Verify, which every
+			// verb runs first, finds the damage wherever it is (issue 10).
+			ops := everyOp(s)
+			if !errors.Is(ops["Verify"], ErrCorrupt) {
+				t.Errorf("Verify() = %v, want ErrCorrupt", ops["Verify"])
+			}
+			for op, err := range ops {
 				if err == nil && isWrite(op) {
 					t.Errorf("%s succeeded on a corrupt file", op)
 				}

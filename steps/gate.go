@@ -19,6 +19,12 @@ func Gate(id, prompt string) Step {
 	}}}
 }
 
+// IsGate reports whether s is an approval gate.
+func IsGate(s Step) bool {
+	_, ok := s.(*gateStep)
+	return ok
+}
+
 func (s *gateStep) key() string { return "gate/" + s.id }
 
 func (s *gateStep) Check(_ context.Context, env *Env) (bool, string, error) {

@@ -164,6 +164,9 @@ func (s *rebootStep) Apply(ctx context.Context, env *Env) error {
 // wait polls until box answers with a boot id other than before and, for
 // an offline update, has finished applying it.
 func (s *rebootStep) wait(ctx context.Context, env *Env, before string) error {
+	// All of it is a wait: the operator's stop ends it (resume waits again).
+	ctx, stopWaiting := boxes.Waiting(ctx)
+	defer stopWaiting()
 	start := time.Now()
 	deadline := start.Add(s.p.Timeout)
 	var lastReport time.Time
@@ -180,7 +183,7 @@ func (s *rebootStep) wait(ctx context.Context, env *Env, before string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: waiting for the reboot: %w; run boxswap resume to wait again", s.box, ctx.Err())
+			return fmt.Errorf("%s: waiting for the reboot: %w; run boxswap resume to wait again", s.box, context.Cause(ctx))
 		case <-time.After(s.p.Poll):
 		}
 		left := time.Until(deadline)

@@ -63,12 +63,14 @@ func runLog(ctx context.Context, opts logOptions, g *globalOptions) error {
 	if _, err := g.loadConfig(); err != nil {
 		return err
 	}
-	store := g.openStore()
+	store, err := g.openStore()
+	if err != nil {
+		return err
+	}
 	if !g.JSON && !opts.Follow && !opts.All {
 		return printTimeline(g.stdout, store)
 	}
 	var out logJSON
-	var err error
 	if out.History, err = store.History(); err != nil {
 		return err
 	}

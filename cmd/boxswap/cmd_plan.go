@@ -71,13 +71,16 @@ func runPlan(ctx context.Context, opts planOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
-	store := g.openStore()
+	store, err := g.openStore()
+	if err != nil {
+		return err
+	}
 	e := &fsm.Engine{Config: cfg, Store: store, Force: g.force()}
 	t, planned, err := e.Planned()
 	if err != nil {
 		return err
 	}
-	meta, err := store.Meta()
+	meta, err := fsm.ReadMeta(store)
 	if err != nil {
 		return err
 	}

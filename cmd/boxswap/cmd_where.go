@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"boxswap/fsm"
+	"boxswap/internal/text"
 	"boxswap/state"
 )
 
@@ -50,7 +51,10 @@ func runWhere(_ context.Context, _ whereOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
-	store := g.openStore()
+	store, err := g.openStore()
+	if err != nil {
+		return err
+	}
 	v, err := fsm.Where(cfg, store)
 	if err != nil {
 		return err
@@ -106,6 +110,9 @@ func printWhere(w io.Writer, v *fsm.View, lock *lockJSON) {
 		switch t.Status {
 		case state.RollingBack:
 			fmt.Fprintln(w, "to go on: boxswap rollback finishes the rollback")
+		case state.RolledBack:
+			// Nothing is pending: resume and rollback would refuse.
+			fmt.Fprintf(w, "to go on: boxswap next runs %s again from the start (boxswap plan shows it)\n", t.Event)
 		default:
 			fmt.Fprintln(w, "to go on: boxswap resume, or boxswap rollback to undo its done steps")
 		}
@@ -115,16 +122,21 @@ func printWhere(w io.Writer, v *fsm.View, lock *lockJSON) {
 		fmt.Fprintln(w, "lock: free")
 	case lock.Alive:
 		fmt.Fprintf(w, "lock: held by %s\n", holderText(lock.Holder))
+	case lock.Host != "" && lock.Host != thisHost():
+		// Its pid means nothing here: next refuses it, unlock --force clears it.
+		fmt.Fprintf(w, "lock: held by %s, on another host (this host cannot tell whether it still runs; boxswap unlock --force --reason TEXT clears it)\n", holderText(lock.Holder))
 	default:
 		fmt.Fprintf(w, "lock: free (left by %s, which is gone)\n", holderText(lock.Holder))
 	}
 }
 
 // holderText names a lock holder the way an operator finds them.
+// Its strings come from the lock file, which anyone able to write there
+// could fill with escape sequences: they are printed escaped.
 func holderText(h state.Holder) string {
-	s := fmt.Sprintf("%s@%s pid %d", h.User, h.Host, h.PID)
+	s := fmt.Sprintf("%s@%s pid %d", text.Printable(h.User), text.Printable(h.Host), h.PID)
 	if h.Command != "" {
-		s += " (" + h.Command + ")"
+		s += " (" + text.Printable(h.Command) + ")"
 	}
 	if !h.Since.IsZero() {
 		s += " since " + h.Since.Local().Format(time.DateTime)
@@ -138,3 +150,6 @@ func orOperator(box string) string {
 	}
 	return box
 }
+
+// thisHost is the host name a lock taken here records.
+func thisHost() string { return state.CurrentHolder("").Host }

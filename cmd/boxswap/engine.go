@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -47,11 +48,14 @@ func runEngine(ctx context.Context, g *globalOptions, v engineVerb) error {
 		return err
 	}
 	defer lock.Unlock()
+	if lock.Warning != "" {
+		fmt.Fprintf(g.stderr, "boxswap: warning: %s\n", lock.Warning)
+	}
 	if r := lock.Reclaimed; r != nil {
 		fmt.Fprintf(g.stderr, "boxswap: reclaimed a stale lock of pid %d (%s), which is gone\n", r.PID, holderText(*r))
 	}
-	store := g.openStore()
-	if _, err := store.Meta(); err != nil {
+	store, err := g.openStore()
+	if err != nil {
 		return err // an unusable state file is refused before any box is dialed
 	}
 	d, err := newDialer(cfg)
@@ -65,7 +69,7 @@ func runEngine(ctx context.Context, g *globalOptions, v engineVerb) error {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	defer close(done)
-	watchSignals(g.stderr, stop, cancel, done)
+	sig := watchSignals(g.stderr, stop, cancel, done)
 
 	who := state.Me()
 	rep, closeRep := g.reporter()
@@ -89,12 +93,56 @@ func runEngine(ctx context.Context, g *globalOptions, v engineVerb) error {
 	att, err := v.run(e, ctx)
 	closeRep()
 	printSummary(g.stdout, att, err)
+	if s := sig.get(); s != nil && (errors.Is(err, fsm.ErrStopped) || errors.Is(err, context.Canceled)) {
+		what := "before any transition"
+		if att != nil {
+			what = fmt.Sprintf("%s (attempt %d) at %s, now %s", att.Event, att.ID, att.FailedStep, att.Status)
+		}
+		_ = store.Record(state.Event{Who: who, Kind: "signal", Detail: fmt.Sprintf("boxswap %s stopped by %s: %s", v.name, signalName(*s), what)})
+		err = &signalError{sig: *s, err: err}
+	}
 	return err
 }
 
+// signalError is a run the operator stopped with a signal: its exit code is
+// 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+type signalError struct {
+	sig syscall.Signal
+	err error
+}
+
+func (e *signalError) Error() string { return e.err.Error() }
+func (e *signalError) Unwrap() error { return e.err }
+
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
+}
+
+// seenSignal is the last signal watchSignals received, if any.
+type seenSignal struct {
+	mu  sync.Mutex
+	sig *syscall.Signal
+}
+
+func (s *seenSignal) set(sig syscall.Signal) { s.mu.Lock(); s.sig = &sig; s.mu.Unlock() }
+
+func (s *seenSignal) get() *syscall.Signal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sig
+}
+
 // watchSignals turns a first SIGINT/SIGTERM into a stop at the next safe
-// point (between steps), and a second one into cancelling the step.
-func watchSignals(stderr io.Writer, stop chan struct{}, cancel func(), done <-chan struct{}) {
+// point (between steps, or at once in a wait: a connection attempt, a
+// backoff, a reboot wait), and a second one into cancelling the step.
+func watchSignals(stderr io.Writer, stop chan struct{}, cancel func(), done <-chan struct{}) *seenSignal {
+	seen := &seenSignal{}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -106,9 +154,12 @@ func watchSignals(stderr io.Writer, stop chan struct{}, cancel func(), done <-ch
 				return
 			case s := <-sigs:
 				n++
+				if ss, ok := s.(syscall.Signal); ok {
+					seen.set(ss)
+				}
 				if n == 1 {
 					close(stop)
-					fmt.Fprintf(stderr, "\nboxswap: %v: stopping after the current step; a second one interrupts the step itself (resume checks it again)\n", s)
+					fmt.Fprintf(stderr, "\nboxswap: %v: stopping at the next safe point (waits end now); a second one interrupts the step itself (resume checks it again)\n", s)
 					continue
 				}
 				fmt.Fprintf(stderr, "\nboxswap: %v: interrupting the current step\n", s)
@@ -117,6 +168,7 @@ func watchSignals(stderr io.Writer, stop chan struct{}, cancel func(), done <-ch
 			}
 		}
 	}()
+	return seen
 }
 
 // approver answers the gates: --yes approves as user@host; a terminal is
@@ -213,7 +265,8 @@ func notifier(cfg *boxes.Config) func(context.Context, fsm.Notice) error {
 // func ends the live lines; it may be called twice.
 func (g *globalOptions) reporter() (fsm.Reporter, func()) {
 	f, ok := g.stdout.(*os.File)
-	if g.Plain || os.Getenv("NO_COLOR") != "" || !ok || !isTerminal(f) {
+	// TERM=dumb (an Emacs shell, a serial console) draws no escape codes.
+	if g.Plain || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" || !ok || !isTerminal(f) {
 		return fsm.NewPlain(g.stdout, nil), func() {}
 	}
 	t := fsm.NewTerminal(f, func() int { return terminalWidth(f) })

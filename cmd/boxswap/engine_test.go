@@ -172,7 +172,7 @@ func (w *notifyWriter) String() string {
 // A first SIGINT while a step runs lets the step finish, then stops before
 // the next one: the attempt is interrupted, exit 130, resume goes on.
 func TestFirstSignalStopsBetweenSteps(t *testing.T) {
-	stderr := &notifyWriter{want: "stopping after the current step", seen: make(chan struct{})}
+	stderr := &notifyWriter{want: "stopping at the next safe point", seen: make(chan struct{})}
 	var once sync.Once
 	interrupt := func(cmd string, stdout, errw io.Writer) (int, bool) {
 		if cmd != "true" {

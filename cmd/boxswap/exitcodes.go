@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 
 	"boxswap/boxes"
 	"boxswap/fsm"
+	"boxswap/internal/text"
 	"boxswap/state"
 	"boxswap/steps"
 )
@@ -23,7 +25,7 @@ const (
 	exitUnreachable = 6   // a box could not be reached, or an outcome is unknown
 	exitPhase       = 7   // the machine's state does not allow the verb now
 	exitState       = 8   // the state file cannot be used
-	exitInterrupted = 130 // stopped by the operator (SIGINT/SIGTERM)
+	exitInterrupted = 130 // stopped by the operator (SIGINT; SIGTERM gives 143)
 )
 
 // exitStatusHelp documents the codes in the root command's help.
@@ -45,8 +47,12 @@ EXIT STATUS
        nothing to resume or roll back, the cycle is done, boxes.yaml no
        longer matches the cycle in progress, or rollback reached a step
        that cannot be undone
-  8    state file: it is corrupt, or was written by a newer boxswap
-  130  interrupted by the operator; boxswap resume goes on
+  8    state file: it is corrupt, was written by a newer boxswap, is not
+       a regular file (a link, a FIFO, empty), or cannot be used here
+       (permission, missing folder, disk full)
+  130  interrupted by the operator (SIGINT, Ctrl-C; also --stop-before);
+       boxswap resume goes on
+  143  stopped by SIGTERM; boxswap resume goes on
 `)
 
 // classify maps an error to its exit code, a short kind for --json, and the
@@ -56,6 +62,9 @@ EXIT STATUS
 func classify(err error) (code int, kind, hint string) {
 	var ue *usageError
 	var le *boxes.LoadError
+	var se *signalError
+	var lk *state.LockedError
+	var pc *fsm.PlanChangedError
 	switch {
 	case err == nil:
 		return exitOK, "", ""
@@ -65,8 +74,19 @@ func classify(err error) (code int, kind, hint string) {
 		return exitUsage, "usage", "boxswap plan lists the next transition's step IDs"
 	case errors.As(err, &le):
 		return exitUsage, "config", "fix the problems listed, then run boxswap check --offline"
+	case errors.As(err, &lk) && lk.OtherHost:
+		return exitLocked, "locked", "make sure that run is over (ask its operator, or look on " + text.Printable(lk.Holder.Host) +
+			"), then boxswap unlock --force --reason TEXT, which records who removed it and why"
 	case errors.Is(err, state.ErrLocked):
 		return exitLocked, "locked", "wait for the other run to finish; a lock whose process is dead is reclaimed by the next run"
+	case errors.Is(err, state.ErrNotAFile):
+		return exitState, "state", "the message says what is there; boxswap reads and writes only regular files, and only a missing state file starts afresh"
+	case errors.Is(err, state.ErrUnusable):
+		return exitState, "state", "the message names the file and what the system said: check that its folder exists, its permissions, and the free space (df)"
+	case errors.Is(err, state.ErrUnsafeDir):
+		return exitState, "state", "keep the state in a folder only its owner can write"
+	case errors.Is(err, fsm.ErrUnknownPhase):
+		return exitState, "state", "use the boxswap that wrote the state file, or restore it from a backup"
 	case isStateFileError(err):
 		return exitState, "state", "restore the state file from a backup, or use the boxswap that wrote it"
 	case errors.Is(err, steps.ErrNotApproved):
@@ -75,8 +95,12 @@ func classify(err error) (code int, kind, hint string) {
 		return exitRefused, "refused", "nothing was changed; fix what the guard saw, or override it with --force GUARD if you are sure"
 	case errors.Is(err, steps.ErrPrecondition):
 		return exitRefused, "precondition", "nothing was changed; make the box as the step expects, then boxswap resume"
+	case errors.As(err, &se):
+		return 128 + int(se.sig), "interrupted", "boxswap where shows where it stopped; boxswap resume goes on"
 	case errors.Is(err, fsm.ErrStopped), errors.Is(err, context.Canceled):
 		return exitInterrupted, "interrupted", "boxswap where shows where it stopped; boxswap resume goes on"
+	case errors.Is(err, boxes.ErrUnreachable) && errors.Is(err, syscall.ECONNREFUSED):
+		return exitUnreachable, "unreachable", "the box refused the connection, so nothing ran: check that sshd runs on it and listens on the port boxes.yaml gives (boxswap check), then boxswap resume"
 	case errors.Is(err, boxes.ErrUnreachable):
 		return exitUnreachable, "unreachable", "check the box is up and boxswap check passes, then run boxswap resume"
 	case errors.Is(err, boxes.ErrOutcomeUnknown):
@@ -87,6 +111,8 @@ func classify(err error) (code int, kind, hint string) {
 		return exitPhase, "nothing-pending", "boxswap where shows the phase; boxswap plan shows the next transition"
 	case errors.Is(err, fsm.ErrCycleDone):
 		return exitPhase, "cycle-done", "edit upgrade.from and upgrade.to in boxes.yaml to start a new cycle"
+	case errors.As(err, &pc):
+		return exitPhase, "config-changed", "boxswap resume --replan takes the new plan for the steps not done yet (recorded), or put boxes.yaml back; boxswap rollback undoes the done steps with their recorded commands"
 	case errors.Is(err, fsm.ErrConfigChanged):
 		return exitPhase, "config-changed", "put boxes.yaml back as it was when the cycle began"
 	case errors.Is(err, fsm.ErrRollbackStopped):

@@ -9,13 +9,16 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"boxswap/boxes"
+	"boxswap/fsm"
 	"boxswap/state"
+	"boxswap/steps"
 )
 
 // globalOptions are the flags every verb shares, and the process's streams.
@@ -68,6 +71,13 @@ func (g *globalOptions) validate(cmd *cobra.Command) error {
 		if !guardName.MatchString(f) {
 			return usagef("--force %q is not a guard name; guards are named in their refusals, e.g. --force max-delete", f)
 		}
+		if !slices.Contains(steps.Guards, f) {
+			return withHint(usagef("--force %s: no guard is named %s", f, f),
+				"the guards are: "+strings.Join(steps.Guards, ", ")+"; each refusal names the one to override")
+		}
+	}
+	if f := cmd.Flags().Lookup("stop-before"); f != nil && f.Changed && f.Value.String() == "" {
+		return usagef("--stop-before is empty; give a step ID (boxswap plan lists them)")
 	}
 	return nil
 }
@@ -96,16 +106,32 @@ func (g *globalOptions) statePath() string {
 // touching the state or a box.
 func (g *globalOptions) loadConfig() (*boxes.Config, error) {
 	cfg, err := boxes.Load(g.Config)
-	if errors.Is(err, fs.ErrNotExist) {
+	var le *boxes.LoadError
+	switch {
+	case err == nil, errors.As(err, &le):
+		return cfg, err
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, withHint(&usageError{err.Error()},
 			"run boxswap from the folder holding boxes.yaml, or pass -c PATH")
 	}
-	return cfg, err
+	// A directory, a FIFO, a file it may not read: boxes.yaml is unusable,
+	// which is a usage error (exit 2), not a failed step.
+	return nil, withHint(&usageError{err.Error()}, "pass -c the path of a readable boxes.yaml file")
 }
 
-// openStore opens the state file; it creates nothing until a verb writes.
-func (g *globalOptions) openStore() *state.Store {
-	return state.Open(g.statePath())
+// openStore opens the state file and reads it whole once, so that every
+// verb refuses a damaged file, or one naming a phase this boxswap does not
+// know, the same way (exit 8) before it does anything. It creates nothing;
+// the first write does.
+func (g *globalOptions) openStore() (*state.Store, error) {
+	store := state.Open(g.statePath())
+	if err := store.Verify(); err != nil {
+		return nil, err
+	}
+	if _, err := fsm.ReadMeta(store); err != nil {
+		return nil, err
+	}
+	return store, nil
 }
 
 // printJSON writes v as indented JSON on stdout.

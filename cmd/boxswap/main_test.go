@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	bolt "go.etcd.io/bbolt"
 
 	"boxswap/internal/golden"
 	"boxswap/state"
@@ -26,9 +27,11 @@ func TestMain(m *testing.M) {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	testscript.Main(m, map[string]func(){
-		"boxswap":  main,
-		"holdlock": holdLockMain,
-		"setphase": setPhaseMain,
+		"boxswap":    main,
+		"holdlock":   holdLockMain,
+		"setphase":   setPhaseMain,
+		"damage":     damageMain,
+		"rolledback": rolledBackMain,
 	})
 }
 
@@ -164,6 +167,58 @@ func setPhaseMain() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// damageMain writes a state with a failed attempt of redirect whose
+// history record 1 is not JSON: damage that where, plan, resume and
+// rollback never read, and log does (issue 10, item 2). damage STATE.
+func damageMain() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: damage STATE")
+		os.Exit(2)
+	}
+	err := redirectAttempt(os.Args[1], state.Failed)
+	if err == nil {
+		var db *bolt.DB
+		if db, err = bolt.Open(os.Args[1], 0o600, nil); err == nil {
+			err = db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket([]byte("history")).Put([]byte{0, 0, 0, 0, 0, 0, 0, 1}, []byte("{not json"))
+			})
+			err = errors.Join(err, db.Close())
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// rolledBackMain writes a state at dev-upgraded whose redirect was rolled
+// back: rolledback STATE.
+func rolledBackMain() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: rolledback STATE")
+		os.Exit(2)
+	}
+	if err := redirectAttempt(os.Args[1], state.RolledBack); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// redirectAttempt writes a cycle at dev-upgraded with one attempt of
+// redirect in status.
+func redirectAttempt(path, status string) error {
+	s := state.Open(path)
+	err := s.Init(state.Meta{Phase: "dev-upgraded", Cycle: 1, From: 27, To: 29})
+	if err == nil {
+		_, err = s.Begin(&state.Attempt{Cycle: 1, Event: "redirect", From: "dev-upgraded", To: "redirected", Command: "next",
+			Steps: []state.StepRecord{{ID: "redirect/approve", Text: "approve"}}})
+	}
+	if err == nil {
+		err = s.UpdateAttempt(1, func(a *state.Attempt) error { a.Status = status; return nil })
+	}
+	return err
 }
 
 // runCLI runs a command line in this process, as main would.

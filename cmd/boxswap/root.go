@@ -41,6 +41,8 @@ plan. Only one next, resume or rollback runs at a time (the operator lock,
 			return g.validate(cmd)
 		},
 	}
+	root.Version = buildVersion().String()
+	root.SetVersionTemplate("boxswap {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err.Error()}
 	})
@@ -63,6 +65,8 @@ plan. Only one next, resume or rollback runs at a time (the operator lock,
 		newLogCommand(g),
 		newCheckCommand(g),
 		newGraphCommand(g),
+		newUnlockCommand(g),
+		newVersionCommand(g),
 		newCompletionCommand(g),
 		newGenManCommand(g),
 	)

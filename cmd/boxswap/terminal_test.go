@@ -118,6 +118,7 @@ func TestNextPlainUnderAPty(t *testing.T) {
 		{"terminal", nil, nil, true},
 		{"no-color", []string{"NO_COLOR=1"}, nil, false},
 		{"plain-flag", nil, []string{"--plain"}, false},
+		{"term-dumb", []string{"TERM=dumb"}, nil, false}, // issue 10, item 8
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, cfg := failingRedirect(t)

@@ -1,0 +1,33 @@
+// Package text makes strings safe to print on an operator's terminal.
+package text
+
+import (
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Hidden reports a character that acts on a terminal instead of showing:
+// C0 and C1 controls (ESC, CR, NUL), DEL, and the bidi marks, embeddings,
+// overrides and isolates that can reorder a line.
+func Hidden(r rune) bool {
+	return unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F
+}
+
+// Printable returns s with every Hidden character escaped as Go escapes it
+// (\x1b, \u202e); other text is left as it is.
+func Printable(s string) string {
+	if !strings.ContainsFunc(s, Hidden) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if Hidden(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
