@@ -98,10 +98,13 @@ func TestRealBoxes(t *testing.T) {
 	if r.Code == 0 || !strings.Contains(r.Stderr, "injected failure") {
 		t.Fatalf("switch-back with a failure injected: %s", r)
 	}
-	if r := h.Run("--yes", "rollback"); r.Code != 0 {
+	r = h.Run("--yes", "rollback")
+	if r.Code != 0 {
 		t.Fatalf("rollback: %s", r)
 	}
-	checkTable(t, h, "prod-upgraded")
+	if bad := h.CheckTable("prod-upgraded", from, to); len(bad) > 0 {
+		t.Errorf("after the rollback, boxes do not match the table at prod-upgraded:\n  %s\n%s", strings.Join(bad, "\n  "), r)
+	}
 	prober = labtest.StartProber(h.Lab, h.Lab.Info.ProductionURL, 20*time.Millisecond)
 	if r := h.Run("--yes", "next"); r.Code != 0 {
 		prober.Stop()

@@ -94,7 +94,7 @@ func netnsName(dir, box string) string {
 	return n
 }
 
-func (l *Lab) real() bool { return l.Info.Kind == KindSystemd }
+func (l *Lab) real() bool { return l != nil && l.Info.Kind == KindSystemd }
 
 func sdSupported(opts Options) error {
 	if os.Geteuid() != 0 {

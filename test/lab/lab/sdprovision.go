@@ -128,6 +128,9 @@ Description=nbhosting app (lab): answers behind nginx, writes under /nbhosting/s
 After=network.target
 
 [Service]
+# Ready once it listens (sd_notify), as uwsgi's units are: "systemctl start"
+# returns when the app answers, not when its process is forked.
+Type=notify
 ExecStart=/usr/bin/python3 /usr/local/lib/nbh/app.py
 Restart=on-failure
 
@@ -202,7 +205,20 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-http.server.ThreadingHTTPServer(("127.0.0.1", 8000), H).serve_forever()
+def notify_ready():
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.connect(addr)
+    s.sendall(b"READY=1")
+    s.close()
+
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 8000), H)
+notify_ready()
+srv.serve_forever()
 `
 
 // sdInstallSh applies the settings: the function the app reports comes

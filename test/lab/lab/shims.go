@@ -4,6 +4,7 @@ package lab
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -471,6 +472,27 @@ func pip3(args []string) int {
 		}
 		return 0
 	case "list":
+		if slices.Contains(args, "--format=json") {
+			// As pip 9+ with -v: where each package lives (pip's own,
+			// under /usr/local, as on Fedora).
+			type pkg struct {
+				Name      string `json:"name"`
+				Version   string `json:"version"`
+				Location  string `json:"location"`
+				Installer string `json:"installer"`
+			}
+			out := []pkg{}
+			v := pythonVersion()
+			if i := strings.LastIndexByte(v, '.'); i > 0 {
+				v = v[:i]
+			}
+			for _, n := range names {
+				out = append(out, pkg{n, m[n], "/usr/local/lib/python" + v + "/site-packages", "pip"})
+			}
+			b, _ := json.Marshal(out)
+			fmt.Println(string(b))
+			return 0
+		}
 		for _, n := range names {
 			fmt.Printf("%s (%s)\n", n, m[n])
 		}
