@@ -1,6 +1,9 @@
 package boxes
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Function names: a box holds at most one of them at a time.
 const (
@@ -182,3 +185,15 @@ type Hook struct {
 
 // ByteSize is a size written as 10GiB, 500MB, 1024 (bytes).
 type ByteSize int64
+
+// Short names release n in one word, as operators do: f29 (dnf), trixie
+// (apt, from suites), else the bare number.
+func (u Upgrade) Short(n int) string {
+	if s := u.Suites[n]; u.Method == MethodApt && s != "" {
+		return s
+	}
+	if u.Method == MethodApt {
+		return fmt.Sprint(n)
+	}
+	return fmt.Sprintf("f%d", n)
+}

@@ -153,12 +153,7 @@ func (p planner) release(n int) string {
 }
 
 // short names release n in one word: f29 (dnf), trixie (apt).
-func (p planner) short(n int) string {
-	if s := p.cfg.Upgrade.Suites[n]; p.cfg.Upgrade.Method == boxes.MethodApt && s != "" {
-		return s
-	}
-	return fmt.Sprintf("f%d", n)
-}
+func (p planner) short(n int) string { return p.cfg.Upgrade.Short(n) }
 
 // presyncPasses bounds the pre-sync passes of a move: the first copies
 // the bulk, a second what changed meanwhile, a third rarely finds more

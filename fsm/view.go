@@ -14,6 +14,10 @@ type View struct {
 	Cycle      int             `json:"cycle"`
 	From       int             `json:"from"`
 	To         int             `json:"to"`
+	// FromName and ToName name the releases as operators do: f29,
+	// trixie (boxes.Upgrade.Short).
+	FromName   string          `json:"from_name"`
+	ToName     string          `json:"to_name"`
 	Changed    *time.Time      `json:"changed,omitempty"`
 	Transition *TransitionView `json:"transition"`
 	Boxes      []BoxView       `json:"boxes"`
@@ -60,6 +64,7 @@ func Where(cfg *boxes.Config, store *state.Store) (*View, error) {
 		// No cycle yet: the first one is the one boxes.yaml describes.
 		v.Cycle, v.From, v.To = 1, cfg.Upgrade.From, cfg.Upgrade.To
 	}
+	v.FromName, v.ToName = cfg.Upgrade.Short(v.From), cfg.Upgrade.Short(v.To)
 	if !meta.Changed.IsZero() {
 		v.Changed = &meta.Changed
 	}

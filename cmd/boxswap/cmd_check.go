@@ -48,15 +48,17 @@ type checkJSON struct {
 }
 
 type configSummary struct {
-	File    string   `json:"file"`
-	OK      bool     `json:"ok"`
-	State   string   `json:"state"`
-	Boxes   []boxRef `json:"boxes"`
-	From    int      `json:"from"`
-	To      int      `json:"to"`
-	Root    string   `json:"data_root"`
-	Folders []string `json:"folders"`
-	Hooks   int      `json:"hooks"`
+	File    string    `json:"file"`
+	OK      bool      `json:"ok"`
+	State   string    `json:"state"`
+	Boxes   []boxRef  `json:"boxes"`
+	From    int       `json:"from"`
+	To      int       `json:"to"`
+	Method  string    `json:"method"`
+	Names   [2]string `json:"-"`
+	Root    string    `json:"data_root"`
+	Folders []string  `json:"folders"`
+	Hooks   int       `json:"hooks"`
 }
 
 type boxRef struct {
@@ -161,6 +163,7 @@ func userOf(b boxes.Box) string {
 
 func summarize(cfg *boxes.Config, statePath string) configSummary {
 	s := configSummary{File: cfg.File, OK: true, State: statePath, From: cfg.Upgrade.From, To: cfg.Upgrade.To,
+		Method: cfg.Upgrade.Method, Names: [2]string{cfg.Upgrade.Short(cfg.Upgrade.From), cfg.Upgrade.Short(cfg.Upgrade.To)},
 		Root: cfg.Data.Root, Folders: cfg.Data.Folders}
 	for _, b := range cfg.Boxes {
 		s.Boxes = append(s.Boxes, boxRef{Name: b.Name, Host: b.Host, Port: b.Port, User: b.User, Function: b.Function})
@@ -176,7 +179,7 @@ func printConfigSummary(w io.Writer, s configSummary) {
 	for _, b := range s.Boxes {
 		fmt.Fprintf(w, "  %s: %s@%s port %d, %s\n", b.Name, b.User, b.Host, b.Port, b.Function)
 	}
-	fmt.Fprintf(w, "  upgrade f%d to f%d; data %s: %v; %d hooks\n", s.From, s.To, s.Root, s.Folders, s.Hooks)
+	fmt.Fprintf(w, "  upgrade %s to %s (%s); data %s: %v; %d hooks\n", s.Names[0], s.Names[1], s.Method, s.Root, s.Folders, s.Hooks)
 	fmt.Fprintf(w, "  state: %s\n", s.State)
 }
 

@@ -75,7 +75,7 @@ func runWhere(_ context.Context, _ whereOptions, g *globalOptions) error {
 }
 
 func printWhere(w io.Writer, v *fsm.View, lock *lockJSON) {
-	fmt.Fprintf(w, "phase: %s (cycle %d, f%d to f%d)", v.Phase, v.Cycle, v.From, v.To)
+	fmt.Fprintf(w, "phase: %s (cycle %d, %s to %s)", v.Phase, v.Cycle, v.FromName, v.ToName)
 	if v.Changed != nil {
 		fmt.Fprintf(w, ", since %s", v.Changed.Local().Format(time.DateTime))
 	}
