@@ -9,11 +9,11 @@ import (
 
 // View is what `boxswap where` shows; its JSON form is a contract.
 type View struct {
-	Phase      string          `json:"phase"`
-	Next       *string         `json:"next"` // null at the end of a cycle
-	Cycle      int             `json:"cycle"`
-	From       int             `json:"from"`
-	To         int             `json:"to"`
+	Phase string  `json:"phase"`
+	Next  *string `json:"next"` // null at the end of a cycle
+	Cycle int     `json:"cycle"`
+	From  int     `json:"from"`
+	To    int     `json:"to"`
 	// FromName and ToName name the releases as operators do: f29,
 	// trixie (boxes.Upgrade.Short).
 	FromName   string          `json:"from_name"`
