@@ -312,6 +312,12 @@ func cutover(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if *inNetns {
 		l, err = lab.Open(*dir)
 	} else {
+		// No other lab shares the CPUs while this one measures.
+		unlock, lerr := lab.LockMachine()
+		if lerr != nil {
+			return lerr
+		}
+		defer unlock()
 		o := lab.Options{Files: *files, FileSize: *size}
 		if *kind == lab.KindSystemd {
 			o.Kind, o.OS = lab.KindSystemd, lab.OSFedora
