@@ -92,6 +92,15 @@ func TestCycleFedora(t *testing.T) {
 func TestCycleDebian(t *testing.T) {
 	r := newRehearsal(t, lab.Options{Kind: lab.KindSystemd, OS: lab.OSDebian, Files: 12, FileSize: 512})
 	r.cycle(t, 1, 12, 13)
+	// The apt sources: the distribution's moved to trixie, the third-party
+	// one (nbh-thirdparty.list, suite "stable") disabled, apt happy.
+	for _, b := range lab.BoxNames {
+		src := r.h.Sh(b, "cd /etc/apt/sources.list.d && ls && grep -h '^Suites:' debian.sources && apt-get -q update >/dev/null && echo updated")
+		if strings.Contains(src, "\nnbh-thirdparty.list\n") || !strings.Contains(src, "nbh-thirdparty.list.") ||
+			!strings.Contains(src, "Suites: trixie") || strings.Contains(src, "Suites: bookworm") || !strings.HasSuffix(src, "updated") {
+			t.Errorf("%s: apt sources after the cycle:\n%s", b, src)
+		}
+	}
 }
 
 // newRehearsal starts a lab and records each box's settings file.

@@ -233,11 +233,14 @@ func ensureImage(ctx context.Context, opts Options) (image, error) {
 		return image{}, fmt.Errorf("lab: %w", err)
 	}
 	stamp := hex.EncodeToString(h.Sum(nil)[:8])
+	// Each build goes to its own folder, NAME-STAMP: a lab still running
+	// on an older base keeps its lower layer until it is down.
 	build := func(name, script string) (string, error) {
-		out := filepath.Join(opts.Cache, name)
+		out := filepath.Join(opts.Cache, name+"-"+stamp)
 		if got, err := os.ReadFile(filepath.Join(out, ".stamp")); err == nil && strings.TrimSpace(string(got)) == stamp {
 			return out, nil
 		}
+		_ = os.RemoveAll(out)
 		tmp, err := os.MkdirTemp("", "boxswap-lab-images-")
 		if err != nil {
 			return "", fmt.Errorf("lab: %w", err)
@@ -257,6 +260,7 @@ func ensureImage(ctx context.Context, opts Options) (image, error) {
 		if err := os.WriteFile(filepath.Join(out, ".stamp"), []byte(stamp+"\n"), 0o644); err != nil {
 			return "", fmt.Errorf("lab: %w", err)
 		}
+		pruneImages(opts.Cache, name, out)
 		return out, nil
 	}
 	switch opts.OS {
@@ -273,7 +277,8 @@ func ensureImage(ctx context.Context, opts Options) (image, error) {
 			return image{}, err
 		}
 		return image{rootfs: filepath.Join(out, "rootfs"),
-			serve: "/debian/=" + filepath.Join(out, "repo") + ",/wheels/=" + filepath.Join(out, "wheels")}, nil
+			serve: "/debian/=" + filepath.Join(out, "repo") + ",/wheels/=" + filepath.Join(out, "wheels") +
+				",/thirdparty/=" + filepath.Join(out, "thirdparty")}, nil
 	}
 }
 
@@ -932,4 +937,17 @@ func (l *Lab) Holds(box, addr string) (bool, error) {
 		return false, fmt.Errorf("lab: %s: ip addr: %w: %s", box, err, out)
 	}
 	return strings.Contains(string(out), " "+addr+sdPrefix+" "), nil
+}
+
+// pruneImages removes the older builds of name from the cache, but for
+// keep and any still under a mounted overlay (a lab that is up).
+func pruneImages(cache, name, keep string) {
+	old, _ := filepath.Glob(filepath.Join(cache, name+"-*"))
+	raw, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, d := range old {
+		if d == keep || bytes.Contains(raw, []byte("lowerdir="+d+"/")) {
+			continue
+		}
+		_ = os.RemoveAll(d)
+	}
 }

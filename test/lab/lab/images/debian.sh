@@ -71,6 +71,15 @@ for s in $FROM $TO; do
 	mv "$T/repo/dists/$s/Release.tmp" "$T/repo/dists/$s/Release"
 done
 
+# A third-party repository (empty, suite "stable"), as operators add for
+# nodesource or docker: the apt method must list it and disable it.
+mkdir -p "$T/thirdparty/dists/stable/main/binary-amd64"
+: > "$T/thirdparty/dists/stable/main/binary-amd64/Packages"
+gzip -9kn "$T/thirdparty/dists/stable/main/binary-amd64/Packages"
+apt-ftparchive -o APT::FTPArchive::Release::Suite=stable -o APT::FTPArchive::Release::Components=main \
+	-o APT::FTPArchive::Release::Architectures=amd64 release "$T/thirdparty/dists/stable" > "$T/thirdparty/Release.tmp"
+mv "$T/thirdparty/Release.tmp" "$T/thirdparty/dists/stable/Release"
+
 # A wheel an operator installed with pip: pure python, made here.
 mkdir -p "$T/wheels"
 python3 - "$T/wheels" <<'PY'
@@ -103,6 +112,7 @@ Suites: $FROM
 Components: main
 Trusted: yes
 SRC
+echo "deb [trusted=yes] http://198.18.0.2/thirdparty stable main" > "$R/etc/apt/sources.list.d/nbh-thirdparty.list"
 cat > "$R/etc/pip.conf" <<'PIP'
 [global]
 no-index = true
