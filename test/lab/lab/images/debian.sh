@@ -10,6 +10,12 @@
 # sources). Run as root by "lab up"; OUT/.done holds the stamp of a
 # complete build.
 set -euo pipefail
+# Close what the caller left open (a flock, a script's saved stdout):
+# mmdebstrap then hands dpkg an fd above 9, which dash cannot redirect.
+for fd in /proc/$$/fd/*; do
+	fd=${fd##*/}
+	if [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ]; then eval "exec $fd>&-"; fi
+done
 OUT=${1:?usage: debian.sh OUT [EXTRA-PACKAGES]}
 EXTRA=${2:-}
 FROM=bookworm TO=trixie
