@@ -53,8 +53,10 @@ type Engine struct {
 	LogDir string
 	// Plan builds a transition's steps; nil means Steps.
 	Plan func(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error)
-	// Fault arms rehearsal-only fault injection (BOXSWAP_FAULT); nil is none.
-	Fault *Faults
+	// Wrap, when set, decorates the steps of every transition planned, and
+	// may refuse the plan. The lab's rehearsal binary sets it to inject
+	// faults (internal/fault); the shipped boxswap leaves it nil.
+	Wrap func([]steps.Step) ([]steps.Step, error)
 }
 
 func (e *Engine) plan(meta state.Meta, event string) ([]steps.Step, error) {
@@ -62,10 +64,15 @@ func (e *Engine) plan(meta state.Meta, event string) ([]steps.Step, error) {
 }
 
 func (e *Engine) planWith(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error) {
+	plan := Steps
 	if e.Plan != nil {
-		return e.Fault.check(e.Plan(cfg, meta, event))
+		plan = e.Plan
 	}
-	return e.Fault.check(Steps(cfg, meta, event))
+	planned, err := plan(cfg, meta, event)
+	if err != nil || e.Wrap == nil {
+		return planned, err
+	}
+	return e.Wrap(planned)
 }
 
 // Planned returns the next transition and its steps, as next would run them.
@@ -460,9 +467,6 @@ func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.St
 func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.Step, env *steps.Env, out *output) error {
 	d := s.Describe()
 	rec := &att.Steps[i]
-	if err := e.Fault.at(rec.ID, FaultBefore); err != nil {
-		return err
-	}
 	info := StepInfo{Index: i + 1, Total: len(att.Steps), ID: rec.ID, Box: d.Box, Text: d.Text}
 	began := time.Now()
 	out.stepStart(info)
@@ -522,7 +526,6 @@ func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.St
 			break
 		}
 	}
-	err = e.Fault.after(rec.ID, err)
 	tail := out.takeTail()
 	switch {
 	case err != nil:
@@ -621,7 +624,7 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 		}); err != nil {
 			return att, err
 		}
-		uerr := e.Fault.undo(ctx, env, rec.ID, planned[i])
+		uerr := planned[i].Undo(ctx, env)
 		if errors.Is(uerr, steps.ErrIrreversible) {
 			uerr = fmt.Errorf("%w: %s: %w", ErrRollbackStopped, rec.ID, uerr)
 		}
