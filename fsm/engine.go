@@ -420,7 +420,7 @@ func (e *Engine) asPlanned(att *state.Attempt) ([]steps.Step, error) {
 }
 
 func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.Step) (*state.Attempt, error) {
-	out, closeLog, err := e.output(att)
+	x, out, closeLog, err := e.executor(ctx, att)
 	if err != nil {
 		return e.halt(att, state.Interrupted, currentStep(att), err)
 	}
@@ -428,21 +428,20 @@ func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.St
 	// The operator's stop ends the waits (connection attempts, reboot
 	// waits, backoffs) of the step running, not its work.
 	ctx = boxes.WithStop(ctx, e.Stop)
-	env := e.env(ctx, att, out)
 	out.say("%s: %d steps (attempt %d, %s)", att.Event, len(planned), att.ID, e.Command)
 	e.notify(ctx, out, att, NoticeStart, "", nil)
 	for i, s := range planned {
 		if att.Steps[i].Status == state.Done {
 			continue
 		}
-		if e.stopped() {
+		if stopped(e.Stop) {
 			return e.haltNotify(ctx, out, att, state.Interrupted, att.Steps[i].ID, ErrStopped)
 		}
 		if e.StopBefore != "" && s.ID() == e.StopBefore {
 			return e.haltNotify(ctx, out, att, state.Interrupted, s.ID(),
 				fmt.Errorf("%w before %s, as asked with --stop-before; boxswap resume goes on from there", ErrStopped, s.ID()))
 		}
-		if err := e.step(ctx, att, i, s, env, out); err != nil {
+		if err := x.Do(ctx, i, s, forward); err != nil {
 			status := state.Failed
 			if ctx.Err() != nil || errors.Is(err, ErrStopped) {
 				status = state.Interrupted
@@ -461,111 +460,6 @@ func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.St
 	att.Status = state.Done
 	e.notify(ctx, out, att, NoticeEnd, "", nil)
 	return e.Store.Attempt(att.ID)
-}
-
-// step checks, then applies one step, recording it before and after.
-func (e *Engine) step(ctx context.Context, att *state.Attempt, i int, s steps.Step, env *steps.Env, out *output) error {
-	d := s.Describe()
-	rec := &att.Steps[i]
-	info := StepInfo{Index: i + 1, Total: len(att.Steps), ID: rec.ID, Box: d.Box, Text: d.Text}
-	began := time.Now()
-	out.stepStart(info)
-	skipped := false
-	// "running" is recorded before the first Apply, not before Check: a
-	// check changes nothing, so a step found done costs one write, not two.
-	recorded := false
-	markRunning := func() error {
-		if recorded {
-			return nil
-		}
-		recorded = true
-		rec.Status = state.Running
-		return e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
-			r.Status, r.Attempts, r.Started, r.Error = state.Running, r.Attempts+1, began, ""
-			return nil
-		})
-	}
-	var why string
-	var err error
-	for try := 0; ; try++ {
-		var done bool
-		done, why, err = s.Check(ctx, env)
-		if err == nil && !done {
-			if err := markRunning(); err != nil {
-				return err
-			}
-			err = s.Apply(ctx, env)
-			why = ""
-		} else if err == nil {
-			skipped = true
-			out.say("    already done: %s", why)
-		}
-		if err == nil || !d.Retry || try >= e.Retries || ctx.Err() != nil || !transient(err) {
-			break
-		}
-		if e.stopped() {
-			err = fmt.Errorf("%w: not trying again: %w", ErrStopped, err)
-			break
-		}
-		wait := e.Backoff << try
-		switch o := outcomeOf(ctx, err); o {
-		case OutcomeUnknown:
-			out.say("    outcome unknown (%v); checking again in %s", err, wait)
-		default: // refused, unreachable: nothing ran
-			out.say("    %s (%v); trying again in %s", o, err, wait)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-		case <-e.Stop: // nil without a Stop: never ready
-		case <-t.C:
-		}
-		t.Stop()
-		if e.stopped() {
-			err = fmt.Errorf("%w while waiting to try again: %w", ErrStopped, err)
-			break
-		}
-	}
-	tail := out.takeTail()
-	switch {
-	case err != nil:
-		out.stepDone(info, outcomeOf(ctx, err), time.Since(began), err)
-	case skipped:
-		out.stepDone(info, OutcomeSkipped, time.Since(began), nil)
-	default:
-		out.stepDone(info, OutcomeDone, time.Since(began), nil)
-	}
-	uerr := e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
-		r.Tail = tail
-		r.Why = why
-		if !recorded {
-			r.Attempts, r.Started = r.Attempts+1, began
-		}
-		switch {
-		case err == nil:
-			r.Status, r.Ended = state.Done, time.Now()
-			zero := 0
-			r.Exit = &zero
-		case unknown(err) || ctx.Err() != nil || errors.Is(err, ErrStopped):
-			// The step may or may not have taken effect: it stays running, so
-			// resume checks it before anything else.
-			r.Error = err.Error()
-		default:
-			r.Status, r.Ended, r.Error = state.StepFailed, time.Now(), err.Error()
-			if code, ok := exitCode(err); ok {
-				r.Exit = &code
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if uerr != nil {
-		return uerr
-	}
-	rec.Status = state.Done
-	return nil
 }
 
 // Rollback undoes, in reverse order, the steps of a transition that did not
@@ -594,13 +488,17 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 		return att, err
 	}
 	e.record("rollback", fmt.Sprintf("rollback of %s begins", att.Event))
-	out, closeLog, err := e.output(att)
+	return e.undo(ctx, att, planned)
+}
+
+// undo runs the rollback of att: its steps' undo, in reverse.
+func (e *Engine) undo(ctx context.Context, att *state.Attempt, planned []steps.Step) (*state.Attempt, error) {
+	x, out, closeLog, err := e.executor(ctx, att)
 	if err != nil {
 		return e.halt(att, state.RollingBack, currentStep(att), err)
 	}
 	defer closeLog()
 	ctx = boxes.WithStop(ctx, e.Stop)
-	env := e.env(ctx, att, out)
 	e.notify(ctx, out, att, NoticeStart, "", nil)
 	for i := len(planned) - 1; i >= 0; i-- {
 		rec := att.Steps[i]
@@ -612,41 +510,11 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 				ErrRollbackStopped, rec.ID, boxLabel(rec.Box), rec.Text)
 			return e.haltNotify(ctx, out, att, state.Failed, rec.ID, err)
 		}
-		if e.stopped() {
+		if stopped(e.Stop) {
 			return e.haltNotify(ctx, out, att, state.RollingBack, rec.ID, ErrStopped)
 		}
-		info := StepInfo{Index: i + 1, Total: len(planned), ID: rec.ID, Box: rec.Box, Text: rec.Text, Undo: true}
-		began := time.Now()
-		out.stepStart(info)
-		if err := e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
-			r.Status, r.Started, r.Error = state.Undoing, time.Now(), ""
-			return nil
-		}); err != nil {
-			return att, err
-		}
-		uerr := planned[i].Undo(ctx, env)
-		if errors.Is(uerr, steps.ErrIrreversible) {
-			uerr = fmt.Errorf("%w: %s: %w", ErrRollbackStopped, rec.ID, uerr)
-		}
-		tail := out.takeTail()
-		if uerr != nil {
-			out.stepDone(info, OutcomeFailed, time.Since(began), uerr)
-		} else {
-			out.stepDone(info, OutcomeDone, time.Since(began), nil)
-		}
-		if err := e.Store.UpdateStep(att.ID, rec.ID, func(r *state.StepRecord) error {
-			r.Tail = tail
-			if uerr != nil {
-				r.Error = "undo: " + uerr.Error()
-				return nil
-			}
-			r.Status, r.Ended = state.Undone, time.Now()
-			return nil
-		}); err != nil {
-			return att, err
-		}
-		if uerr != nil {
-			return e.haltNotify(ctx, out, att, state.RollingBack, rec.ID, uerr)
+		if err := x.Do(ctx, i, planned[i], backward); err != nil {
+			return e.haltNotify(ctx, out, att, state.RollingBack, rec.ID, err)
 		}
 	}
 	if err := e.Store.UpdateAttempt(att.ID, func(a *state.Attempt) error {
@@ -660,6 +528,16 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 	att.Status = state.RolledBack
 	e.notify(ctx, out, att, NoticeEnd, "", nil)
 	return e.Store.Attempt(att.ID)
+}
+
+// executor opens the attempt's log and returns the executor of its steps.
+func (e *Engine) executor(ctx context.Context, att *state.Attempt) (*executor, *output, func(), error) {
+	out, closeLog, err := e.output(att)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	x := &executor{store: e.Store, att: att, out: out, env: e.env(ctx, att, out), stop: e.Stop, retries: e.Retries, backoff: e.Backoff}
+	return x, out, closeLog, nil
 }
 
 // halt records why the attempt stopped and returns err.
@@ -685,18 +563,6 @@ func (e *Engine) record(kind, detail string) {
 	// History is a journal for people; failing to write it must not stop
 	// an upgrade half way, and the attempt record holds the same facts.
 	_ = e.Store.Record(state.Event{Time: time.Now(), Who: e.Who, Kind: kind, Detail: detail})
-}
-
-func (e *Engine) stopped() bool {
-	if e.Stop == nil {
-		return false
-	}
-	select {
-	case <-e.Stop:
-		return true
-	default:
-		return false
-	}
 }
 
 // output opens the attempt's log file beside the state. The folder and the
