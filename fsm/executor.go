@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"boxswap/boxes"
 	"boxswap/state"
 	"boxswap/steps"
 )
@@ -293,4 +294,17 @@ func stopped(stop <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// transient reports whether waiting may help: a dropped connection or a box
+// that did not answer, but not a refused host key, which stays refused.
+func transient(err error) bool {
+	if errors.Is(err, boxes.ErrUnknownHostKey) || errors.Is(err, boxes.ErrHostKeyChanged) {
+		return false
+	}
+	return unknown(err)
+}
+
+func unknown(err error) bool {
+	return errors.Is(err, boxes.ErrOutcomeUnknown) || errors.Is(err, boxes.ErrUnreachable)
 }
