@@ -23,16 +23,7 @@ func (f *facts) Get(key string) (string, bool) {
 }
 
 func (f *facts) Set(key, value string) error {
-	if err := f.store.SetFact(f.prefix+key, value); err != nil {
-		return err
-	}
-	return f.store.UpdateStep(f.attempt, f.step(), func(r *state.StepRecord) error {
-		if r.Facts == nil {
-			r.Facts = map[string]string{}
-		}
-		r.Facts[key] = value
-		return nil
-	})
+	return f.store.SetStepFact(f.attempt, f.step(), f.prefix, key, value)
 }
 
 func (f *facts) Delete(key string) error { return f.store.DeleteFact(f.prefix + key) }
