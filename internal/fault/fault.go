@@ -162,14 +162,14 @@ func (s *step) Check(ctx context.Context, env *steps.Env) (bool, string, error) 
 	first := !s.checked
 	s.checked = true
 	if first {
-		if err := s.f.at(s.ID(), Before); err != nil {
+		if err := s.f.at(s.ID(), Before, ""); err != nil {
 			return false, "", err
 		}
 	}
 	done, why, err := s.Step.Check(ctx, env)
 	if err == nil && done && !s.applied {
 		// Found done: its effect is in place, and it is not recorded yet.
-		if err := s.f.at(s.ID(), Applied); err != nil {
+		if err := s.f.at(s.ID(), Applied, FoundDone); err != nil {
 			return false, "", err
 		}
 	}
@@ -181,19 +181,25 @@ func (s *step) Apply(ctx context.Context, env *steps.Env) error {
 	if err := s.Step.Apply(ctx, env); err != nil {
 		return err
 	}
-	return s.f.at(s.ID(), Applied)
+	return s.f.at(s.ID(), Applied, "")
 }
 
 func (s *step) Undo(ctx context.Context, env *steps.Env) error {
-	if err := s.f.at(s.ID(), Undo); err != nil {
+	if err := s.f.at(s.ID(), Undo, ""); err != nil {
 		return err
 	}
 	return s.Step.Undo(ctx, env)
 }
 
+// FoundDone ends the line a kill prints when an applied fault fires in a
+// Check that found the step done: the step is left pending, not running
+// (running is recorded only before an Apply). The reliability tests read it.
+const FoundDone = "its check found it done"
+
 // at fires the fault armed for id at point, if any: it kills the process
-// or returns an error wrapping ErrInjected.
-func (f *Faults) at(id string, point Point) error {
+// or returns an error wrapping ErrInjected. note, when set, ends the line
+// the kill prints.
+func (f *Faults) at(id string, point Point, note string) error {
 	for _, ft := range f.list {
 		if ft.Step != id || ft.Point != point {
 			continue
@@ -201,7 +207,10 @@ func (f *Faults) at(id string, point Point) error {
 		if ft.Action == Fail {
 			return fmt.Errorf("%s: %w (%s)", id, ErrInjected, ft)
 		}
-		fmt.Fprintf(os.Stderr, "boxswap: %s: killing this process (%s)\n", Env, ft)
+		if note != "" {
+			note = "; " + note
+		}
+		fmt.Fprintf(os.Stderr, "boxswap: %s: killing this process (%s%s)\n", Env, ft, note)
 		f.die()
 		return fmt.Errorf("%s: %s: the process survived its own SIGKILL", id, ft)
 	}
