@@ -15,6 +15,8 @@ build:
 vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags boxswap_fault ./cmd/boxswap
+	$(GO) run ./scripts/funclen ./fsm ./steps ./state >/dev/null || $(GO) run ./scripts/funclen -top 5 ./fsm ./steps ./state
 
 # LABPKGS boot labs: they run one package at a time (-p 1), and every lab
 # also takes the machine-wide lock /run/boxswap-lab.lock, so two labs never

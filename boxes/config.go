@@ -34,8 +34,30 @@ type Config struct {
 	Notify []Webhook `yaml:"notify"`
 }
 
-// Notification kinds a webhook may ask for (Webhook.Events).
-var NotifyEvents = []string{"start", "end", "failure", "gate"}
+// Notification kinds a webhook may ask for (Webhook.Events); fsm's
+// Notice kinds are these.
+const (
+	NotifyStart   = "start"
+	NotifyEnd     = "end"
+	NotifyFailure = "failure"
+	NotifyGate    = "gate"
+)
+
+// NotifyEvents lists the notification kinds, in the order they are
+// documented.
+var NotifyEvents = []string{NotifyStart, NotifyEnd, NotifyFailure, NotifyGate}
+
+// The transitions' events, as hooks name them; fsm's events are these.
+const (
+	EventUpgradeDev  = "upgrade-dev"
+	EventRedirect    = "redirect"
+	EventUpgradeProd = "upgrade-prod"
+	EventSwitchBack  = "switch-back"
+	EventEpilogue    = "epilogue"
+)
+
+// Events lists the transitions' events in cycle order.
+var Events = []string{EventUpgradeDev, EventRedirect, EventUpgradeProd, EventSwitchBack, EventEpilogue}
 
 // Webhook is an HTTP(S) endpoint that receives a JSON notice by POST. A
 // failing webhook never stops an upgrade.

@@ -529,7 +529,7 @@ func invariants(t *testing.T, c *Config) {
 		t.Errorf("max_delete %d", c.Data.MaxDelete)
 	}
 	for ev, h := range c.Hooks {
-		if !contains(events, ev) {
+		if !contains(Events, ev) {
 			t.Errorf("hooks for unknown event %q", ev)
 		}
 		for _, k := range append(append([]Hook{}, h.Before...), h.After...) {

@@ -352,8 +352,6 @@ func (l *loader) localPath(p string) (string, error) {
 	return filepath.Clean(p), nil
 }
 
-var events = []string{"upgrade-dev", "redirect", "upgrade-prod", "switch-back", "epilogue"}
-
 func (l *loader) hooks(top *mapping, boxes []Box) map[string]Hooks {
 	targets := []string{Production, Development}
 	for _, b := range boxes {
@@ -362,8 +360,8 @@ func (l *loader) hooks(top *mapping, boxes []Box) map[string]Hooks {
 		}
 	}
 	out := map[string]Hooks{}
-	hm := l.mapping(top.vals["hooks"], "hooks", events...)
-	for _, ev := range events {
+	hm := l.mapping(top.vals["hooks"], "hooks", Events...)
+	for _, ev := range Events {
 		if hm.vals[ev] == nil {
 			continue
 		}

@@ -177,7 +177,9 @@ func TestNextRunsEveryStepThenMovesThePhase(t *testing.T) {
 	if r.phase() != DevUpgraded {
 		t.Fatalf("phase %s, want %s", r.phase(), DevUpgraded)
 	}
-	if got, want := r.w.journal(), "check:upgrade-dev/a apply:upgrade-dev/a check:upgrade-dev/b apply:upgrade-dev/b check:upgrade-dev/c apply:upgrade-dev/c"; got != want {
+	// Each step is checked, applied, and checked again (issue 11).
+	if got, want := r.w.journal(), "check:upgrade-dev/a apply:upgrade-dev/a check:upgrade-dev/a check:upgrade-dev/b apply:upgrade-dev/b check:upgrade-dev/b "+
+		"check:upgrade-dev/c apply:upgrade-dev/c check:upgrade-dev/c"; got != want {
 		t.Fatalf("journal %q, want %q", got, want)
 	}
 	if a.Steps[0].Tail[0] != "thermals: applied upgrade-dev/a" {
@@ -276,7 +278,7 @@ func TestAStepFoundRunningIsCheckedBeforeItIsAppliedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := r.w.journal(), "check:upgrade-dev/b check:upgrade-dev/c apply:upgrade-dev/c"; got != want {
+	if got, want := r.w.journal(), "check:upgrade-dev/b check:upgrade-dev/c apply:upgrade-dev/c check:upgrade-dev/c"; got != want {
 		t.Fatalf("journal %q, want %q", got, want)
 	}
 	if got, want := r.statuses(a), "done a=done/1 b=done/2 c=done/1"; got != want {
@@ -313,8 +315,8 @@ func TestAStepSafeToRepeatIsRetriedWhenItsOutcomeIsUnknown(t *testing.T) {
 	if got, want := r.statuses(a), "done a=done/1 b=done/1 c=done/1"; got != want {
 		t.Fatalf("attempt %q, want %q", got, want)
 	}
-	if got := strings.Count(r.w.journal(), "check:upgrade-dev/b"); got != 3 {
-		t.Fatalf("b checked %d times, want 3 (re-checked before each retry): %s", got, r.w.journal())
+	if got := strings.Count(r.w.journal(), "check:upgrade-dev/b"); got != 4 {
+		t.Fatalf("b checked %d times, want 4 (re-checked before each retry, and after the apply): %s", got, r.w.journal())
 	}
 	// More failures than retries: left running, never done.
 	r2 := newRig(t)

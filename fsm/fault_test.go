@@ -10,39 +10,13 @@ import (
 	"syscall"
 	"testing"
 
+	"boxswap/internal/fault"
 	"boxswap/state"
 )
 
-func TestParseFaults(t *testing.T) {
-	good := map[string]string{
-		"upgrade-dev/b@before:kill":                       "upgrade-dev/b@before:kill",
-		"redirect/take-address/thermals@applied:fail":     "redirect/take-address/thermals@applied:fail",
-		" a@undo:kill , b@before:fail":                    "a@undo:kill,b@before:fail",
-		"redirect/hook/before/x@y@applied:kill":           "redirect/hook/before/x@y@applied:kill",
-		"upgrade-dev/preflight/reach/thurst@applied:kill": "upgrade-dev/preflight/reach/thurst@applied:kill",
-	}
-	for spec, want := range good {
-		f, err := ParseFaults(spec)
-		if err != nil {
-			t.Errorf("%q: %v", spec, err)
-			continue
-		}
-		if f.String() != want {
-			t.Errorf("%q parsed as %q, want %q", spec, f, want)
-		}
-	}
-	for _, spec := range []string{"", " ", "a", "a@before", "@before:kill", "a@during:kill", "a@before:explode", "a:kill@before", "a@before:kill,", "a@before:kill,b"} {
-		if f, err := ParseFaults(spec); err == nil {
-			t.Errorf("%q accepted: %v", spec, f)
-		} else if !strings.Contains(err.Error(), FaultEnv) {
-			t.Errorf("%q: error does not name %s: %v", spec, FaultEnv, err)
-		}
-	}
-}
-
-func faults(t *testing.T, spec string) *Faults {
+func faults(t *testing.T, spec string) *fault.Faults {
 	t.Helper()
-	f, err := ParseFaults(spec)
+	f, err := fault.Parse(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,12 +25,12 @@ func faults(t *testing.T, spec string) *Faults {
 
 func TestAFaultNamingNoStepOfTheTransitionIsRefused(t *testing.T) {
 	r := newRig(t)
-	r.eng.Fault = faults(t, "upgrade-dev/nope@before:fail")
+	r.eng.Wrap = faults(t, "upgrade-dev/nope@before:fail").Wrap
 	if _, err := r.eng.Next(context.Background()); err == nil || !strings.Contains(err.Error(), "no step upgrade-dev/nope") {
 		t.Fatalf("next with an unknown step: %v", err)
 	}
 	// A step of another transition is unknown too: it would never fire.
-	r.eng.Fault = faults(t, "redirect/a@before:fail")
+	r.eng.Wrap = faults(t, "redirect/a@before:fail").Wrap
 	if _, err := r.eng.Next(context.Background()); err == nil || !strings.Contains(err.Error(), "no step redirect/a") {
 		t.Fatalf("next with another transition's step: %v", err)
 	}
@@ -67,44 +41,46 @@ func TestAFaultNamingNoStepOfTheTransitionIsRefused(t *testing.T) {
 		t.Fatalf("steps ran: %s", r.w.journal())
 	}
 	// A malformed BOXSWAP_FAULT is refused by the engine, not ignored.
-	t.Setenv(FaultEnv, "upgrade-dev/a@sometime:kill")
-	r.eng.Fault = FaultFromEnv()
+	t.Setenv(fault.Env, "upgrade-dev/a@sometime:kill")
+	r.eng.Wrap = fault.FromEnv().Wrap
 	if _, err := r.eng.Next(context.Background()); err == nil || !strings.Contains(err.Error(), "unknown point") {
-		t.Fatalf("next with a malformed %s: %v", FaultEnv, err)
+		t.Fatalf("next with a malformed %s: %v", fault.Env, err)
 	}
-	os.Unsetenv(FaultEnv)
-	if FaultFromEnv() != nil {
+	os.Unsetenv(fault.Env)
+	if fault.FromEnv() != nil {
 		t.Fatal("faults armed with the variable unset")
 	}
 }
 
-func TestAFailureInjectedBeforeAStepLeavesItPending(t *testing.T) {
+// A fault at before fires in the step's first Check, so the step fails as
+// a failing check does: recorded failed, never applied.
+func TestAFailureInjectedBeforeAStepNeverAppliesIt(t *testing.T) {
 	r := newRig(t)
-	r.eng.Fault = faults(t, "upgrade-dev/b@before:fail")
+	r.eng.Wrap = faults(t, "upgrade-dev/b@before:fail").Wrap
 	a, err := r.eng.Next(context.Background())
-	if !errors.Is(err, ErrInjected) {
+	if !errors.Is(err, fault.ErrInjected) {
 		t.Fatalf("next: %v", err)
 	}
-	if got, want := r.statuses(a), "failed a=done/1 b=pending/0 c=pending/0"; got != want {
+	if got, want := r.statuses(a), "failed a=done/1 b=failed/1 c=pending/0"; got != want {
 		t.Fatalf("attempt %q, want %q", got, want)
 	}
 	if a.FailedStep != "upgrade-dev/b" || strings.Contains(r.w.journal(), "upgrade-dev/b") {
 		t.Fatalf("failed step %q, journal %s", a.FailedStep, r.w.journal())
 	}
-	r.eng.Fault = nil
+	r.eng.Wrap = nil
 	if a, err = r.eng.Resume(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := r.statuses(a), "done a=done/1 b=done/1 c=done/1"; got != want {
+	if got, want := r.statuses(a), "done a=done/1 b=done/2 c=done/1"; got != want {
 		t.Fatalf("after resume %q, want %q", got, want)
 	}
 }
 
 func TestAFailureInjectedAfterApplyIsRecordedFailedAndRolledBack(t *testing.T) {
 	r := newRig(t)
-	r.eng.Fault = faults(t, "upgrade-dev/b@applied:fail")
+	r.eng.Wrap = faults(t, "upgrade-dev/b@applied:fail").Wrap
 	a, err := r.eng.Next(context.Background())
-	if !errors.Is(err, ErrInjected) {
+	if !errors.Is(err, fault.ErrInjected) {
 		t.Fatalf("next: %v", err)
 	}
 	if got, want := r.statuses(a), "failed a=done/1 b=failed/1 c=pending/0"; got != want {
@@ -113,7 +89,7 @@ func TestAFailureInjectedAfterApplyIsRecordedFailedAndRolledBack(t *testing.T) {
 	if !r.w.applied["upgrade-dev/b"] {
 		t.Fatal("b's effect is not in place: the fault fired before Apply")
 	}
-	r.eng.Fault = nil
+	r.eng.Wrap = nil
 	a, err = r.eng.Rollback(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +106,7 @@ func TestAKillAfterApplyFindsTheStepRunningWithItsEffectInPlace(t *testing.T) {
 	r := newRig(t)
 	f := faults(t, "upgrade-dev/b@applied:kill")
 	killed := 0
-	f.kill = func() {
+	f.OnKill = func() {
 		killed++
 		a, err := r.store.Last()
 		if err != nil {
@@ -143,7 +119,7 @@ func TestAKillAfterApplyFindsTheStepRunningWithItsEffectInPlace(t *testing.T) {
 			t.Error("at the kill: b not applied yet")
 		}
 	}
-	r.eng.Fault = f
+	r.eng.Wrap = f.Wrap
 	if _, err := r.eng.Next(context.Background()); err == nil {
 		t.Fatal("next went on after its kill")
 	}
@@ -154,17 +130,18 @@ func TestAKillAfterApplyFindsTheStepRunningWithItsEffectInPlace(t *testing.T) {
 
 func TestAFaultAtUndoStopsTheRollbackWhichThenResumes(t *testing.T) {
 	r := newRig(t)
-	r.eng.Fault = faults(t, "upgrade-dev/c@before:fail")
+	r.eng.StopBefore = "upgrade-dev/c"
 	r.eng.Next(context.Background())
-	r.eng.Fault = faults(t, "upgrade-dev/a@undo:fail")
+	r.eng.StopBefore = ""
+	r.eng.Wrap = faults(t, "upgrade-dev/a@undo:fail").Wrap
 	a, err := r.eng.Rollback(context.Background())
-	if !errors.Is(err, ErrInjected) {
+	if !errors.Is(err, fault.ErrInjected) {
 		t.Fatalf("rollback: %v", err)
 	}
 	if got, want := r.statuses(a), "rolling-back a=undoing/1 b=undone/1 c=pending/0"; got != want {
 		t.Fatalf("attempt %q, want %q", got, want)
 	}
-	r.eng.Fault = nil
+	r.eng.Wrap = nil
 	if a, err = r.eng.Rollback(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +164,7 @@ func TestFaultKillChild(t *testing.T) {
 	r := newRig(t)
 	r.store = state.Open(db)
 	r.eng.Store = r.store
-	r.eng.Fault = FaultFromEnv()
+	r.eng.Wrap = fault.FromEnv().Wrap
 	r.eng.Next(context.Background())
 	t.Fatal("still alive after the injected kill")
 }
@@ -197,7 +174,7 @@ func TestAKillIsARealCrashAndResumeChecksTheStep(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFaultKillChild$", "-test.count=1")
 	// The child dies by SIGKILL before its own cleanup: its temporary
 	// folders go under this test's, which is cleaned up.
-	cmd.Env = append(os.Environ(), faultChildDB+"="+db, FaultEnv+"=upgrade-dev/b@applied:kill", "TMPDIR="+t.TempDir())
+	cmd.Env = append(os.Environ(), faultChildDB+"="+db, fault.Env+"=upgrade-dev/b@applied:kill", "TMPDIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {
@@ -224,7 +201,7 @@ func TestAKillIsARealCrashAndResumeChecksTheStep(t *testing.T) {
 	if a, err = r.eng.Resume(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := r.w.journal(), "check:upgrade-dev/b check:upgrade-dev/c apply:upgrade-dev/c"; got != want {
+	if got, want := r.w.journal(), "check:upgrade-dev/b check:upgrade-dev/c apply:upgrade-dev/c check:upgrade-dev/c"; got != want {
 		t.Fatalf("journal %q, want %q (b checked, not applied again)", got, want)
 	}
 	if got, want := r.statuses(a), "done a=done/1 b=done/2 c=done/1"; got != want {

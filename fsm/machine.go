@@ -7,12 +7,13 @@ import (
 
 	lfsm "github.com/looplab/fsm"
 
+	"boxswap/boxes"
 	"boxswap/state"
 )
 
 // Phases (the machine's states), in the order a cycle goes through them.
 const (
-	Start        = "start"
+	Start        = state.StartPhase
 	DevUpgraded  = "dev-upgraded"
 	Redirected   = "redirected"
 	ProdUpgraded = "prod-upgraded"
@@ -20,13 +21,14 @@ const (
 	Done         = "done"
 )
 
-// Events: one per transition, named for the seed's phases.
+// Events: one per transition, named for the seed's phases. boxes.yaml's
+// hooks name them too: they are defined once, in boxes.
 const (
-	UpgradeDev  = "upgrade-dev"
-	Redirect    = "redirect"
-	UpgradeProd = "upgrade-prod"
-	SwitchBack  = "switch-back"
-	Epilogue    = "epilogue"
+	UpgradeDev  = boxes.EventUpgradeDev
+	Redirect    = boxes.EventRedirect
+	UpgradeProd = boxes.EventUpgradeProd
+	SwitchBack  = boxes.EventSwitchBack
+	Epilogue    = boxes.EventEpilogue
 )
 
 // Transition is one edge of the machine.

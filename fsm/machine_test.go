@@ -1,8 +1,11 @@
 package fsm
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"boxswap/boxes"
 )
 
 func TestTransitionsChainThroughEveryPhase(t *testing.T) {
@@ -62,5 +65,17 @@ func TestGraphHasEveryTransition(t *testing.T) {
 	}
 	if n := strings.Count(g, "-->"); n != len(Transitions)+2 {
 		t.Errorf("graph has %d edges, want %d", n, len(Transitions)+2)
+	}
+}
+
+// The machine's events are the ones boxes.yaml's hooks may name, in cycle
+// order: one list (boxes.Events), not two kept in step by hand.
+func TestTheMachineRunsTheEventsBoxesYamlKnows(t *testing.T) {
+	var got []string
+	for _, tr := range Transitions {
+		got = append(got, tr.Event)
+	}
+	if !slices.Equal(got, boxes.Events) {
+		t.Fatalf("transitions %q, boxes.Events %q", got, boxes.Events)
 	}
 }

@@ -5,19 +5,21 @@ import (
 	"fmt"
 	"time"
 
+	"boxswap/boxes"
 	"boxswap/state"
 )
 
 // Notice kinds: the moments Engine.Notify is told about.
+// They are the kinds boxes.yaml's webhooks ask for (boxes.NotifyEvents).
 const (
-	NoticeStart   = "start"   // a transition (or its rollback) begins or resumes
-	NoticeEnd     = "end"     // it finished: done, or rolled back
-	NoticeFailure = "failure" // it stopped unfinished: failed, interrupted
-	NoticeGate    = "gate"    // a gate asks the operator for approval
+	NoticeStart   = boxes.NotifyStart   // a transition (or its rollback) begins or resumes
+	NoticeEnd     = boxes.NotifyEnd     // it finished: done, or rolled back
+	NoticeFailure = boxes.NotifyFailure // it stopped unfinished: failed, interrupted
+	NoticeGate    = boxes.NotifyGate    // a gate asks the operator for approval
 )
 
 // NoticeKinds lists the kinds, in the order they are documented.
-var NoticeKinds = []string{NoticeStart, NoticeEnd, NoticeFailure, NoticeGate}
+var NoticeKinds = boxes.NotifyEvents
 
 // Notice is what a webhook receives, as JSON. Its fields are a contract
 // for the operators' scripts: add, never rename.

@@ -290,3 +290,10 @@ func (o *output) flush() {
 		_ = f.Flush() // the log is a copy; the state holds the record
 	}
 }
+
+func boxLabel(box string) string {
+	if box == "" {
+		return "operator"
+	}
+	return box
+}

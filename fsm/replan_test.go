@@ -23,7 +23,8 @@ type installStep struct {
 
 func (s *installStep) ID() string { return s.id }
 func (s *installStep) Describe() steps.Description {
-	return steps.Description{Box: "thermals", Text: "install", Commands: []string{s.cmd}, Undo: []string{"undo " + s.cmd}}
+	return steps.Description{Box: "thermals", Text: "install", Commands: []string{s.cmd}, Undo: []string{"undo " + s.cmd},
+		NoCheckAfter: "a command without a check: its exit status is all there is"}
 }
 func (s *installStep) Check(context.Context, *steps.Env) (bool, string, error) { return false, "", nil }
 func (s *installStep) Apply(context.Context, *steps.Env) error {

@@ -20,7 +20,8 @@
 // UpdateAttempt change it in one read-modify-write transaction each; SetPhase
 // marks it done and moves the phase in the same transaction, so a crash
 // leaves either the old phase with a running attempt or the new phase with a
-// done one. Begin and SetPhase write their own history events; Init, Approve
+// done one. SetStepFact stores a fact and records it with the step that
+// learnt it in one transaction. Begin and SetPhase write their own history events; Init, Approve
 // and the step updates do not (the caller records what it wants with Record).
 //
 // The operator lock is a separate file, <state>.lock, taken with Lock and
@@ -46,4 +47,12 @@
 //
 // Step output tails are kept to the last MaxTail lines; use TailLines to cut
 // a step's output before storing it.
+//
+// # Files
+//
+// store.go the Store and its options; meta.go the phase and cycle;
+// attempts.go attempts and their steps; facts.go facts; history.go
+// approvals, history and summaries; verify.go Check and Verify; db.go
+// opening the file for one transaction, and refusing a damaged or newer
+// one; lock.go the operator lock; records.go the records' types.
 package state

@@ -24,10 +24,6 @@ const (
 	lockDelay = 10 * time.Millisecond
 )
 
-// testHookLockOpened runs between Lock's open and flock, for a test to
-// release the lock in that window.
-var testHookLockOpened func()
-
 // Lockfile is a held operator lock. Keep it until the work is done, then
 // Unlock it; if the process dies the kernel releases it.
 type Lockfile struct {
@@ -112,7 +108,11 @@ func splitMe(me string) (user, host string) {
 // when a live process holds it, it returns a *LockedError naming the holder.
 // A lock file left by a dead process is taken over and its holder returned
 // in Lockfile.Reclaimed.
-func Lock(statePath string, h Holder) (*Lockfile, error) {
+func Lock(statePath string, h Holder) (*Lockfile, error) { return lock(statePath, h, nil) }
+
+// lock is Lock; opened, when set, runs between each open of the lock file
+// and its flock (a test releases the lock in that window).
+func lock(statePath string, h Holder, opened func()) (*Lockfile, error) {
 	path := LockPath(statePath)
 	if h.Since.IsZero() {
 		h.Since = time.Now()
@@ -131,56 +131,76 @@ func Lock(statePath string, h Holder) (*Lockfile, error) {
 	}
 	busy := 0
 	for range 100 {
-		f, _, err := safefile.OpenOrCreate(path, os.O_RDWR, fileMode)
-		if err != nil {
-			return nil, lockFileError(path, err)
-		}
-		if testHookLockOpened != nil {
-			testHookLockOpened()
-		}
-		err = flock(f, unix.LOCK_EX|unix.LOCK_NB)
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			held, rerr := readHolder(f)
-			_ = f.Close()
+		l, err := tryLock(path, h, opened)
+		var le *LockedError
+		switch {
+		case errors.As(err, &le) && !le.OtherHost:
 			if busy++; busy < lockTries {
 				time.Sleep(lockDelay)
 				continue
 			}
-			le := &LockedError{Path: path}
-			if rerr == nil && held != nil {
-				le.Holder = *held
-			}
 			return nil, le
-		}
-		if err != nil {
-			_ = f.Close()
-			return nil, lockFileError(path, err)
-		}
-		// An Unlock removes the file before closing it: if it did so between
-		// our open and our flock, we hold a lock on a file nobody else will
-		// look at. Start again on the one at path.
-		if !isFileAt(f, path) {
-			_ = f.Close()
+		case errors.Is(err, errReplaced):
 			continue
+		case err != nil:
+			return nil, err
 		}
-		l := &Lockfile{Path: path, Holder: h, Warning: warning, f: f}
-		if old, err := readHolder(f); err == nil && old != nil {
-			// A flock says nothing about a process on another host (the
-			// state on a shared folder): its pid means nothing here.
-			if old.Host != "" && h.Host != "" && old.Host != h.Host {
-				_ = f.Close()
-				return nil, &LockedError{Holder: *old, Path: path, OtherHost: true}
-			}
-			l.Reclaimed = old
-		}
-		if err := writeHolder(f, h); err != nil {
-			_ = os.Remove(path)
-			_ = f.Close()
-			return nil, lockFileError(path, fmt.Errorf("write holder: %w", err))
-		}
+		l.Warning = warning
 		return l, nil
 	}
 	return nil, fmt.Errorf("lock %s: the lock file keeps being replaced; is another boxswap looping on it?", path)
+}
+
+// errReplaced: the lock file was removed between its open and its flock.
+var errReplaced = errors.New("lock file replaced")
+
+// tryLock makes one try at the lock file at path: a *LockedError when it is
+// held, errReplaced when it was replaced meanwhile (try again).
+func tryLock(path string, h Holder, opened func()) (*Lockfile, error) {
+	f, _, err := safefile.OpenOrCreate(path, os.O_RDWR, fileMode)
+	if err != nil {
+		return nil, lockFileError(path, err)
+	}
+	if opened != nil {
+		opened()
+	}
+	err = flock(f, unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		held, rerr := readHolder(f)
+		_ = f.Close()
+		le := &LockedError{Path: path}
+		if rerr == nil && held != nil {
+			le.Holder = *held
+		}
+		return nil, le
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, lockFileError(path, err)
+	}
+	// An Unlock removes the file before closing it: if it did so between
+	// our open and our flock, we hold a lock on a file nobody else will
+	// look at. Start again on the one at path.
+	if !isFileAt(f, path) {
+		_ = f.Close()
+		return nil, errReplaced
+	}
+	l := &Lockfile{Path: path, Holder: h, f: f}
+	if old, err := readHolder(f); err == nil && old != nil {
+		// A flock says nothing about a process on another host (the
+		// state on a shared folder): its pid means nothing here.
+		if old.Host != "" && h.Host != "" && old.Host != h.Host {
+			_ = f.Close()
+			return nil, &LockedError{Holder: *old, Path: path, OtherHost: true}
+		}
+		l.Reclaimed = old
+	}
+	if err := writeHolder(f, h); err != nil {
+		_ = os.Remove(path)
+		_ = f.Close()
+		return nil, lockFileError(path, fmt.Errorf("write holder: %w", err))
+	}
+	return l, nil
 }
 
 // Unlock releases the lock and removes the lock file. It is safe to call

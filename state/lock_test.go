@@ -212,7 +212,7 @@ func TestLockOnRemovedFileIsRetried(t *testing.T) {
 	}
 	var c *Lockfile
 	fired := false
-	testHookLockOpened = func() {
+	opened := func() {
 		if fired {
 			return
 		}
@@ -225,8 +225,7 @@ func TestLockOnRemovedFileIsRetried(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	defer func() { testHookLockOpened = nil }()
-	b, err := Lock(path, Holder{User: "b", PID: 2})
+	b, err := lock(path, Holder{User: "b", PID: 2}, opened)
 	if c == nil {
 		t.Fatal("third Lock failed")
 	}

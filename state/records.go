@@ -1,6 +1,8 @@
 package state
 
-import "time"
+import (
+	"time"
+)
 
 // Attempt statuses.
 const (
@@ -115,15 +117,4 @@ type Summary struct {
 	FailedStep string    `json:"failed_step,omitempty"`
 	Steps      int       `json:"steps"`
 	Done       int       `json:"done"`
-}
-
-func summarize(a Attempt) Summary {
-	sm := Summary{ID: a.ID, Cycle: a.Cycle, Event: a.Event, From: a.From, To: a.To, Status: a.Status,
-		Command: a.Command, Started: a.Started, Ended: a.Ended, Error: a.Error, FailedStep: a.FailedStep, Steps: len(a.Steps)}
-	for _, st := range a.Steps {
-		if st.Status == Done {
-			sm.Done++
-		}
-	}
-	return sm
 }

@@ -12,9 +12,13 @@ import (
 //
 // The engine calls Check before Apply (and again when it finds a step that
 // was running when boxswap stopped): a step whose Check says done is not
-// applied. Apply must be safe to call again after it was interrupted at any
-// point. Undo reverts a done Apply; it returns ErrIrreversible when nothing
-// can (the reboot into the new release), and must itself be safe to repeat.
+// applied. After Apply returns nil the engine calls Check again, and the
+// step fails unless Check then says done: an exit status is not proof.
+// A step whose Check cannot confirm its Apply says why in
+// Description.NoCheckAfter. Apply must be safe to call again after it was
+// interrupted at any point. Undo reverts a done Apply; it returns
+// ErrIrreversible when nothing can (the reboot into the new release), and
+// must itself be safe to repeat.
 type Step interface {
 	// ID is stable across runs and releases: "redirect/final-sync/students".
 	ID() string
@@ -37,6 +41,10 @@ type Description struct {
 	// Retry says Apply may simply be repeated when its outcome is unknown
 	// (a dropped connection); otherwise the engine re-checks first.
 	Retry bool `json:"retry,omitempty"`
+	// NoCheckAfter, when set, says why Check is not run after Apply (it
+	// always says not done, or only repeats what Apply checked); empty,
+	// a successful Apply is confirmed by Check.
+	NoCheckAfter string `json:"no_check_after,omitempty"`
 }
 
 // Env is what a step may use. The engine builds one per transition.

@@ -346,30 +346,10 @@ func (s *syncStep) Apply(ctx context.Context, env *Env) error {
 		return err
 	}
 	passes := 1
-	for prev := changes(st); !p.Final && passes < p.Passes; passes++ {
-		// The source is live: what changed during the pass is the next
-		// delta. Stop once it is small, or no longer shrinking.
-		if st, err = s.dryRun(ctx, env); err != nil {
+	if !p.Final {
+		if st, passes, err = s.morePasses(ctx, env, st); err != nil {
 			return err
 		}
-		n := changes(st)
-		if n <= fewFiles && st.TransferredSize <= fewBytes {
-			progress(env, "%s: %d changes left after pass %d: few enough for the final sync", p.Folder, n, passes)
-			break
-		}
-		if n >= prev {
-			progress(env, "%s: %d changes left after pass %d, not fewer than before: stopping the passes", p.Folder, n, passes)
-			break
-		}
-		if err := s.allowed(env, st); err != nil {
-			return err
-		}
-		progress(env, "%s: pass %d: %d files (%d bytes) to transfer, %d to delete",
-			p.Folder, passes+1, st.Transferred, st.TransferredSize, st.Deleted)
-		if err := s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete))); err != nil {
-			return err
-		}
-		prev = n
 	}
 	if p.Final {
 		return nil
@@ -387,6 +367,41 @@ func (s *syncStep) Apply(ctx context.Context, env *Env) error {
 		}
 	}
 	return nil
+}
+
+// morePasses runs the passes of a pre-sync after its first (st is that
+// first pass's dry run) while the delta shrinks; it returns the last dry
+// run and the number of passes run.
+func (s *syncStep) morePasses(ctx context.Context, env *Env, st RsyncStats) (RsyncStats, int, error) {
+	p := s.p
+	var err error
+	passes := 1
+	for prev := changes(st); passes < p.Passes; passes++ {
+		// The source is live: what changed during the pass is the next
+		// delta. Stop once it is small, or no longer shrinking.
+		if st, err = s.dryRun(ctx, env); err != nil {
+			return st, passes, err
+		}
+		n := changes(st)
+		if n <= fewFiles && st.TransferredSize <= fewBytes {
+			progress(env, "%s: %d changes left after pass %d: few enough for the final sync", p.Folder, n, passes)
+			break
+		}
+		if n >= prev {
+			progress(env, "%s: %d changes left after pass %d, not fewer than before: stopping the passes", p.Folder, n, passes)
+			break
+		}
+		if err := s.allowed(env, st); err != nil {
+			return st, passes, err
+		}
+		progress(env, "%s: pass %d: %d files (%d bytes) to transfer, %d to delete",
+			p.Folder, passes+1, st.Transferred, st.TransferredSize, st.Deleted)
+		if err := s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete))); err != nil {
+			return st, passes, err
+		}
+		prev = n
+	}
+	return st, passes, nil
 }
 
 // counted returns the fact of a pre-sync of the same folder between the

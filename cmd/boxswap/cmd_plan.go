@@ -164,6 +164,9 @@ func printPlan(w io.Writer, p planJSON) {
 		if s.Irreversible {
 			notes = append(notes, "cannot be undone")
 		}
+		if s.NoCheckAfter != "" {
+			notes = append(notes, "not checked after it runs: "+s.NoCheckAfter)
+		}
 		if s.Recorded != "" {
 			notes = append(notes, "recorded: "+s.Recorded)
 		}

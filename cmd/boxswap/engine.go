@@ -88,7 +88,7 @@ func runEngine(ctx context.Context, g *globalOptions, v engineVerb) error {
 		Stop:    stop,
 		Retries: defaultRetries,
 		Backoff: defaultBackoff,
-		Fault:   fsm.FaultFromEnv(), // rehearsals only: see docs/reliability.md
+		Wrap:    faultWrap(g.stderr), // nil but in the lab's rehearsal binary: see docs/reliability.md
 	}
 	att, err := v.run(e, ctx)
 	closeRep()

@@ -62,12 +62,8 @@ func newPair(t *testing.T, extra ...sshtest.Option) *pair {
 	p.write(t, p.knownHosts, both)
 	p.write(t, p.boxKnownHosts, both)
 	p.write(t, filepath.Join(dir, "ssh_config"), "")
-	newDialer = func(cfg *boxes.Config) (boxDialer, error) {
-		return boxes.NewDialer(cfg, boxes.WithAgentSocket("")), nil
-	}
-	t.Cleanup(func() {
-		newDialer = func(cfg *boxes.Config) (boxDialer, error) { return boxes.NewDialer(cfg), nil }
-	})
+	// The operator's own ssh-agent stays out of the test.
+	t.Setenv("SSH_AUTH_SOCK", "")
 	return p
 }
 

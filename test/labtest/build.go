@@ -12,6 +12,9 @@ import (
 )
 
 var (
+	// buildTags are the tags Boxswap builds with: "boxswap_fault" in a
+	// package whose TestMain is MainWithFaults.
+	buildTags string
 	buildOnce sync.Once
 	buildDir  string
 	buildBin  string
@@ -29,6 +32,15 @@ func Main(m *testing.M) {
 		os.RemoveAll(buildDir)
 	}
 	os.Exit(code)
+}
+
+// MainWithFaults is Main for a package that injects faults
+// (BOXSWAP_FAULT): the boxswap that Boxswap builds is the lab's rehearsal
+// binary, built with -tags boxswap_fault; the shipped one has no fault
+// injection.
+func MainWithFaults(m *testing.M) {
+	buildTags = "boxswap_fault"
+	Main(m)
 }
 
 // Required says whether a lab test that cannot run must fail (CI) rather
@@ -58,7 +70,8 @@ func Require(t testing.TB) {
 	t.Skipf("%v", err)
 }
 
-// Boxswap builds cmd/boxswap once per test binary and returns its path.
+// Boxswap builds cmd/boxswap once per test binary and returns its path
+// (with -tags boxswap_fault under MainWithFaults).
 func Boxswap(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -74,10 +87,10 @@ func Boxswap(t testing.TB) string {
 		}
 		buildBin = filepath.Join(buildDir, "boxswap")
 		// No VCS stamp: a checkout owned by another user still builds.
-		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", buildBin, "./cmd/boxswap")
+		cmd := exec.Command("go", "build", "-buildvcs=false", "-tags="+buildTags, "-o", buildBin, "./cmd/boxswap")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("labtest: go build ./cmd/boxswap: %v\n%s", err, out)
+			buildErr = fmt.Errorf("labtest: go build -tags=%s ./cmd/boxswap: %v\n%s", buildTags, err, out)
 		}
 	})
 	if buildErr != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	injected "boxswap/internal/fault"
 	"boxswap/state"
 	"boxswap/test/lab/lab"
 	"boxswap/test/labtest"
@@ -79,7 +80,7 @@ func TestCrashAnywhere(t *testing.T) {
 			// its Check found it done (running is recorded just before
 			// Apply); never done, since done was not recorded yet.
 			want := map[string]string{"before": state.Pending, "applied": state.Running}[kp.point]
-			if kp.point == "applied" && checkedDone(r.Stdout) {
+			if kp.point == "applied" && checkedDone(r.Stderr) {
 				want = state.Pending
 			}
 			for _, s := range v.Transition.Steps {
@@ -143,10 +144,9 @@ func TestCrashAnywhere(t *testing.T) {
 		tried, failed, full(), reclaimed, installKills)
 }
 
-// checkedDone reports whether the killed run's last line is the engine's
-// "already done" of the step it was killed after (Check found it done, so
-// it was not applied).
-func checkedDone(stdout string) bool {
-	lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
-	return strings.Contains(lines[len(lines)-1], "already done:")
+// checkedDone reports whether the killed run says its kill fired in the
+// Check of the step it was killed after, which found it done (so it was
+// not applied, and is not recorded running).
+func checkedDone(stderr string) bool {
+	return strings.Contains(stderr, injected.FoundDone)
 }

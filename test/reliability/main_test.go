@@ -15,7 +15,9 @@ var fullFlag = flag.Bool("full", false, "run the full matrices (every kill point
 // full says whether to run the full matrices: -full or BOXSWAP_RELIABILITY_FULL=1.
 func full() bool { return *fullFlag || os.Getenv("BOXSWAP_RELIABILITY_FULL") == "1" }
 
-func TestMain(m *testing.M) { labtest.Main(m) }
+// TestMain builds the lab's rehearsal boxswap (-tags boxswap_fault): the
+// tests arm BOXSWAP_FAULT, which the shipped binary ignores.
+func TestMain(m *testing.M) { labtest.MainWithFaults(m) }
 
 // Releases of the lab's cycle.
 const from, to = 27, 29

@@ -1,0 +1,83 @@
+package fsm
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"boxswap/internal/safefile"
+	"boxswap/state"
+	"boxswap/steps"
+)
+
+// output opens the attempt's log file beside the state. The folder and the
+// file are opened without following a link, and created private (0700,
+// 0600): a link or a FIFO planted there is refused (state.ErrNotAFile),
+// never written through. Any other failure to open it only loses the full
+// log: the state keeps each step's tail.
+func (e *Engine) output(att *state.Attempt) (*output, func(), error) {
+	dir := e.LogDir
+	if dir == "" {
+		dir = e.Store.Path() + ".logs"
+	}
+	var log io.Writer
+	closeLog := func() {}
+	name := fmt.Sprintf("%04d-%s.log", att.ID, att.Event)
+	err := safefile.MkdirPrivate(dir)
+	var f *os.File
+	if err == nil {
+		f, err = safefile.OpenIn(dir, name, os.O_WRONLY|os.O_APPEND)
+	}
+	if errors.Is(err, safefile.ErrNotRegular) {
+		return nil, nil, fmt.Errorf("%w: attempt log: %w", state.ErrNotAFile, err)
+	}
+	if err == nil {
+		// Buffered: a box printing a gigabyte costs one write per 64 KiB,
+		// not two per line. Flushed at the end of each step.
+		bw := bufio.NewWriterSize(f, 64<<10)
+		log = bw
+		closeLog = func() { bw.Flush(); f.Close() }
+	}
+	return newOutput(e.reporter(), log), closeLog, nil
+}
+
+func (e *Engine) env(ctx context.Context, att *state.Attempt, out *output) *steps.Env {
+	return &steps.Env{
+		Boxes:  e.Boxes,
+		Output: out.writer,
+		Facts:  &facts{store: e.Store, prefix: factsPrefix(att.Cycle), attempt: att.ID, step: func() string { return currentStep(att) }},
+		Approve: func(ctx context.Context, gate, prompt string) (string, error) {
+			n := e.notice(att, NoticeGate)
+			n.Step, n.Prompt = gate, prompt
+			e.send(ctx, out, n)
+			if e.Approve == nil {
+				return "", fmt.Errorf("%w: %s: no way to ask; run with --yes", steps.ErrNotApproved, gate)
+			}
+			who, err := e.Approve(ctx, gate, prompt)
+			if err != nil {
+				return "", err
+			}
+			if err := e.Store.Approve(state.Approval{Attempt: att.ID, Gate: gate, Who: who, When: time.Now()}); err != nil {
+				return "", err
+			}
+			e.record("approval", fmt.Sprintf("%s approved by %s", gate, who))
+			return who, nil
+		},
+		Progress: out.progress,
+		Force:    e.forced(),
+	}
+}
+
+// forced returns the overrides and records each in the history, once per run.
+func (e *Engine) forced() map[string]bool {
+	for k, v := range e.Force {
+		if v {
+			e.record("override", fmt.Sprintf("guard %s overridden by %s", k, e.Who))
+		}
+	}
+	return e.Force
+}
