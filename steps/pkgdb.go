@@ -170,19 +170,18 @@ func (s *txStep) Apply(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	var end runEnd
-	if ours && st.alive {
-		if end, err = s.d.attach(ctx, env); err != nil {
-			return err
-		}
-	} else {
-		// Never a transaction on a broken database.
+	// A run of ours that started (running, ended, or interrupted) is
+	// attached to first: its database may be busy or half done, which the
+	// loop below says and recovers. Otherwise: never a transaction on a
+	// broken database.
+	if !ours || !st.started {
 		if err := s.heal(ctx, env, "before "+s.d.label); err != nil {
 			return err
 		}
-		if end, err = s.d.attach(ctx, env); err != nil {
-			return err
-		}
+	}
+	end, err := s.d.attach(ctx, env)
+	if err != nil {
+		return err
 	}
 	for again := 0; !end.ok(); again++ {
 		ok, why, err := s.pm.healthy(ctx, env, s.box)
