@@ -68,16 +68,19 @@ func (d detached) factKey() string { return d.box + "/run/" + d.unit }
 // link lost right after finds it.
 func (d detached) startCmd(token string) string {
 	dir := quote(d.dir())
+	// The wrapper is a file: systemd would expand $ and % in a command
+	// line given to systemd-run.
 	wrapper := "cd \"$HOME\" 2>/dev/null || cd /; d=" + dir +
 		"; echo \"$$ $(cat /proc/sys/kernel/random/boot_id)\" > \"$d/started\"; " +
-		"( " + d.cmd + " ) > \"$d/out\" 2>&1 < /dev/null; echo $? > \"$d/rc.tmp\"; mv -f \"$d/rc.tmp\" \"$d/rc\""
+		"( " + d.cmd + "\n) > \"$d/out\" 2>&1 < /dev/null; echo $? > \"$d/rc.tmp\"; mv -f \"$d/rc.tmp\" \"$d/rc\""
 	return "set -e; d=" + dir + "; rm -rf -- \"$d\"; mkdir -p -- \"$d\"; " +
 		"printf '%s\\n' " + quote(token) + " > \"$d/token\"; printf '%s\\n' " + quote(d.cmd) + " > \"$d/cmd\"; " +
+		"printf '%s\\n' " + quote(wrapper) + " > \"$d/run.sh\"; " +
 		"if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null; then " +
 		"systemctl reset-failed " + quote(d.unit+".service") + " 2>/dev/null || true; " +
-		"systemd-run --quiet --unit=" + quote(d.unit) + " --description=" + quote("boxswap: "+d.label) +
-		" --setenv=HOME=\"$HOME\" /bin/sh -c " + quote(wrapper) + "; " +
-		"else HOME=\"$HOME\" setsid /bin/sh -c " + quote(wrapper) + " </dev/null >/dev/null 2>&1 & fi; " +
+		"systemd-run --quiet --unit=" + quote(d.unit) + " --description=" + quote("boxswap: "+strings.NewReplacer("%", "%%", "$", "$$").Replace(d.label)) +
+		" --setenv=HOME=\"$HOME\" /bin/sh " + dir + "/run.sh; " +
+		"else HOME=\"$HOME\" setsid /bin/sh \"$d/run.sh\" </dev/null >/dev/null 2>&1 & fi; " +
 		"i=0; while [ ! -s \"$d/started\" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; " +
 		"[ -s \"$d/started\" ] || { echo \"the command did not start\" >&2; exit 1; }"
 }
@@ -192,7 +195,7 @@ func (d detached) ours(ctx context.Context, env *Env) (runState, bool, error) {
 }
 
 func (d detached) query(ctx context.Context, env *Env) (runState, error) {
-	res, err := run(ctx, env, d.box, "", d.queryCmd(), false)
+	res, err := run(ctx, env, d.box, "", d.queryCmd(), true)
 	if err != nil {
 		return runState{}, err
 	}

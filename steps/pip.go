@@ -241,6 +241,8 @@ func (s *pipSnapshotStep) Apply(ctx context.Context, env *Env) error {
 	if err := f.Set(s.box+"/pip-freeze", own); err != nil {
 		return fmt.Errorf("%s: recording pip freeze: %w", s.box, err)
 	}
+	note(env, s.box, "pip snapshot: python %s; %d packages pip installed under /usr/local: %s",
+		v, len(pinnedPackages(own)), strings.Join(pinnedPackages(own), " "))
 	// python3 last: Check needs both, and a snapshot is only complete
 	// once the list is stored.
 	if err := f.Set(s.box+"/python3", v); err != nil {
@@ -252,7 +254,7 @@ func (s *pipSnapshotStep) Apply(ctx context.Context, env *Env) error {
 // ownPackages lists what pip installed under /usr/local, as name==version
 // lines.
 func ownPackages(ctx context.Context, env *Env, box string, p PipParams) (string, error) {
-	res, err := run(ctx, env, box, "", p.listCmd(), false)
+	res, err := run(ctx, env, box, "", p.listCmd(), true)
 	if err != nil {
 		return "", err
 	}
@@ -409,7 +411,7 @@ func (s *pipReinstallStep) Apply(ctx context.Context, env *Env) error {
 		}
 	}
 	for _, l := range lines {
-		progress(env, "%s: pip: %s", s.box, l)
+		note(env, s.box, "pip: %s", l)
 	}
 	if err := f.Set(s.box+"/pip-results", strings.Join(lines, "\n")); err != nil {
 		return fmt.Errorf("%s: recording the pip results: %w", s.box, err)

@@ -235,11 +235,22 @@ func (s *txStep) Undo(ctx context.Context, env *Env) error {
 	return err
 }
 
+// note writes a line to box's output, so that it goes into the step's
+// record (its tail) and the log.
+func note(env *Env, box, format string, args ...any) {
+	if env == nil || env.Output == nil {
+		return
+	}
+	if w := env.Output(box); w != nil {
+		fmt.Fprintf(w, format+"\n", args...)
+	}
+}
+
 func nowText() string { return time.Now().UTC().Format(time.RFC3339) }
 
 // releaseAtLeast says whether box runs release n or later.
 func releaseAtLeast(ctx context.Context, env *Env, box string, n int) (bool, string, error) {
-	res, err := run(ctx, env, box, "", osReleaseCmd, false)
+	res, err := run(ctx, env, box, "", osReleaseCmd, true)
 	if err != nil {
 		return false, "", err
 	}

@@ -322,7 +322,7 @@ func (s *rebootStep) wait(ctx context.Context, env *Env, before string) error {
 		cancel()
 		switch st {
 		case newBoot:
-			progress(env, "%s", why)
+			note(env, s.box, "%s", why)
 			return nil
 		case failedUp:
 			return fmt.Errorf("%s: the upgrade did not take: %s; look at the log on %s, fix, then run boxswap resume%s",
