@@ -79,6 +79,9 @@ type rehearsal struct {
 // seed's table is checked on the boxes after every transition.
 func TestCycleFedora(t *testing.T) {
 	r := newRehearsal(t, lab.Options{Kind: lab.KindSystemd, OS: lab.OSFedora, Files: 12, FileSize: 512})
+	// The second cycle's upgrade-dev was done by hand (issue 12): the
+	// download, then dnf system-upgrade reboot; next recognises it.
+	r.special = map[string]func(t *testing.T){"2/upgrade-dev": r.upgradeDevByHand}
 	if !t.Run("cycle 27 to 29", func(t *testing.T) { r.cycle(t, 1, 27, 29) }) {
 		return
 	}
@@ -103,8 +106,8 @@ func TestCycleFedora(t *testing.T) {
 func TestCycleDebian(t *testing.T) {
 	r := newRehearsal(t, lab.Options{Kind: lab.KindSystemd, OS: lab.OSDebian, Files: 12, FileSize: 512})
 	r.special = map[string]func(t *testing.T){
-		"upgrade-dev":  r.upgradeDevCutAndPip,
-		"upgrade-prod": r.upgradeProdKillAndCrash,
+		"1/upgrade-dev":  r.upgradeDevCutAndPip,
+		"1/upgrade-prod": r.upgradeProdKillAndCrash,
 	}
 	r.cycle(t, 1, 12, 13)
 }
@@ -156,8 +159,8 @@ func (r *rehearsal) cycle(t *testing.T, n, from, to int) {
 	var afterRedirect map[string]string
 	for _, p := range cycleTable[1:] {
 		switch {
-		case n == 1 && r.special[p.event] != nil:
-			r.special[p.event](t)
+		case r.special[fmt.Sprintf("%d/%s", n, p.event)] != nil:
+			r.special[fmt.Sprintf("%d/%s", n, p.event)](t)
 		case n == 1 && p.event == "upgrade-dev":
 			r.nextWatched(t, "upgrade-dev")
 		case n == 1 && p.event == "redirect":

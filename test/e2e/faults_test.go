@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -126,7 +127,7 @@ func (r *rehearsal) upgradeDevCutAndPip(t *testing.T) {
 		t.Errorf("%s: nbh_extras under the new python: %q", box, got)
 	}
 	for _, s := range h.LastAttempt().Steps {
-		if s.ID == "upgrade-dev/pip-snapshot" && !strings.HasSuffix(strings.Join(s.Tail, "\n"), "2 packages pip installed under /usr/local: nbh-extras==1.0 local-only==0.1") {
+		if s.ID == "upgrade-dev/pip-snapshot" && !strings.HasSuffix(strings.Join(s.Tail, "\n"), "2 packages pip installed under /usr/local: local-only==0.1 nbh-extras==1.0") {
 			t.Errorf("pip snapshot: %q (only what pip installed under /usr/local, not pip, setuptools, wheel of /usr/lib)", s.Tail)
 		}
 		if s.ID == "upgrade-dev/reboot" {
@@ -206,4 +207,61 @@ func (r *rehearsal) upgradeProdKillAndCrash(t *testing.T) {
 		t.Errorf("%s: the package database after upgrade-prod: %q", box, got)
 	}
 	t.Logf("%s: %d apt transactions in the history for upgrade-prod (killed, crashed, finished)", box, aptRuns(t, h, box)-before)
+}
+
+// upgradeDevByHand: the operator did thermals' upgrade by hand (download
+// with upgrade.options, dnf system-upgrade reboot, both boots), with a
+// unit that fails on every boot: next finds every upgrade step done
+// (release reached, nothing staged, rebooted: no "Need a --releasever
+// greater" nor "system is not ready for upgrade"), the reboot step's record
+// says the box is degraded and names the failed unit, and the phase is
+// reached without a second upgrade.
+func (r *rehearsal) upgradeDevByHand(t *testing.T) {
+	h, box := r.h, lab.Thermals
+	h.Sh(box, "printf '[Unit]\\nDescription=fails on purpose\\n[Service]\\nType=oneshot\\nExecStart=/bin/false\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/e2e-fails.service && systemctl enable -q e2e-fails.service")
+	to := h.Where().To
+	if w := h.Where(); w.Phase != "done" {
+		t.Fatalf("phase %s", w.Phase)
+	}
+	h.Sh(box, "dnf system-upgrade download --releasever=31 -y --allowerasing >/dev/null 2>&1")
+	old, err := h.Lab.BootID(box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Lab.Run(box, "dnf system-upgrade reboot >/dev/null 2>&1 &")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for {
+		if _, err := h.Lab.WaitBoot(ctx, box, old); err != nil {
+			t.Fatalf("%s did not come back from the hand upgrade: %v", box, err)
+		}
+		if out, _, _ := h.Lab.Run(box, "test -e /system-update && echo pending; systemctl is-system-running"); !strings.Contains(out, "pending") &&
+			(strings.Contains(out, "running") || strings.Contains(out, "degraded")) {
+			break
+		}
+		b, _ := h.Lab.BootID(box)
+		old = b
+		time.Sleep(time.Second)
+	}
+	if got := h.Sh(box, ". /etc/os-release; echo $VERSION_ID"); got != "31" {
+		t.Fatalf("%s runs %s after the hand upgrade (to %d)", box, got, to)
+	}
+	boots := h.Boots(box)
+	r.mustMove(t, "--yes", "next")
+	if got := h.Boots(box); got != boots {
+		t.Errorf("%s booted %d more times: the hand upgrade was done again", box, got-boots)
+	}
+	for _, s := range h.LastAttempt().Steps {
+		switch s.ID {
+		case "upgrade-dev/dnf-download", "upgrade-dev/dnf-upgrade", "upgrade-dev/dnf-plugin":
+			if s.Attempts != 1 || !strings.Contains(s.Why, "runs") {
+				t.Errorf("%s: %+v, want found done (on the target release)", s.ID, s)
+			}
+		case "upgrade-dev/reboot":
+			if !strings.Contains(s.Why, "done by hand") || !strings.Contains(s.Why, "failed units: e2e-fails.service") {
+				t.Errorf("reboot: why %q, want done by hand, degraded with e2e-fails.service", s.Why)
+			}
+		}
+	}
+	h.Sh(box, "systemctl disable -q e2e-fails.service; systemctl reset-failed")
 }
