@@ -261,6 +261,7 @@ func (r *rehearsal) upgradeDevByHand(t *testing.T) {
 			if !strings.Contains(s.Why, "done by hand") || !strings.Contains(s.Why, "failed units: e2e-fails.service") {
 				t.Errorf("reboot: why %q, want done by hand, degraded with e2e-fails.service", s.Why)
 			}
+			t.Logf("upgrade-dev done by hand, next's reboot step: %s", s.Why)
 		}
 	}
 	h.Sh(box, "systemctl disable -q e2e-fails.service; systemctl reset-failed")
