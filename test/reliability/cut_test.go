@@ -90,6 +90,6 @@ func TestCutLinks(t *testing.T) {
 	if got := h.Sums(lab.Thermals, root, "students", "raw"); !maps.Equal(got, prodData) {
 		t.Errorf("thermals' data after the cut %v, want %v", got, prodData)
 	}
-	figure(t, "cut links: %d cuts mid-command (install.sh: left running, resumed; rsync: retried after backoff) and 3 cuts during the reboot wait (%d hit a live connection); all recovered",
+	figure(t, "cut links: %d cuts mid-command (install.sh: detached, re-attached by the retry, ran once; rsync: retried after backoff) and 3 cuts during the reboot wait (%d hit a live connection); all recovered",
 		cuts, waitCuts)
 }
