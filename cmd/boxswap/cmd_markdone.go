@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"boxswap/fsm"
+	"boxswap/internal/text"
 	"boxswap/state"
 )
 
@@ -47,6 +48,10 @@ func runMarkDone(_ context.Context, step string, opts markDoneOptions, g *global
 	if strings.TrimSpace(opts.Reason) == "" {
 		return withHint(usagef("mark-done needs --reason: it is recorded in the history with your name"),
 			`e.g. boxswap mark-done `+step+` --reason "ran dnf system-upgrade download --allowerasing by hand"`)
+	}
+	if strings.ContainsFunc(opts.Reason, text.Hidden) {
+		return withHint(usagef("mark-done --reason holds a control character (an escape sequence, a bidi override)"),
+			"write the reason in plain text: it is printed by boxswap log")
 	}
 	if _, err := g.loadConfig(); err != nil {
 		return err
