@@ -147,7 +147,7 @@ const (
 	// then dnf system-upgrade reboot.
 	MethodDnf = "dnf-system-upgrade"
 	// MethodApt is Debian's and Ubuntu's: the apt sources moved to the new
-	// suite, apt-get full-upgrade, then a reboot. Experimental.
+	// suite, apt-get full-upgrade, then a reboot.
 	MethodApt = "apt"
 )
 
@@ -170,7 +170,25 @@ type Upgrade struct {
 	// they name no suite of From: third-party repositories known to serve
 	// the new release. Nil for dnf.
 	KeepSources []string `yaml:"keep_sources"`
+	// Options are extra arguments of the package download (dnf
+	// system-upgrade download) or full-upgrade (apt-get), each passed as
+	// one quoted word: [--allowerasing].
+	Options []string `yaml:"options"`
+	// Pip is PipReinstall (default) or PipSkip: what the upgrade does with
+	// the packages pip installed under /usr/local when python's minor
+	// version changes.
+	Pip string `yaml:"pip"`
+	// Python and PipCommand are the operator's command lines for python
+	// (default python3) and its pip (default "PYTHON -m pip"), run as given.
+	Python     string `yaml:"python"`
+	PipCommand string `yaml:"pip_command"`
 }
+
+// Values of upgrade.pip.
+const (
+	PipReinstall = "reinstall"
+	PipSkip      = "skip"
+)
 
 // Cleanup says what the epilogue may remove.
 type Cleanup struct {

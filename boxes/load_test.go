@@ -61,7 +61,7 @@ func TestLoadShipped(t *testing.T) {
 	if !reflect.DeepEqual(c.Data, wantData) {
 		t.Errorf("data = %+v, want %+v", c.Data, wantData)
 	}
-	wantUp := Upgrade{Method: MethodDnf, From: 27, To: 29, RebootTimeout: time.Hour, DevelBranch: "f29", MinFreeDisk: 10 << 30}
+	wantUp := Upgrade{Method: MethodDnf, From: 27, To: 29, RebootTimeout: time.Hour, DevelBranch: "f29", MinFreeDisk: 10 << 30, Pip: PipReinstall}
 	if !reflect.DeepEqual(c.Upgrade, wantUp) {
 		t.Errorf("upgrade = %+v, want %+v", c.Upgrade, wantUp)
 	}
@@ -96,7 +96,7 @@ func TestLoadDefaults(t *testing.T) {
 			t.Errorf("box %s: port %d user %q, want 22 root", b.Name, b.Port, b.User)
 		}
 	}
-	wantUp := Upgrade{Method: MethodDnf, From: 27, To: 29, RebootTimeout: 60 * time.Minute, DevelBranch: "f29", MinFreeDisk: 5 << 30}
+	wantUp := Upgrade{Method: MethodDnf, From: 27, To: 29, RebootTimeout: 60 * time.Minute, DevelBranch: "f29", MinFreeDisk: 5 << 30, Pip: PipReinstall}
 	if !reflect.DeepEqual(c.Upgrade, wantUp) {
 		t.Errorf("upgrade = %+v, want %+v", c.Upgrade, wantUp)
 	}
@@ -124,7 +124,7 @@ func TestLoadApt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Upgrade{Method: MethodApt, From: 12, To: 13, RebootTimeout: time.Hour, DevelBranch: "trixie", MinFreeDisk: 5 << 30,
+	want := Upgrade{Method: MethodApt, From: 12, To: 13, RebootTimeout: time.Hour, DevelBranch: "trixie", MinFreeDisk: 5 << 30, Pip: PipReinstall,
 		Suites: map[int]string{12: "bookworm", 13: "trixie", 14: "forky"}, KeepSources: []string{"nodesource.sources"}}
 	if !reflect.DeepEqual(c.Upgrade, want) {
 		t.Errorf("upgrade = %+v, want %+v", c.Upgrade, want)

@@ -185,7 +185,8 @@ func (l *loader) upgrade(top *mapping) Upgrade {
 		l.missing(top, "upgrade", "add upgrade: with from and to, the current and target releases")
 		return u
 	}
-	m := l.mapping(top.vals["upgrade"], "upgrade", "method", "from", "to", "suites", "keep_sources", "reboot_timeout", "devel_branch", "min_free_disk")
+	m := l.mapping(top.vals["upgrade"], "upgrade", "method", "from", "to", "suites", "keep_sources", "reboot_timeout", "devel_branch", "min_free_disk",
+		"options", "pip", "python", "pip_command")
 	if m.node == nil {
 		return u
 	}
@@ -225,6 +226,13 @@ func (l *loader) upgrade(top *mapping) Upgrade {
 	if v, ok := l.byteSize(m, "min_free_disk"); ok {
 		u.MinFreeDisk = v
 	}
+	u.Options = l.strList(m, "options", "", "[--allowerasing]", checkOption)
+	u.Pip = PipReinstall
+	if v, ok := l.str(m, "pip", "", checkPip); ok && v != "" {
+		u.Pip = v
+	}
+	u.Python, _ = l.str(m, "python", "", checkCommand)
+	u.PipCommand, _ = l.str(m, "pip_command", "", checkCommand)
 	return u
 }
 

@@ -47,6 +47,22 @@ func checkMethod(s string) (string, string) {
 	return "", ""
 }
 
+func checkPip(s string) (string, string) {
+	if s != PipReinstall && s != PipSkip {
+		return "is not what to do with pip packages", "write pip: " + PipReinstall + " (the default) or pip: " + PipSkip
+	}
+	return "", ""
+}
+
+// checkOption accepts one word of the package manager's command line;
+// it reaches the shell quoted.
+func checkOption(s string) (string, string) {
+	if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || hidden(r) }) {
+		return "is not one command-line word", "write each option as its own list item, like options: [--allowerasing]"
+	}
+	return "", ""
+}
+
 // checkSuite accepts a codename: its -updates, -security... suites are
 // found from it, and it is a plain word in the rewrite's expressions.
 func checkSuite(s string) (string, string) {

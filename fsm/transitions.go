@@ -40,7 +40,7 @@ func Steps(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, erro
 	case Redirect:
 		body = p.move(r.Prod, r.Dev, true)
 	case UpgradeProd:
-		body = p.upgrade(r.Prod, r.Dev, false)
+		body = append([]steps.Step{p.prodGate(r.Prod, r.Dev)}, p.upgrade(r.Prod, r.Dev, false)...)
 	case SwitchBack:
 		body = p.move(r.Dev, r.Prod, false)
 	case Epilogue:
@@ -99,43 +99,76 @@ func (p planner) upgrade(box, other boxes.Box, devHolds bool) []steps.Step {
 	if !devHolds {
 		otherRelease = p.to
 	}
+	// The box may already be on the new release (upgraded by hand): the
+	// upgrade steps then find their work done.
+	pm := p.pkgManager()
 	s = append(s,
 		steps.Release(p.id("preflight/release", other.Name), other.Name, otherRelease, p.release(otherRelease)),
-		steps.Release(p.id("preflight/release", box.Name), box.Name, p.from, p.release(p.from)),
+		steps.ReleaseIn(p.id("preflight/release", box.Name), box.Name, []int{p.from, p.to}, p.release(p.from)+" (or already "+p.release(p.to)+")"),
 		steps.FreeDisk(p.id("preflight/disk", box.Name), box.Name, []string{"/", c.Data.Root}, int64(c.Upgrade.MinFreeDisk)),
-		steps.PipSnapshot(p.id("pip-snapshot"), box.Name),
+		steps.PkgHealth(p.id("preflight/packages", box.Name), box.Name, pm),
 	)
+	pip := steps.PipParams{Python: c.Upgrade.Python, Pip: c.Upgrade.PipCommand}
+	if c.Upgrade.Pip != boxes.PipSkip {
+		s = append(s, steps.PipSnapshot(p.id("pip-snapshot"), box.Name, pip))
+	}
 	s = append(s, p.releaseChange(box)...)
 	s = append(s,
 		steps.OSRelease(p.id("os-release"), box.Name, p.to, p.release(p.to)),
-		steps.PipReinstall(p.id("pip-reinstall"), box.Name),
+		steps.PkgHealth(p.id("packages", box.Name), box.Name, pm),
+	)
+	if c.Upgrade.Pip != boxes.PipSkip {
+		s = append(s, steps.PipReinstall(p.id("pip-reinstall"), box.Name, pip))
+	}
+	s = append(s,
 		steps.Branch(p.id("devel-branch"), box.Name, c.App.Checkout, c.Upgrade.DevelBranch),
-		steps.Command(p.id("install"), box.Name, "re-run install.sh", c.App.Install, "", ""),
+		steps.Install(p.id("install"), box.Name, "re-run install.sh", c.App.Install),
 	)
 	return s
+}
+
+// pkgManager is the package database the upgrade method works on.
+func (p planner) pkgManager() steps.PkgManager {
+	if p.cfg.Upgrade.Method == boxes.MethodApt {
+		return steps.Dpkg
+	}
+	return steps.Rpm
+}
+
+// productionSince is the fact in which redirect records when the new
+// production took the address; the gate before upgrade-prod reads it.
+const productionSince = "production/since"
+
+// prodGate asks before upgrade-prod: it irreversibly upgrades the box
+// that is production's only fallback.
+func (p planner) prodGate(box, prod boxes.Box) steps.Step {
+	prompt := fmt.Sprintf("upgrade %s to %s: it is production's only fallback while %s serves on %s; "+
+		"once %s reboots into %s it cannot go back to %s (the reboot cannot be undone), and production can only return to %s on %s",
+		box.Name, p.short(p.to), prod.Name, p.short(p.to), box.Name, p.short(p.to), p.short(p.from), box.Name, p.short(p.to))
+	return steps.GateSince(p.id("approve"), prompt, productionSince, prod.Name+" has served production")
 }
 
 // releaseChange: the steps that take box from release p.from to p.to by
 // upgrade.method, the reboot into it last.
 func (p planner) releaseChange(box boxes.Box) []steps.Step {
 	u := p.cfg.Upgrade
-	reboot := steps.RebootParams{Into: p.release(p.to), Timeout: u.RebootTimeout}
+	reboot := steps.RebootParams{Into: p.release(p.to), Timeout: u.RebootTimeout, To: p.to}
 	if u.Method == boxes.MethodApt {
-		reboot.Command = "systemctl reboot"
+		reboot.Command, reboot.LogCmd = "systemctl reboot", "tail -n 30 /var/log/apt/term.log"
 		return []steps.Step{
 			steps.AptSources(p.id("apt-sources"), box.Name, steps.AptSourcesParams{
 				From: u.Suites[p.from], To: u.Suites[p.to], Keep: u.KeepSources,
 			}),
-			steps.AptUpdate(p.id("apt-update"), box.Name),
-			steps.AptUpgrade(p.id("apt-upgrade"), box.Name, reboot.Into),
+			steps.AptUpdate(p.id("apt-update"), box.Name, p.to),
+			steps.AptUpgrade(p.id("apt-upgrade"), box.Name, p.to, reboot.Into, u.Options),
 			steps.Reboot(p.id("reboot"), box.Name, reboot),
 		}
 	}
-	reboot.Command, reboot.Offline = "dnf system-upgrade reboot", true
+	reboot.Command, reboot.Offline, reboot.LogCmd = "dnf system-upgrade reboot", true, "dnf system-upgrade log --number=-1"
 	return []steps.Step{
-		steps.DnfUpgrade(p.id("dnf-upgrade"), box.Name),
-		steps.DnfInstall(p.id("dnf-plugin"), box.Name, "dnf-plugin-system-upgrade"),
-		steps.DnfDownload(p.id("dnf-download"), box.Name, p.to),
+		steps.DnfUpgrade(p.id("dnf-upgrade"), box.Name, p.to),
+		steps.DnfInstall(p.id("dnf-plugin"), box.Name, "dnf-plugin-system-upgrade", p.to),
+		steps.DnfDownload(p.id("dnf-download"), box.Name, p.to, u.Options),
 		steps.Reboot(p.id("reboot"), box.Name, reboot),
 	}
 }
@@ -208,7 +241,7 @@ func (p planner) move(src, dst boxes.Box, dropDev bool) []steps.Step {
 	prod := c.Functions[boxes.Production].Settings.Lines()
 	s = append(s,
 		steps.Settings(p.id("settings", dst.Name), dst.Name, c.App.SettingsFile, prod, c.App.Install),
-		steps.Command(p.id("install", dst.Name), dst.Name, "re-run install.sh with the production settings", c.App.Install, "", ""),
+		steps.Install(p.id("install", dst.Name), dst.Name, "re-run install.sh with the production settings", c.App.Install),
 		steps.StartServices(p.id("start-services", dst.Name), dst.Name, c.App.Services),
 		steps.StopServices(p.id("stop-services", src.Name), src.Name, c.App.Services),
 	)
@@ -217,6 +250,9 @@ func (p planner) move(src, dst boxes.Box, dropDev bool) []steps.Step {
 		steps.UnitDown(p.id("release-address", src.Name), src.Name, prodUnit),
 		steps.UnitUp(p.id("take-address", dst.Name), dst.Name, prodUnit),
 	)
+	if dropDev {
+		s = append(s, steps.Stamp(p.id("record-time"), productionSince, "when "+dst.Name+" took production"))
+	}
 	return s
 }
 
@@ -237,7 +273,7 @@ func (p planner) epilogue() []steps.Step {
 	units := []string{p.unit(boxes.Production), p.unit(boxes.Development)}
 	s = append(s,
 		steps.Settings(p.id("settings", dev.Name), dev.Name, c.App.SettingsFile, devLines, c.App.Install),
-		steps.Command(p.id("install", dev.Name), dev.Name, "re-run install.sh with the development settings", c.App.Install, "", ""),
+		steps.Install(p.id("install", dev.Name), dev.Name, "re-run install.sh with the development settings", c.App.Install),
 		steps.StartServices(p.id("start-services", dev.Name), dev.Name, c.App.Services),
 		steps.UnitUp(p.id("take-address", dev.Name), dev.Name, p.unit(boxes.Development)),
 		steps.RecordStatus(p.id("status", p.r.Prod.Name), p.r.Prod.Name, units),

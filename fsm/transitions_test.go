@@ -73,7 +73,7 @@ func TestUpgradeDevRunsTheSeedsProcedureOnTheDevelopmentBox(t *testing.T) {
 		if s.ID() == "upgrade-dev/reboot" && !d.Irreversible {
 			t.Errorf("the reboot into the new release must be marked irreversible")
 		}
-		if s.ID() == "upgrade-dev/dnf-download" && !slices.Contains(d.Commands, "dnf system-upgrade download --releasever=29 -y") {
+		if s.ID() == "upgrade-dev/dnf-download" && !slices.Contains(d.Commands, "systemd-run --unit=boxswap-upgrade-dev-dnf-download -- dnf system-upgrade download --releasever=29 -y") {
 			t.Errorf("download commands %q", d.Commands)
 		}
 	}
@@ -84,8 +84,12 @@ func TestUpgradeProdRunsOnTheIdleOldProductionBox(t *testing.T) {
 	st, _ := Steps(cfg, state.Meta{From: 27, To: 29}, UpgradeProd)
 	ids := planIDs(t, cfg, UpgradeProd)
 	before(t, ids, "upgrade-prod/preflight/idle/thurst", "upgrade-prod/dnf-upgrade")
+	// It irreversibly upgrades production's only fallback: gated first.
+	if ids[0] != "upgrade-prod/approve" {
+		t.Fatalf("upgrade-prod must begin at the gate: %v", ids)
+	}
 	for _, s := range st {
-		if strings.HasPrefix(s.ID(), "upgrade-prod/preflight/") {
+		if strings.HasPrefix(s.ID(), "upgrade-prod/preflight/") || s.ID() == "upgrade-prod/approve" {
 			continue
 		}
 		if b := s.Describe().Box; b != "thurst" {
@@ -109,7 +113,9 @@ func TestRedirectKeepsTheCutOverWindowShort(t *testing.T) {
 	before(t, ids, "redirect/stop-services/thurst", "redirect/final-sync/students")
 	before(t, ids, "redirect/final-sync/raw", "redirect/release-address/thurst")
 	before(t, ids, "redirect/release-address/thurst", "redirect/take-address/thermals")
-	if last := ids[len(ids)-1]; last != "redirect/take-address/thermals" {
+	// Then only the time production moved is recorded (a fact, no box
+	// touched): the gate before upgrade-prod says how long it served.
+	if last := ids[len(ids)-2:]; last[0] != "redirect/take-address/thermals" || last[1] != "redirect/record-time" {
 		t.Fatalf("redirect ends with %s", last)
 	}
 }
@@ -195,7 +201,7 @@ func TestEveryStepDescribesItsCommands(t *testing.T) {
 			if d.Text == "" {
 				t.Errorf("%s has no text", s.ID())
 			}
-			if d.Box == "" && s.ID() != tr.Event+"/approve" {
+			if d.Box == "" && s.ID() != tr.Event+"/approve" && s.ID() != "redirect/record-time" {
 				t.Errorf("%s runs on no box", s.ID())
 			}
 			var _ steps.Step = s
@@ -270,7 +276,7 @@ func TestUpgradeWithApt(t *testing.T) {
 		if !strings.Contains(src.Commands[0], "bookworm((-[a-z]+)*([[:space:]]|$))/\\1trixie") || !strings.Contains(src.Commands[0], "' nodesource.sources '") {
 			t.Errorf("%s: apt-sources commands %q", ev, src.Commands)
 		}
-		if r := desc["reboot"]; !r.Irreversible || r.Commands[1] != "systemctl reboot" || len(r.Commands) != 3 ||
+		if r := desc["reboot"]; !r.Irreversible || r.Commands[1] != "systemctl reboot" || len(r.Commands) != 5 ||
 			r.Text != "reboot "+r.Box+" into trixie (release 13) and wait up to 1h0m0s for it to come back" {
 			t.Errorf("%s: reboot %+v", ev, r)
 		}

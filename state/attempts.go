@@ -240,3 +240,34 @@ func (s *Store) putAttempt(tx *bolt.Tx, a Attempt) error {
 	}
 	return putJSON(tx.Bucket(bucketAttempts), itob(a.ID), a)
 }
+
+// MarkDone records, in one transaction, that the operator did step stepID
+// of the pending attempt id by hand: the step becomes done with m as its
+// mark, and the history says who and why. It returns an error wrapping
+// ErrNoStep when the attempt has no such step, and refuses a step already
+// done.
+func (s *Store) MarkDone(id uint64, stepID string, m Mark) error {
+	return s.update(func(tx *bolt.Tx) error {
+		a, err := s.getAttempt(tx, id)
+		if err != nil {
+			return err
+		}
+		for i := range a.Steps {
+			r := &a.Steps[i]
+			if r.ID != stepID {
+				continue
+			}
+			if r.Status == Done {
+				return fmt.Errorf("state %s: attempt %d: step %s is already done", s.path, id, stepID)
+			}
+			m.Was = r.Status
+			r.Status, r.Ended, r.Marked = Done, m.When, &m
+			if err := s.putAttempt(tx, a); err != nil {
+				return err
+			}
+			return s.addEvent(tx, Event{Time: m.When, Who: m.Who, Kind: "mark-done",
+				Detail: fmt.Sprintf("%s (attempt %d): step %s marked done by hand (was %s): %s", a.Event, id, stepID, m.Was, m.Reason)})
+		}
+		return fmt.Errorf("state %s: attempt %d: step %s: %w", s.path, id, stepID, ErrNoStep)
+	})
+}

@@ -74,6 +74,18 @@ type StepRecord struct {
 	Error        string            `json:"error,omitempty"` // last error
 	Tail         []string          `json:"tail,omitempty"`  // last lines of output
 	Facts        map[string]string `json:"facts,omitempty"` // facts this step set
+	// Marked says an operator recorded the step done by hand (mark-done):
+	// the engine skips it as done.
+	Marked *Mark `json:"marked,omitempty"`
+}
+
+// Mark is an operator's record that a step was done by hand.
+type Mark struct {
+	Who    string    `json:"who"`
+	Reason string    `json:"reason"`
+	When   time.Time `json:"when"`
+	// Was is the step's status before it was marked.
+	Was string `json:"was"`
 }
 
 // Approval is an operator's yes at a gate.

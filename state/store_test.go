@@ -1060,3 +1060,44 @@ func TestSummariesFollowTheAttempts(t *testing.T) {
 		t.Fatalf("fallback summaries: %v %+v, want %+v", err, again, sums)
 	}
 }
+
+// mark-done: the step becomes done with who and why, the history says so,
+// in one transaction; a done step or an unknown one is refused.
+func TestMarkDone(t *testing.T) {
+	s := OpenWith(filepath.Join(t.TempDir(), "boxswap.db"), Options{Who: "alice@laptop"})
+	t.Cleanup(func() { checkConsistent(t, s.Path()) })
+	if err := s.Init(Meta{Phase: "start", Cycle: 1, From: 12, To: 13}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Begin(&Attempt{Cycle: 1, Event: "upgrade-dev", From: "start", Command: "next", Steps: []StepRecord{
+		{ID: "upgrade-dev/pip-reinstall", Box: "thermals", Text: "pip", Status: StepFailed},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	when := time.Now()
+	if err := s.MarkDone(id, "upgrade-dev/pip-reinstall", Mark{Who: "alice@laptop", Reason: "dropped nbh_local", When: when}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Attempt(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := a.Steps[0]
+	if r.Status != Done || r.Marked == nil || r.Marked.Reason != "dropped nbh_local" || r.Marked.Who != "alice@laptop" || r.Marked.Was != StepFailed {
+		t.Fatalf("record %+v %+v", r, r.Marked)
+	}
+	h, err := s.History()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := h[len(h)-1]; last.Kind != "mark-done" || !strings.Contains(last.Detail, "upgrade-dev/pip-reinstall marked done by hand (was failed): dropped nbh_local") {
+		t.Errorf("history %+v", last)
+	}
+	if err := s.MarkDone(id, "upgrade-dev/pip-reinstall", Mark{Reason: "again"}); err == nil {
+		t.Error("a done step marked again")
+	}
+	if err := s.MarkDone(id, "nope", Mark{Reason: "x"}); !errors.Is(err, ErrNoStep) {
+		t.Errorf("unknown step: %v", err)
+	}
+}

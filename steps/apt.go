@@ -16,10 +16,15 @@ const (
 	// DefaultAptRoot is where apt reads its sources.
 	DefaultAptRoot = "/etc/apt"
 	aptUpdateCmd   = "apt-get update"
+	// aptConfOpts keep the box's changed configuration files, unasked.
+	aptConfOpts = "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
 	// dpkgConfigureCmd finishes a package transaction an interruption left
 	// half done; apt-get refuses to run until it is. A no-op otherwise.
 	dpkgConfigureCmd = "DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold --configure -a"
-	aptUpgradeCmd    = "DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold full-upgrade"
+	aptUpgradeCmd    = "DEBIAN_FRONTEND=noninteractive apt-get -y " + aptConfOpts + " full-upgrade"
+	// aptSimulateCmd prints what a full-upgrade would still do, changing
+	// nothing (no lock taken).
+	aptSimulateCmd = "apt-get -s -o Debug::NoLocking=1 full-upgrade"
 )
 
 // AptSourcesParams says which suite the apt sources move from and to.
@@ -270,23 +275,70 @@ func (s *aptSourcesStep) Undo(ctx context.Context, env *Env) error {
 	return err
 }
 
-// AptUpdate refreshes box's package lists. It always runs (safe to
-// repeat) and has no undo.
-func AptUpdate(id, box string) Step {
-	return &cmdStep{box: box, cmd: aptUpdateCmd, base: base{id: id, desc: Description{
+// AptUpdate refreshes box's package lists (safe to repeat); done once it
+// ran in this cycle (fact BOX/apt-updated) or the box already runs
+// release to. No undo.
+func AptUpdate(id, box string, to int) Step {
+	return &cmdStep{box: box, cmd: aptUpdateCmd, remember: true, onRelease: to, base: base{id: id, desc: Description{
 		Box: box, Text: "refresh the package lists of " + box,
 		Commands: []string{aptUpdateCmd}, Retry: true,
 	}}}
 }
 
-// AptUpgrade upgrades every package of box to the new release, keeping the
-// box's changed configuration files, first finishing a package transaction
-// an interruption left half done. It always runs (apt finds nothing to do
-// once done). Its undo is nothing: the release's packages stay.
-func AptUpgrade(id, box, into string) Step {
-	cmd := dpkgConfigureCmd + " && " + aptUpgradeCmd
-	return &cmdStep{box: box, cmd: cmd, label: "apt-get full-upgrade", base: base{id: id, desc: Description{
-		Box: box, Text: "upgrade the packages of " + box + " to " + into + " (undo does nothing: the packages stay)",
-		Commands: []string{cmd}, Retry: true,
-	}}}
+// AptUpgradeCmd is the full-upgrade with the operator's extra options
+// (upgrade.options), each quoted.
+func AptUpgradeCmd(options []string) string {
+	if len(options) == 0 {
+		return aptUpgradeCmd
+	}
+	return aptUpgradeCmd + " " + quoteAll(options)
+}
+
+// AptUpgrade upgrades every package of box to the new release (to, named
+// into), keeping the box's changed configuration files, with options
+// added. It runs detached (a transient unit; see detached) and checks the
+// package database before and after, recovering an interrupted
+// transaction (dpkg --configure -a, apt-get -f install) before running
+// again. Done when its run exited 0 with a healthy database, or when the
+// box runs release to with nothing left to upgrade (done by hand). Its
+// undo is nothing: the release's packages stay.
+func AptUpgrade(id, box string, to int, into string, options []string) Step {
+	cmd := AptUpgradeCmd(options)
+	s := &txStep{box: box, pm: Dpkg, d: detached{box: box, unit: UnitName(id), label: "apt-get full-upgrade", cmd: cmd},
+		base: base{id: id, desc: Description{
+			Box: box, Text: "upgrade the packages of " + box + " to " + into + " as unit " + UnitName(id) +
+				" (re-attached after a lost link; an interrupted transaction is recovered first; undo does nothing: the packages stay)",
+			Commands: []string{Dpkg.Health, "systemd-run --unit=" + UnitName(id) + " -- " + cmd, Dpkg.Recover}, Retry: true,
+		}}}
+	s.already = func(ctx context.Context, env *Env) (bool, string, error) {
+		on, why, err := releaseAtLeast(ctx, env, box, to)
+		if err != nil || !on {
+			return false, why, err
+		}
+		res, err := run(ctx, env, box, "", aptSimulateCmd, false)
+		if err != nil {
+			return false, "", err
+		}
+		left := aptLeft(res.Stdout)
+		if left == "" {
+			return true, why + "; nothing left to upgrade (done by hand?)", nil
+		}
+		return false, why + "; " + left, nil
+	}
+	return s
+}
+
+// aptLeft reads apt-get -s's summary line ("3 upgraded, 1 newly
+// installed, 0 to remove and 0 not upgraded."): "" when it would change
+// nothing, else the line.
+func aptLeft(out string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, " upgraded, ") && strings.Contains(line, " newly installed") {
+			if strings.HasPrefix(line, "0 upgraded, 0 newly installed, 0 to remove") {
+				return ""
+			}
+			return strings.TrimSpace(line)
+		}
+	}
+	return "apt-get -s full-upgrade printed no summary"
 }

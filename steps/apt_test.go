@@ -33,10 +33,16 @@ func TestAptCommandLines(t *testing.T) {
 		{"undo", aptSourcesUndoCmd(p), `set -e; cd -- /etc/apt; ` +
 			`s=.boxswap-orig-bookworm-trixie.bak; for f in *"$s" sources.list.d/*"$s"; do [ -e "$f" ] || continue; mv -f -- "$f" "${f%"$s"}"; echo "restored: ${f%"$s"}"; done; ` +
 			`s=.boxswap-off-bookworm-trixie.disabled; for f in *"$s" sources.list.d/*"$s"; do [ -e "$f" ] || continue; mv -f -- "$f" "${f%"$s"}"; echo "restored: ${f%"$s"}"; done`},
-		{"update", AptUpdate("i", "b").Describe().Commands[0], "apt-get update"},
-		{"upgrade", AptUpgrade("i", "b", "trixie").Describe().Commands[0],
-			"DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold --configure -a && " +
+		{"update", AptUpdate("i", "b", 13).Describe().Commands[0], "apt-get update"},
+		{"upgrade", AptUpgrade("u/apt-upgrade", "b", 13, "trixie", nil).Describe().Commands[1],
+			"systemd-run --unit=boxswap-u-apt-upgrade -- " +
 				"DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold full-upgrade"},
+		{"options", AptUpgradeCmd([]string{"--allow-downgrades", "-o", "APT::Get::Foo=a b"}),
+			"DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold full-upgrade " +
+				"'--allow-downgrades' '-o' 'APT::Get::Foo=a b'"},
+		{"recover", AptUpgrade("i", "b", 13, "trixie", nil).Describe().Commands[2],
+			"DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold --configure -a && " +
+				"DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -f install"},
 		{"root", aptSourcesUndoCmd(AptSourcesParams{Root: "/srv/my root", From: "a", To: "b"})[:32], `set -e; cd -- '/srv/my root'; s=`},
 	} {
 		if tc.got != tc.want {
@@ -48,7 +54,7 @@ func TestAptCommandLines(t *testing.T) {
 		d.Irreversible || !d.Retry || !strings.HasSuffix(d.Text, "as FILE.boxswap-off-bookworm-trixie.disabled except nodesource.sources") {
 		t.Errorf("describe = %+v", d)
 	}
-	if d := AptUpgrade("i", "b", "trixie (release 13)").Describe(); d.Irreversible || d.Undo != nil || !strings.Contains(d.Text, "undo does nothing") {
+	if d := AptUpgrade("i", "b", 13, "trixie (release 13)", nil).Describe(); d.Irreversible || d.Undo != nil || !strings.Contains(d.Text, "undo does nothing") {
 		t.Errorf("upgrade describe = %+v", d)
 	}
 }

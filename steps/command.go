@@ -11,3 +11,12 @@ func Command(id, box, text, run, check, undo string) Step {
 	}
 	return &cmdStep{box: box, cmd: run, check: check, undo: undo, base: base{id: id, desc: d}}
 }
+
+// Install runs the operator's install command line on box (install.sh),
+// detached from the SSH channel (see detached): a lost link neither kills
+// it nor, on resume, starts it a second time while it runs. Done once that
+// run exited 0 in this cycle. Undo does nothing but forget the run.
+func Install(id, box, text, run string) Step {
+	d := Description{Box: box, Text: text + " (as unit " + UnitName(id) + ")", Commands: []string{run}, Retry: true}
+	return &cmdStep{box: box, cmd: run, detach: true, label: "install", base: base{id: id, desc: d}}
+}

@@ -15,6 +15,21 @@
 // through boxes.Quote. Operator command lines (install, hooks) are run as
 // given.
 //
+// # Long commands
+//
+// Package transactions (AptUpgrade, DnfUpgrade, DnfInstall, DnfDownload),
+// install.sh (Install) and the pip reinstall run detached from the SSH
+// channel as a transient unit, systemd-run --unit UnitName(id), their
+// output and exit status kept on the box under RunDir (see detached.go): a
+// lost link or a killed boxswap does not stop them; the next Apply
+// re-attaches to a running one or reads the result of a finished one, and
+// never starts a second copy. The transaction steps check the package
+// database (PkgManager: Dpkg, Rpm) before and after, and recover an
+// interrupted transaction (a detached run of its own, recorded in the fact
+// BOX/recovery/ID) before running again. Each step's Check reports done
+// right after a successful Apply, and recognises hand work (release
+// reached, download complete, reboot done).
+//
 // # Errors
 //
 // A command that exits non-zero gives an *ExitError ("thermals: systemctl

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -138,6 +139,7 @@ type osReleaseStep struct {
 	base
 	box  string
 	want int
+	also []int // other releases accepted
 }
 
 // OSRelease checks that box runs release want (VERSION_ID of
@@ -153,6 +155,14 @@ func OSRelease(id, box string, want int, label string) Step {
 // Release is the preflight's "release as declared": OSRelease.
 func Release(id, box string, want int, label string) Step { return OSRelease(id, box, want, label) }
 
+// ReleaseIn is OSRelease accepting any of releases (the first is the one
+// messages expect): the box to upgrade may already be on the target.
+func ReleaseIn(id, box string, releases []int, label string) Step {
+	s := OSRelease(id, box, releases[0], label).(*osReleaseStep)
+	s.also = append([]int(nil), releases[1:]...)
+	return s
+}
+
 func (s *osReleaseStep) Check(ctx context.Context, env *Env) (bool, string, error) {
 	res, err := run(ctx, env, s.box, "", osReleaseCmd, false)
 	if err != nil {
@@ -162,7 +172,7 @@ func (s *osReleaseStep) Check(ctx context.Context, env *Env) (bool, string, erro
 	if err != nil {
 		return false, "", fmt.Errorf("%s: %w", s.box, err)
 	}
-	return got == s.want, fmt.Sprintf("%s runs %s %d", s.box, name, got), nil
+	return got == s.want || slices.Contains(s.also, got), fmt.Sprintf("%s runs %s %d", s.box, name, got), nil
 }
 
 func (s *osReleaseStep) Apply(ctx context.Context, env *Env) error {

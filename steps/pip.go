@@ -5,21 +5,57 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
+// PipParams names the commands of the pip steps (upgrade.python,
+// upgrade.pip_command in boxes.yaml): operator command lines, run as given.
+type PipParams struct {
+	Python string // default "python3"
+	Pip    string // default "python3 -m pip": the pip of that python
+}
+
+func (p PipParams) python() string {
+	if p.Python == "" {
+		return "python3"
+	}
+	return p.Python
+}
+
+func (p PipParams) pip() string {
+	if p.Pip == "" {
+		return p.python() + " -m pip"
+	}
+	return p.Pip
+}
+
+func (p PipParams) versionCmd() string { return p.python() + " --version" }
+
+// listCmd lists what pip sees with where each package lives (-v adds the
+// location).
+func (p PipParams) listCmd() string { return p.pip() + " list -v --format=json" }
+
+// externallyManagedCmd exits 0 when python's packages belong to the
+// distribution (PEP 668): pip then installs only when told to.
+func (p PipParams) externallyManagedCmd() string {
+	return `test -e "$(` + p.python() + ` -c 'import sysconfig;print(sysconfig.get_path("stdlib"))')/EXTERNALLY-MANAGED"`
+}
+
 const (
 	pythonVersionCmd = "python3 --version"
-	// pipListCmd lists what pip sees with where each package lives (-v
-	// adds the location); python3 -m pip is the pip of that python3.
-	pipListCmd = "python3 -m pip list -v --format=json"
-	// externallyManagedCmd exits 0 when python3's packages belong to the
-	// distribution (PEP 668): pip then installs only when told to.
-	externallyManagedCmd = `test -e "$(python3 -c 'import sysconfig;print(sysconfig.get_path("stdlib"))')/EXTERNALLY-MANAGED"`
+	pipListCmd       = "python3 -m pip list -v --format=json"
 	// pipOwnPrefix is where pip installs outside the distribution's
 	// package manager (Fedora since 27, Debian); the packages there are
-	// the ones an upgrade to a new python leaves behind.
+	// the ones an upgrade to a new python leaves behind. The rule is the
+	// location, not "owned by no rpm/dpkg package": it needs no query per
+	// file, and what an operator installed with pip lands there, while
+	// pip list also shows the distribution's own python packages
+	// (rpm, selinux, systemd-python under /usr/lib*), which must never be
+	// reinstalled by pip.
 	pipOwnPrefix = "/usr/local/"
+	// pipResult starts the line the reinstall script prints per package.
+	pipResult = "boxswap-pip: "
 )
 
 // parsePythonVersion turns "Python 3.6.8" into "3.6": pip packages live
@@ -27,7 +63,7 @@ const (
 func parsePythonVersion(s string) (string, error) {
 	f := strings.Fields(s)
 	if len(f) < 2 || f[0] != "Python" {
-		return "", fmt.Errorf("unexpected answer from %s: %q", pythonVersionCmd, clip(strings.TrimSpace(s)))
+		return "", fmt.Errorf("unexpected answer from python --version: %q", clip(strings.TrimSpace(s)))
 	}
 	parts := strings.SplitN(f[1], ".", 3)
 	if len(parts) < 2 || !digits(parts[0]) || !digits(parts[1]) {
@@ -40,8 +76,8 @@ func digits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == 
 
 // pythonVersion asks box for its python3 major.minor. Python before 3.4
 // answered on stderr, so the tail is the fallback.
-func pythonVersion(ctx context.Context, env *Env, box string) (string, error) {
-	res, err := run(ctx, env, box, "", pythonVersionCmd, false)
+func pythonVersion(ctx context.Context, env *Env, box string, p PipParams) (string, error) {
+	res, err := run(ctx, env, box, "", p.versionCmd(), false)
 	if err != nil {
 		return "", err
 	}
@@ -105,7 +141,7 @@ func pipOwnPackages(out string) (string, error) {
 		Editable string `json:"editable_project_location"`
 	}
 	if err := json.Unmarshal([]byte(list), &pkgs); err != nil {
-		return "", fmt.Errorf("unexpected answer from %s: %v", pipListCmd, err)
+		return "", fmt.Errorf("unexpected answer from pip list: %v", err)
 	}
 	located := false
 	for _, p := range pkgs {
@@ -121,29 +157,57 @@ func pipOwnPackages(out string) (string, error) {
 	return b.String(), nil
 }
 
-// pipInstallCmd reinstalls pkgs; breakSystem adds --break-system-packages,
-// which an externally managed python3 needs (they go to /usr/local, where
-// the distribution's packages are not).
-func pipInstallCmd(pkgs []string, breakSystem bool) string {
-	cmd := "python3 -m pip install "
+// pipReinstallScript reinstalls pkgs one by one with pip (with
+// --break-system-packages when breakSystem), printing pip's output and,
+// per package, a line "boxswap-pip: ok PKG" or "boxswap-pip: failed PKG:
+// REASON" (pip's first ERROR line). It always exits 0: the results are in
+// the lines.
+func pipReinstallScript(p PipParams, pkgs []string, breakSystem bool) string {
+	install := p.pip() + " install "
 	if breakSystem {
-		cmd += "--break-system-packages "
+		install += "--break-system-packages "
 	}
-	return cmd + "-- " + quoteAll(pkgs)
+	return "for p in " + quoteAll(pkgs) + "; do o=$(" + install + "-- \"$p\" 2>&1); rc=$?; printf '%s\\n' \"$o\"; " +
+		"if [ $rc = 0 ]; then echo \"" + pipResult + "ok $p\"; else " +
+		"r=$(printf '%s\\n' \"$o\" | grep -m1 '^ERROR:' || printf '%s\\n' \"$o\" | tail -n 1); echo \"" + pipResult + "failed $p: $r\"; fi; done"
+}
+
+// pipResults reads the per-package lines of pipReinstallScript: package
+// → "" for ok, else pip's reason.
+func pipResults(out string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		rest, ok := strings.CutPrefix(line, pipResult)
+		if !ok {
+			continue
+		}
+		if pkg, ok := strings.CutPrefix(rest, "ok "); ok {
+			m[strings.TrimSpace(pkg)] = ""
+		} else if f, ok := strings.CutPrefix(rest, "failed "); ok {
+			pkg, reason, _ := strings.Cut(f, ": ")
+			if reason == "" {
+				reason = "failed"
+			}
+			m[strings.TrimSpace(pkg)] = strings.TrimSpace(reason)
+		}
+	}
+	return m
 }
 
 type pipSnapshotStep struct {
 	base
 	box string
+	p   PipParams
 }
 
-// PipSnapshot records box's python3 version (fact BOX/python3) and the
+// PipSnapshot records box's python version (fact BOX/python3) and the
 // packages pip installed outside the distribution's (under /usr/local:
 // fact BOX/pip-freeze, name==version lines) before the upgrade.
-func PipSnapshot(id, box string) Step {
-	return &pipSnapshotStep{box: box, base: base{id: id, desc: Description{
-		Box: box, Text: "record python3's version and the packages pip installed under /usr/local on " + box,
-		Commands: []string{pythonVersionCmd, pipListCmd}, Retry: true,
+func PipSnapshot(id, box string, p PipParams) Step {
+	return &pipSnapshotStep{box: box, p: p, base: base{id: id, desc: Description{
+		Box: box, Text: "record python's version and the packages pip installed under /usr/local on " + box +
+			" (not the distribution's own python packages)",
+		Commands: []string{p.versionCmd(), p.listCmd()}, Retry: true,
 	}}}
 }
 
@@ -153,9 +217,10 @@ func (s *pipSnapshotStep) Check(_ context.Context, env *Env) (bool, string, erro
 		return false, "", err
 	}
 	v, ok1 := f.Get(s.box + "/python3")
-	_, ok2 := f.Get(s.box + "/pip-freeze")
+	pkgs, ok2 := f.Get(s.box + "/pip-freeze")
 	if ok1 && ok2 {
-		return true, "recorded: python " + v, nil
+		return true, fmt.Sprintf("recorded: python %s, %d packages under /usr/local: %s", v, len(pinnedPackages(pkgs)),
+			strings.Join(pinnedPackages(pkgs), " ")), nil
 	}
 	return false, "not recorded yet", nil
 }
@@ -165,21 +230,19 @@ func (s *pipSnapshotStep) Apply(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	v, err := pythonVersion(ctx, env, s.box)
+	v, err := pythonVersion(ctx, env, s.box, s.p)
 	if err != nil {
 		return err
 	}
-	res, err := run(ctx, env, s.box, "", pipListCmd, false)
+	own, err := ownPackages(ctx, env, s.box, s.p)
 	if err != nil {
 		return err
-	}
-	own, err := pipOwnPackages(res.Stdout)
-	if err != nil {
-		return fmt.Errorf("%s: %w", s.box, err)
 	}
 	if err := f.Set(s.box+"/pip-freeze", own); err != nil {
 		return fmt.Errorf("%s: recording pip freeze: %w", s.box, err)
 	}
+	note(env, s.box, "pip snapshot: python %s; %d packages pip installed under /usr/local: %s",
+		v, len(pinnedPackages(own)), strings.Join(pinnedPackages(own), " "))
 	// python3 last: Check needs both, and a snapshot is only complete
 	// once the list is stored.
 	if err := f.Set(s.box+"/python3", v); err != nil {
@@ -188,25 +251,46 @@ func (s *pipSnapshotStep) Apply(ctx context.Context, env *Env) error {
 	return nil
 }
 
+// ownPackages lists what pip installed under /usr/local, as name==version
+// lines.
+func ownPackages(ctx context.Context, env *Env, box string, p PipParams) (string, error) {
+	res, err := run(ctx, env, box, "", p.listCmd(), true)
+	if err != nil {
+		return "", err
+	}
+	own, err := pipOwnPackages(res.Stdout)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", box, err)
+	}
+	return own, nil
+}
+
 func (s *pipSnapshotStep) Undo(context.Context, *Env) error { return nil }
 
 type pipReinstallStep struct {
 	base
 	box string
+	p   PipParams
 }
 
-// PipReinstall reinstalls the packages PipSnapshot recorded when python3's
-// major.minor changed with the upgrade (their files live under the old
-// version's site-packages), with --break-system-packages when the new
-// python3 is externally managed. It sets BOX/pip-reinstalled to the new
-// version.
-func PipReinstall(id, box string) Step {
-	return &pipReinstallStep{box: box, base: base{id: id, desc: Description{
+// PipReinstall reinstalls, one by one, the packages PipSnapshot recorded
+// when python's major.minor changed with the upgrade (their files live
+// under the old version's site-packages), with --break-system-packages
+// when the new python is externally managed (PEP 668: the reinstall into
+// /usr/local of what the operator had installed there). It runs detached
+// (a transient unit), records one result per package (fact
+// BOX/pip-results), and on a resume tries only the packages still
+// missing. Packages pip cannot reinstall fail the step once, listed with
+// pip's reason and the ways on: fix and resume, or accept with boxswap
+// mark-done. Done when python did not change, or every recorded package
+// is installed for the new python.
+func PipReinstall(id, box string, p PipParams) Step {
+	return &pipReinstallStep{box: box, p: p, base: base{id: id, desc: Description{
 		Box: box,
-		Text: "reinstall the recorded pip packages on " + box + " if python3's version changed (name==version lines only; " +
-			"--break-system-packages when the new python3 is externally managed)",
-		Commands: []string{pythonVersionCmd, externallyManagedCmd,
-			"python3 -m pip install [--break-system-packages] -- <each name==version recorded in " + box + "/pip-freeze>"},
+		Text: "reinstall, one by one, the recorded pip packages on " + box + " if python's version changed (as unit " + UnitName(id) +
+			"; --break-system-packages for this reinstall into /usr/local when the new python is externally managed, PEP 668)",
+		Commands: []string{p.versionCmd(), p.externallyManagedCmd(), p.listCmd(),
+			p.pip() + " install [--break-system-packages] -- <each name==version recorded in " + box + "/pip-freeze>"},
 		Retry: true,
 	}}}
 }
@@ -226,22 +310,49 @@ func (s *pipReinstallStep) recorded(env *Env) (Facts, string, string, error) {
 
 var errNoSnapshot = errors.New("nothing to compare with")
 
+// missing returns the recorded packages not installed (at their version)
+// for box's python now.
+func (s *pipReinstallStep) missing(ctx context.Context, env *Env, freeze string) ([]string, error) {
+	now, err := ownPackages(ctx, env, s.box, s.p)
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, p := range pinnedPackages(now) {
+		have[strings.ToLower(p)] = true
+	}
+	var out []string
+	for _, p := range pinnedPackages(freeze) {
+		if !have[strings.ToLower(p)] {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
 func (s *pipReinstallStep) Check(ctx context.Context, env *Env) (bool, string, error) {
-	f, before, _, err := s.recorded(env)
+	f, before, freeze, err := s.recorded(env)
 	if err != nil {
 		return false, err.Error(), nil
 	}
-	cur, err := pythonVersion(ctx, env, s.box)
+	cur, err := pythonVersion(ctx, env, s.box, s.p)
 	if err != nil {
 		return false, "", err
 	}
 	if cur == before {
-		return true, "python3 is still " + cur + ": nothing to reinstall", nil
+		return true, "python is still " + cur + ": nothing to reinstall", nil
 	}
 	if done, _ := f.Get(s.box + "/pip-reinstalled"); done == cur {
 		return true, "pip packages reinstalled for python " + cur, nil
 	}
-	return false, "python3 went from " + before + " to " + cur, nil
+	miss, err := s.missing(ctx, env, freeze)
+	if err != nil {
+		return false, "", err
+	}
+	if len(miss) == 0 {
+		return true, fmt.Sprintf("python went from %s to %s; every recorded package is installed for it", before, cur), nil
+	}
+	return false, fmt.Sprintf("python went from %s to %s; to reinstall: %s", before, cur, strings.Join(miss, " ")), nil
 }
 
 func (s *pipReinstallStep) Apply(ctx context.Context, env *Env) error {
@@ -249,19 +360,74 @@ func (s *pipReinstallStep) Apply(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	cur, err := pythonVersion(ctx, env, s.box)
+	cur, err := pythonVersion(ctx, env, s.box, s.p)
 	if err != nil || cur == before {
 		return err
 	}
-	if pkgs := pinnedPackages(freeze); len(pkgs) > 0 {
-		res, err := execute(ctx, env, s.box, "", externallyManagedCmd, false)
+	// A run of ours still going (the link was lost) is followed first.
+	d := detached{box: s.box, unit: UnitName(s.id), label: "pip reinstall"}
+	if st, ours, err := d.ours(ctx, env); err != nil {
+		return err
+	} else if ours && st.alive {
+		if _, err := d.attach(ctx, env); err != nil {
+			return err
+		}
+	}
+	miss, err := s.missing(ctx, env, freeze)
+	if err != nil {
+		return err
+	}
+	results := map[string]string{}
+	if len(miss) > 0 {
+		res, err := execute(ctx, env, s.box, "", s.p.externallyManagedCmd(), false)
 		if err != nil {
 			return err
 		}
-		label := fmt.Sprintf("pip install (%d packages)", len(pkgs))
-		if _, err := stream(ctx, env, s.box, label, pipInstallCmd(pkgs, res.Exit == 0), false); err != nil {
-			return fmt.Errorf("%w; a pinned version may not exist for python %s: install the packages by hand, then run boxswap resume", err, cur)
+		d.cmd = pipReinstallScript(s.p, miss, res.Exit == 0)
+		end, err := d.start(ctx, env)
+		if err != nil {
+			return err
 		}
+		if !end.ok() {
+			return end.err(d)
+		}
+		results = pipResults(end.Stdout)
+	}
+	return s.report(env, f, freeze, miss, results, cur)
+}
+
+// report records one result per recorded package (in the step's record and
+// its output), and fails once, listing pip's reasons and the ways on, when
+// any package could not be reinstalled.
+func (s *pipReinstallStep) report(env *Env, f Facts, freeze string, miss []string, results map[string]string, cur string) error {
+	var lines, failed []string
+	for _, p := range pinnedPackages(freeze) {
+		reason, tried := results[p]
+		switch {
+		case !tried && slices.Contains(miss, p):
+			reason = "no result from pip"
+			fallthrough
+		case reason != "":
+			lines = append(lines, p+": failed: "+reason)
+			failed = append(failed, "  "+p+": "+reason)
+		case tried:
+			lines = append(lines, p+": reinstalled for python "+cur)
+		default:
+			lines = append(lines, p+": already installed for python "+cur)
+		}
+	}
+	for _, l := range lines {
+		note(env, s.box, "pip: %s", l)
+	}
+	if err := f.Set(s.box+"/pip-results", strings.Join(lines, "\n")); err != nil {
+		return fmt.Errorf("%s: recording the pip results: %w", s.box, err)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%s: pip could not reinstall %d of %d packages for python %s:\n%s\n"+
+			"the others are reinstalled; ways on: install these by hand (%s install --break-system-packages ...), or drop them, then boxswap resume "+
+			"(it tries only the missing ones); or accept without them: boxswap mark-done %s --reason TEXT (recorded); "+
+			"or set upgrade.pip: skip in boxes.yaml for the next cycles",
+			s.box, len(failed), len(pinnedPackages(freeze)), cur, strings.Join(failed, "\n"), s.p.pip(), s.id)
 	}
 	if err := f.Set(s.box+"/pip-reinstalled", cur); err != nil {
 		return fmt.Errorf("%s: recording the reinstall: %w", s.box, err)

@@ -56,104 +56,21 @@ func TestPipOwnPackages(t *testing.T) {
 	}
 }
 
-func TestPipSnapshotAndReinstall(t *testing.T) {
-	ctx := context.Background()
-	python, managed := "Python 3.6.8", 1
-	f := &fakeRunner{script: func(cmd string) reply {
-		switch cmd {
-		case "python3 --version":
-			return reply{out: python + "\n"}
-		case "python3 -m pip list -v --format=json":
-			return reply{out: pipListDebian + "\n"}
-		case `test -e "$(python3 -c 'import sysconfig;print(sysconfig.get_path("stdlib"))')/EXTERNALLY-MANAGED"`:
-			return reply{exit: managed}
-		case "python3 -m pip install -- Django==4.2.7 docker==6.1.3":
-			return reply{}
-		}
-		t.Errorf("unexpected %q", cmd)
-		return reply{exit: 127}
-	}}
-	te := newEnv(map[string]boxes.Runner{"thermals": f})
-	snap := PipSnapshot("upgrade-dev/pip-snapshot", "thermals")
-	if err := snap.Apply(ctx, te.Env); err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := te.facts.Get("thermals/python3"); v != "3.6" {
-		t.Errorf("python fact %q", v)
-	}
-	if done, _, _ := snap.Check(ctx, te.Env); !done {
-		t.Error("snapshot not done")
-	}
-	re := PipReinstall("upgrade-dev/pip-reinstall", "thermals")
-	if done, why, err := re.Check(ctx, te.Env); !done || err != nil || !strings.Contains(why, "still 3.6") {
-		t.Fatalf("same python: %v %q %v", done, why, err)
-	}
-	if err := re.Apply(ctx, te.Env); err != nil || len(f.sent()) != 4 {
-		t.Fatalf("same python apply: %v, sent %q", err, f.sent())
-	}
-	python = "Python 3.7.1"
-	if done, _, _ := re.Check(ctx, te.Env); done {
-		t.Fatal("python changed but done")
-	}
-	if err := re.Apply(ctx, te.Env); err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := te.facts.Get("thermals/pip-reinstalled"); v != "3.7" {
-		t.Errorf("reinstalled fact %q", v)
-	}
-	if done, _, _ := re.Check(ctx, te.Env); !done {
-		t.Error("not done after reinstall")
-	}
-}
-
-// Debian 13's python3 is externally managed (PEP 668): the reinstall, and
-// only it, says --break-system-packages.
-func TestPipReinstallExternallyManaged(t *testing.T) {
-	ctx := context.Background()
-	f := &fakeRunner{}
-	f.script = answers(t, map[string]reply{
-		"python3 --version": {out: "Python 3.13.5\n"},
-		`test -e "$(python3 -c 'import sysconfig;print(sysconfig.get_path("stdlib"))')/EXTERNALLY-MANAGED"`: {},
-		"python3 -m pip install --break-system-packages -- Django==4.2.7 docker==6.1.3":                     {},
-	})
-	te := newEnv(map[string]boxes.Runner{"thermals": f})
-	te.facts.Set("thermals/python3", "3.11")
-	te.facts.Set("thermals/pip-freeze", "Django==4.2.7\ndocker==6.1.3\n")
-	re := PipReinstall("upgrade-dev/pip-reinstall", "thermals")
-	if err := re.Apply(ctx, te.Env); err != nil {
-		t.Fatal(err)
-	}
-	if d := re.Describe(); !equalStrings(d.Commands, []string{"python3 --version",
-		`test -e "$(python3 -c 'import sysconfig;print(sysconfig.get_path("stdlib"))')/EXTERNALLY-MANAGED"`,
-		"python3 -m pip install [--break-system-packages] -- <each name==version recorded in thermals/pip-freeze>"}) {
-		t.Errorf("commands %q", d.Commands)
-	}
-}
-
 // The externally-managed test, run by the real sh against this machine's
 // python3: it must answer (0 or 1) without failing.
 func TestExternallyManagedCmdRuns(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("no python3")
 	}
-	code, err := newShRunner(t).Run(context.Background(), externallyManagedCmd, io.Discard, io.Discard)
+	code, err := newShRunner(t).Run(context.Background(), PipParams{}.externallyManagedCmd(), io.Discard, io.Discard)
 	if err != nil || code != 0 && code != 1 {
 		t.Fatalf("exit %d, %v", code, err)
 	}
 }
 
-func TestPipReinstallQuotes(t *testing.T) {
-	if got := pipInstallCmd([]string{"a==1", "b+c==2!x"}, false); got != "python3 -m pip install -- a==1 'b+c==2!x'" {
-		t.Errorf("got %s", got)
-	}
-	if got := pipInstallCmd([]string{"a==1"}, true); got != "python3 -m pip install --break-system-packages -- a==1" {
-		t.Errorf("got %s", got)
-	}
-}
-
 func TestPipReinstallWithoutSnapshot(t *testing.T) {
 	te := newEnv(map[string]boxes.Runner{"b": &fakeRunner{}})
-	if err := PipReinstall("id", "b").Apply(context.Background(), te.Env); err == nil || !strings.Contains(err.Error(), "no pip snapshot") {
+	if err := PipReinstall("id", "b", PipParams{}).Apply(context.Background(), te.Env); err == nil || !strings.Contains(err.Error(), "no pip snapshot") {
 		t.Fatalf("err = %v", err)
 	}
 }

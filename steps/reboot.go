@@ -40,7 +40,29 @@ type RebootParams struct {
 	// Timeout bounds the wait (default 60m); Poll is the probe interval
 	// (default 2s).
 	Timeout, Poll time.Duration
+	// To, when set, is the release the box must run once back: the wait
+	// also lasts until systemd has settled (systemctl is-system-running:
+	// running, or degraded with its failed units recorded), and a box
+	// back on another release is a failed upgrade, shown with the end of
+	// LogCmd. It also lets Check recognise a reboot done by hand: the box
+	// runs To, no offline update is pending, and (apt) it booted after the
+	// last package change.
+	To int
+	// LogCmd prints the upgrade's log ("dnf system-upgrade log
+	// --number=-1", "tail -n 30 /var/log/apt/term.log").
+	LogCmd string
 }
+
+const (
+	// settleCmd prints systemd's state, then the failed units.
+	settleCmd = "systemctl is-system-running 2>/dev/null; systemctl --failed --plain --no-legend --no-pager 2>/dev/null | awk '{print \"failed \" $1}'"
+	// stagedCmd exits 0 when an offline upgrade is staged for the next boot.
+	stagedCmd = "test -L /system-update || test -L /etc/system-update"
+	// bootedAfterDpkgCmd exits 0 when the box booted (PID 1 started) after
+	// the last change of the dpkg database.
+	bootedAfterDpkgCmd = "bt=$(awk '/^btime/{print $2}' /proc/stat); st=$(sed 's/.*) //' /proc/1/stat | awk '{print $20}'); " +
+		"hz=$(getconf CLK_TCK); [ \"$(stat -c %Y /var/lib/dpkg/status)\" -lt $((bt + st / hz)) ]"
+)
 
 type rebootStep struct {
 	base
@@ -63,6 +85,9 @@ func Reboot(id, box string, p RebootParams) Step {
 	cmds := []string{bootIDCmd, p.Command, bootIDCmd}
 	if p.Offline {
 		cmds = append(cmds, updatePendingCmd)
+	}
+	if p.To > 0 {
+		cmds = append(cmds, settleCmd, osReleaseCmd)
 	}
 	return &rebootStep{box: box, p: p, base: base{id: id, desc: Description{
 		Box:          box,
@@ -92,6 +117,8 @@ type bootState int
 const (
 	sameBoot bootState = iota // down, or still on the boot from before
 	applying                  // a new boot, applying an offline update
+	settling                  // a new boot, systemd still starting units
+	failedUp                  // a new boot, done, on the wrong release
 	newBoot                   // a new boot, done
 )
 
@@ -113,7 +140,86 @@ func (s *rebootStep) probe(ctx context.Context, env *Env, before string) (bootSt
 			return applying, fmt.Sprintf("%s is applying the upgrade (boot id %s; /system-update or system-update.target present)", s.box, cur)
 		}
 	}
-	return newBoot, fmt.Sprintf("%s has rebooted (boot id %s, was %s)", s.box, cur, before)
+	why := fmt.Sprintf("%s has rebooted (boot id %s, was %s)", s.box, cur, before)
+	if s.p.To == 0 {
+		return newBoot, why
+	}
+	return s.settled(ctx, env, why)
+}
+
+// settled says whether a box back from its reboot has settled on the
+// release it should run, and why.
+func (s *rebootStep) settled(ctx context.Context, env *Env, why string) (bootState, string) {
+	res, err := execute(ctx, env, s.box, "", settleCmd, false)
+	if err != nil {
+		return settling, fmt.Sprintf("%s; systemd's state unknown: %v", why, err)
+	}
+	state, failed := "", []string(nil)
+	for _, line := range strings.Split(strings.TrimSpace(res.Stdout), "\n") {
+		if u, ok := strings.CutPrefix(line, "failed "); ok {
+			failed = append(failed, u)
+		} else if state == "" {
+			state = strings.TrimSpace(line)
+		}
+	}
+	switch state {
+	case "initializing", "starting":
+		return settling, fmt.Sprintf("%s; systemd is %s", why, state)
+	case "degraded":
+		why += fmt.Sprintf("; systemd is degraded, failed units: %s", strings.Join(failed, ", "))
+	case "running":
+		why += "; systemd is running"
+	default:
+		why += fmt.Sprintf("; systemd says %q", clip(state))
+	}
+	on, rel, err := releaseAtLeast(ctx, env, s.box, s.p.To)
+	if err != nil {
+		return settling, fmt.Sprintf("%s; release unknown: %v", why, err)
+	}
+	if !on {
+		return failedUp, why + "; but " + rel
+	}
+	return newBoot, why + "; " + rel
+}
+
+// logTail is the end of the upgrade's log, for errors.
+func (s *rebootStep) logTail(ctx context.Context, env *Env) string {
+	if s.p.LogCmd == "" {
+		return ""
+	}
+	res, err := execute(ctx, env, s.box, "", s.p.LogCmd, false)
+	if err != nil {
+		return ""
+	}
+	lines := tailOf(res.Stdout+"\n"+strings.Join(res.Tail, "\n"), 10)
+	if len(lines) == 0 {
+		return ""
+	}
+	return "\n" + s.p.LogCmd + " ends with:\n  " + strings.Join(lines, "\n  ")
+}
+
+// byHand recognises a reboot into To done without boxswap.
+func (s *rebootStep) byHand(ctx context.Context, env *Env) (bool, string, error) {
+	if s.p.To == 0 {
+		return false, "no boot id recorded before the reboot", nil
+	}
+	on, rel, err := releaseAtLeast(ctx, env, s.box, s.p.To)
+	if err != nil || !on {
+		return false, "no boot id recorded before the reboot; " + rel, err
+	}
+	probe := bootedAfterDpkgCmd
+	if s.p.Offline {
+		probe = "! { " + updatePendingCmd + "; }"
+	}
+	res, err := execute(ctx, env, s.box, "", probe, false)
+	if err != nil {
+		return false, "", err
+	}
+	if res.Exit != 0 {
+		return false, rel + ", but not rebooted since the upgrade", nil
+	}
+	st, why := s.settled(ctx, env, rel+" and has rebooted since the upgrade (done by hand)")
+	return st == newBoot, why, nil
 }
 
 func (s *rebootStep) Check(ctx context.Context, env *Env) (bool, string, error) {
@@ -123,7 +229,7 @@ func (s *rebootStep) Check(ctx context.Context, env *Env) (bool, string, error) 
 	}
 	before, ok := f.Get(s.factKey())
 	if !ok {
-		return false, "no boot id recorded before the reboot", nil
+		return s.byHand(ctx, env)
 	}
 	// Still rebooting, or down: Apply waits for it.
 	st, why := s.probe(ctx, env, before)
@@ -153,7 +259,15 @@ func (s *rebootStep) Apply(ctx context.Context, env *Env) error {
 	if curErr == nil {
 		// Not rebooted yet (or not known to be going down): ask for it.
 		// The connection dropping under the command is the expected end.
-		_, err := stream(ctx, env, s.box, "", s.p.Command, false)
+		command := s.p.Command
+		if s.p.Offline && s.p.To > 0 {
+			// Staged by hand (dnf system-upgrade reboot refuses "upgrade
+			// is already scheduled"): a plain reboot applies it.
+			if res, err := execute(ctx, env, s.box, "", stagedCmd, false); err == nil && res.Exit == 0 {
+				command = "systemctl reboot"
+			}
+		}
+		_, err := stream(ctx, env, s.box, "", command, false)
 		if err != nil && !errors.Is(err, boxes.ErrOutcomeUnknown) {
 			return err
 		}
@@ -174,8 +288,11 @@ func (s *rebootStep) wait(ctx context.Context, env *Env, before string) error {
 	for {
 		if now := time.Now(); lastReport.IsZero() || st != reported || now.Sub(lastReport) >= progressEvery {
 			what := "to come back on"
-			if st == applying {
+			switch st {
+			case applying:
 				what = "to finish applying the upgrade to"
+			case settling:
+				what = "to finish booting"
 			}
 			progress(env, "waiting for %s %s %s: %s of %s",
 				s.box, what, s.p.Into, now.Sub(start).Round(time.Second), s.p.Timeout)
@@ -189,17 +306,27 @@ func (s *rebootStep) wait(ctx context.Context, env *Env, before string) error {
 		left := time.Until(deadline)
 		if left <= 0 {
 			if st == applying {
-				return fmt.Errorf("%s came back but was still applying the upgrade %s after %s; check its console, then run boxswap resume",
+				return fmt.Errorf("%s came back but was still applying the upgrade %s after %s; check its console, then run boxswap resume%s",
+					s.box, s.p.Timeout, s.p.Command, s.logTail(ctx, env))
+			}
+			if st == settling {
+				return fmt.Errorf("%s came back but systemd had not finished starting %s after %s (systemctl is-system-running); look at it, then run boxswap resume",
 					s.box, s.p.Timeout, s.p.Command)
 			}
 			return fmt.Errorf("%s did not come back within %s after %s; check its console (it may be applying the upgrade), then run boxswap resume",
 				s.box, s.p.Timeout, s.p.Command)
 		}
 		actx, cancel := context.WithTimeout(ctx, min(left, pollAttempt))
-		st, _ = s.probe(actx, env, before)
+		var why string
+		st, why = s.probe(actx, env, before)
 		cancel()
-		if st == newBoot {
+		switch st {
+		case newBoot:
+			note(env, s.box, "%s", why)
 			return nil
+		case failedUp:
+			return fmt.Errorf("%s: the upgrade did not take: %s; look at the log on %s, fix, then run boxswap resume%s",
+				s.box, why, s.box, s.logTail(ctx, env))
 		}
 	}
 }

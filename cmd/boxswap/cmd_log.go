@@ -128,7 +128,12 @@ func printAttempts(w io.Writer, attempts []state.Attempt) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  STATUS\tSTEP\tBOX\tTRIES\tTIME\tERROR")
 		for _, s := range a.Steps {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\n", s.Status, s.ID, orOperator(s.Box), s.Attempts, duration(s.Started, s.Ended), oneLine(s.Error))
+			status, note := s.Status, oneLine(s.Error)
+			if m := s.Marked; m != nil {
+				// Done by hand: who and why say more than the last error.
+				status, note = "marked", oneLine(fmt.Sprintf("marked done by %s: %s (was %s: %s)", m.Who, m.Reason, m.Was, s.Error))
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\n", status, s.ID, orOperator(s.Box), s.Attempts, duration(s.Started, s.Ended), note)
 		}
 		tw.Flush()
 	}

@@ -74,23 +74,40 @@ func TestOperators(t *testing.T) {
 		t.Errorf("one SIGINT during the reboot wait: %+v (want the reboot left running)", v.Transition)
 	}
 
-	// Two SIGINTs during install.sh: the step itself is interrupted.
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		p = h.Start(nil, "--yes", "resume")
-		if !h.WaitRunning(p, "upgrade-dev/install", time.Minute) {
-			t.Fatalf("install never running: %s", p.Wait())
+	// Two signals during install.sh: the step itself is interrupted and
+	// left running; install.sh runs detached on the box (issue 12), so it
+	// goes on, and the next run finds it done: it ran once. SIGINT on
+	// upgrade-dev's install, SIGTERM on redirect's.
+	for _, c := range []struct {
+		sig        syscall.Signal
+		verb, step string
+		box        string
+	}{
+		{syscall.SIGINT, "resume", "upgrade-dev/install", lab.Thermals},
+		{syscall.SIGTERM, "next", "redirect/install/thermals", lab.Thermals},
+	} {
+		installs := h.InstallRuns(c.box)
+		p = h.Start(nil, "--yes", c.verb)
+		if !h.WaitRunning(p, c.step, time.Minute) {
+			t.Fatalf("%s never running: %s", c.step, p.Wait())
 		}
 		time.Sleep(500 * time.Millisecond)
-		_ = p.Signal(sig)
+		_ = p.Signal(c.sig)
 		time.Sleep(100 * time.Millisecond)
-		_ = p.Signal(sig)
+		_ = p.Signal(c.sig)
 		r = p.Wait()
-		if want := 128 + int(sig); r.Code != want {
-			t.Errorf("two %v: want exit %d: %s", sig, want, r)
+		if want := 128 + int(c.sig); r.Code != want {
+			t.Errorf("two %v: want exit %d: %s", c.sig, want, r)
 		}
 		v = h.Where()
-		if v.Transition == nil || v.Transition.Status != state.Interrupted || !stepIs(v, "upgrade-dev/install", state.Running) {
-			t.Errorf("after two %v: %+v (want interrupted, install left running for resume to check)", sig, v.Transition)
+		if v.Transition == nil || v.Transition.Status != state.Interrupted || !stepIs(v, c.step, state.Running) {
+			t.Errorf("after two %v: %+v (want interrupted, install left running for resume to check)", c.sig, v.Transition)
+		}
+		if r := h.Run("--yes", "resume"); r.Code != 0 {
+			t.Fatalf("resume: %s", r)
+		}
+		if got := h.InstallRuns(c.box) - installs; got != 1 {
+			t.Errorf("two %v during %s: install.sh ran %d times, want once (detached, found done by resume)", c.sig, c.step, got)
 		}
 	}
 	hist := h.Log().History
@@ -104,25 +121,26 @@ func TestOperators(t *testing.T) {
 		b, _ := json.Marshal(hist)
 		t.Errorf("%d interruptions in the history, want 3: %s", n, b)
 	}
+	checkTable(t, h, "redirected")
 
-	// SIGTERM once, between steps, in the next transition.
-	if r := h.Run("--yes", "resume"); r.Code != 0 {
-		t.Fatalf("resume: %s", r)
+	// SIGTERM once, between steps, in a later move.
+	if r := h.Run("--yes", "next"); r.Code != 0 {
+		t.Fatalf("upgrade-prod: %s", r)
 	}
 	p = h.Start(nil, "--yes", "next")
-	if !h.WaitRunning(p, "redirect/install/thermals", time.Minute) {
-		t.Fatalf("redirect install never running: %s", p.Wait())
+	if !h.WaitRunning(p, "switch-back/install/thurst", time.Minute) {
+		t.Fatalf("switch-back install never running: %s", p.Wait())
 	}
 	_ = p.Signal(syscall.SIGTERM)
 	r = p.Wait()
 	v = h.Where()
-	if r.Code != 143 || v.Transition == nil || v.Transition.Status != state.Interrupted || !stepIs(v, "redirect/install/thermals", state.Done) {
+	if r.Code != 143 || v.Transition == nil || v.Transition.Status != state.Interrupted || !stepIs(v, "switch-back/install/thurst", state.Done) {
 		t.Errorf("one SIGTERM: %s; where %+v", r, v.Transition)
 	}
 	if r := h.Run("--yes", "resume"); r.Code != 0 {
 		t.Fatalf("resume: %s", r)
 	}
-	checkTable(t, h, "redirected")
+	checkTable(t, h, "switched-back")
 }
 
 func stepIs(v labtest.View, id, status string) bool {

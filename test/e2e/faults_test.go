@@ -1,0 +1,268 @@
+package e2e
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"boxswap/boxes"
+	"boxswap/steps"
+	"boxswap/test/lab/lab"
+	"boxswap/test/labtest"
+)
+
+// The faults of issue 12, on real boxes with a real apt transaction: each
+// runs inside TestCycleDebian's one real upgrade per box.
+
+// localWheel installs, with pip into /usr/local, a package whose wheel is
+// then deleted: after the upgrade pip cannot reinstall it (the lab's
+// wheelhouse does not have it), as a package whose pinned version does not
+// exist for the new python.
+const localWheel = `set -e; d=$(mktemp -d); python3 - "$d" <<'PY'
+import base64, hashlib, sys, zipfile
+name, ver = "local_only", "0.1"
+files = {f"{name}/__init__.py": b"X = 1\n",
+         f"{name}-{ver}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: local-only\nVersion: {ver}\n".encode(),
+         f"{name}-{ver}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: e2e\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+def rec(d):
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b"=").decode() + "," + str(len(d))
+files[f"{name}-{ver}.dist-info/RECORD"] = ("".join(f"{p},{rec(d)}\n" for p, d in files.items()) + f"{name}-{ver}.dist-info/RECORD,,\n").encode()
+with zipfile.ZipFile(f"{sys.argv[1]}/{name}-{ver}-py3-none-any.whl", "w") as z:
+    for p, d in files.items():
+        z.writestr(p, d)
+PY
+pip3 install -q --break-system-packages --no-index --find-links "$d" local_only; rm -rf "$d"`
+
+// aptRuns counts the transactions in box's apt history.
+func aptRuns(t *testing.T, h *labtest.Harness, box string) int {
+	t.Helper()
+	out := h.Sh(box, "cat /var/log/apt/history.log 2>/dev/null | grep -c '^Start-Date' || true")
+	n, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("%s: apt history: %q", box, out)
+	}
+	return n
+}
+
+// dpkgOf prints the PIDs of dpkg processes of unit on box.
+func dpkgOf(unit string) string {
+	return "for p in $(pgrep -x dpkg); do grep -q " + boxes.Quote(unit+".service") + " /proc/$p/cgroup 2>/dev/null && echo $p; done; true"
+}
+
+// waitDpkg waits until dpkg runs in unit on box (the transaction has
+// reached its package changes), or p ends.
+func waitDpkg(t *testing.T, h *labtest.Harness, p *labtest.Proc, box, unit string, within time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.Done():
+			t.Fatalf("boxswap ended before dpkg ran in %s on %s: %s", unit, box, p.Wait())
+		default:
+		}
+		if out, _, err := h.Lab.Run(box, dpkgOf(unit)); err == nil && strings.TrimSpace(out) != "" {
+			return strings.Fields(out)[0]
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.Cmd.Process.Kill()
+	t.Fatalf("dpkg never ran in %s on %s within %s: %s", unit, box, within, p.Wait())
+	return ""
+}
+
+// upgradeDevCutAndPip: the operator's link to thermals is cut in the
+// middle of the apt transaction; boxswap gives up, the transaction goes on
+// on the box; after the heal, resume re-attaches (or reads its result) and
+// the history shows one transaction. Then pip: nbh_extras imports again
+// under the new python, local_only fails once with pip's reason and the
+// ways on, and is accepted with mark-done.
+func (r *rehearsal) upgradeDevCutAndPip(t *testing.T) {
+	h, box := r.h, lab.Thermals
+	h.Sh(box, localWheel)
+	before := aptRuns(t, h, box)
+	unit := steps.UnitName("upgrade-dev/apt-upgrade")
+	p := h.Start(nil, "--yes", "next")
+	pid := waitDpkg(t, h, p, box, unit, 10*time.Minute)
+	if _, err := h.Lab.Cut(box); err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Now()
+	res := p.Wait()
+	r.moving += res.Took
+	t.Logf("link cut while dpkg (pid %s) ran in %s; boxswap gave up after %s: exit %d", pid, unit, time.Since(cut).Round(time.Second), res.Code)
+	if res.Code == 0 {
+		t.Fatalf("next succeeded with the link cut: %s", res)
+	}
+	st, _, _ := h.Lab.Run(box, "systemctl is-active "+unit+".service; cat "+steps.RunDir+"/"+unit+"/rc 2>/dev/null; true")
+	t.Logf("on %s after boxswap gave up: %s", box, strings.Join(strings.Fields(st), " "))
+	if err := h.Lab.Heal(box); err != nil {
+		t.Fatal(err)
+	}
+	res = r.move("--yes", "resume")
+	if res.Code == 0 {
+		t.Fatalf("resume went through the pip failure: %s", res)
+	}
+	out := res.Stdout + res.Stderr
+	for _, want := range []string{"re-attaching to apt-get full-upgrade", "ended while boxswap was away"} {
+		if strings.Contains(out, want) {
+			t.Logf("resume: %q", want)
+		}
+	}
+	if got := aptRuns(t, h, box) - before; got != 1 {
+		t.Errorf("%s: %d apt transactions in the history, want 1 (the one cut from the operator)", box, got)
+	}
+	w := h.Where()
+	if w.Transition == nil || w.Transition.FailedStep != "upgrade-dev/pip-reinstall" {
+		t.Fatalf("after resume: %+v\n%s", w.Transition, res)
+	}
+	for _, want := range []string{"pip could not reinstall 1 of 2 packages for python 3.13", "local-only==0.1: ERROR: ",
+		"boxswap mark-done upgrade-dev/pip-reinstall --reason"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the pip failure does not say %q:\n%s", want, res)
+		}
+	}
+	if got := h.Sh(box, "python3 -c 'import sys, nbh_extras; print(sys.version_info[:2], nbh_extras.VERSION)'"); got != "(3, 13) 1.0" {
+		t.Errorf("%s: nbh_extras under the new python: %q", box, got)
+	}
+	for _, s := range h.LastAttempt().Steps {
+		if s.ID == "upgrade-dev/pip-snapshot" && !strings.HasSuffix(strings.Join(s.Tail, "\n"), "2 packages pip installed under /usr/local: local-only==0.1 nbh-extras==1.0") {
+			t.Errorf("pip snapshot: %q (only what pip installed under /usr/local, not pip, setuptools, wheel of /usr/lib)", s.Tail)
+		}
+		if s.ID == "upgrade-dev/reboot" {
+			t.Logf("reboot record: %s", strings.Join(s.Tail, " | "))
+		}
+	}
+	// Resumed without a fix, it tries only the missing package again.
+	res = r.move("--yes", "resume")
+	if res.Code == 0 || !strings.Contains(res.Stdout+res.Stderr, "pip could not reinstall 1 of 2") {
+		t.Errorf("second resume: %s", res)
+	}
+	h.MustRun("mark-done", "upgrade-dev/pip-reinstall", "--reason", "local_only was a test package; dropped")
+	r.mustMove(t, "--yes", "resume")
+	if got := h.Sh(box, "dpkg --audit; ls /var/lib/dpkg/updates | wc -l"); got != "0" {
+		t.Errorf("%s: the package database after upgrade-dev: %q", box, got)
+	}
+	found := false
+	for _, e := range h.Log().History {
+		found = found || e.Kind == "mark-done" && strings.Contains(e.Detail, "local_only was a test package")
+	}
+	if !found {
+		t.Error("the history does not show the mark-done")
+	}
+}
+
+// upgradeProdKillAndCrash: upgrade-prod waits at its gate, saying how long
+// the new production served; then dpkg is killed inside thurst in the
+// middle of the transaction (boxswap recovers and runs it again, by
+// itself); then thurst's power is cut in the middle of that second run,
+// and after it boots, resume recovers and finishes. The package database
+// ends healthy on the new release.
+func (r *rehearsal) upgradeProdKillAndCrash(t *testing.T) {
+	h, box := r.h, lab.Thurst
+	res := h.Run("next")
+	if res.Code != 4 || !strings.Contains(res.Stderr, "thermals has served production for ") ||
+		!strings.Contains(res.Stderr, "cannot go back to bookworm") {
+		t.Fatalf("next without --yes: %s", res)
+	}
+	before := aptRuns(t, h, box)
+	unit := steps.UnitName("upgrade-prod/apt-upgrade")
+	p := h.Start(nil, "--yes", "resume")
+	pid := waitDpkg(t, h, p, box, unit, 10*time.Minute)
+	if out, code, err := h.Lab.Run(box, "kill -9 "+pid); err != nil || code != 0 {
+		t.Fatalf("kill dpkg: %v %d %s", err, code, out)
+	}
+	t.Logf("dpkg (pid %s) killed in %s", pid, unit)
+	// The transaction runs again after the recovery: cut the power then.
+	time.Sleep(2 * time.Second)
+	pid2 := waitDpkg(t, h, p, box, unit, 10*time.Minute)
+	if err := h.Lab.Crash(box); err != nil {
+		t.Fatal(err)
+	}
+	res = p.Wait()
+	r.moving += res.Took
+	t.Logf("%s crashed while dpkg (pid %s) ran the transaction again; boxswap: exit %d", box, pid2, res.Code)
+	for _, want := range []string{"apt-get full-upgrade exited", "needs recovery"} {
+		if !strings.Contains(res.Stdout+res.Stderr, want) {
+			t.Errorf("after the dpkg kill, boxswap did not say %q:\n%s", want, res)
+		}
+	}
+	if res.Code == 0 {
+		t.Fatalf("resume succeeded with the box crashed: %s", res)
+	}
+	if err := h.Lab.Start(box); err != nil {
+		t.Fatal(err)
+	}
+	audit, _, _ := h.Lab.Run(box, "dpkg --audit | head -n 3; ls /var/lib/dpkg/updates | wc -l")
+	t.Logf("%s after the crash: %s", box, strings.Join(strings.Fields(audit), " "))
+	res = r.move("--yes", "resume")
+	if res.Code != 0 {
+		t.Fatalf("resume after the crash: %s", res)
+	}
+	if !strings.Contains(res.Stdout+res.Stderr, "was interrupted") {
+		t.Errorf("resume after the crash did not say the transaction was interrupted:\n%s", res)
+	}
+	if got := h.Sh(box, "dpkg --audit; ls /var/lib/dpkg/updates | wc -l"); got != "0" {
+		t.Errorf("%s: the package database after upgrade-prod: %q", box, got)
+	}
+	t.Logf("%s: %d apt transactions in the history for upgrade-prod (killed, crashed, finished)", box, aptRuns(t, h, box)-before)
+}
+
+// upgradeDevByHand: the operator did thermals' upgrade by hand (download
+// with upgrade.options, dnf system-upgrade reboot, both boots), with a
+// unit that fails on every boot: next finds every upgrade step done
+// (release reached, nothing staged, rebooted: no "Need a --releasever
+// greater" nor "system is not ready for upgrade"), the reboot step's record
+// says the box is degraded and names the failed unit, and the phase is
+// reached without a second upgrade.
+func (r *rehearsal) upgradeDevByHand(t *testing.T) {
+	h, box := r.h, lab.Thermals
+	h.Sh(box, "printf '[Unit]\\nDescription=fails on purpose\\n[Service]\\nType=oneshot\\nExecStart=/bin/false\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/e2e-fails.service && systemctl enable -q e2e-fails.service")
+	to := h.Where().To
+	if w := h.Where(); w.Phase != "done" {
+		t.Fatalf("phase %s", w.Phase)
+	}
+	h.Sh(box, "dnf system-upgrade download --releasever=31 -y --allowerasing >/dev/null 2>&1")
+	old, err := h.Lab.BootID(box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Lab.Run(box, "dnf system-upgrade reboot >/dev/null 2>&1 &")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for {
+		if _, err := h.Lab.WaitBoot(ctx, box, old); err != nil {
+			t.Fatalf("%s did not come back from the hand upgrade: %v", box, err)
+		}
+		if out, _, _ := h.Lab.Run(box, "test -e /system-update && echo pending; systemctl is-system-running"); !strings.Contains(out, "pending") &&
+			(strings.Contains(out, "running") || strings.Contains(out, "degraded")) {
+			break
+		}
+		b, _ := h.Lab.BootID(box)
+		old = b
+		time.Sleep(time.Second)
+	}
+	if got := h.Sh(box, ". /etc/os-release; echo $VERSION_ID"); got != "31" {
+		t.Fatalf("%s runs %s after the hand upgrade (to %d)", box, got, to)
+	}
+	boots := h.Boots(box)
+	r.mustMove(t, "--yes", "next")
+	if got := h.Boots(box); got != boots {
+		t.Errorf("%s booted %d more times: the hand upgrade was done again", box, got-boots)
+	}
+	for _, s := range h.LastAttempt().Steps {
+		switch s.ID {
+		case "upgrade-dev/dnf-download", "upgrade-dev/dnf-upgrade", "upgrade-dev/dnf-plugin":
+			if s.Attempts != 1 || !strings.Contains(s.Why, "runs") {
+				t.Errorf("%s: %+v, want found done (on the target release)", s.ID, s)
+			}
+		case "upgrade-dev/reboot":
+			if !strings.Contains(s.Why, "done by hand") || !strings.Contains(s.Why, "failed units: e2e-fails.service") {
+				t.Errorf("reboot: why %q, want done by hand, degraded with e2e-fails.service", s.Why)
+			}
+			t.Logf("upgrade-dev done by hand, next's reboot step: %s", s.Why)
+		}
+	}
+	h.Sh(box, "systemctl disable -q e2e-fails.service; systemctl reset-failed")
+}
