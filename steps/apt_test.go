@@ -41,8 +41,11 @@ func TestAptCommandLines(t *testing.T) {
 			"DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold full-upgrade " +
 				"'--allow-downgrades' '-o' 'APT::Get::Foo=a b'"},
 		{"recover", AptUpgrade("i", "b", 13, "trixie", nil).Describe().Commands[2],
-			"DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold --configure -a && " +
-				"DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -f install"},
+			"DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold --configure -a; " +
+				"DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -f install; " +
+				"r=$(dpkg-query -W -f='${db:Status-Abbrev} ${binary:Package}\\n' | awk '$1 ~ /^..R/ || $1 ~ /^.H/ {print $2}'); " +
+				"if [ -n \"$r\" ]; then DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install --reinstall $r; fi; " +
+				"DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold --configure -a"},
 		{"root", aptSourcesUndoCmd(AptSourcesParams{Root: "/srv/my root", From: "a", To: "b"})[:32], `set -e; cd -- '/srv/my root'; s=`},
 	} {
 		if tc.got != tc.want {

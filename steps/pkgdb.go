@@ -36,7 +36,14 @@ var (
 		Health: "n=$(find /var/lib/dpkg/updates -type f 2>/dev/null | wc -l); a=$(dpkg --audit 2>&1); " +
 			"if [ \"$n\" = 0 ] && [ -z \"$a\" ]; then echo 'dpkg: healthy'; else " +
 			"echo \"dpkg was interrupted: $n entries in its journal (/var/lib/dpkg/updates)\"; printf '%s\\n' \"$a\" | head -n 20; exit 1; fi",
-		Recover: dpkgConfigureCmd + " && DEBIAN_FRONTEND=noninteractive apt-get -y " + aptConfOpts + " -f install",
+		// Each stage runs whatever the one before said: a power cut in
+		// the middle of an unpack leaves a package half-installed, which
+		// dpkg --configure -a refuses and apt-get -f install may leave;
+		// those are unpacked again from apt's cache, then configured.
+		Recover: dpkgConfigureCmd + "; DEBIAN_FRONTEND=noninteractive apt-get -y " + aptConfOpts + " -f install; " +
+			"r=$(dpkg-query -W -f='${db:Status-Abbrev} ${binary:Package}\\n' | awk '$1 ~ /^..R/ || $1 ~ /^.H/ {print $2}'); " +
+			"if [ -n \"$r\" ]; then DEBIAN_FRONTEND=noninteractive apt-get -y " + aptConfOpts + " install --reinstall $r; fi; " +
+			dpkgConfigureCmd,
 		Manual:  "dpkg --configure -a; apt-get -f install; dpkg --audit",
 	}
 	// Rpm's interrupted transaction shows as two versions of one package
