@@ -44,7 +44,7 @@ var (
 			"r=$(dpkg-query -W -f='${db:Status-Abbrev} ${binary:Package}\\n' | awk '$1 ~ /^..R/ || $1 ~ /^.H/ {print $2}'); " +
 			"if [ -n \"$r\" ]; then DEBIAN_FRONTEND=noninteractive apt-get -y " + aptConfOpts + " install --reinstall $r; fi; " +
 			dpkgConfigureCmd,
-		Manual:  "dpkg --configure -a; apt-get -f install; dpkg --audit",
+		Manual: "dpkg --configure -a; apt-get -f install; dpkg --audit",
 	}
 	// Rpm's interrupted transaction shows as two versions of one package
 	// (the install-only ones aside).
