@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"boxswap/boxes"
@@ -19,9 +18,9 @@ type Engine struct {
 	Store  *state.Store
 	// Boxes returns the Runner of a box by name.
 	Boxes func(name string) (boxes.Runner, error)
-	// Out receives progress lines and the boxes' output; nil discards.
-	// Report, when set, is used instead (a terminal's live lines).
-	Out    io.Writer
+	// Report is told each step's start and end, the boxes' output and the
+	// engine's lines (see Reporter); nil discards them (the attempt's log
+	// file has them all).
 	Report Reporter
 	// Notify, when set, is told when a transition starts, ends, fails and
 	// when a gate asks for approval. Its error is printed as a warning and
@@ -227,7 +226,7 @@ func (e *Engine) undo(ctx context.Context, att *state.Attempt, planned []steps.S
 		}
 		if rec.Irreversible {
 			err := fmt.Errorf("%w: %s (%s) cannot be undone: %s; the steps after it are undone; run boxswap resume to go forward",
-				ErrRollbackStopped, rec.ID, boxLabel(rec.Box), rec.Text)
+				ErrRollbackStopped, rec.ID, steps.BoxLabel(rec.Box), rec.Text)
 			return e.haltNotify(ctx, out, att, state.Failed, rec.ID, err)
 		}
 		if stopped(e.Stop) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,7 +127,7 @@ func newRig(t *testing.T) *rig {
 		}
 	}
 	r.eng = &Engine{
-		Config: testConfig(), Store: r.store, Out: r.out, Who: "tester@here", Command: "next",
+		Config: testConfig(), Store: r.store, Report: &lineReporter{w: r.out}, Who: "tester@here", Command: "next",
 		Boxes:   func(string) (boxes.Runner, error) { return nil, errors.New("no boxes in this test") },
 		Retries: 2, Backoff: time.Millisecond,
 		Plan: func(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error) {
@@ -554,7 +553,7 @@ func TestWhereOnAFreshStateShowsTheStartingTable(t *testing.T) {
 }
 
 func TestOutputKeepsABoundedTail(t *testing.T) {
-	o := newOutput(NewPlain(io.Discard, nil), nil)
+	o := newOutput(discard{}, nil)
 	w := o.writer("thurst")
 	for i := range 1000 {
 		fmt.Fprintf(w, "line %d\n", i)

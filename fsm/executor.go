@@ -76,7 +76,7 @@ type stepRun struct {
 
 // result is how one Do ended.
 type result struct {
-	outcome string // an Outcome*
+	outcome Outcome
 	why     string // what Check saw last
 	err     error
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,7 +121,7 @@ func reopen(t *testing.T, store *state.Store, id uint64) *executor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := newOutput(NewPlain(io.Discard, nil), nil)
+	out := newOutput(discard{}, nil)
 	env := &steps.Env{Output: out.writer, Progress: out.progress}
 	return &executor{store: store, att: att, out: out, env: env, retries: 2, backoff: time.Millisecond}
 }

@@ -88,5 +88,5 @@ func (e *Engine) reporter() Reporter {
 	if e.Report != nil {
 		return e.Report
 	}
-	return NewPlain(e.Out, nil)
+	return discard{}
 }

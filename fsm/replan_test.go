@@ -61,7 +61,7 @@ func newReplanRig(t *testing.T) *replanRig {
 	}
 	r.setInstall(t, string(data), "cd /root/nbhosting && ./install.sh")
 	r.eng = &Engine{
-		Store: state.Open(filepath.Join(t.TempDir(), "boxswap.db")), Out: &strings.Builder{}, Who: "tester@here", Command: "next",
+		Store: state.Open(filepath.Join(t.TempDir(), "boxswap.db")), Who: "tester@here", Command: "next",
 		Boxes: func(string) (boxes.Runner, error) { return nil, errors.New("no boxes here") },
 		Plan: func(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error) {
 			return []steps.Step{

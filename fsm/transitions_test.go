@@ -323,7 +323,7 @@ func TestADeclinedGateRunsNoBeforeHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	box := &recorder{}
-	e := &Engine{Config: cfg, Store: store, Out: io.Discard, Who: "tester@here", Command: "next",
+	e := &Engine{Config: cfg, Store: store, Who: "tester@here", Command: "next",
 		Boxes: func(string) (boxes.Runner, error) { return box, nil },
 		Approve: func(context.Context, string, string) (string, error) {
 			return "", fmt.Errorf("%w: the answer was no", steps.ErrNotApproved)

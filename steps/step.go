@@ -83,3 +83,12 @@ var (
 	// direction, empty source, too many deletions); nothing was changed.
 	ErrRefused = errors.New("refused")
 )
+
+// BoxLabel is how a step's box is named to the operator: a step with no
+// box (a gate) is the operator's.
+func BoxLabel(box string) string {
+	if box == "" {
+		return "operator"
+	}
+	return box
+}

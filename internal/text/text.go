@@ -4,6 +4,7 @@ package text
 import (
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -30,4 +31,16 @@ func Printable(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// Round shortens a duration for people: milliseconds under a second,
+// tenths under a minute, seconds above.
+func Round(d time.Duration) time.Duration {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond)
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
