@@ -150,7 +150,7 @@ func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.St
 	out.say("%s: %d steps (attempt %d, %s)", att.Event, len(planned), att.ID, e.Command)
 	e.notify(ctx, out, att, NoticeStart, "", nil)
 	for i, s := range planned {
-		if att.Steps[i].Status == state.Done {
+		if att.Steps[i].Status == state.StepDone {
 			continue
 		}
 		if stopped(e.Stop) {
@@ -260,7 +260,7 @@ func (e *Engine) executor(ctx context.Context, att *state.Attempt) (*executor, *
 }
 
 // halt records why the attempt stopped and returns err.
-func (e *Engine) halt(att *state.Attempt, status, stepID string, err error) (*state.Attempt, error) {
+func (e *Engine) halt(att *state.Attempt, status state.Status, stepID string, err error) (*state.Attempt, error) {
 	uerr := e.Store.UpdateAttempt(att.ID, func(a *state.Attempt) error {
 		a.Status, a.FailedStep, a.Error = status, stepID, err.Error()
 		if status != state.RollingBack {
@@ -268,7 +268,7 @@ func (e *Engine) halt(att *state.Attempt, status, stepID string, err error) (*st
 		}
 		return nil
 	})
-	e.record(status, fmt.Sprintf("%s %s at %s: %v", att.Event, status, stepID, err))
+	e.record(string(status), fmt.Sprintf("%s %s at %s: %v", att.Event, status, stepID, err))
 	if a, gerr := e.Store.Attempt(att.ID); gerr == nil {
 		att = a
 	}

@@ -161,7 +161,7 @@ func (r *rig) statuses(a *state.Attempt) string {
 	for _, st := range a.Steps {
 		s = append(s, fmt.Sprintf("%s=%s/%d", st.ID[strings.LastIndex(st.ID, "/")+1:], st.Status, st.Attempts))
 	}
-	return a.Status + " " + strings.Join(s, " ")
+	return string(a.Status) + " " + strings.Join(s, " ")
 }
 
 func TestNextRunsEveryStepThenMovesThePhase(t *testing.T) {
@@ -208,7 +208,7 @@ func TestAStepAlreadyInPlaceIsNotApplied(t *testing.T) {
 		t.Fatalf("b applied although its check said done: %s", r.w.journal())
 	}
 	a, _ := r.store.Last()
-	if a.Steps[1].Why != "seen" || a.Steps[1].Status != state.Done {
+	if a.Steps[1].Why != "seen" || a.Steps[1].Status != state.StepDone {
 		t.Fatalf("b recorded %+v", a.Steps[1])
 	}
 }
@@ -264,13 +264,13 @@ func TestAStepFoundRunningIsCheckedBeforeItIsAppliedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mark := func(step, status string) {
+	mark := func(step string, status state.StepStatus) {
 		if err := r.store.UpdateStep(id, step, func(s *state.StepRecord) error { s.Status = status; s.Attempts = 1; return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	mark("upgrade-dev/a", state.Done)
-	mark("upgrade-dev/b", state.Running)
+	mark("upgrade-dev/a", state.StepDone)
+	mark("upgrade-dev/b", state.StepRunning)
 	r.w.applied["upgrade-dev/a"], r.w.applied["upgrade-dev/b"] = true, true
 
 	a, err := r.eng.Resume(context.Background())
@@ -323,7 +323,7 @@ func TestAStepSafeToRepeatIsRetriedWhenItsOutcomeIsUnknown(t *testing.T) {
 	b2.retry = true
 	b2.applyErr, b2.failures = fmt.Errorf("thermals: %w", boxes.ErrOutcomeUnknown), 10
 	a, _ = r2.eng.Next(context.Background())
-	if a.Steps[1].Status != state.Running {
+	if a.Steps[1].Status != state.StepRunning {
 		t.Fatalf("b is %s after retries ran out, want running", a.Steps[1].Status)
 	}
 }
@@ -603,7 +603,7 @@ func TestARefusedHostKeyIsNotRetried(t *testing.T) {
 	if n := strings.Count(r.w.journal(), "fail:upgrade-dev/b"); n != 1 {
 		t.Fatalf("b tried %d times with a refused host key, want 1", n)
 	}
-	if a.Steps[1].Status != state.Running {
+	if a.Steps[1].Status != state.StepRunning {
 		t.Fatalf("b is %s, want running (outcome unknown)", a.Steps[1].Status)
 	}
 }
@@ -671,7 +671,7 @@ func TestARefusedConnectionIsNotAnUnknownOutcome(t *testing.T) {
 	if !strings.Contains(out, "refused (") || !strings.Contains(out, "trying again in") {
 		t.Errorf("output does not say refused:\n%s", out)
 	}
-	if a.Steps[1].Status != state.Running {
+	if a.Steps[1].Status != state.StepRunning {
 		t.Errorf("b is %s, want running (resume tries again)", a.Steps[1].Status)
 	}
 }

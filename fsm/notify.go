@@ -24,19 +24,19 @@ var NoticeKinds = boxes.NotifyEvents
 // Notice is what a webhook receives, as JSON. Its fields are a contract
 // for the operators' scripts: add, never rename.
 type Notice struct {
-	Kind    string    `json:"kind"`    // one of NoticeKinds
-	Event   string    `json:"event"`   // the transition: upgrade-dev, redirect, …
-	Attempt uint64    `json:"attempt"` // the attempt's id in the state
-	Cycle   int       `json:"cycle"`
-	From    string    `json:"from"`    // the phase before the transition
-	To      string    `json:"to"`      // the phase once it is done
-	Status  string    `json:"status"`  // the attempt's status when sent
-	Command string    `json:"command"` // next, resume or rollback
-	Who     string    `json:"who"`     // user@host running boxswap
-	Step    string    `json:"step,omitempty"`
-	Prompt  string    `json:"prompt,omitempty"` // a gate's question
-	Error   string    `json:"error,omitempty"`
-	Time    time.Time `json:"time"`
+	Kind    string       `json:"kind"`    // one of NoticeKinds
+	Event   string       `json:"event"`   // the transition: upgrade-dev, redirect, …
+	Attempt uint64       `json:"attempt"` // the attempt's id in the state
+	Cycle   int          `json:"cycle"`
+	From    string       `json:"from"`    // the phase before the transition
+	To      string       `json:"to"`      // the phase once it is done
+	Status  state.Status `json:"status"`  // the attempt's status when sent
+	Command string       `json:"command"` // next, resume or rollback
+	Who     string       `json:"who"`     // user@host running boxswap
+	Step    string       `json:"step,omitempty"`
+	Prompt  string       `json:"prompt,omitempty"` // a gate's question
+	Error   string       `json:"error,omitempty"`
+	Time    time.Time    `json:"time"`
 }
 
 // notifyTimeout bounds one notification, whatever Notify does with ctx: a
@@ -75,7 +75,7 @@ func (e *Engine) send(ctx context.Context, out *output, n Notice) {
 }
 
 // haltNotify is halt, then the failure notice with what halt recorded.
-func (e *Engine) haltNotify(ctx context.Context, out *output, att *state.Attempt, status, stepID string, err error) (*state.Attempt, error) {
+func (e *Engine) haltNotify(ctx context.Context, out *output, att *state.Attempt, status state.Status, stepID string, err error) (*state.Attempt, error) {
 	a, herr := e.halt(att, status, stepID, err)
 	if a != nil {
 		att = a

@@ -257,11 +257,11 @@ func (s *Store) MarkDone(id uint64, stepID string, m Mark) error {
 			if r.ID != stepID {
 				continue
 			}
-			if r.Status == Done {
+			if r.Status == StepDone {
 				return fmt.Errorf("state %s: attempt %d: step %s is already done", s.path, id, stepID)
 			}
 			m.Was = r.Status
-			r.Status, r.Ended, r.Marked = Done, m.When, &m
+			r.Status, r.Ended, r.Marked = StepDone, m.When, &m
 			if err := s.putAttempt(tx, a); err != nil {
 				return err
 			}

@@ -4,23 +4,32 @@ import (
 	"time"
 )
 
+// Status is an attempt's status.
+type Status string
+
 // Attempt statuses.
 const (
-	Running     = "running"
-	Interrupted = "interrupted"
-	Failed      = "failed"
-	RollingBack = "rolling-back"
-	RolledBack  = "rolled-back"
-	Done        = "done"
+	Running     Status = "running"
+	Interrupted Status = "interrupted"
+	Failed      Status = "failed"
+	RollingBack Status = "rolling-back"
+	RolledBack  Status = "rolled-back"
+	Done        Status = "done"
 )
 
-// Step statuses (Running, Done as above).
+// StepStatus is a step's place in its lifecycle (fsm's executor moves it:
+// pending → running → done | failed, done → undoing → undone).
+type StepStatus string
+
+// Step statuses.
 const (
-	Pending = "pending"
+	Pending     StepStatus = "pending"
+	StepRunning StepStatus = "running"
+	StepDone    StepStatus = "done"
 	// StepFailed: Apply returned an error with the outcome known.
-	StepFailed = "failed"
-	Undoing    = "undoing"
-	Undone     = "undone"
+	StepFailed StepStatus = "failed"
+	Undoing    StepStatus = "undoing"
+	Undone     StepStatus = "undone"
 )
 
 // Meta is the machine as a whole.
@@ -42,7 +51,7 @@ type Attempt struct {
 	Event      string       `json:"event"`
 	From       string       `json:"from"` // phase before
 	To         string       `json:"to"`   // phase after, once done
-	Status     string       `json:"status"`
+	Status     Status       `json:"status"`
 	Command    string       `json:"command"` // next, resume, rollback
 	Started    time.Time    `json:"started"`
 	Ended      time.Time    `json:"ended,omitzero"`
@@ -65,7 +74,7 @@ type StepRecord struct {
 	Undo         []string          `json:"undo,omitempty"` // what rollback runs, as planned
 	Irreversible bool              `json:"irreversible,omitempty"`
 	Plan         int               `json:"plan,omitempty"` // index in Attempt.Configs
-	Status       string            `json:"status"`
+	Status       StepStatus        `json:"status"`
 	Attempts     int               `json:"attempts"`
 	Started      time.Time         `json:"started,omitzero"`
 	Ended        time.Time         `json:"ended,omitzero"`
@@ -85,7 +94,7 @@ type Mark struct {
 	Reason string    `json:"reason"`
 	When   time.Time `json:"when"`
 	// Was is the step's status before it was marked.
-	Was string `json:"was"`
+	Was StepStatus `json:"was"`
 }
 
 // Approval is an operator's yes at a gate.
@@ -121,7 +130,7 @@ type Summary struct {
 	Event      string    `json:"event"`
 	From       string    `json:"from"`
 	To         string    `json:"to"`
-	Status     string    `json:"status"`
+	Status     Status    `json:"status"`
 	Command    string    `json:"command"`
 	Started    time.Time `json:"started"`
 	Ended      time.Time `json:"ended,omitzero"`

@@ -230,14 +230,14 @@ func TestBeginUpdateStepSetPhase(t *testing.T) {
 	exit := 0
 	for _, stepID := range []string{"upgrade-dev/preflight", "upgrade-dev/reboot"} {
 		err := s.UpdateStep(id, stepID, func(r *StepRecord) error {
-			r.Status, r.Attempts, r.Started = Running, r.Attempts+1, time.Now()
+			r.Status, r.Attempts, r.Started = StepRunning, r.Attempts+1, time.Now()
 			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		err = s.UpdateStep(id, stepID, func(r *StepRecord) error {
-			r.Status, r.Ended, r.Exit = Done, time.Now(), &exit
+			r.Status, r.Ended, r.Exit = StepDone, time.Now(), &exit
 			r.Tail = TailLines("line 1\nline 2\n", 0)
 			r.Facts = map[string]string{"boot-id": "abc"}
 			return nil
@@ -267,7 +267,7 @@ func TestBeginUpdateStepSetPhase(t *testing.T) {
 		t.Errorf("Attempt() = %+v", got)
 	}
 	for _, r := range got.Steps {
-		if r.Status != Done || r.Attempts != 1 || r.Exit == nil || *r.Exit != 0 ||
+		if r.Status != StepDone || r.Attempts != 1 || r.Exit == nil || *r.Exit != 0 ||
 			!reflect.DeepEqual(r.Tail, []string{"line 1", "line 2"}) || r.Facts["boot-id"] != "abc" {
 			t.Errorf("step %+v", r)
 		}
@@ -638,10 +638,10 @@ func TestProcessKilledBetweenSteps(t *testing.T) {
 		t.Fatalf("attempt %+v", a)
 	}
 	st := a.Steps
-	if st[0].Status != Done || st[0].Attempts != 1 || st[0].Ended.IsZero() || !reflect.DeepEqual(st[0].Tail, []string{"checked", "all good"}) {
+	if st[0].Status != StepDone || st[0].Attempts != 1 || st[0].Ended.IsZero() || !reflect.DeepEqual(st[0].Tail, []string{"checked", "all good"}) {
 		t.Errorf("step 1 = %+v", st[0])
 	}
-	if st[1].Status != Running || st[1].Attempts != 1 || st[1].Started.IsZero() || !st[1].Ended.IsZero() {
+	if st[1].Status != StepRunning || st[1].Attempts != 1 || st[1].Started.IsZero() || !st[1].Ended.IsZero() {
 		t.Errorf("step 2 = %+v", st[1])
 	}
 	if st[2].Status != Pending || st[2].Attempts != 0 || !st[2].Irreversible {
@@ -651,7 +651,7 @@ func TestProcessKilledBetweenSteps(t *testing.T) {
 		t.Errorf("phase moved: %+v, %v", m, err)
 	}
 	// And the store goes on: the resumed step completes.
-	if err := s.UpdateStep(a.ID, st[1].ID, func(r *StepRecord) error { r.Status = Done; return nil }); err != nil {
+	if err := s.UpdateStep(a.ID, st[1].ID, func(r *StepRecord) error { r.Status = StepDone; return nil }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -1026,7 +1026,7 @@ func TestSummariesFollowTheAttempts(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	if err := s.UpdateStep(ids[2], "a", func(r *StepRecord) error { r.Status = Done; return nil }); err != nil {
+	if err := s.UpdateStep(ids[2], "a", func(r *StepRecord) error { r.Status = StepDone; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UpdateAttempt(ids[2], func(a *Attempt) error { a.Status, a.FailedStep = Failed, "b"; return nil }); err != nil {
@@ -1084,7 +1084,7 @@ func TestMarkDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := a.Steps[0]
-	if r.Status != Done || r.Marked == nil || r.Marked.Reason != "dropped nbh_local" || r.Marked.Who != "alice@laptop" || r.Marked.Was != StepFailed {
+	if r.Status != StepDone || r.Marked == nil || r.Marked.Reason != "dropped nbh_local" || r.Marked.Who != "alice@laptop" || r.Marked.Was != StepFailed {
 		t.Fatalf("record %+v %+v", r, r.Marked)
 	}
 	h, err := s.History()

@@ -48,16 +48,16 @@ type planJSON struct {
 }
 
 type pendingJSON struct {
-	ID     uint64 `json:"id"`
-	Status string `json:"status"`
+	ID     uint64       `json:"id"`
+	Status state.Status `json:"status"`
 }
 
 type planStep struct {
 	ID string `json:"id"`
 	steps.Description
 	// Recorded is the step's status in the pending attempt, if any.
-	Recorded string     `json:"recorded,omitempty"`
-	Check    *planCheck `json:"check,omitempty"`
+	Recorded state.StepStatus `json:"recorded,omitempty"`
+	Check    *planCheck       `json:"check,omitempty"`
 }
 
 type planCheck struct {
@@ -93,7 +93,7 @@ func runPlan(ctx context.Context, opts planOptions, g *globalOptions) error {
 		return err
 	}
 	out := planJSON{Transition: t, Cycle: cycle}
-	recorded := map[string]string{}
+	recorded := map[string]state.StepStatus{}
 	if last != nil && last.Event == t.Event && last.Cycle == cycle && last.Status != state.Done && last.Status != state.RolledBack {
 		out.Pending = &pendingJSON{ID: last.ID, Status: last.Status}
 		for _, s := range last.Steps {
@@ -168,7 +168,7 @@ func printPlan(w io.Writer, p planJSON) {
 			notes = append(notes, "not checked after it runs: "+s.NoCheckAfter)
 		}
 		if s.Recorded != "" {
-			notes = append(notes, "recorded: "+s.Recorded)
+			notes = append(notes, "recorded: "+string(s.Recorded))
 		}
 		for _, n := range notes {
 			fmt.Fprintf(w, "    (%s)\n", n)

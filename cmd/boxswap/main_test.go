@@ -208,7 +208,7 @@ func rolledBackMain() {
 
 // redirectAttempt writes a cycle at dev-upgraded with one attempt of
 // redirect in status.
-func redirectAttempt(path, status string) error {
+func redirectAttempt(path string, status state.Status) error {
 	s := state.Open(path)
 	err := s.Init(state.Meta{Phase: "dev-upgraded", Cycle: 1, From: 27, To: 29})
 	if err == nil {

@@ -44,7 +44,7 @@ func buildState(path string, n int) error {
 		for _, r := range a.Steps {
 			zero := 0
 			if err := st.UpdateStep(id, r.ID, func(s *state.StepRecord) error {
-				s.Status, s.Attempts, s.Started, s.Ended, s.Exit = state.Done, 1, time.Now(), time.Now(), &zero
+				s.Status, s.Attempts, s.Started, s.Ended, s.Exit = state.StepDone, 1, time.Now(), time.Now(), &zero
 				s.Tail = []string{"thurst: active", "thurst: a line of output"}
 				return nil
 			}); err != nil {
