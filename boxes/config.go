@@ -34,18 +34,21 @@ type Config struct {
 	Notify []Webhook `yaml:"notify"`
 }
 
-// Notification kinds a webhook may ask for (Webhook.Events); fsm's
-// Notice kinds are these.
+// NotifyKind is a kind of notification a webhook may ask for
+// (Webhook.Events); fsm's Notice kinds are these.
+type NotifyKind string
+
+// Notification kinds.
 const (
-	NotifyStart   = "start"
-	NotifyEnd     = "end"
-	NotifyFailure = "failure"
-	NotifyGate    = "gate"
+	NotifyStart   NotifyKind = "start"
+	NotifyEnd     NotifyKind = "end"
+	NotifyFailure NotifyKind = "failure"
+	NotifyGate    NotifyKind = "gate"
 )
 
 // NotifyEvents lists the notification kinds, in the order they are
 // documented.
-var NotifyEvents = []string{NotifyStart, NotifyEnd, NotifyFailure, NotifyGate}
+var NotifyEvents = []NotifyKind{NotifyStart, NotifyEnd, NotifyFailure, NotifyGate}
 
 // The transitions' events, as hooks name them; fsm's events are these.
 const (
@@ -63,13 +66,13 @@ var Events = []string{EventUpgradeDev, EventRedirect, EventUpgradeProd, EventSwi
 // failing webhook never stops an upgrade.
 type Webhook struct {
 	URL     string        `yaml:"url"`     // http:// or https://
-	Events  []string      `yaml:"events"`  // default: all of NotifyEvents
+	Events  []NotifyKind  `yaml:"events"`  // default: all of NotifyEvents
 	Timeout time.Duration `yaml:"timeout"` // default 5s
 	Line    int           `yaml:"-"`
 }
 
 // Wants reports whether the webhook asked for notices of kind.
-func (w Webhook) Wants(kind string) bool {
+func (w Webhook) Wants(kind NotifyKind) bool {
 	for _, e := range w.Events {
 		if e == kind {
 			return true

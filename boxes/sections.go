@@ -438,9 +438,11 @@ func (l *loader) notify(top *mapping) []Webhook {
 		}
 		w := Webhook{Line: it.Line, Timeout: 5 * time.Second}
 		w.URL, _ = l.str(m, "url", "add url: the http:// or https:// address to POST the notices to", checkWebhookURL)
-		w.Events = l.strList(m, "events", "", "[start, end, failure, gate]", checkNotifyEvent)
+		for _, e := range l.strList(m, "events", "", "[start, end, failure, gate]", checkNotifyEvent) {
+			w.Events = append(w.Events, NotifyKind(e))
+		}
 		if m.get("events") == nil {
-			w.Events = append([]string(nil), NotifyEvents...)
+			w.Events = append([]NotifyKind(nil), NotifyEvents...)
 		}
 		if v, ok := l.duration(m, "timeout", "5s"); ok {
 			if v == 0 {

@@ -29,7 +29,7 @@ type Engine struct {
 	// Approve asks the operator at a gate (see steps.Env).
 	Approve func(ctx context.Context, gate, prompt string) (string, error)
 	// Force lists the guards the operator overrode; each use is recorded.
-	Force map[string]bool
+	Force map[steps.Guard]bool
 	// Who is user@host, Command the verb: both go into the history.
 	Who, Command string
 	// Stop, once closed, makes the engine stop at the next safe point

@@ -9,6 +9,10 @@ import (
 	"boxswap/state"
 )
 
+// NoticeKind is a moment Engine.Notify is told about: a kind a webhook
+// of boxes.yaml asks for.
+type NoticeKind = boxes.NotifyKind
+
 // Notice kinds: the moments Engine.Notify is told about.
 // They are the kinds boxes.yaml's webhooks ask for (boxes.NotifyEvents).
 const (
@@ -24,7 +28,7 @@ var NoticeKinds = boxes.NotifyEvents
 // Notice is what a webhook receives, as JSON. Its fields are a contract
 // for the operators' scripts: add, never rename.
 type Notice struct {
-	Kind    string       `json:"kind"`    // one of NoticeKinds
+	Kind    NoticeKind   `json:"kind"`    // one of NoticeKinds
 	Event   string       `json:"event"`   // the transition: upgrade-dev, redirect, …
 	Attempt uint64       `json:"attempt"` // the attempt's id in the state
 	Cycle   int          `json:"cycle"`
@@ -43,12 +47,12 @@ type Notice struct {
 // slow webhook delays the upgrade by this much at most.
 const notifyTimeout = 10 * time.Second
 
-func (e *Engine) notice(att *state.Attempt, kind string) Notice {
+func (e *Engine) notice(att *state.Attempt, kind NoticeKind) Notice {
 	return Notice{Kind: kind, Event: att.Event, Attempt: att.ID, Cycle: att.Cycle, From: att.From, To: att.To,
 		Status: att.Status, Command: e.Command, Who: e.Who, Time: time.Now()}
 }
 
-func (e *Engine) notify(ctx context.Context, out *output, att *state.Attempt, kind, step string, err error) {
+func (e *Engine) notify(ctx context.Context, out *output, att *state.Attempt, kind NoticeKind, step string, err error) {
 	if e.Notify == nil {
 		return
 	}

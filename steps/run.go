@@ -228,8 +228,8 @@ func progress(env *Env, format string, args ...any) {
 	}
 }
 
-func force(env *Env, name string) bool {
-	return env != nil && env.Force[name]
+func force(env *Env, g Guard) bool {
+	return env != nil && env.Force[g]
 }
 
 // facts returns env.Facts, or an error saying none are available.

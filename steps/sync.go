@@ -12,7 +12,7 @@ import (
 
 // ForceMaxDelete is the override (--force max-delete) that lets a sync
 // delete more files on its destination than data.max_delete.
-const ForceMaxDelete = "max-delete"
+const ForceMaxDelete Guard = "max-delete"
 
 // SyncParams says what one Sync moves, from where to where.
 type SyncParams struct {
