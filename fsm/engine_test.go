@@ -147,7 +147,7 @@ func (r *rig) step(event, n string) *fakeStep {
 	return nil
 }
 
-func (r *rig) phase() string {
+func (r *rig) phase() Phase {
 	r.t.Helper()
 	m, err := r.store.Meta()
 	if err != nil {
@@ -185,7 +185,7 @@ func TestNextRunsEveryStepThenMovesThePhase(t *testing.T) {
 		t.Fatalf("tail %q", a.Steps[0].Tail)
 	}
 	// The whole cycle, then nothing more to do.
-	for _, want := range []string{Redirected, ProdUpgraded, SwitchedBack, Done} {
+	for _, want := range []Phase{Redirected, ProdUpgraded, SwitchedBack, Done} {
 		if _, err := r.eng.Next(context.Background()); err != nil {
 			t.Fatal(err)
 		}

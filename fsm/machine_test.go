@@ -36,7 +36,10 @@ func TestTransitionsChainThroughEveryPhase(t *testing.T) {
 }
 
 func TestFireRefusesOutOfOrderEvents(t *testing.T) {
-	for _, tc := range []struct{ phase, event string }{
+	for _, tc := range []struct {
+		phase Phase
+		event string
+	}{
 		{Start, Redirect}, {DevUpgraded, UpgradeDev}, {Done, UpgradeDev}, {Redirected, "bogus"},
 	} {
 		if _, err := fire(tc.phase, tc.event); err == nil {
@@ -54,7 +57,7 @@ func TestGraphHasEveryTransition(t *testing.T) {
 		t.Fatalf("not a Mermaid state diagram:\n%s", g)
 	}
 	for _, tr := range Transitions {
-		line := "    " + tr.From + " --> " + tr.To + ": " + tr.Event + "\n"
+		line := "    " + string(tr.From) + " --> " + string(tr.To) + ": " + tr.Event + "\n"
 		if !strings.Contains(g, line) {
 			t.Errorf("graph lacks %q:\n%s", line, g)
 		}

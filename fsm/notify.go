@@ -32,8 +32,8 @@ type Notice struct {
 	Event   string       `json:"event"`   // the transition: upgrade-dev, redirect, …
 	Attempt uint64       `json:"attempt"` // the attempt's id in the state
 	Cycle   int          `json:"cycle"`
-	From    string       `json:"from"`    // the phase before the transition
-	To      string       `json:"to"`      // the phase once it is done
+	From    Phase        `json:"from"`    // the phase before the transition
+	To      Phase        `json:"to"`      // the phase once it is done
 	Status  state.Status `json:"status"`  // the attempt's status when sent
 	Command string       `json:"command"` // next, resume or rollback
 	Who     string       `json:"who"`     // user@host running boxswap

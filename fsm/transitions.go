@@ -284,7 +284,7 @@ func (p planner) epilogue() []steps.Step {
 
 // hooks turns the operator's hooks into command steps; "on" names a
 // function (as it stands at phase) or a box.
-func (p planner) hooks(phase string, hs []boxes.Hook, when string) ([]steps.Step, error) {
+func (p planner) hooks(phase Phase, hs []boxes.Hook, when string) ([]steps.Step, error) {
 	var out []steps.Step
 	table := Table(p.r, phase, p.from, p.to)
 	for _, h := range hs {

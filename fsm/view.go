@@ -9,7 +9,7 @@ import (
 
 // View is what `boxswap where` shows; its JSON form is a contract.
 type View struct {
-	Phase string  `json:"phase"`
+	Phase Phase   `json:"phase"`
 	Next  *string `json:"next"` // null at the end of a cycle
 	Cycle int     `json:"cycle"`
 	From  int     `json:"from"`

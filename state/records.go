@@ -34,8 +34,8 @@ const (
 
 // Meta is the machine as a whole.
 type Meta struct {
-	Schema int    `json:"schema"`
-	Phase  string `json:"phase"` // an fsm state: start, dev-upgraded, ...
+	Schema int   `json:"schema"`
+	Phase  Phase `json:"phase"` // an fsm state: start, dev-upgraded, ...
 	// Cycle counts upgrade cycles (1 for the first); From/To are the
 	// releases the current cycle upgrades between, fixed when it began.
 	Cycle   int       `json:"cycle"`
@@ -49,8 +49,8 @@ type Attempt struct {
 	ID         uint64       `json:"id"`
 	Cycle      int          `json:"cycle"`
 	Event      string       `json:"event"`
-	From       string       `json:"from"` // phase before
-	To         string       `json:"to"`   // phase after, once done
+	From       Phase        `json:"from"` // phase before
+	To         Phase        `json:"to"`   // phase after, once done
 	Status     Status       `json:"status"`
 	Command    string       `json:"command"` // next, resume, rollback
 	Started    time.Time    `json:"started"`
@@ -128,8 +128,8 @@ type Summary struct {
 	ID         uint64    `json:"id"`
 	Cycle      int       `json:"cycle"`
 	Event      string    `json:"event"`
-	From       string    `json:"from"`
-	To         string    `json:"to"`
+	From       Phase     `json:"from"`
+	To         Phase     `json:"to"`
 	Status     Status    `json:"status"`
 	Command    string    `json:"command"`
 	Started    time.Time `json:"started"`

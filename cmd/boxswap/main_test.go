@@ -162,7 +162,7 @@ func setPhaseMain() {
 		fmt.Fprintln(os.Stderr, "usage: setphase STATE PHASE")
 		os.Exit(2)
 	}
-	m := state.Meta{Phase: os.Args[2], Cycle: 1, From: 27, To: 29}
+	m := state.Meta{Phase: state.Phase(os.Args[2]), Cycle: 1, From: 27, To: 29}
 	if err := state.Open(os.Args[1]).Init(m); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -18,7 +18,10 @@ import (
 // 15 steps each with an output tail), as the engine writes them.
 func buildState(path string, n int) error {
 	st := state.Open(path)
-	events := []struct{ ev, from, to string }{
+	events := []struct {
+		ev       string
+		from, to state.Phase
+	}{
 		{"upgrade-dev", "start", "dev-upgraded"}, {"redirect", "dev-upgraded", "redirected"},
 		{"upgrade-prod", "redirected", "prod-upgraded"}, {"switch-back", "prod-upgraded", "switched-back"},
 		{"epilogue", "switched-back", "done"},
