@@ -243,10 +243,4 @@ func facts(env *Env) (Facts, error) {
 func quote(s string) string { return boxes.Quote(s) }
 
 // quoteAll quotes each word.
-func quoteAll(words []string) string {
-	q := make([]string, len(words))
-	for i, w := range words {
-		q[i] = quote(w)
-	}
-	return strings.Join(q, " ")
-}
+func quoteAll(words []string) string { return boxes.QuoteAll(words) }

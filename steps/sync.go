@@ -174,6 +174,14 @@ func muxPath(p SyncParams) string {
 	return fmt.Sprintf("~/.ssh/boxswap-mux-%016x", h.Sum64())
 }
 
+// SSHProbeCommand is what a box runs to see that it reaches another box
+// (host, port, user) the way a sync does: the same ssh options, a known
+// host key only, no password prompt.
+func SSHProbeCommand(host string, port int, user string) string {
+	p := SyncParams{DstHost: host, DstPort: port, DstUser: user}
+	return sshCmd(p, "") + " " + quote(p.dstLogin()) + " true"
+}
+
 // MuxCommand starts the shared box-to-box connection on Src unless one
 // answers: with every stream on /dev/null, so the backgrounded master does
 // not hold the session open, and a stale socket removed first. It always

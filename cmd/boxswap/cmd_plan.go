@@ -155,7 +155,7 @@ func printPlan(w io.Writer, p planJSON) {
 		fmt.Fprintf(w, "attempt %d of it is %s: boxswap resume goes on with it, boxswap rollback undoes it\n", p.Pending.ID, p.Pending.Status)
 	}
 	for i, s := range p.Steps {
-		fmt.Fprintf(w, "\n%2d. %s  [%s]\n", i+1, s.ID, orOperator(s.Box))
+		fmt.Fprintf(w, "\n%2d. %s  [%s]\n", i+1, s.ID, steps.BoxLabel(s.Box))
 		fmt.Fprintf(w, "    %s\n", s.Text)
 		for _, c := range s.Commands {
 			fmt.Fprintf(w, "    $ %s\n", c)

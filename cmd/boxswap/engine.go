@@ -213,7 +213,7 @@ func printSummary(w io.Writer, att *state.Attempt, err error) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  STATUS\tSTEP\tBOX\tTRIES\tTIME")
 	for _, s := range att.Steps {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", s.Status, s.ID, orOperator(s.Box), s.Attempts, duration(s.Started, s.Ended))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", s.Status, s.ID, steps.BoxLabel(s.Box), s.Attempts, duration(s.Started, s.Ended))
 	}
 	tw.Flush()
 	switch {

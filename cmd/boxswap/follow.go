@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"boxswap/state"
+	"boxswap/steps"
 )
 
 // followEvery is how often log --follow reads the state: often enough to
@@ -57,7 +58,7 @@ func printFollowLine(w io.Writer, l followLine) {
 		}
 		fmt.Fprintln(w)
 	case "step":
-		fmt.Fprintf(w, "%s [%d/%d] %s %s: %s", at, l.Index, l.Total, orOperator(l.Box), l.Step, l.Status)
+		fmt.Fprintf(w, "%s [%d/%d] %s %s: %s", at, l.Index, l.Total, steps.BoxLabel(l.Box), l.Step, l.Status)
 		switch {
 		case l.Status == string(state.StepRunning) && l.Tries > 1:
 			fmt.Fprintf(w, " (try %d)", l.Tries)
