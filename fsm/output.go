@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"boxswap/internal/text"
+	"boxswap/state"
 	"boxswap/steps"
 )
 
 // tailLines is how many lines of output a step record keeps; the full
 // output goes to the attempt's log file.
-const tailLines = 20
+const tailLines = state.MaxTail
 
 // output fans one step's remote output out to the Reporter (line by line),
 // to the attempt's log file, and into a bounded tail kept for the state.

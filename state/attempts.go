@@ -164,28 +164,6 @@ func (s *Store) updateStep(tx *bolt.Tx, id uint64, stepID string, fn func(*StepR
 	})
 }
 
-// TailLines returns the last n lines of output (n <= 0 means MaxTail), as a
-// terminal would show them: of a line redrawn with carriage returns only the
-// last drawing is kept, and each line is cut to a few hundred bytes.
-func TailLines(output string, n int) []string {
-	if n <= 0 {
-		n = MaxTail
-	}
-	output = strings.TrimRight(output, "\r\n")
-	if output == "" {
-		return nil
-	}
-	lines := strings.Split(output, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	tail := make([]string, len(lines))
-	for i, l := range lines {
-		tail[i] = clipLine(l)
-	}
-	return tail
-}
-
 func clipLine(l string) string {
 	l = strings.TrimRight(l, "\r")
 	if i := strings.LastIndexByte(l, '\r'); i >= 0 {

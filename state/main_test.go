@@ -68,7 +68,7 @@ func runChild(mode, path string) int {
 					r.Started = time.Now()
 				} else {
 					r.Ended = time.Now()
-					r.Tail = TailLines("checked\nall good\n", 0)
+					r.Tail = tailLines("checked\nall good\n", 0)
 				}
 				return nil
 			})

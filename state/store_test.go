@@ -238,7 +238,7 @@ func TestBeginUpdateStepSetPhase(t *testing.T) {
 		}
 		err = s.UpdateStep(id, stepID, func(r *StepRecord) error {
 			r.Status, r.Ended, r.Exit = StepDone, time.Now(), &exit
-			r.Tail = TailLines("line 1\nline 2\n", 0)
+			r.Tail = tailLines("line 1\nline 2\n", 0)
 			r.Facts = map[string]string{"boot-id": "abc"}
 			return nil
 		})
@@ -482,8 +482,8 @@ func TestTailLines(t *testing.T) {
 		{"invalid utf8", "a\xffb", 0, []string{"a\uFFFDb"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := TailLines(tc.in, tc.n); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("TailLines(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+			if got := tailLines(tc.in, tc.n); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("tailLines(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
 			}
 		})
 	}
@@ -1100,4 +1100,26 @@ func TestMarkDone(t *testing.T) {
 	if err := s.MarkDone(id, "nope", Mark{Reason: "x"}); !errors.Is(err, ErrNoStep) {
 		t.Errorf("unknown step: %v", err)
 	}
+}
+
+// tailLines returns the last n lines of output (n <= 0 means MaxTail), as a
+// terminal would show them: of a line redrawn with carriage returns only the
+// last drawing is kept, and each line is cut to a few hundred bytes.
+func tailLines(output string, n int) []string {
+	if n <= 0 {
+		n = MaxTail
+	}
+	output = strings.TrimRight(output, "\r\n")
+	if output == "" {
+		return nil
+	}
+	lines := strings.Split(output, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	tail := make([]string, len(lines))
+	for i, l := range lines {
+		tail[i] = clipLine(l)
+	}
+	return tail
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"boxswap/boxes"
+	"boxswap/internal/text"
 	"boxswap/steps"
 )
 
@@ -196,12 +197,9 @@ func capture(ctx context.Context, box string, r boxes.Runner, what, cmd string) 
 		return out.String(), code, fmt.Errorf("%s: %s: %w", box, what, err)
 	}
 	if code != 0 {
-		msg := strings.TrimSpace(errb.String())
+		msg := text.LastLine(text.Tail(errb.String(), 1))
 		if msg == "" {
-			msg = strings.TrimSpace(out.String())
-		}
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-			msg = msg[i+1:]
+			msg = text.LastLine(text.Tail(out.String(), 1))
 		}
 		return out.String(), code, fmt.Errorf("%s: %s: exit %d: %s", box, what, code, msg)
 	}
