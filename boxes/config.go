@@ -28,7 +28,7 @@ type Config struct {
 	Cleanup   Cleanup             `yaml:"cleanup"`
 	SSH       SSH                 `yaml:"ssh"`
 	// Hooks by event name (upgrade-dev, redirect, upgrade-prod, switch-back, epilogue).
-	Hooks map[string]Hooks `yaml:"hooks"`
+	Hooks map[Event]Hooks `yaml:"hooks"`
 	// Notify lists the webhooks told of each transition's start, end,
 	// failure and gate; none by default.
 	Notify []Webhook `yaml:"notify"`
@@ -50,17 +50,21 @@ const (
 // documented.
 var NotifyEvents = []NotifyKind{NotifyStart, NotifyEnd, NotifyFailure, NotifyGate}
 
-// The transitions' events, as hooks name them; fsm's events are these.
+// Event names a transition of the machine, as hooks name it; fsm's events
+// are these.
+type Event string
+
+// The transitions' events.
 const (
-	EventUpgradeDev  = "upgrade-dev"
-	EventRedirect    = "redirect"
-	EventUpgradeProd = "upgrade-prod"
-	EventSwitchBack  = "switch-back"
-	EventEpilogue    = "epilogue"
+	EventUpgradeDev  Event = "upgrade-dev"
+	EventRedirect    Event = "redirect"
+	EventUpgradeProd Event = "upgrade-prod"
+	EventSwitchBack  Event = "switch-back"
+	EventEpilogue    Event = "epilogue"
 )
 
 // Events lists the transitions' events in cycle order.
-var Events = []string{EventUpgradeDev, EventRedirect, EventUpgradeProd, EventSwitchBack, EventEpilogue}
+var Events = []Event{EventUpgradeDev, EventRedirect, EventUpgradeProd, EventSwitchBack, EventEpilogue}
 
 // Webhook is an HTTP(S) endpoint that receives a JSON notice by POST. A
 // failing webhook never stops an upgrade.

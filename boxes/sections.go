@@ -360,16 +360,21 @@ func (l *loader) localPath(p string) (string, error) {
 	return filepath.Clean(p), nil
 }
 
-func (l *loader) hooks(top *mapping, boxes []Box) map[string]Hooks {
+func (l *loader) hooks(top *mapping, boxes []Box) map[Event]Hooks {
 	targets := []string{Production, Development}
 	for _, b := range boxes {
 		if b.Name != "" {
 			targets = append(targets, b.Name)
 		}
 	}
-	out := map[string]Hooks{}
-	hm := l.mapping(top.vals["hooks"], "hooks", Events...)
-	for _, ev := range Events {
+	out := map[Event]Hooks{}
+	names := make([]string, len(Events))
+	for i, ev := range Events {
+		names[i] = string(ev)
+	}
+	hm := l.mapping(top.vals["hooks"], "hooks", names...)
+	for _, e := range Events {
+		ev := string(e)
 		if hm.vals[ev] == nil {
 			continue
 		}
@@ -417,7 +422,7 @@ func (l *loader) hooks(top *mapping, boxes []Box) map[string]Hooks {
 				h.After = list
 			}
 		}
-		out[ev] = h
+		out[e] = h
 	}
 	return out
 }

@@ -45,7 +45,7 @@ type Engine struct {
 	// LogDir holds the full output of each attempt; default STATE.logs.
 	LogDir string
 	// Plan builds a transition's steps; nil means Steps.
-	Plan func(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error)
+	Plan func(cfg *boxes.Config, meta state.Meta, event Event) ([]steps.Step, error)
 	// Wrap, when set, decorates the steps of every transition planned, and
 	// may refuse the plan. The lab's rehearsal binary sets it to inject
 	// faults (internal/fault); the shipped boxswap leaves it nil.

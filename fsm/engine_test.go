@@ -110,7 +110,7 @@ type rig struct {
 	t     *testing.T
 	w     *world
 	store *state.Store
-	plans map[string][]steps.Step
+	plans map[Event][]steps.Step
 	eng   *Engine
 	out   *strings.Builder
 }
@@ -119,27 +119,27 @@ type rig struct {
 // transitions are made of fake steps: each event gets steps a, b, c.
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	r := &rig{t: t, w: &world{applied: map[string]bool{}}, plans: map[string][]steps.Step{}, out: &strings.Builder{}}
+	r := &rig{t: t, w: &world{applied: map[string]bool{}}, plans: map[Event][]steps.Step{}, out: &strings.Builder{}}
 	r.store = state.Open(filepath.Join(t.TempDir(), "boxswap.db"))
 	for _, tr := range Transitions {
 		for _, n := range []string{"a", "b", "c"} {
-			r.plans[tr.Event] = append(r.plans[tr.Event], &fakeStep{w: r.w, id: tr.Event + "/" + n})
+			r.plans[tr.Event] = append(r.plans[tr.Event], &fakeStep{w: r.w, id: string(tr.Event) + "/" + n})
 		}
 	}
 	r.eng = &Engine{
 		Config: testConfig(), Store: r.store, Report: &lineReporter{w: r.out}, Who: "tester@here", Command: "next",
 		Boxes:   func(string) (boxes.Runner, error) { return nil, errors.New("no boxes in this test") },
 		Retries: 2, Backoff: time.Millisecond,
-		Plan: func(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error) {
+		Plan: func(cfg *boxes.Config, meta state.Meta, event Event) ([]steps.Step, error) {
 			return r.plans[event], nil
 		},
 	}
 	return r
 }
 
-func (r *rig) step(event, n string) *fakeStep {
+func (r *rig) step(event Event, n string) *fakeStep {
 	for _, s := range r.plans[event] {
-		if s.ID() == event+"/"+n {
+		if s.ID() == string(event)+"/"+n {
 			return s.(*fakeStep)
 		}
 	}

@@ -24,8 +24,11 @@ const (
 	Done         Phase = "done"
 )
 
-// Events: one per transition, named for the seed's phases. boxes.yaml's
-// hooks name them too: they are defined once, in boxes.
+// Event names a transition; boxes.yaml's hooks name them too: they are
+// defined once, in boxes.
+type Event = boxes.Event
+
+// Events: one per transition, named for the seed's phases.
 const (
 	UpgradeDev  = boxes.EventUpgradeDev
 	Redirect    = boxes.EventRedirect
@@ -36,9 +39,9 @@ const (
 
 // Transition is one edge of the machine.
 type Transition struct {
-	Event string `json:"event"`
-	From  Phase  `json:"from"`
-	To    Phase  `json:"to"`
+	Event Event `json:"event"`
+	From  Phase `json:"from"`
+	To    Phase `json:"to"`
 }
 
 // Transitions lists the machine's edges in cycle order.
@@ -92,7 +95,7 @@ func newMachine(phase Phase) (*lfsm.FSM, error) {
 	}
 	events := make([]lfsm.EventDesc, 0, len(Transitions))
 	for _, t := range Transitions {
-		events = append(events, lfsm.EventDesc{Name: t.Event, Src: []string{string(t.From)}, Dst: string(t.To)})
+		events = append(events, lfsm.EventDesc{Name: string(t.Event), Src: []string{string(t.From)}, Dst: string(t.To)})
 	}
 	return lfsm.NewFSM(string(phase), events, nil), nil
 }
@@ -103,12 +106,12 @@ func newMachine(phase Phase) (*lfsm.FSM, error) {
 // Event is cancelled mid-transition (its issue #101), so fire never passes
 // the caller's context: it uses one that cannot be cancelled. There are no
 // callbacks, so nothing can block.
-func fire(phase Phase, event string) (Phase, error) {
+func fire(phase Phase, event Event) (Phase, error) {
 	m, err := newMachine(phase)
 	if err != nil {
 		return "", err
 	}
-	if err := m.Event(context.Background(), event); err != nil {
+	if err := m.Event(context.Background(), string(event)); err != nil {
 		return "", fmt.Errorf("fsm: %s from %s: %w", event, phase, err)
 	}
 	return Phase(m.Current()), nil

@@ -29,7 +29,7 @@ var NoticeKinds = boxes.NotifyEvents
 // for the operators' scripts: add, never rename.
 type Notice struct {
 	Kind    NoticeKind   `json:"kind"`    // one of NoticeKinds
-	Event   string       `json:"event"`   // the transition: upgrade-dev, redirect, …
+	Event   Event        `json:"event"`   // the transition: upgrade-dev, redirect, …
 	Attempt uint64       `json:"attempt"` // the attempt's id in the state
 	Cycle   int          `json:"cycle"`
 	From    Phase        `json:"from"`    // the phase before the transition

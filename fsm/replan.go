@@ -42,8 +42,9 @@ func (e *Engine) planNow(att *state.Attempt) ([]steps.Step, []string, error) {
 // PlanChangedError is ErrConfigChanged for a pending transition whose steps
 // boxes.yaml now plans otherwise; Diff says how, one line per step.
 type PlanChangedError struct {
-	Event, File string
-	Diff        []string
+	Event Event
+	File  string
+	Diff  []string
 }
 
 func (e *PlanChangedError) Error() string {

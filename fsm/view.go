@@ -9,11 +9,11 @@ import (
 
 // View is what `boxswap where` shows; its JSON form is a contract.
 type View struct {
-	Phase Phase   `json:"phase"`
-	Next  *string `json:"next"` // null at the end of a cycle
-	Cycle int     `json:"cycle"`
-	From  int     `json:"from"`
-	To    int     `json:"to"`
+	Phase Phase  `json:"phase"`
+	Next  *Event `json:"next"` // null at the end of a cycle
+	Cycle int    `json:"cycle"`
+	From  int    `json:"from"`
+	To    int    `json:"to"`
 	// FromName and ToName name the releases as operators do: f29,
 	// trixie (boxes.Upgrade.Short).
 	FromName   string          `json:"from_name"`
@@ -26,7 +26,7 @@ type View struct {
 // TransitionView is the last transition attempt, unless it finished.
 type TransitionView struct {
 	ID         uint64       `json:"id"`
-	Event      string       `json:"event"`
+	Event      Event        `json:"event"`
 	Status     state.Status `json:"status"`
 	Step       string       `json:"step"` // the step running or next to run
 	StepIndex  int          `json:"step_index"`

@@ -2,6 +2,8 @@ package state
 
 import (
 	"time"
+
+	"boxswap/boxes"
 )
 
 // Status is an attempt's status.
@@ -48,7 +50,7 @@ type Meta struct {
 type Attempt struct {
 	ID         uint64       `json:"id"`
 	Cycle      int          `json:"cycle"`
-	Event      string       `json:"event"`
+	Event      boxes.Event  `json:"event"`
 	From       Phase        `json:"from"` // phase before
 	To         Phase        `json:"to"`   // phase after, once done
 	Status     Status       `json:"status"`
@@ -125,17 +127,17 @@ type Holder struct {
 
 // Summary is an attempt without its steps' details: what a timeline shows.
 type Summary struct {
-	ID         uint64    `json:"id"`
-	Cycle      int       `json:"cycle"`
-	Event      string    `json:"event"`
-	From       Phase     `json:"from"`
-	To         Phase     `json:"to"`
-	Status     Status    `json:"status"`
-	Command    string    `json:"command"`
-	Started    time.Time `json:"started"`
-	Ended      time.Time `json:"ended,omitzero"`
-	Error      string    `json:"error,omitempty"`
-	FailedStep string    `json:"failed_step,omitempty"`
-	Steps      int       `json:"steps"`
-	Done       int       `json:"done"`
+	ID         uint64      `json:"id"`
+	Cycle      int         `json:"cycle"`
+	Event      boxes.Event `json:"event"`
+	From       Phase       `json:"from"`
+	To         Phase       `json:"to"`
+	Status     Status      `json:"status"`
+	Command    string      `json:"command"`
+	Started    time.Time   `json:"started"`
+	Ended      time.Time   `json:"ended,omitzero"`
+	Error      string      `json:"error,omitempty"`
+	FailedStep string      `json:"failed_step,omitempty"`
+	Steps      int         `json:"steps"`
+	Done       int         `json:"done"`
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"boxswap/boxes"
 )
 
 func TestFreshStateCreatesNoFile(t *testing.T) {
@@ -293,7 +295,7 @@ func TestAttemptsOldestFirst(t *testing.T) {
 	s := newStore(t)
 	// More than 255 so that a little-endian or textual key would sort wrong.
 	for i := range 300 {
-		if _, err := s.Begin(&Attempt{Event: fmt.Sprint("e", i)}); err != nil {
+		if _, err := s.Begin(&Attempt{Event: boxes.Event(fmt.Sprint("e", i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -305,7 +307,7 @@ func TestAttemptsOldestFirst(t *testing.T) {
 		t.Fatalf("%d attempts", len(all))
 	}
 	for i, a := range all {
-		if a.ID != uint64(i+1) || a.Event != fmt.Sprint("e", i) {
+		if a.ID != uint64(i+1) || a.Event != boxes.Event(fmt.Sprint("e", i)) {
 			t.Fatalf("attempt %d is %d %s", i, a.ID, a.Event)
 		}
 	}

@@ -146,7 +146,7 @@ func (f *follower) poll(store *state.Store) (bool, error) {
 		changed := f.attempts[a.ID] != a.Status
 		if changed && active(a.Status) {
 			f.attempts[a.ID] = a.Status
-			f.print(followLine{Time: a.Started, Kind: "attempt", Attempt: a.ID, Event: a.Event, Status: string(a.Status)})
+			f.print(followLine{Time: a.Started, Kind: "attempt", Attempt: a.ID, Event: string(a.Event), Status: string(a.Status)})
 		}
 		for i, s := range a.Steps {
 			k := stepKey(a.ID, s.ID)
@@ -165,7 +165,7 @@ func (f *follower) poll(store *state.Store) (bool, error) {
 						took = d
 					}
 				}
-				f.print(followLine{Time: at, Kind: "step", Attempt: a.ID, Event: a.Event, Step: s.ID, Index: i + 1, Total: len(a.Steps),
+				f.print(followLine{Time: at, Kind: "step", Attempt: a.ID, Event: string(a.Event), Step: s.ID, Index: i + 1, Total: len(a.Steps),
 					Box: s.Box, Status: string(s.Status), Tries: s.Attempts, Took: took, Error: s.Error})
 			}
 		}
@@ -175,7 +175,7 @@ func (f *follower) poll(store *state.Store) (bool, error) {
 			if !a.Ended.IsZero() {
 				at = a.Ended
 			}
-			f.print(followLine{Time: at, Kind: "attempt", Attempt: a.ID, Event: a.Event, Status: string(a.Status), Error: a.Error})
+			f.print(followLine{Time: at, Kind: "attempt", Attempt: a.ID, Event: string(a.Event), Status: string(a.Status), Error: a.Error})
 		}
 	}
 	for _, e := range history {

@@ -91,8 +91,8 @@ func (l *lines) Say(text string)        { l.printf("%s", text) }
 
 // planOf makes Engine.Plan return the same steps whatever the event: the
 // bench's own plans run on a scratch state.
-func planOf(s []steps.Step) func(*boxes.Config, state.Meta, string) ([]steps.Step, error) {
-	return func(*boxes.Config, state.Meta, string) ([]steps.Step, error) { return s, nil }
+func planOf(s []steps.Step) func(*boxes.Config, state.Meta, fsm.Event) ([]steps.Step, error) {
+	return func(*boxes.Config, state.Meta, fsm.Event) ([]steps.Step, error) { return s, nil }
 }
 
 // timed runs this binary (or another) as a child and returns its wall time

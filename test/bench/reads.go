@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"boxswap/boxes"
 	"boxswap/state"
 	"boxswap/test/lab/lab"
 )
@@ -19,7 +20,7 @@ import (
 func buildState(path string, n int) error {
 	st := state.Open(path)
 	events := []struct {
-		ev       string
+		ev       boxes.Event
 		from, to state.Phase
 	}{
 		{"upgrade-dev", "start", "dev-upgraded"}, {"redirect", "dev-upgraded", "redirected"},
