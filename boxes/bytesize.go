@@ -3,6 +3,7 @@ package boxes
 import (
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 )
 
@@ -107,4 +108,19 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 	}
 	*b = v
 	return nil
+}
+
+// HumanBytes writes a byte count for people, in binary units with one
+// decimal ("1.5 GiB"); unlike String it rounds.
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

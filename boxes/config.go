@@ -28,48 +28,55 @@ type Config struct {
 	Cleanup   Cleanup             `yaml:"cleanup"`
 	SSH       SSH                 `yaml:"ssh"`
 	// Hooks by event name (upgrade-dev, redirect, upgrade-prod, switch-back, epilogue).
-	Hooks map[string]Hooks `yaml:"hooks"`
+	Hooks map[Event]Hooks `yaml:"hooks"`
 	// Notify lists the webhooks told of each transition's start, end,
 	// failure and gate; none by default.
 	Notify []Webhook `yaml:"notify"`
 }
 
-// Notification kinds a webhook may ask for (Webhook.Events); fsm's
-// Notice kinds are these.
+// NotifyKind is a kind of notification a webhook may ask for
+// (Webhook.Events); fsm's Notice kinds are these.
+type NotifyKind string
+
+// Notification kinds.
 const (
-	NotifyStart   = "start"
-	NotifyEnd     = "end"
-	NotifyFailure = "failure"
-	NotifyGate    = "gate"
+	NotifyStart   NotifyKind = "start"
+	NotifyEnd     NotifyKind = "end"
+	NotifyFailure NotifyKind = "failure"
+	NotifyGate    NotifyKind = "gate"
 )
 
 // NotifyEvents lists the notification kinds, in the order they are
 // documented.
-var NotifyEvents = []string{NotifyStart, NotifyEnd, NotifyFailure, NotifyGate}
+var NotifyEvents = []NotifyKind{NotifyStart, NotifyEnd, NotifyFailure, NotifyGate}
 
-// The transitions' events, as hooks name them; fsm's events are these.
+// Event names a transition of the machine, as hooks name it; fsm's events
+// are these.
+type Event string
+
+// The transitions' events.
 const (
-	EventUpgradeDev  = "upgrade-dev"
-	EventRedirect    = "redirect"
-	EventUpgradeProd = "upgrade-prod"
-	EventSwitchBack  = "switch-back"
-	EventEpilogue    = "epilogue"
+	EventUpgradeDev  Event = "upgrade-dev"
+	EventRedirect    Event = "redirect"
+	EventUpgradeProd Event = "upgrade-prod"
+	EventSwitchBack  Event = "switch-back"
+	EventEpilogue    Event = "epilogue"
 )
 
 // Events lists the transitions' events in cycle order.
-var Events = []string{EventUpgradeDev, EventRedirect, EventUpgradeProd, EventSwitchBack, EventEpilogue}
+var Events = []Event{EventUpgradeDev, EventRedirect, EventUpgradeProd, EventSwitchBack, EventEpilogue}
 
 // Webhook is an HTTP(S) endpoint that receives a JSON notice by POST. A
 // failing webhook never stops an upgrade.
 type Webhook struct {
 	URL     string        `yaml:"url"`     // http:// or https://
-	Events  []string      `yaml:"events"`  // default: all of NotifyEvents
+	Events  []NotifyKind  `yaml:"events"`  // default: all of NotifyEvents
 	Timeout time.Duration `yaml:"timeout"` // default 5s
 	Line    int           `yaml:"-"`
 }
 
 // Wants reports whether the webhook asked for notices of kind.
-func (w Webhook) Wants(kind string) bool {
+func (w Webhook) Wants(kind NotifyKind) bool {
 	for _, e := range w.Events {
 		if e == kind {
 			return true

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -157,7 +158,7 @@ func TestLoadLab(t *testing.T) {
 	if got := [2]string{c.Boxes[0].Addr(), c.Boxes[1].Addr()}; got != [2]string{"127.0.0.2:2222", "127.0.0.2:2223"} {
 		t.Errorf("addrs = %v", got)
 	}
-	want := map[string]Hooks{
+	want := map[Event]Hooks{
 		"redirect": {
 			Before: []Hook{{Name: "notify", On: Production, Run: "wall 'production moves now'", Line: 49}},
 			After: []Hook{{Name: "smoke", On: "thermals", Run: "curl -fsS http://127.0.1.1:8080/",
@@ -529,7 +530,7 @@ func invariants(t *testing.T, c *Config) {
 		t.Errorf("max_delete %d", c.Data.MaxDelete)
 	}
 	for ev, h := range c.Hooks {
-		if !contains(Events, ev) {
+		if !slices.Contains(Events, ev) {
 			t.Errorf("hooks for unknown event %q", ev)
 		}
 		for _, k := range append(append([]Hook{}, h.Before...), h.After...) {

@@ -360,16 +360,21 @@ func (l *loader) localPath(p string) (string, error) {
 	return filepath.Clean(p), nil
 }
 
-func (l *loader) hooks(top *mapping, boxes []Box) map[string]Hooks {
+func (l *loader) hooks(top *mapping, boxes []Box) map[Event]Hooks {
 	targets := []string{Production, Development}
 	for _, b := range boxes {
 		if b.Name != "" {
 			targets = append(targets, b.Name)
 		}
 	}
-	out := map[string]Hooks{}
-	hm := l.mapping(top.vals["hooks"], "hooks", Events...)
-	for _, ev := range Events {
+	out := map[Event]Hooks{}
+	names := make([]string, len(Events))
+	for i, ev := range Events {
+		names[i] = string(ev)
+	}
+	hm := l.mapping(top.vals["hooks"], "hooks", names...)
+	for _, e := range Events {
+		ev := string(e)
 		if hm.vals[ev] == nil {
 			continue
 		}
@@ -417,7 +422,7 @@ func (l *loader) hooks(top *mapping, boxes []Box) map[string]Hooks {
 				h.After = list
 			}
 		}
-		out[ev] = h
+		out[e] = h
 	}
 	return out
 }
@@ -438,9 +443,11 @@ func (l *loader) notify(top *mapping) []Webhook {
 		}
 		w := Webhook{Line: it.Line, Timeout: 5 * time.Second}
 		w.URL, _ = l.str(m, "url", "add url: the http:// or https:// address to POST the notices to", checkWebhookURL)
-		w.Events = l.strList(m, "events", "", "[start, end, failure, gate]", checkNotifyEvent)
+		for _, e := range l.strList(m, "events", "", "[start, end, failure, gate]", checkNotifyEvent) {
+			w.Events = append(w.Events, NotifyKind(e))
+		}
 		if m.get("events") == nil {
-			w.Events = append([]string(nil), NotifyEvents...)
+			w.Events = append([]NotifyKind(nil), NotifyEvents...)
 		}
 		if v, ok := l.duration(m, "timeout", "5s"); ok {
 			if v == 0 {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -443,8 +444,12 @@ func checkWebhookURL(s string) (string, string) {
 }
 
 func checkNotifyEvent(s string) (string, string) {
-	if !contains(NotifyEvents, s) {
-		return "is not a notification event", "write events from " + strings.Join(NotifyEvents, ", ")
+	if !slices.Contains(NotifyEvents, NotifyKind(s)) {
+		names := make([]string, len(NotifyEvents))
+		for i, k := range NotifyEvents {
+			names[i] = string(k)
+		}
+		return "is not a notification event", "write events from " + strings.Join(names, ", ")
 	}
 	return "", ""
 }

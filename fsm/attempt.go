@@ -16,7 +16,7 @@ func stepRecord(s steps.Step, plan int) state.StepRecord {
 }
 
 // pending reports whether an attempt in this status still needs resume or rollback.
-func pending(status string) bool {
+func pending(status state.Status) bool {
 	switch status {
 	case state.Running, state.Interrupted, state.Failed, state.RollingBack:
 		return true
@@ -27,7 +27,7 @@ func pending(status string) bool {
 // currentStep is the first step not done (or the last one).
 func currentStep(a *state.Attempt) string {
 	for _, s := range a.Steps {
-		if s.Status != state.Done {
+		if s.Status != state.StepDone {
 			return s.ID
 		}
 	}

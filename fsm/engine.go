@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"boxswap/boxes"
@@ -19,9 +18,9 @@ type Engine struct {
 	Store  *state.Store
 	// Boxes returns the Runner of a box by name.
 	Boxes func(name string) (boxes.Runner, error)
-	// Out receives progress lines and the boxes' output; nil discards.
-	// Report, when set, is used instead (a terminal's live lines).
-	Out    io.Writer
+	// Report is told each step's start and end, the boxes' output and the
+	// engine's lines (see Reporter); nil discards them (the attempt's log
+	// file has them all).
 	Report Reporter
 	// Notify, when set, is told when a transition starts, ends, fails and
 	// when a gate asks for approval. Its error is printed as a warning and
@@ -30,7 +29,7 @@ type Engine struct {
 	// Approve asks the operator at a gate (see steps.Env).
 	Approve func(ctx context.Context, gate, prompt string) (string, error)
 	// Force lists the guards the operator overrode; each use is recorded.
-	Force map[string]bool
+	Force map[steps.Guard]bool
 	// Who is user@host, Command the verb: both go into the history.
 	Who, Command string
 	// Stop, once closed, makes the engine stop at the next safe point
@@ -46,7 +45,7 @@ type Engine struct {
 	// LogDir holds the full output of each attempt; default STATE.logs.
 	LogDir string
 	// Plan builds a transition's steps; nil means Steps.
-	Plan func(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error)
+	Plan func(cfg *boxes.Config, meta state.Meta, event Event) ([]steps.Step, error)
 	// Wrap, when set, decorates the steps of every transition planned, and
 	// may refuse the plan. The lab's rehearsal binary sets it to inject
 	// faults (internal/fault); the shipped boxswap leaves it nil.
@@ -151,7 +150,7 @@ func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.St
 	out.say("%s: %d steps (attempt %d, %s)", att.Event, len(planned), att.ID, e.Command)
 	e.notify(ctx, out, att, NoticeStart, "", nil)
 	for i, s := range planned {
-		if att.Steps[i].Status == state.Done {
+		if att.Steps[i].Status == state.StepDone {
 			continue
 		}
 		if stopped(e.Stop) {
@@ -227,7 +226,7 @@ func (e *Engine) undo(ctx context.Context, att *state.Attempt, planned []steps.S
 		}
 		if rec.Irreversible {
 			err := fmt.Errorf("%w: %s (%s) cannot be undone: %s; the steps after it are undone; run boxswap resume to go forward",
-				ErrRollbackStopped, rec.ID, boxLabel(rec.Box), rec.Text)
+				ErrRollbackStopped, rec.ID, steps.BoxLabel(rec.Box), rec.Text)
 			return e.haltNotify(ctx, out, att, state.Failed, rec.ID, err)
 		}
 		if stopped(e.Stop) {
@@ -261,7 +260,7 @@ func (e *Engine) executor(ctx context.Context, att *state.Attempt) (*executor, *
 }
 
 // halt records why the attempt stopped and returns err.
-func (e *Engine) halt(att *state.Attempt, status, stepID string, err error) (*state.Attempt, error) {
+func (e *Engine) halt(att *state.Attempt, status state.Status, stepID string, err error) (*state.Attempt, error) {
 	uerr := e.Store.UpdateAttempt(att.ID, func(a *state.Attempt) error {
 		a.Status, a.FailedStep, a.Error = status, stepID, err.Error()
 		if status != state.RollingBack {
@@ -269,7 +268,7 @@ func (e *Engine) halt(att *state.Attempt, status, stepID string, err error) (*st
 		}
 		return nil
 	})
-	e.record(status, fmt.Sprintf("%s %s at %s: %v", att.Event, status, stepID, err))
+	e.record(string(status), fmt.Sprintf("%s %s at %s: %v", att.Event, status, stepID, err))
 	if a, gerr := e.Store.Attempt(att.ID); gerr == nil {
 		att = a
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,7 +110,7 @@ type rig struct {
 	t     *testing.T
 	w     *world
 	store *state.Store
-	plans map[string][]steps.Step
+	plans map[Event][]steps.Step
 	eng   *Engine
 	out   *strings.Builder
 }
@@ -120,27 +119,27 @@ type rig struct {
 // transitions are made of fake steps: each event gets steps a, b, c.
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	r := &rig{t: t, w: &world{applied: map[string]bool{}}, plans: map[string][]steps.Step{}, out: &strings.Builder{}}
+	r := &rig{t: t, w: &world{applied: map[string]bool{}}, plans: map[Event][]steps.Step{}, out: &strings.Builder{}}
 	r.store = state.Open(filepath.Join(t.TempDir(), "boxswap.db"))
 	for _, tr := range Transitions {
 		for _, n := range []string{"a", "b", "c"} {
-			r.plans[tr.Event] = append(r.plans[tr.Event], &fakeStep{w: r.w, id: tr.Event + "/" + n})
+			r.plans[tr.Event] = append(r.plans[tr.Event], &fakeStep{w: r.w, id: string(tr.Event) + "/" + n})
 		}
 	}
 	r.eng = &Engine{
-		Config: testConfig(), Store: r.store, Out: r.out, Who: "tester@here", Command: "next",
+		Config: testConfig(), Store: r.store, Report: &lineReporter{w: r.out}, Who: "tester@here", Command: "next",
 		Boxes:   func(string) (boxes.Runner, error) { return nil, errors.New("no boxes in this test") },
 		Retries: 2, Backoff: time.Millisecond,
-		Plan: func(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error) {
+		Plan: func(cfg *boxes.Config, meta state.Meta, event Event) ([]steps.Step, error) {
 			return r.plans[event], nil
 		},
 	}
 	return r
 }
 
-func (r *rig) step(event, n string) *fakeStep {
+func (r *rig) step(event Event, n string) *fakeStep {
 	for _, s := range r.plans[event] {
-		if s.ID() == event+"/"+n {
+		if s.ID() == string(event)+"/"+n {
 			return s.(*fakeStep)
 		}
 	}
@@ -148,7 +147,7 @@ func (r *rig) step(event, n string) *fakeStep {
 	return nil
 }
 
-func (r *rig) phase() string {
+func (r *rig) phase() Phase {
 	r.t.Helper()
 	m, err := r.store.Meta()
 	if err != nil {
@@ -162,7 +161,7 @@ func (r *rig) statuses(a *state.Attempt) string {
 	for _, st := range a.Steps {
 		s = append(s, fmt.Sprintf("%s=%s/%d", st.ID[strings.LastIndex(st.ID, "/")+1:], st.Status, st.Attempts))
 	}
-	return a.Status + " " + strings.Join(s, " ")
+	return string(a.Status) + " " + strings.Join(s, " ")
 }
 
 func TestNextRunsEveryStepThenMovesThePhase(t *testing.T) {
@@ -186,7 +185,7 @@ func TestNextRunsEveryStepThenMovesThePhase(t *testing.T) {
 		t.Fatalf("tail %q", a.Steps[0].Tail)
 	}
 	// The whole cycle, then nothing more to do.
-	for _, want := range []string{Redirected, ProdUpgraded, SwitchedBack, Done} {
+	for _, want := range []Phase{Redirected, ProdUpgraded, SwitchedBack, Done} {
 		if _, err := r.eng.Next(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +208,7 @@ func TestAStepAlreadyInPlaceIsNotApplied(t *testing.T) {
 		t.Fatalf("b applied although its check said done: %s", r.w.journal())
 	}
 	a, _ := r.store.Last()
-	if a.Steps[1].Why != "seen" || a.Steps[1].Status != state.Done {
+	if a.Steps[1].Why != "seen" || a.Steps[1].Status != state.StepDone {
 		t.Fatalf("b recorded %+v", a.Steps[1])
 	}
 }
@@ -265,13 +264,13 @@ func TestAStepFoundRunningIsCheckedBeforeItIsAppliedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mark := func(step, status string) {
+	mark := func(step string, status state.StepStatus) {
 		if err := r.store.UpdateStep(id, step, func(s *state.StepRecord) error { s.Status = status; s.Attempts = 1; return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	mark("upgrade-dev/a", state.Done)
-	mark("upgrade-dev/b", state.Running)
+	mark("upgrade-dev/a", state.StepDone)
+	mark("upgrade-dev/b", state.StepRunning)
 	r.w.applied["upgrade-dev/a"], r.w.applied["upgrade-dev/b"] = true, true
 
 	a, err := r.eng.Resume(context.Background())
@@ -324,7 +323,7 @@ func TestAStepSafeToRepeatIsRetriedWhenItsOutcomeIsUnknown(t *testing.T) {
 	b2.retry = true
 	b2.applyErr, b2.failures = fmt.Errorf("thermals: %w", boxes.ErrOutcomeUnknown), 10
 	a, _ = r2.eng.Next(context.Background())
-	if a.Steps[1].Status != state.Running {
+	if a.Steps[1].Status != state.StepRunning {
 		t.Fatalf("b is %s after retries ran out, want running", a.Steps[1].Status)
 	}
 }
@@ -554,7 +553,7 @@ func TestWhereOnAFreshStateShowsTheStartingTable(t *testing.T) {
 }
 
 func TestOutputKeepsABoundedTail(t *testing.T) {
-	o := newOutput(NewPlain(io.Discard, nil), nil)
+	o := newOutput(discard{}, nil)
 	w := o.writer("thurst")
 	for i := range 1000 {
 		fmt.Fprintf(w, "line %d\n", i)
@@ -604,7 +603,7 @@ func TestARefusedHostKeyIsNotRetried(t *testing.T) {
 	if n := strings.Count(r.w.journal(), "fail:upgrade-dev/b"); n != 1 {
 		t.Fatalf("b tried %d times with a refused host key, want 1", n)
 	}
-	if a.Steps[1].Status != state.Running {
+	if a.Steps[1].Status != state.StepRunning {
 		t.Fatalf("b is %s, want running (outcome unknown)", a.Steps[1].Status)
 	}
 }
@@ -672,7 +671,7 @@ func TestARefusedConnectionIsNotAnUnknownOutcome(t *testing.T) {
 	if !strings.Contains(out, "refused (") || !strings.Contains(out, "trying again in") {
 		t.Errorf("output does not say refused:\n%s", out)
 	}
-	if a.Steps[1].Status != state.Running {
+	if a.Steps[1].Status != state.StepRunning {
 		t.Errorf("b is %s, want running (resume tries again)", a.Steps[1].Status)
 	}
 }

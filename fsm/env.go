@@ -73,7 +73,7 @@ func (e *Engine) env(ctx context.Context, att *state.Attempt, out *output) *step
 }
 
 // forced returns the overrides and records each in the history, once per run.
-func (e *Engine) forced() map[string]bool {
+func (e *Engine) forced() map[steps.Guard]bool {
 	for k, v := range e.Force {
 		if v {
 			e.record("override", fmt.Sprintf("guard %s overridden by %s", k, e.Who))

@@ -36,13 +36,13 @@ var ErrLifecycle = errors.New("step lifecycle")
 // error (resume checks it first, as it does a step found running after a
 // crash: the same case), undo-failed stays undoing with its error
 // (rollback undoes it again).
-var lifecycle = map[string][]string{
-	state.Pending:    {state.Running, state.Done, state.StepFailed},
-	state.Running:    {state.Running, state.Done, state.StepFailed, state.Undoing},
-	state.StepFailed: {state.Running, state.Done, state.StepFailed, state.Undoing},
-	state.Undone:     {state.Running, state.Done, state.StepFailed},
-	state.Done:       {state.Undoing},
-	state.Undoing:    {state.Undoing, state.Undone},
+var lifecycle = map[state.StepStatus][]state.StepStatus{
+	state.Pending:     {state.StepRunning, state.StepDone, state.StepFailed},
+	state.StepRunning: {state.StepRunning, state.StepDone, state.StepFailed, state.Undoing},
+	state.StepFailed:  {state.StepRunning, state.StepDone, state.StepFailed, state.Undoing},
+	state.Undone:      {state.StepRunning, state.StepDone, state.StepFailed},
+	state.StepDone:    {state.Undoing},
+	state.Undoing:     {state.Undoing, state.Undone},
 }
 
 // direction is what Do runs of a step: Apply (forward) or Undo (rollback).
@@ -76,7 +76,7 @@ type stepRun struct {
 
 // result is how one Do ended.
 type result struct {
-	outcome string // an Outcome*
+	outcome Outcome
 	why     string // what Check saw last
 	err     error
 }
@@ -137,7 +137,7 @@ func (x *executor) once(ctx context.Context, r *stepRun, s steps.Step, d steps.D
 	if !r.running {
 		// Recorded before the first Apply, not before Check: a step found
 		// done costs one write, not two.
-		err := x.move(r.rec, state.Running, func(rec *state.StepRecord) {
+		err := x.move(r.rec, state.StepRunning, func(rec *state.StepRecord) {
 			rec.Attempts, rec.Started, rec.Error = rec.Attempts+1, r.began, ""
 		})
 		if err != nil {
@@ -234,7 +234,7 @@ func (x *executor) end(r *stepRun, dir direction, res result, tail []string) err
 		if res.err != nil {
 			rec.Error = res.err.Error()
 		}
-		if to == state.Done || to == state.StepFailed { // not unknown
+		if to == state.StepDone || to == state.StepFailed { // not unknown
 			rec.Ended = time.Now()
 		}
 		if exit != nil {
@@ -246,7 +246,7 @@ func (x *executor) end(r *stepRun, dir direction, res result, tail []string) err
 // endStatus is the status a Do that ended with res records, from status:
 // an unknown outcome keeps it (running, or what a check found), an undo
 // that failed stays undoing. exit is the remote exit code, when known.
-func endStatus(status string, dir direction, res result) (string, *int) {
+func endStatus(status state.StepStatus, dir direction, res result) (state.StepStatus, *int) {
 	if dir == backward {
 		if res.err != nil {
 			return state.Undoing, nil
@@ -256,7 +256,7 @@ func endStatus(status string, dir direction, res result) (string, *int) {
 	switch res.outcome {
 	case OutcomeDone, OutcomeSkipped:
 		zero := 0
-		return state.Done, &zero
+		return state.StepDone, &zero
 	case OutcomeFailed:
 		if code, ok := exitCode(res.err); ok {
 			return state.StepFailed, &code
@@ -269,7 +269,7 @@ func endStatus(status string, dir direction, res result) (string, *int) {
 // move records the step's move to status to, with fill's other changes, in
 // one transaction; the attempt in memory follows. A move the lifecycle
 // does not have is refused (ErrLifecycle) and nothing is written.
-func (x *executor) move(rec *state.StepRecord, to string, fill func(*state.StepRecord)) error {
+func (x *executor) move(rec *state.StepRecord, to state.StepStatus, fill func(*state.StepRecord)) error {
 	change := func(r *state.StepRecord) error {
 		if r.Status != to && !slices.Contains(lifecycle[r.Status], to) {
 			return fmt.Errorf("%w: %s cannot go from %s to %s", ErrLifecycle, r.ID, r.Status, to)

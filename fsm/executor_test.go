@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -99,7 +98,7 @@ func (s *scripted) Undo(context.Context, *steps.Env) error {
 
 // newExecutor records an attempt of one step in status from, in a real
 // state in t.TempDir, and returns the executor of its steps.
-func newExecutor(t *testing.T, from string) *executor {
+func newExecutor(t *testing.T, from state.StepStatus) *executor {
 	t.Helper()
 	store := state.Open(filepath.Join(t.TempDir(), "boxswap.db"))
 	if err := store.Init(state.Meta{Schema: state.SchemaVersion, Phase: Start, Cycle: 1, From: 27, To: 29}); err != nil {
@@ -122,7 +121,7 @@ func reopen(t *testing.T, store *state.Store, id uint64) *executor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := newOutput(NewPlain(io.Discard, nil), nil)
+	out := newOutput(discard{}, nil)
 	env := &steps.Env{Output: out.writer, Progress: out.progress}
 	return &executor{store: store, att: att, out: out, env: env, retries: 2, backoff: time.Millisecond}
 }
@@ -167,7 +166,7 @@ var (
 func TestExecutorLifecycle(t *testing.T) {
 	for _, c := range []struct {
 		name   string
-		from   string
+		from   state.StepStatus
 		dir    direction
 		step   scripted
 		want   string // the record after the first run (the kill's, if any)
@@ -190,7 +189,7 @@ func TestExecutorLifecycle(t *testing.T) {
 			errIs: ErrNotConfirmed},
 		{name: "no check after: its exit status is all", from: state.Pending, step: scripted{noEffect: true, noCheck: true},
 			want: "done/1"},
-		{name: "found running after a crash, done", from: state.Running, step: scripted{effect: true}, want: "done/1", effect: true},
+		{name: "found running after a crash, done", from: state.StepRunning, step: scripted{effect: true}, want: "done/1", effect: true},
 		{name: "failed, then resumed", from: state.StepFailed, step: scripted{}, want: "done/1", effect: true, calls: 1},
 		{name: "undone, then run forward again", from: state.Undone, step: scripted{}, want: "done/1", effect: true, calls: 1},
 		// Forward kills, then resume.
@@ -203,22 +202,22 @@ func TestExecutorLifecycle(t *testing.T) {
 		{name: "kill in the check after apply", from: state.Pending, step: scripted{kill: killCheckAfter}, want: "running/1",
 			after: "done/2", effect: true, calls: 1},
 		// Backward: done → undoing → undone | undo-failed.
-		{name: "undone", from: state.Done, dir: backward, step: scripted{effect: true}, want: "undone/0"},
-		{name: "undo fails", from: state.Done, dir: backward, step: scripted{effect: true, undoErr: exit3}, want: "undoing/0 error",
+		{name: "undone", from: state.StepDone, dir: backward, step: scripted{effect: true}, want: "undone/0"},
+		{name: "undo fails", from: state.StepDone, dir: backward, step: scripted{effect: true, undoErr: exit3}, want: "undoing/0 error",
 			errIs: exit3, after: "undone/0"},
-		{name: "irreversible", from: state.Done, dir: backward, step: scripted{effect: true, undoErr: steps.ErrIrreversible},
+		{name: "irreversible", from: state.StepDone, dir: backward, step: scripted{effect: true, undoErr: steps.ErrIrreversible},
 			want: "undoing/0 error", errIs: ErrRollbackStopped, effect: true},
-		{name: "running undone", from: state.Running, dir: backward, step: scripted{effect: true}, want: "undone/0"},
+		{name: "running undone", from: state.StepRunning, dir: backward, step: scripted{effect: true}, want: "undone/0"},
 		{name: "failed undone", from: state.StepFailed, dir: backward, step: scripted{effect: true}, want: "undone/0"},
 		// Backward kills, then rollback again.
-		{name: "kill in undo, nothing undone", from: state.Done, dir: backward, step: scripted{effect: true, kill: killUndoBefore},
+		{name: "kill in undo, nothing undone", from: state.StepDone, dir: backward, step: scripted{effect: true, kill: killUndoBefore},
 			want: "undoing/0", after: "undone/0"},
-		{name: "kill in undo, undone", from: state.Done, dir: backward, step: scripted{effect: true, kill: killUndoAfter},
+		{name: "kill in undo, undone", from: state.StepDone, dir: backward, step: scripted{effect: true, kill: killUndoAfter},
 			want: "undoing/0", after: "undone/0"},
 		// Moves the lifecycle does not have.
 		{name: "a pending step is not undone", from: state.Pending, dir: backward, step: scripted{}, want: "pending/0", errIs: ErrLifecycle},
 		{name: "an undone step is not undone again", from: state.Undone, dir: backward, step: scripted{}, want: "undone/0", errIs: ErrLifecycle},
-		{name: "a done step is not applied again", from: state.Done, step: scripted{}, want: "done/0", errIs: ErrLifecycle},
+		{name: "a done step is not applied again", from: state.StepDone, step: scripted{}, want: "done/0", errIs: ErrLifecycle},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			x := newExecutor(t, c.from)

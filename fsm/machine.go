@@ -11,18 +11,24 @@ import (
 	"boxswap/state"
 )
 
+// Phase is one of the machine's states; the state file records it.
+type Phase = state.Phase
+
 // Phases (the machine's states), in the order a cycle goes through them.
 const (
-	Start        = state.StartPhase
-	DevUpgraded  = "dev-upgraded"
-	Redirected   = "redirected"
-	ProdUpgraded = "prod-upgraded"
-	SwitchedBack = "switched-back"
-	Done         = "done"
+	Start              = state.StartPhase
+	DevUpgraded  Phase = "dev-upgraded"
+	Redirected   Phase = "redirected"
+	ProdUpgraded Phase = "prod-upgraded"
+	SwitchedBack Phase = "switched-back"
+	Done         Phase = "done"
 )
 
-// Events: one per transition, named for the seed's phases. boxes.yaml's
-// hooks name them too: they are defined once, in boxes.
+// Event names a transition; boxes.yaml's hooks name them too: they are
+// defined once, in boxes.
+type Event = boxes.Event
+
+// Events: one per transition, named for the seed's phases.
 const (
 	UpgradeDev  = boxes.EventUpgradeDev
 	Redirect    = boxes.EventRedirect
@@ -33,9 +39,9 @@ const (
 
 // Transition is one edge of the machine.
 type Transition struct {
-	Event string `json:"event"`
-	From  string `json:"from"`
-	To    string `json:"to"`
+	Event Event `json:"event"`
+	From  Phase `json:"from"`
+	To    Phase `json:"to"`
 }
 
 // Transitions lists the machine's edges in cycle order.
@@ -48,7 +54,7 @@ var Transitions = []Transition{
 }
 
 // NextEvent returns the transition that leaves phase, if any.
-func NextEvent(phase string) (Transition, bool) {
+func NextEvent(phase Phase) (Transition, bool) {
 	for _, t := range Transitions {
 		if t.From == phase {
 			return t, true
@@ -58,7 +64,7 @@ func NextEvent(phase string) (Transition, bool) {
 }
 
 // ValidPhase reports whether phase is one of the machine's states.
-func ValidPhase(phase string) bool {
+func ValidPhase(phase Phase) bool {
 	return phase == Start || phase == Done || func() bool {
 		_, ok := NextEvent(phase)
 		return ok
@@ -83,15 +89,15 @@ func ReadMeta(store *state.Store) (state.Meta, error) {
 // newMachine builds the looplab machine at the persisted phase. The state
 // file is the truth: the machine is rebuilt from it on every run and only
 // ever fired once all of a transition's steps are done.
-func newMachine(phase string) (*lfsm.FSM, error) {
+func newMachine(phase Phase) (*lfsm.FSM, error) {
 	if !ValidPhase(phase) {
 		return nil, fmt.Errorf("unknown phase %q in the state file: is it from another tool?", phase)
 	}
 	events := make([]lfsm.EventDesc, 0, len(Transitions))
 	for _, t := range Transitions {
-		events = append(events, lfsm.EventDesc{Name: t.Event, Src: []string{t.From}, Dst: t.To})
+		events = append(events, lfsm.EventDesc{Name: string(t.Event), Src: []string{string(t.From)}, Dst: string(t.To)})
 	}
-	return lfsm.NewFSM(phase, events, nil), nil
+	return lfsm.NewFSM(string(phase), events, nil), nil
 }
 
 // fire moves the machine from phase through event and returns the new phase.
@@ -100,15 +106,15 @@ func newMachine(phase string) (*lfsm.FSM, error) {
 // Event is cancelled mid-transition (its issue #101), so fire never passes
 // the caller's context: it uses one that cannot be cancelled. There are no
 // callbacks, so nothing can block.
-func fire(phase, event string) (string, error) {
+func fire(phase Phase, event Event) (Phase, error) {
 	m, err := newMachine(phase)
 	if err != nil {
 		return "", err
 	}
-	if err := m.Event(context.Background(), event); err != nil {
+	if err := m.Event(context.Background(), string(event)); err != nil {
 		return "", fmt.Errorf("fsm: %s from %s: %w", event, phase, err)
 	}
-	return m.Current(), nil
+	return Phase(m.Current()), nil
 }
 
 // Graph returns the machine as a Mermaid state diagram, edges in cycle order.

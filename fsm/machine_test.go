@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -10,7 +11,7 @@ import (
 
 func TestTransitionsChainThroughEveryPhase(t *testing.T) {
 	phase := Start
-	var events []string
+	var events []Event
 	for {
 		tr, ok := NextEvent(phase)
 		if !ok {
@@ -29,14 +30,17 @@ func TestTransitionsChainThroughEveryPhase(t *testing.T) {
 	if phase != Done {
 		t.Fatalf("cycle ends at %s, want %s", phase, Done)
 	}
-	want := "upgrade-dev redirect upgrade-prod switch-back epilogue"
-	if got := strings.Join(events, " "); got != want {
+	want := "[upgrade-dev redirect upgrade-prod switch-back epilogue]"
+	if got := fmt.Sprint(events); got != want {
 		t.Fatalf("events %q, want %q", got, want)
 	}
 }
 
 func TestFireRefusesOutOfOrderEvents(t *testing.T) {
-	for _, tc := range []struct{ phase, event string }{
+	for _, tc := range []struct {
+		phase Phase
+		event Event
+	}{
 		{Start, Redirect}, {DevUpgraded, UpgradeDev}, {Done, UpgradeDev}, {Redirected, "bogus"},
 	} {
 		if _, err := fire(tc.phase, tc.event); err == nil {
@@ -54,7 +58,7 @@ func TestGraphHasEveryTransition(t *testing.T) {
 		t.Fatalf("not a Mermaid state diagram:\n%s", g)
 	}
 	for _, tr := range Transitions {
-		line := "    " + tr.From + " --> " + tr.To + ": " + tr.Event + "\n"
+		line := "    " + string(tr.From) + " --> " + string(tr.To) + ": " + string(tr.Event) + "\n"
 		if !strings.Contains(g, line) {
 			t.Errorf("graph lacks %q:\n%s", line, g)
 		}
@@ -71,7 +75,7 @@ func TestGraphHasEveryTransition(t *testing.T) {
 // The machine's events are the ones boxes.yaml's hooks may name, in cycle
 // order: one list (boxes.Events), not two kept in step by hand.
 func TestTheMachineRunsTheEventsBoxesYamlKnows(t *testing.T) {
-	var got []string
+	var got []Event
 	for _, tr := range Transitions {
 		got = append(got, tr.Event)
 	}

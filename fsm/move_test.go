@@ -12,7 +12,7 @@ import (
 // nothing (steps.Sync holds the logic; this pins what move asks for).
 func TestMoveSyncsPrepareAShortWindow(t *testing.T) {
 	cfg := testConfig()
-	for _, event := range []string{Redirect, SwitchBack} {
+	for _, event := range []Event{Redirect, SwitchBack} {
 		plan, err := Steps(cfg, state.Meta{From: 27, To: 29}, event)
 		if err != nil {
 			t.Fatal(err)
@@ -23,12 +23,12 @@ func TestMoveSyncsPrepareAShortWindow(t *testing.T) {
 			all := strings.Join(d.Commands, "\n")
 			for _, f := range cfg.Data.Folders {
 				switch id {
-				case event + "/sync/" + f:
+				case string(event) + "/sync/" + f:
 					seen[id] = true
 					if !strings.Contains(d.Text, "up to 3 passes") || !strings.Contains(all, "ControlMaster=yes -o ControlPersist=") {
 						t.Errorf("%s: not a multi-pass pre-sync leaving a shared connection: %s\n%s", id, d.Text, all)
 					}
-				case event + "/final-sync/" + f:
+				case string(event) + "/final-sync/" + f:
 					seen[id] = true
 					if !strings.Contains(d.Commands[3], "--max-delete=-1") || !strings.Contains(all, "ControlPath=") || strings.Contains(all, "ControlMaster=yes") {
 						t.Errorf("%s: the final sync does not start with a no-delete run over the shared connection:\n%s", id, all)

@@ -9,6 +9,10 @@ import (
 	"boxswap/state"
 )
 
+// NoticeKind is a moment Engine.Notify is told about: a kind a webhook
+// of boxes.yaml asks for.
+type NoticeKind = boxes.NotifyKind
+
 // Notice kinds: the moments Engine.Notify is told about.
 // They are the kinds boxes.yaml's webhooks ask for (boxes.NotifyEvents).
 const (
@@ -24,31 +28,31 @@ var NoticeKinds = boxes.NotifyEvents
 // Notice is what a webhook receives, as JSON. Its fields are a contract
 // for the operators' scripts: add, never rename.
 type Notice struct {
-	Kind    string    `json:"kind"`    // one of NoticeKinds
-	Event   string    `json:"event"`   // the transition: upgrade-dev, redirect, …
-	Attempt uint64    `json:"attempt"` // the attempt's id in the state
-	Cycle   int       `json:"cycle"`
-	From    string    `json:"from"`    // the phase before the transition
-	To      string    `json:"to"`      // the phase once it is done
-	Status  string    `json:"status"`  // the attempt's status when sent
-	Command string    `json:"command"` // next, resume or rollback
-	Who     string    `json:"who"`     // user@host running boxswap
-	Step    string    `json:"step,omitempty"`
-	Prompt  string    `json:"prompt,omitempty"` // a gate's question
-	Error   string    `json:"error,omitempty"`
-	Time    time.Time `json:"time"`
+	Kind    NoticeKind   `json:"kind"`    // one of NoticeKinds
+	Event   Event        `json:"event"`   // the transition: upgrade-dev, redirect, …
+	Attempt uint64       `json:"attempt"` // the attempt's id in the state
+	Cycle   int          `json:"cycle"`
+	From    Phase        `json:"from"`    // the phase before the transition
+	To      Phase        `json:"to"`      // the phase once it is done
+	Status  state.Status `json:"status"`  // the attempt's status when sent
+	Command string       `json:"command"` // next, resume or rollback
+	Who     string       `json:"who"`     // user@host running boxswap
+	Step    string       `json:"step,omitempty"`
+	Prompt  string       `json:"prompt,omitempty"` // a gate's question
+	Error   string       `json:"error,omitempty"`
+	Time    time.Time    `json:"time"`
 }
 
 // notifyTimeout bounds one notification, whatever Notify does with ctx: a
 // slow webhook delays the upgrade by this much at most.
 const notifyTimeout = 10 * time.Second
 
-func (e *Engine) notice(att *state.Attempt, kind string) Notice {
+func (e *Engine) notice(att *state.Attempt, kind NoticeKind) Notice {
 	return Notice{Kind: kind, Event: att.Event, Attempt: att.ID, Cycle: att.Cycle, From: att.From, To: att.To,
 		Status: att.Status, Command: e.Command, Who: e.Who, Time: time.Now()}
 }
 
-func (e *Engine) notify(ctx context.Context, out *output, att *state.Attempt, kind, step string, err error) {
+func (e *Engine) notify(ctx context.Context, out *output, att *state.Attempt, kind NoticeKind, step string, err error) {
 	if e.Notify == nil {
 		return
 	}
@@ -75,7 +79,7 @@ func (e *Engine) send(ctx context.Context, out *output, n Notice) {
 }
 
 // haltNotify is halt, then the failure notice with what halt recorded.
-func (e *Engine) haltNotify(ctx context.Context, out *output, att *state.Attempt, status, stepID string, err error) (*state.Attempt, error) {
+func (e *Engine) haltNotify(ctx context.Context, out *output, att *state.Attempt, status state.Status, stepID string, err error) (*state.Attempt, error) {
 	a, herr := e.halt(att, status, stepID, err)
 	if a != nil {
 		att = a
@@ -88,5 +92,5 @@ func (e *Engine) reporter() Reporter {
 	if e.Report != nil {
 		return e.Report
 	}
-	return NewPlain(e.Out, nil)
+	return discard{}
 }

@@ -2,142 +2,21 @@ package fsm
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"boxswap/boxes"
+	"boxswap/internal/text"
+	"boxswap/state"
+	"boxswap/steps"
 )
 
 // tailLines is how many lines of output a step record keeps; the full
 // output goes to the attempt's log file.
-const tailLines = 20
-
-// StepInfo names a step as a Reporter shows it.
-type StepInfo struct {
-	Index, Total int // 1-based position in the transition, and its length
-	ID           string
-	Box          string // "" for the operator (a gate)
-	Text         string
-	Undo         bool // the step is being undone (rollback)
-}
-
-// Step outcomes given to Reporter.StepDone.
-const (
-	OutcomeDone    = "done"    // applied, or undone for a rollback
-	OutcomeSkipped = "skipped" // its check said it was already done
-	OutcomeFailed  = "failed"  // it returned an error
-	OutcomeUnknown = "unknown" // the connection dropped or it was interrupted: resume checks it
-	// Nothing reached the box (so nothing ran): the connection was refused,
-	// or the box did not answer; resume tries again.
-	OutcomeRefused     = "refused"
-	OutcomeUnreachable = "unreachable"
-	// OutcomeStopped: the operator's stop ended the step's wait.
-	OutcomeStopped = "stopped"
-)
-
-// outcomeOf names how a step that returned err ended, for the operator.
-func outcomeOf(ctx context.Context, err error) string {
-	switch {
-	case err == nil:
-		return OutcomeDone
-	case errors.Is(err, ErrStopped):
-		return OutcomeStopped
-	case errors.Is(err, boxes.ErrOutcomeUnknown) || ctx.Err() != nil:
-		return OutcomeUnknown
-	case errors.Is(err, boxes.ErrUnreachable) && errors.Is(err, syscall.ECONNREFUSED):
-		return OutcomeRefused
-	case errors.Is(err, boxes.ErrUnreachable):
-		return OutcomeUnreachable
-	}
-	return OutcomeFailed
-}
-
-// Reporter shows the operator what the engine does, as it happens. The
-// engine calls it from the goroutine running the transition, except Line
-// and Partial, which a step may call from the goroutines copying remote
-// output: implementations must be safe for concurrent use. A Reporter
-// must never block the engine for long: it writes to a terminal or a pipe.
-type Reporter interface {
-	// StepStart: a step (or its undo) begins.
-	StepStart(s StepInfo)
-	// StepDone: it ended, with an Outcome*, after took; err is nil unless failed.
-	StepDone(s StepInfo, outcome string, took time.Duration, err error)
-	// Line is one complete line of a box's remote output.
-	Line(box, text string)
-	// Partial is a line a box is still rewriting (a progress bar drawn
-	// with \r): the latest text replaces the previous one.
-	Partial(box, text string)
-	// Progress says what a long step waits for and for how long; it
-	// replaces the previous progress of the same step.
-	Progress(text string)
-	// Say is a line from the engine itself (start, end, a retry, a warning).
-	Say(text string)
-}
-
-// NewPlain returns the Reporter for a pipe, a file, NO_COLOR or --plain:
-// one line per event, each with the time of day and the box name, no
-// escape codes. now, when nil, is time.Now (tests pass a fixed clock).
-func NewPlain(w io.Writer, now func() time.Time) Reporter {
-	if now == nil {
-		now = time.Now
-	}
-	return &plain{w: w, now: now}
-}
-
-type plain struct {
-	mu  sync.Mutex
-	w   io.Writer
-	now func() time.Time
-}
-
-func (p *plain) printf(format string, args ...any) {
-	if p.w == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "%s "+format+"\n", append([]any{p.now().Format("15:04:05")}, args...)...)
-}
-
-func (p *plain) StepStart(s StepInfo) {
-	verb := ""
-	if s.Undo {
-		verb = "undo "
-	}
-	p.printf("%s[%d/%d] %s %s", verb, s.Index, s.Total, boxLabel(s.Box), s.Text)
-}
-
-func (p *plain) StepDone(s StepInfo, outcome string, took time.Duration, err error) {
-	if err != nil {
-		p.printf("[%d/%d] %s %s after %s: %v", s.Index, s.Total, boxLabel(s.Box), outcome, Round(took), err)
-		return
-	}
-	p.printf("[%d/%d] %s %s in %s", s.Index, s.Total, boxLabel(s.Box), outcome, Round(took))
-}
-
-func (p *plain) Line(box, text string)  { p.printf("%s| %s", box, text) }
-func (p *plain) Partial(string, string) {} // the complete line follows
-func (p *plain) Progress(text string)   { p.printf("    %s", text) }
-func (p *plain) Say(text string)        { p.printf("%s", text) }
-
-// Round shortens a duration for people: milliseconds under a second,
-// tenths under a minute, seconds above.
-func Round(d time.Duration) time.Duration {
-	switch {
-	case d < time.Second:
-		return d.Round(time.Millisecond)
-	case d < time.Minute:
-		return d.Round(100 * time.Millisecond)
-	}
-	return d.Round(time.Second)
-}
+const tailLines = state.MaxTail
 
 // output fans one step's remote output out to the Reporter (line by line),
 // to the attempt's log file, and into a bounded tail kept for the state.
@@ -265,15 +144,15 @@ func (o *output) stepStart(s StepInfo) {
 	if s.Undo {
 		verb = "undo "
 	}
-	o.logf("%s[%d/%d] %s %s", verb, s.Index, s.Total, boxLabel(s.Box), s.Text)
+	o.logf("%s[%d/%d] %s %s", verb, s.Index, s.Total, steps.BoxLabel(s.Box), s.Text)
 }
 
-func (o *output) stepDone(s StepInfo, outcome string, took time.Duration, err error) {
+func (o *output) stepDone(s StepInfo, outcome Outcome, took time.Duration, err error) {
 	o.rep.StepDone(s, outcome, took, err)
 	if err != nil {
-		o.logf("[%d/%d] %s after %s: %v", s.Index, s.Total, outcome, Round(took), err)
+		o.logf("[%d/%d] %s after %s: %v", s.Index, s.Total, outcome, text.Round(took), err)
 	} else {
-		o.logf("[%d/%d] %s in %s", s.Index, s.Total, outcome, Round(took))
+		o.logf("[%d/%d] %s in %s", s.Index, s.Total, outcome, text.Round(took))
 	}
 }
 
@@ -289,11 +168,4 @@ func (o *output) flush() {
 	if f, ok := o.log.(interface{ Flush() error }); ok {
 		_ = f.Flush() // the log is a copy; the state holds the record
 	}
-}
-
-func boxLabel(box string) string {
-	if box == "" {
-		return "operator"
-	}
-	return box
 }

@@ -9,11 +9,11 @@ import (
 	"boxswap/steps"
 )
 
-func (e *Engine) plan(meta state.Meta, event string) ([]steps.Step, error) {
+func (e *Engine) plan(meta state.Meta, event Event) ([]steps.Step, error) {
 	return e.planWith(e.Config, meta, event)
 }
 
-func (e *Engine) planWith(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error) {
+func (e *Engine) planWith(cfg *boxes.Config, meta state.Meta, event Event) ([]steps.Step, error) {
 	plan := Steps
 	if e.Plan != nil {
 		plan = e.Plan
@@ -77,7 +77,7 @@ func (e *Engine) cycle(write bool) (state.Meta, error) {
 
 // checkStopBefore refuses a --stop-before that names no step of the
 // transition: it would silently never stop.
-func (e *Engine) checkStopBefore(event string, planned []steps.Step) error {
+func (e *Engine) checkStopBefore(event Event, planned []steps.Step) error {
 	if e.StopBefore == "" {
 		return nil
 	}

@@ -42,8 +42,9 @@ func (e *Engine) planNow(att *state.Attempt) ([]steps.Step, []string, error) {
 // PlanChangedError is ErrConfigChanged for a pending transition whose steps
 // boxes.yaml now plans otherwise; Diff says how, one line per step.
 type PlanChangedError struct {
-	Event, File string
-	Diff        []string
+	Event Event
+	File  string
+	Diff  []string
 }
 
 func (e *PlanChangedError) Error() string {
@@ -116,7 +117,7 @@ func (e *Engine) Replan() ([]string, error) {
 	var refused []string
 	for _, r := range att.Steps {
 		n, ok := now[r.ID]
-		if r.Status == state.Done && (!ok || !slices.Equal(n.Commands, r.Commands) || r.Undo != nil && !slices.Equal(n.Undo, r.Undo)) {
+		if r.Status == state.StepDone && (!ok || !slices.Equal(n.Commands, r.Commands) || r.Undo != nil && !slices.Equal(n.Undo, r.Undo)) {
 			refused = append(refused, r.ID)
 		}
 	}
@@ -135,7 +136,7 @@ func (e *Engine) Replan() ([]string, error) {
 		a.Steps = a.Steps[:0]
 		for _, s := range planned {
 			r, ok := old[s.ID()]
-			if !ok || r.Status != state.Done {
+			if !ok || r.Status != state.StepDone {
 				n := stepRecord(s, plan)
 				if ok { // keep what was seen of it: resume checks it first
 					n.Status, n.Attempts, n.Started, n.Error, n.Why, n.Tail = r.Status, r.Attempts, r.Started, r.Error, r.Why, r.Tail

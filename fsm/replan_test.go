@@ -61,12 +61,12 @@ func newReplanRig(t *testing.T) *replanRig {
 	}
 	r.setInstall(t, string(data), "cd /root/nbhosting && ./install.sh")
 	r.eng = &Engine{
-		Store: state.Open(filepath.Join(t.TempDir(), "boxswap.db")), Out: &strings.Builder{}, Who: "tester@here", Command: "next",
+		Store: state.Open(filepath.Join(t.TempDir(), "boxswap.db")), Who: "tester@here", Command: "next",
 		Boxes: func(string) (boxes.Runner, error) { return nil, errors.New("no boxes here") },
-		Plan: func(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error) {
+		Plan: func(cfg *boxes.Config, meta state.Meta, event Event) ([]steps.Step, error) {
 			return []steps.Step{
-				&installStep{w: r.w, id: event + "/first", cmd: cfg.App.Install, fail: new(int)},
-				&installStep{w: r.w, id: event + "/second", cmd: cfg.App.Install + " --second", fail: &r.fail},
+				&installStep{w: r.w, id: string(event) + "/first", cmd: cfg.App.Install, fail: new(int)},
+				&installStep{w: r.w, id: string(event) + "/second", cmd: cfg.App.Install + " --second", fail: &r.fail},
 			}, nil
 		},
 	}
@@ -166,10 +166,10 @@ func TestReplanTakesTheNewCommandsForTheStepsNotDone(t *testing.T) {
 	r := newReplanRig(t)
 	// Only the second step's command may change: make it depend on a
 	// value the first does not read.
-	r.eng.Plan = func(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error) {
+	r.eng.Plan = func(cfg *boxes.Config, meta state.Meta, event Event) ([]steps.Step, error) {
 		return []steps.Step{
-			&installStep{w: r.w, id: event + "/first", cmd: "first", fail: new(int)},
-			&installStep{w: r.w, id: event + "/second", cmd: cfg.App.Install, fail: &r.fail},
+			&installStep{w: r.w, id: string(event) + "/first", cmd: "first", fail: new(int)},
+			&installStep{w: r.w, id: string(event) + "/second", cmd: cfg.App.Install, fail: &r.fail},
 		}, nil
 	}
 	if _, err := r.eng.Next(context.Background()); err == nil {

@@ -37,7 +37,7 @@ func RolesOf(cfg *boxes.Config) (Roles, error) {
 
 // Table returns both boxes as they stand at phase, for a cycle upgrading
 // from release from to release to: the seed's table.
-func Table(r Roles, phase string, from, to int) []BoxView {
+func Table(r Roles, phase Phase, from, to int) []BoxView {
 	pf, df := boxes.Production, boxes.Development
 	pr, dr := from, from
 	switch phase {

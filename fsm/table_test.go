@@ -10,7 +10,7 @@ import (
 // The seed's table (DESIGN.md): function and release of thurst and thermals per phase.
 func TestTableMatchesTheSeed(t *testing.T) {
 	r := Roles{Prod: boxes.Box{Name: "thurst", Host: "thurst.inria.fr"}, Dev: boxes.Box{Name: "thermals", Host: "thermals.inria.fr"}}
-	want := map[string]string{
+	want := map[Phase]string{
 		Start:        "thurst production 27 | thermals development 27",
 		DevUpgraded:  "thurst production 27 | thermals development 29",
 		Redirected:   "thurst none 27 | thermals production 29",

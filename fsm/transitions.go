@@ -12,7 +12,7 @@ import (
 // Steps returns the steps of event for the cycle in meta, built from
 // boxes.yaml: the default transitions of the seed's procedure, with the
 // operator's hooks before and after.
-func Steps(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, error) {
+func Steps(cfg *boxes.Config, meta state.Meta, event Event) ([]steps.Step, error) {
 	r, err := RolesOf(cfg)
 	if err != nil {
 		return nil, err
@@ -57,7 +57,7 @@ func Steps(cfg *boxes.Config, meta state.Meta, event string) ([]steps.Step, erro
 	return append(out, after...), nil
 }
 
-func transition(event string) (Transition, bool) {
+func transition(event Event) (Transition, bool) {
 	for _, t := range Transitions {
 		if t.Event == event {
 			return t, true
@@ -70,11 +70,11 @@ type planner struct {
 	cfg      *boxes.Config
 	r        Roles
 	from, to int
-	event    string
+	event    Event
 }
 
 func (p planner) id(parts ...string) string {
-	return path.Join(append([]string{p.event}, parts...)...)
+	return path.Join(append([]string{string(p.event)}, parts...)...)
 }
 
 func (p planner) unit(fn string) string { return p.cfg.Functions[fn].AddressUnit }
@@ -284,7 +284,7 @@ func (p planner) epilogue() []steps.Step {
 
 // hooks turns the operator's hooks into command steps; "on" names a
 // function (as it stands at phase) or a box.
-func (p planner) hooks(phase string, hs []boxes.Hook, when string) ([]steps.Step, error) {
+func (p planner) hooks(phase Phase, hs []boxes.Hook, when string) ([]steps.Step, error) {
 	var out []steps.Step
 	table := Table(p.r, phase, p.from, p.to)
 	for _, h := range hs {

@@ -17,7 +17,7 @@ import (
 	"boxswap/steps"
 )
 
-func planIDs(t *testing.T, cfg *boxes.Config, event string) []string {
+func planIDs(t *testing.T, cfg *boxes.Config, event Event) []string {
 	t.Helper()
 	st, err := Steps(cfg, state.Meta{Cycle: 1, From: 27, To: 29}, event)
 	if err != nil {
@@ -30,7 +30,7 @@ func planIDs(t *testing.T, cfg *boxes.Config, event string) []string {
 			t.Fatalf("%s: step id %s twice", event, s.ID())
 		}
 		seen[s.ID()] = true
-		if !strings.HasPrefix(s.ID(), event+"/") {
+		if !strings.HasPrefix(s.ID(), string(event)+"/") {
 			t.Fatalf("%s: step id %s not under the event", event, s.ID())
 		}
 		ids = append(ids, s.ID())
@@ -160,7 +160,7 @@ func TestEpilogueMakesThermalsADevelopmentBoxAgain(t *testing.T) {
 
 func TestHooksRunBeforeAndAfterOnTheBoxTheyName(t *testing.T) {
 	cfg := testConfig()
-	cfg.Hooks = map[string]boxes.Hooks{
+	cfg.Hooks = map[Event]boxes.Hooks{
 		Redirect: {
 			Before: []boxes.Hook{{Name: "announce", On: boxes.Production, Run: "wall 'moving'"}},
 			After:  []boxes.Hook{{Name: "smoke", On: "thermals", Run: "curl -fs localhost", Check: "true", Undo: "echo undo"}},
@@ -201,7 +201,7 @@ func TestEveryStepDescribesItsCommands(t *testing.T) {
 			if d.Text == "" {
 				t.Errorf("%s has no text", s.ID())
 			}
-			if d.Box == "" && s.ID() != tr.Event+"/approve" && s.ID() != "redirect/record-time" {
+			if d.Box == "" && s.ID() != string(tr.Event)+"/approve" && s.ID() != "redirect/record-time" {
 				t.Errorf("%s runs on no box", s.ID())
 			}
 			var _ steps.Step = s
@@ -214,7 +214,7 @@ func TestEveryStepDescribesItsCommands(t *testing.T) {
 func TestRedirectSyncsStartFromTheLastBackup(t *testing.T) {
 	cfg := testConfig()
 	for _, tc := range []struct {
-		event string
+		event Event
 		want  bool
 	}{{Redirect, true}, {SwitchBack, false}} {
 		st, err := Steps(cfg, state.Meta{From: 27, To: 29}, tc.event)
@@ -252,7 +252,7 @@ func TestUpgradeWithApt(t *testing.T) {
 	cfg := testConfig()
 	cfg.Upgrade = boxes.Upgrade{Method: boxes.MethodApt, From: 12, To: 13, RebootTimeout: time.Hour, DevelBranch: "trixie", MinFreeDisk: 1 << 20,
 		Suites: map[int]string{12: "bookworm", 13: "trixie"}, KeepSources: []string{"nodesource.sources"}}
-	for _, ev := range []string{UpgradeDev, UpgradeProd} {
+	for _, ev := range []Event{UpgradeDev, UpgradeProd} {
 		st, err := Steps(cfg, state.Meta{Cycle: 1, From: 12, To: 13}, ev)
 		if err != nil {
 			t.Fatal(err)
@@ -261,11 +261,11 @@ func TestUpgradeWithApt(t *testing.T) {
 		desc := map[string]steps.Description{}
 		for _, s := range st {
 			ids = append(ids, s.ID())
-			desc[strings.TrimPrefix(s.ID(), ev+"/")] = s.Describe()
+			desc[strings.TrimPrefix(s.ID(), string(ev)+"/")] = s.Describe()
 		}
 		order := []string{"pip-snapshot", "apt-sources", "apt-update", "apt-upgrade", "reboot", "os-release", "pip-reinstall", "devel-branch", "install"}
 		for i := 1; i < len(order); i++ {
-			before(t, ids, ev+"/"+order[i-1], ev+"/"+order[i])
+			before(t, ids, string(ev)+"/"+order[i-1], string(ev)+"/"+order[i])
 		}
 		for _, id := range ids {
 			if strings.Contains(id, "dnf") {
@@ -315,7 +315,7 @@ func (r *recorder) Run(_ context.Context, cmd string, _, _ io.Writer) (int, erro
 // declined redirect ran nothing on any box.
 func TestADeclinedGateRunsNoBeforeHook(t *testing.T) {
 	cfg := testConfig()
-	cfg.Hooks = map[string]boxes.Hooks{Redirect: {
+	cfg.Hooks = map[Event]boxes.Hooks{Redirect: {
 		Before: []boxes.Hook{{Name: "warn-users", On: boxes.Production, Run: "wall 'nbhosting moves in 5 minutes'"}},
 	}}
 	store := state.Open(filepath.Join(t.TempDir(), "boxswap.db"))
@@ -323,7 +323,7 @@ func TestADeclinedGateRunsNoBeforeHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	box := &recorder{}
-	e := &Engine{Config: cfg, Store: store, Out: io.Discard, Who: "tester@here", Command: "next",
+	e := &Engine{Config: cfg, Store: store, Who: "tester@here", Command: "next",
 		Boxes: func(string) (boxes.Runner, error) { return box, nil },
 		Approve: func(context.Context, string, string) (string, error) {
 			return "", fmt.Errorf("%w: the answer was no", steps.ErrNotApproved)

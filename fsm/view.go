@@ -9,11 +9,11 @@ import (
 
 // View is what `boxswap where` shows; its JSON form is a contract.
 type View struct {
-	Phase string  `json:"phase"`
-	Next  *string `json:"next"` // null at the end of a cycle
-	Cycle int     `json:"cycle"`
-	From  int     `json:"from"`
-	To    int     `json:"to"`
+	Phase Phase  `json:"phase"`
+	Next  *Event `json:"next"` // null at the end of a cycle
+	Cycle int    `json:"cycle"`
+	From  int    `json:"from"`
+	To    int    `json:"to"`
 	// FromName and ToName name the releases as operators do: f29,
 	// trixie (boxes.Upgrade.Short).
 	FromName   string          `json:"from_name"`
@@ -25,24 +25,24 @@ type View struct {
 
 // TransitionView is the last transition attempt, unless it finished.
 type TransitionView struct {
-	ID         uint64     `json:"id"`
-	Event      string     `json:"event"`
-	Status     string     `json:"status"`
-	Step       string     `json:"step"` // the step running or next to run
-	StepIndex  int        `json:"step_index"`
-	Steps      []StepView `json:"steps"`
-	FailedStep string     `json:"failed_step"`
-	Error      string     `json:"error"`
-	Started    time.Time  `json:"started"`
+	ID         uint64       `json:"id"`
+	Event      Event        `json:"event"`
+	Status     state.Status `json:"status"`
+	Step       string       `json:"step"` // the step running or next to run
+	StepIndex  int          `json:"step_index"`
+	Steps      []StepView   `json:"steps"`
+	FailedStep string       `json:"failed_step"`
+	Error      string       `json:"error"`
+	Started    time.Time    `json:"started"`
 }
 
 // StepView is one step of the transition shown.
 type StepView struct {
-	ID       string `json:"id"`
-	Box      string `json:"box"`
-	Text     string `json:"text"`
-	Status   string `json:"status"`
-	Attempts int    `json:"attempts"`
+	ID       string           `json:"id"`
+	Box      string           `json:"box"`
+	Text     string           `json:"text"`
+	Status   state.StepStatus `json:"status"`
+	Attempts int              `json:"attempts"`
 }
 
 // Where reads the state (and never the network) and returns where the

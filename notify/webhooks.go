@@ -29,7 +29,7 @@ func New(hooks []boxes.Webhook) *Webhooks {
 
 // Send posts body, as JSON, to each webhook that wants kind. It returns
 // when every post has ended or timed out, with their errors joined.
-func (w *Webhooks) Send(ctx context.Context, kind string, body any) error {
+func (w *Webhooks) Send(ctx context.Context, kind boxes.NotifyKind, body any) error {
 	data, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("notify: encoding the %s notice: %w", kind, err)
@@ -54,7 +54,7 @@ func (w *Webhooks) Send(ctx context.Context, kind string, body any) error {
 	return errors.Join(errs...)
 }
 
-func post(ctx context.Context, client *http.Client, h boxes.Webhook, kind string, data []byte) error {
+func post(ctx context.Context, client *http.Client, h boxes.Webhook, kind boxes.NotifyKind, data []byte) error {
 	name := Redact(h.URL)
 	if h.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -67,7 +67,7 @@ func post(ctx context.Context, client *http.Client, h boxes.Webhook, kind string
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "boxswap")
-	req.Header.Set("X-Boxswap-Event", kind)
+	req.Header.Set("X-Boxswap-Event", string(kind))
 	resp, err := client.Do(req)
 	if err != nil {
 		var ue *url.Error

@@ -47,10 +47,10 @@ func TestSendPostsToTheWebhooksThatWantIt(t *testing.T) {
 	g := server(t, &gates, http.StatusOK)
 	w := New([]boxes.Webhook{
 		{URL: a.URL + "/hook?token=x", Events: boxes.NotifyEvents, Timeout: 5 * time.Second},
-		{URL: g.URL, Events: []string{"gate"}, Timeout: 5 * time.Second},
+		{URL: g.URL, Events: []boxes.NotifyKind{"gate"}, Timeout: 5 * time.Second},
 	})
-	for _, kind := range []string{"start", "gate", "end"} {
-		if err := w.Send(context.Background(), kind, map[string]string{"kind": kind, "event": "redirect"}); err != nil {
+	for _, kind := range []boxes.NotifyKind{"start", "gate", "end"} {
+		if err := w.Send(context.Background(), kind, map[string]string{"kind": string(kind), "event": "redirect"}); err != nil {
 			t.Fatalf("%s: %v", kind, err)
 		}
 	}
@@ -73,9 +73,9 @@ func TestSendReportsFailuresWithoutTheToken(t *testing.T) {
 	refused.Close() // nothing listens there any more
 
 	w := New([]boxes.Webhook{
-		{URL: bad.URL + "/?token=secret", Events: []string{"failure"}, Timeout: 5 * time.Second},
-		{URL: slow.URL + "/slow?token=secret", Events: []string{"failure"}, Timeout: 50 * time.Millisecond},
-		{URL: refusedURL + "/gone?token=secret", Events: []string{"failure"}, Timeout: 5 * time.Second},
+		{URL: bad.URL + "/?token=secret", Events: []boxes.NotifyKind{"failure"}, Timeout: 5 * time.Second},
+		{URL: slow.URL + "/slow?token=secret", Events: []boxes.NotifyKind{"failure"}, Timeout: 50 * time.Millisecond},
+		{URL: refusedURL + "/gone?token=secret", Events: []boxes.NotifyKind{"failure"}, Timeout: 5 * time.Second},
 	})
 	err := w.Send(context.Background(), "failure", map[string]string{"kind": "failure"})
 	if err == nil {

@@ -164,28 +164,6 @@ func (s *Store) updateStep(tx *bolt.Tx, id uint64, stepID string, fn func(*StepR
 	})
 }
 
-// TailLines returns the last n lines of output (n <= 0 means MaxTail), as a
-// terminal would show them: of a line redrawn with carriage returns only the
-// last drawing is kept, and each line is cut to a few hundred bytes.
-func TailLines(output string, n int) []string {
-	if n <= 0 {
-		n = MaxTail
-	}
-	output = strings.TrimRight(output, "\r\n")
-	if output == "" {
-		return nil
-	}
-	lines := strings.Split(output, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	tail := make([]string, len(lines))
-	for i, l := range lines {
-		tail[i] = clipLine(l)
-	}
-	return tail
-}
-
 func clipLine(l string) string {
 	l = strings.TrimRight(l, "\r")
 	if i := strings.LastIndexByte(l, '\r'); i >= 0 {
@@ -257,11 +235,11 @@ func (s *Store) MarkDone(id uint64, stepID string, m Mark) error {
 			if r.ID != stepID {
 				continue
 			}
-			if r.Status == Done {
+			if r.Status == StepDone {
 				return fmt.Errorf("state %s: attempt %d: step %s is already done", s.path, id, stepID)
 			}
 			m.Was = r.Status
-			r.Status, r.Ended, r.Marked = Done, m.When, &m
+			r.Status, r.Ended, r.Marked = StepDone, m.When, &m
 			if err := s.putAttempt(tx, a); err != nil {
 				return err
 			}

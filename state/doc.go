@@ -45,8 +45,8 @@
 // damage shows as ErrCorrupt, but bbolt checks in a goroutine of its own, so
 // damage that only its checker trips on can still crash the process.
 //
-// Step output tails are kept to the last MaxTail lines; use TailLines to cut
-// a step's output before storing it.
+// Step output tails are kept to the last MaxTail lines, each cut to a few
+// hundred bytes, however many the caller gives (fsm keeps that many).
 //
 // # Files
 //

@@ -137,7 +137,7 @@ func summarize(a Attempt) Summary {
 	sm := Summary{ID: a.ID, Cycle: a.Cycle, Event: a.Event, From: a.From, To: a.To, Status: a.Status,
 		Command: a.Command, Started: a.Started, Ended: a.Ended, Error: a.Error, FailedStep: a.FailedStep, Steps: len(a.Steps)}
 	for _, st := range a.Steps {
-		if st.Status == Done {
+		if st.Status == StepDone {
 			sm.Done++
 		}
 	}

@@ -54,20 +54,21 @@ func runChild(mode, path string) int {
 			return fail(err)
 		}
 		for _, u := range []struct {
-			step, status string
+			step   string
+			status StepStatus
 		}{
-			{"upgrade-dev/preflight", Running},
-			{"upgrade-dev/preflight", Done},
-			{"upgrade-dev/dnf-upgrade", Running},
+			{"upgrade-dev/preflight", StepRunning},
+			{"upgrade-dev/preflight", StepDone},
+			{"upgrade-dev/dnf-upgrade", StepRunning},
 		} {
 			err := s.UpdateStep(id, u.step, func(r *StepRecord) error {
 				r.Status = u.status
-				if u.status == Running {
+				if u.status == StepRunning {
 					r.Attempts++
 					r.Started = time.Now()
 				} else {
 					r.Ended = time.Now()
-					r.Tail = TailLines("checked\nall good\n", 0)
+					r.Tail = tailLines("checked\nall good\n", 0)
 				}
 				return nil
 			})

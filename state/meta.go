@@ -46,7 +46,7 @@ func (s *Store) Init(m Meta) error {
 // (with its end time and To), the phase becomes phase, and a "done" history
 // event is written. With attemptID 0 only the phase changes (an override),
 // recorded as a "phase" event.
-func (s *Store) SetPhase(attemptID uint64, phase string) error {
+func (s *Store) SetPhase(attemptID uint64, phase Phase) error {
 	now := time.Now()
 	return s.update(func(tx *bolt.Tx) error {
 		m, err := s.getMeta(tx)

@@ -2,31 +2,42 @@ package state
 
 import (
 	"time"
+
+	"boxswap/boxes"
 )
+
+// Status is an attempt's status.
+type Status string
 
 // Attempt statuses.
 const (
-	Running     = "running"
-	Interrupted = "interrupted"
-	Failed      = "failed"
-	RollingBack = "rolling-back"
-	RolledBack  = "rolled-back"
-	Done        = "done"
+	Running     Status = "running"
+	Interrupted Status = "interrupted"
+	Failed      Status = "failed"
+	RollingBack Status = "rolling-back"
+	RolledBack  Status = "rolled-back"
+	Done        Status = "done"
 )
 
-// Step statuses (Running, Done as above).
+// StepStatus is a step's place in its lifecycle (fsm's executor moves it:
+// pending → running → done | failed, done → undoing → undone).
+type StepStatus string
+
+// Step statuses.
 const (
-	Pending = "pending"
+	Pending     StepStatus = "pending"
+	StepRunning StepStatus = "running"
+	StepDone    StepStatus = "done"
 	// StepFailed: Apply returned an error with the outcome known.
-	StepFailed = "failed"
-	Undoing    = "undoing"
-	Undone     = "undone"
+	StepFailed StepStatus = "failed"
+	Undoing    StepStatus = "undoing"
+	Undone     StepStatus = "undone"
 )
 
 // Meta is the machine as a whole.
 type Meta struct {
-	Schema int    `json:"schema"`
-	Phase  string `json:"phase"` // an fsm state: start, dev-upgraded, ...
+	Schema int   `json:"schema"`
+	Phase  Phase `json:"phase"` // an fsm state: start, dev-upgraded, ...
 	// Cycle counts upgrade cycles (1 for the first); From/To are the
 	// releases the current cycle upgrades between, fixed when it began.
 	Cycle   int       `json:"cycle"`
@@ -39,10 +50,10 @@ type Meta struct {
 type Attempt struct {
 	ID         uint64       `json:"id"`
 	Cycle      int          `json:"cycle"`
-	Event      string       `json:"event"`
-	From       string       `json:"from"` // phase before
-	To         string       `json:"to"`   // phase after, once done
-	Status     string       `json:"status"`
+	Event      boxes.Event  `json:"event"`
+	From       Phase        `json:"from"` // phase before
+	To         Phase        `json:"to"`   // phase after, once done
+	Status     Status       `json:"status"`
 	Command    string       `json:"command"` // next, resume, rollback
 	Started    time.Time    `json:"started"`
 	Ended      time.Time    `json:"ended,omitzero"`
@@ -65,7 +76,7 @@ type StepRecord struct {
 	Undo         []string          `json:"undo,omitempty"` // what rollback runs, as planned
 	Irreversible bool              `json:"irreversible,omitempty"`
 	Plan         int               `json:"plan,omitempty"` // index in Attempt.Configs
-	Status       string            `json:"status"`
+	Status       StepStatus        `json:"status"`
 	Attempts     int               `json:"attempts"`
 	Started      time.Time         `json:"started,omitzero"`
 	Ended        time.Time         `json:"ended,omitzero"`
@@ -85,7 +96,7 @@ type Mark struct {
 	Reason string    `json:"reason"`
 	When   time.Time `json:"when"`
 	// Was is the step's status before it was marked.
-	Was string `json:"was"`
+	Was StepStatus `json:"was"`
 }
 
 // Approval is an operator's yes at a gate.
@@ -116,17 +127,17 @@ type Holder struct {
 
 // Summary is an attempt without its steps' details: what a timeline shows.
 type Summary struct {
-	ID         uint64    `json:"id"`
-	Cycle      int       `json:"cycle"`
-	Event      string    `json:"event"`
-	From       string    `json:"from"`
-	To         string    `json:"to"`
-	Status     string    `json:"status"`
-	Command    string    `json:"command"`
-	Started    time.Time `json:"started"`
-	Ended      time.Time `json:"ended,omitzero"`
-	Error      string    `json:"error,omitempty"`
-	FailedStep string    `json:"failed_step,omitempty"`
-	Steps      int       `json:"steps"`
-	Done       int       `json:"done"`
+	ID         uint64      `json:"id"`
+	Cycle      int         `json:"cycle"`
+	Event      boxes.Event `json:"event"`
+	From       Phase       `json:"from"`
+	To         Phase       `json:"to"`
+	Status     Status      `json:"status"`
+	Command    string      `json:"command"`
+	Started    time.Time   `json:"started"`
+	Ended      time.Time   `json:"ended,omitzero"`
+	Error      string      `json:"error,omitempty"`
+	FailedStep string      `json:"failed_step,omitempty"`
+	Steps      int         `json:"steps"`
+	Done       int         `json:"done"`
 }

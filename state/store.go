@@ -10,8 +10,13 @@ import (
 // with a higher version is refused.
 const SchemaVersion = 1
 
+// Phase is the machine's state as the state file records it (fsm names
+// them: start, dev-upgraded, ...; fsm.ReadMeta refuses one it does not
+// know).
+type Phase string
+
 // StartPhase is the phase of a fresh state.
-const StartPhase = "start"
+const StartPhase Phase = "start"
 
 // DefaultTimeout is how long a store waits for another process's
 // transaction on the same file before giving up with ErrBusy.

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"boxswap/boxes"
 )
 
 func TestFreshStateCreatesNoFile(t *testing.T) {
@@ -230,15 +232,15 @@ func TestBeginUpdateStepSetPhase(t *testing.T) {
 	exit := 0
 	for _, stepID := range []string{"upgrade-dev/preflight", "upgrade-dev/reboot"} {
 		err := s.UpdateStep(id, stepID, func(r *StepRecord) error {
-			r.Status, r.Attempts, r.Started = Running, r.Attempts+1, time.Now()
+			r.Status, r.Attempts, r.Started = StepRunning, r.Attempts+1, time.Now()
 			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		err = s.UpdateStep(id, stepID, func(r *StepRecord) error {
-			r.Status, r.Ended, r.Exit = Done, time.Now(), &exit
-			r.Tail = TailLines("line 1\nline 2\n", 0)
+			r.Status, r.Ended, r.Exit = StepDone, time.Now(), &exit
+			r.Tail = tailLines("line 1\nline 2\n", 0)
 			r.Facts = map[string]string{"boot-id": "abc"}
 			return nil
 		})
@@ -267,7 +269,7 @@ func TestBeginUpdateStepSetPhase(t *testing.T) {
 		t.Errorf("Attempt() = %+v", got)
 	}
 	for _, r := range got.Steps {
-		if r.Status != Done || r.Attempts != 1 || r.Exit == nil || *r.Exit != 0 ||
+		if r.Status != StepDone || r.Attempts != 1 || r.Exit == nil || *r.Exit != 0 ||
 			!reflect.DeepEqual(r.Tail, []string{"line 1", "line 2"}) || r.Facts["boot-id"] != "abc" {
 			t.Errorf("step %+v", r)
 		}
@@ -293,7 +295,7 @@ func TestAttemptsOldestFirst(t *testing.T) {
 	s := newStore(t)
 	// More than 255 so that a little-endian or textual key would sort wrong.
 	for i := range 300 {
-		if _, err := s.Begin(&Attempt{Event: fmt.Sprint("e", i)}); err != nil {
+		if _, err := s.Begin(&Attempt{Event: boxes.Event(fmt.Sprint("e", i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -305,7 +307,7 @@ func TestAttemptsOldestFirst(t *testing.T) {
 		t.Fatalf("%d attempts", len(all))
 	}
 	for i, a := range all {
-		if a.ID != uint64(i+1) || a.Event != fmt.Sprint("e", i) {
+		if a.ID != uint64(i+1) || a.Event != boxes.Event(fmt.Sprint("e", i)) {
 			t.Fatalf("attempt %d is %d %s", i, a.ID, a.Event)
 		}
 	}
@@ -482,8 +484,8 @@ func TestTailLines(t *testing.T) {
 		{"invalid utf8", "a\xffb", 0, []string{"a\uFFFDb"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := TailLines(tc.in, tc.n); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("TailLines(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+			if got := tailLines(tc.in, tc.n); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("tailLines(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
 			}
 		})
 	}
@@ -638,10 +640,10 @@ func TestProcessKilledBetweenSteps(t *testing.T) {
 		t.Fatalf("attempt %+v", a)
 	}
 	st := a.Steps
-	if st[0].Status != Done || st[0].Attempts != 1 || st[0].Ended.IsZero() || !reflect.DeepEqual(st[0].Tail, []string{"checked", "all good"}) {
+	if st[0].Status != StepDone || st[0].Attempts != 1 || st[0].Ended.IsZero() || !reflect.DeepEqual(st[0].Tail, []string{"checked", "all good"}) {
 		t.Errorf("step 1 = %+v", st[0])
 	}
-	if st[1].Status != Running || st[1].Attempts != 1 || st[1].Started.IsZero() || !st[1].Ended.IsZero() {
+	if st[1].Status != StepRunning || st[1].Attempts != 1 || st[1].Started.IsZero() || !st[1].Ended.IsZero() {
 		t.Errorf("step 2 = %+v", st[1])
 	}
 	if st[2].Status != Pending || st[2].Attempts != 0 || !st[2].Irreversible {
@@ -651,7 +653,7 @@ func TestProcessKilledBetweenSteps(t *testing.T) {
 		t.Errorf("phase moved: %+v, %v", m, err)
 	}
 	// And the store goes on: the resumed step completes.
-	if err := s.UpdateStep(a.ID, st[1].ID, func(r *StepRecord) error { r.Status = Done; return nil }); err != nil {
+	if err := s.UpdateStep(a.ID, st[1].ID, func(r *StepRecord) error { r.Status = StepDone; return nil }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -1026,7 +1028,7 @@ func TestSummariesFollowTheAttempts(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	if err := s.UpdateStep(ids[2], "a", func(r *StepRecord) error { r.Status = Done; return nil }); err != nil {
+	if err := s.UpdateStep(ids[2], "a", func(r *StepRecord) error { r.Status = StepDone; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UpdateAttempt(ids[2], func(a *Attempt) error { a.Status, a.FailedStep = Failed, "b"; return nil }); err != nil {
@@ -1084,7 +1086,7 @@ func TestMarkDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := a.Steps[0]
-	if r.Status != Done || r.Marked == nil || r.Marked.Reason != "dropped nbh_local" || r.Marked.Who != "alice@laptop" || r.Marked.Was != StepFailed {
+	if r.Status != StepDone || r.Marked == nil || r.Marked.Reason != "dropped nbh_local" || r.Marked.Who != "alice@laptop" || r.Marked.Was != StepFailed {
 		t.Fatalf("record %+v %+v", r, r.Marked)
 	}
 	h, err := s.History()
@@ -1100,4 +1102,26 @@ func TestMarkDone(t *testing.T) {
 	if err := s.MarkDone(id, "nope", Mark{Reason: "x"}); !errors.Is(err, ErrNoStep) {
 		t.Errorf("unknown step: %v", err)
 	}
+}
+
+// tailLines returns the last n lines of output (n <= 0 means MaxTail), as a
+// terminal would show them: of a line redrawn with carriage returns only the
+// last drawing is kept, and each line is cut to a few hundred bytes.
+func tailLines(output string, n int) []string {
+	if n <= 0 {
+		n = MaxTail
+	}
+	output = strings.TrimRight(output, "\r\n")
+	if output == "" {
+		return nil
+	}
+	lines := strings.Split(output, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	tail := make([]string, len(lines))
+	for i, l := range lines {
+		tail[i] = clipLine(l)
+	}
+	return tail
 }

@@ -303,12 +303,12 @@ func AptUpgradeCmd(options []string) string {
 // box runs release to with nothing left to upgrade (done by hand). Its
 // undo is nothing: the release's packages stay.
 func AptUpgrade(id, box string, to int, into string, options []string) Step {
-	cmd := AptUpgradeCmd(options)
-	s := &txStep{box: box, pm: Dpkg, d: detached{box: box, unit: UnitName(id), label: "apt-get full-upgrade", cmd: cmd},
+	d := detached{box: box, unit: UnitName(id), label: "apt-get full-upgrade", cmd: AptUpgradeCmd(options)}
+	s := &txStep{box: box, pm: Dpkg, d: d,
 		base: base{id: id, desc: Description{
 			Box: box, Text: "upgrade the packages of " + box + " to " + into + " as unit " + UnitName(id) +
 				" (re-attached after a lost link; an interrupted transaction is recovered first; undo does nothing: the packages stay)",
-			Commands: []string{Dpkg.Health, "systemd-run --unit=" + UnitName(id) + " -- " + cmd, Dpkg.Recover}, Retry: true,
+			Commands: []string{Dpkg.Health, d.shown(), Dpkg.Recover}, Retry: true,
 		}}}
 	s.already = func(ctx context.Context, env *Env) (bool, string, error) {
 		on, why, err := releaseAtLeast(ctx, env, box, to)

@@ -159,15 +159,4 @@ func (s *freeDiskStep) Apply(ctx context.Context, env *Env) error {
 func (s *freeDiskStep) Undo(context.Context, *Env) error { return nil }
 
 // human prints a byte count in binary units.
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func human(n int64) string { return boxes.HumanBytes(n) }

@@ -59,7 +59,11 @@ type detached struct {
 	cmd   string // the shell command line
 }
 
-func (d detached) dir() string     { return runDir + "/" + d.unit }
+func (d detached) dir() string { return runDir + "/" + d.unit }
+
+// shown is how plan shows d's run: what Apply starts (startCmd wraps d.cmd
+// in a file so that systemd-run expands nothing), in one line.
+func (d detached) shown() string   { return "systemd-run --unit=" + d.unit + " -- " + d.cmd }
 func (d detached) factKey() string { return d.box + "/run/" + d.unit }
 
 // startCmd starts d with token: it clears d's folder, records the token

@@ -128,12 +128,12 @@ func (s *cmdStep) Undo(ctx context.Context, env *Env) error {
 // system-upgrade wants, as a detached transaction (see AptUpgrade). Done
 // once its run exited 0, or when the box already runs release to. No undo.
 func DnfUpgrade(id, box string, to int) Step {
-	cmd := "dnf upgrade --refresh -y"
-	return &txStep{box: box, pm: Rpm, d: detached{box: box, unit: UnitName(id), label: "dnf upgrade", cmd: cmd},
+	d := detached{box: box, unit: UnitName(id), label: "dnf upgrade", cmd: "dnf upgrade --refresh -y"}
+	return &txStep{box: box, pm: Rpm, d: d,
 		already: onRelease(box, to),
 		base: base{id: id, desc: Description{
 			Box: box, Text: "upgrade the packages of " + box + " in its current release as unit " + UnitName(id),
-			Commands: []string{Rpm.Health, "systemd-run --unit=" + UnitName(id) + " -- " + cmd, Rpm.Recover}, Retry: true,
+			Commands: []string{Rpm.Health, d.shown(), Rpm.Recover}, Retry: true,
 		}}}
 }
 
@@ -147,12 +147,12 @@ func onRelease(box string, to int) func(context.Context, *Env) (bool, string, er
 // DnfInstall installs pkg on box unless rpm already has it (or the box
 // already runs release to), as a detached transaction. Undo leaves it.
 func DnfInstall(id, box, pkg string, to int) Step {
-	cmd := "dnf install -y -- " + quote(pkg)
+	d := detached{box: box, unit: UnitName(id), label: "dnf install " + pkg, cmd: "dnf install -y -- " + quote(pkg)}
 	check := "rpm -q -- " + quote(pkg)
-	s := &txStep{box: box, pm: Rpm, d: detached{box: box, unit: UnitName(id), label: "dnf install " + pkg, cmd: cmd},
+	s := &txStep{box: box, pm: Rpm, d: d,
 		base: base{id: id, desc: Description{
 			Box: box, Text: "install " + pkg + " on " + box,
-			Commands: []string{check, "systemd-run --unit=" + UnitName(id) + " -- " + cmd}, Retry: true,
+			Commands: []string{check, d.shown()}, Retry: true,
 		}}}
 	s.already = func(ctx context.Context, env *Env) (bool, string, error) {
 		if on, why, err := releaseAtLeast(ctx, env, box, to); err != nil || on {
@@ -229,12 +229,12 @@ func orNone(s string) string {
 // complete, or when the box already runs release (the download by hand,
 // or the whole upgrade). Undo removes the download.
 func DnfDownload(id, box string, release int, options []string) Step {
-	cmd := DnfDownloadCmd(release, options)
+	d := detached{box: box, unit: UnitName(id), label: "dnf system-upgrade download", cmd: DnfDownloadCmd(release, options)}
 	undo := "dnf system-upgrade clean"
-	s := &txStep{box: box, pm: Rpm, d: detached{box: box, unit: UnitName(id), label: "dnf system-upgrade download", cmd: cmd},
+	s := &txStep{box: box, pm: Rpm, d: d,
 		base: base{id: id, desc: Description{
 			Box: box, Text: fmt.Sprintf("download Fedora %d packages on %s as unit %s", release, box, UnitName(id)),
-			Commands: []string{upgradeStateCmd, "systemd-run --unit=" + UnitName(id) + " -- " + cmd}, Undo: []string{undo}, Retry: true,
+			Commands: []string{upgradeStateCmd, d.shown()}, Undo: []string{undo}, Retry: true,
 		}}}
 	s.already = func(ctx context.Context, env *Env) (bool, string, error) {
 		if on, why, err := releaseAtLeast(ctx, env, box, release); err != nil || on {

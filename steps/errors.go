@@ -7,5 +7,29 @@ import "errors"
 // nothing was changed. The message says what was seen and what to do.
 var ErrPrecondition = errors.New("precondition not met")
 
+// Guard names a guard an operator may override with --force NAME: a
+// refusal names it, and Env.Force says which were overridden.
+type Guard string
+
 // Guards lists the guards an operator may override with --force NAME.
-var Guards = []string{ForceMaxDelete}
+var Guards = []Guard{ForceMaxDelete}
+
+// ParseGuard returns the guard named name, or false when no guard is
+// named so (--force with an unknown name is refused before any work).
+func ParseGuard(name string) (Guard, bool) {
+	for _, g := range Guards {
+		if string(g) == name {
+			return g, true
+		}
+	}
+	return "", false
+}
+
+// GuardNames are the guards' names, for a hint.
+func GuardNames() []string {
+	out := make([]string, len(Guards))
+	for i, g := range Guards {
+		out[i] = string(g)
+	}
+	return out
+}

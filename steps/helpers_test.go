@@ -120,7 +120,7 @@ func newEnv(runners map[string]boxes.Runner) *testEnv {
 		Progress: func(format string, args ...any) {
 			te.progress = append(te.progress, strings.TrimSpace(fmt.Sprintf(format, args...)))
 		},
-		Force: map[string]bool{},
+		Force: map[Guard]bool{},
 	}
 	return te
 }

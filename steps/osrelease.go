@@ -13,7 +13,10 @@ import (
 	"boxswap/boxes"
 )
 
-const osReleaseCmd = "cat /etc/os-release"
+// OSReleaseCommand prints a box's /etc/os-release; ParseOSRelease reads it.
+const OSReleaseCommand = "cat /etc/os-release"
+
+const osReleaseCmd = OSReleaseCommand
 
 // ParseOSRelease reads an os-release file: KEY=value lines, values bare or
 // in single or double quotes (with \\ \" \$ \` escapes in double quotes),
@@ -86,6 +89,16 @@ func unquoteShell(v string) (string, error) {
 		return "", errors.New("unquoted value with spaces or quotes")
 	}
 	return v, nil
+}
+
+// VersionID is VERSION_ID of an os-release file, as written ("29",
+// "13"), or "" when the file has none or cannot be read as one.
+func VersionID(osRelease string) string {
+	m, err := ParseOSRelease(osRelease)
+	if err != nil {
+		return ""
+	}
+	return m["VERSION_ID"]
 }
 
 // releaseOf returns VERSION_ID as a release number, and NAME ("Fedora",

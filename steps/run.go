@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"boxswap/boxes"
+	"boxswap/internal/text"
 )
 
 // Bounds on what a step keeps of a command's output: the tail names the
@@ -22,7 +22,7 @@ const (
 	tailLines   = 20
 	tailBytes   = 16 << 10
 	maxStdout   = 8 << 20
-	maxLineShow = 400
+	maxLineShow = text.MaxLineShow
 )
 
 // ExitError is returned when a remote command ran to completion with a
@@ -178,31 +178,11 @@ func (w *stderrWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// tailOf returns the last n non-blank lines of s, each cut to a readable length.
-func tailOf(s string, n int) []string {
-	var lines []string
-	for _, l := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" {
-			continue
-		}
-		if len(l) > maxLineShow {
-			l = l[:maxLineShow] + "…"
-		}
-		lines = append(lines, l)
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines
-}
+// tailOf returns the last n non-blank lines of s, each cut to a readable
+// length (text.Tail).
+func tailOf(s string, n int) []string { return text.Tail(s, n) }
 
-func lastLine(lines []string) string {
-	if len(lines) == 0 {
-		return ""
-	}
-	return lines[len(lines)-1]
-}
+func lastLine(lines []string) string { return text.LastLine(lines) }
 
 // exitCode returns the exit status of an *ExitError in err, or -1.
 func exitCode(err error) int {
@@ -228,8 +208,8 @@ func progress(env *Env, format string, args ...any) {
 	}
 }
 
-func force(env *Env, name string) bool {
-	return env != nil && env.Force[name]
+func force(env *Env, g Guard) bool {
+	return env != nil && env.Force[g]
 }
 
 // facts returns env.Facts, or an error saying none are available.
@@ -243,10 +223,4 @@ func facts(env *Env) (Facts, error) {
 func quote(s string) string { return boxes.Quote(s) }
 
 // quoteAll quotes each word.
-func quoteAll(words []string) string {
-	q := make([]string, len(words))
-	for i, w := range words {
-		q[i] = quote(w)
-	}
-	return strings.Join(q, " ")
-}
+func quoteAll(words []string) string { return boxes.QuoteAll(words) }

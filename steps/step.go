@@ -64,7 +64,7 @@ type Env struct {
 	Progress func(format string, args ...any)
 	// Force holds the overrides the operator gave on the command line
 	// (e.g. "max-delete"); steps that honour one say so in their error.
-	Force map[string]bool
+	Force map[Guard]bool
 }
 
 // Facts is a small persistent key/value store scoped to the current cycle.
@@ -83,3 +83,12 @@ var (
 	// direction, empty source, too many deletions); nothing was changed.
 	ErrRefused = errors.New("refused")
 )
+
+// BoxLabel is how a step's box is named to the operator: a step with no
+// box (a gate) is the operator's.
+func BoxLabel(box string) string {
+	if box == "" {
+		return "operator"
+	}
+	return box
+}

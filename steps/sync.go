@@ -12,7 +12,7 @@ import (
 
 // ForceMaxDelete is the override (--force max-delete) that lets a sync
 // delete more files on its destination than data.max_delete.
-const ForceMaxDelete = "max-delete"
+const ForceMaxDelete Guard = "max-delete"
 
 // SyncParams says what one Sync moves, from where to where.
 type SyncParams struct {
@@ -172,6 +172,14 @@ func muxPath(p SyncParams) string {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s@%s:%d", p.DstUser, p.DstHost, p.DstPort)
 	return fmt.Sprintf("~/.ssh/boxswap-mux-%016x", h.Sum64())
+}
+
+// SSHProbeCommand is what a box runs to see that it reaches another box
+// (host, port, user) the way a sync does: the same ssh options, a known
+// host key only, no password prompt.
+func SSHProbeCommand(host string, port int, user string) string {
+	p := SyncParams{DstHost: host, DstPort: port, DstUser: user}
+	return sshCmd(p, "") + " " + quote(p.dstLogin()) + " true"
 }
 
 // MuxCommand starts the shared box-to-box connection on Src unless one

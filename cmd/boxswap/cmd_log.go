@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"boxswap/state"
+	"boxswap/steps"
 )
 
 type logOptions struct {
@@ -133,7 +134,7 @@ func printAttempts(w io.Writer, attempts []state.Attempt) {
 				// Done by hand: who and why say more than the last error.
 				status, note = "marked", oneLine(fmt.Sprintf("marked done by %s: %s (was %s: %s)", m.Who, m.Reason, m.Was, s.Error))
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\n", status, s.ID, orOperator(s.Box), s.Attempts, duration(s.Started, s.Ended), note)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\n", status, s.ID, steps.BoxLabel(s.Box), s.Attempts, duration(s.Started, s.Ended), note)
 		}
 		tw.Flush()
 	}

@@ -80,7 +80,7 @@ func runMarkDone(_ context.Context, step string, opts markDoneOptions, g *global
 	var rec *state.StepRecord
 	var ids []string
 	for i := range att.Steps {
-		if att.Steps[i].Status != state.Done {
+		if att.Steps[i].Status != state.StepDone {
 			ids = append(ids, att.Steps[i].ID)
 		}
 		if att.Steps[i].ID == step {
@@ -91,7 +91,7 @@ func runMarkDone(_ context.Context, step string, opts markDoneOptions, g *global
 	case rec == nil:
 		return withHint(fmt.Errorf("%w: %s has no step %s", fsm.ErrNoSuchStep, att.Event, step),
 			"steps not done yet: "+strings.Join(ids, ", "))
-	case rec.Status == state.Done:
+	case rec.Status == state.StepDone:
 		return withHint(usagef("%s is already done", step), "steps not done yet: "+strings.Join(ids, ", "))
 	case strings.HasSuffix(step, "/approve") && rec.Box == "":
 		return withHint(usagef("%s is an approval gate: it is approved, not marked done", step), "run boxswap resume and answer it, or boxswap --yes resume")

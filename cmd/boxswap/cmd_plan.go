@@ -48,16 +48,16 @@ type planJSON struct {
 }
 
 type pendingJSON struct {
-	ID     uint64 `json:"id"`
-	Status string `json:"status"`
+	ID     uint64       `json:"id"`
+	Status state.Status `json:"status"`
 }
 
 type planStep struct {
 	ID string `json:"id"`
 	steps.Description
 	// Recorded is the step's status in the pending attempt, if any.
-	Recorded string     `json:"recorded,omitempty"`
-	Check    *planCheck `json:"check,omitempty"`
+	Recorded state.StepStatus `json:"recorded,omitempty"`
+	Check    *planCheck       `json:"check,omitempty"`
 }
 
 type planCheck struct {
@@ -93,7 +93,7 @@ func runPlan(ctx context.Context, opts planOptions, g *globalOptions) error {
 		return err
 	}
 	out := planJSON{Transition: t, Cycle: cycle}
-	recorded := map[string]string{}
+	recorded := map[string]state.StepStatus{}
 	if last != nil && last.Event == t.Event && last.Cycle == cycle && last.Status != state.Done && last.Status != state.RolledBack {
 		out.Pending = &pendingJSON{ID: last.ID, Status: last.Status}
 		for _, s := range last.Steps {
@@ -135,7 +135,7 @@ func runPlan(ctx context.Context, opts planOptions, g *globalOptions) error {
 // checkEnv is a steps.Env for running checks only: it reads the cycle's
 // facts from the state but keeps what checks set in memory, approves
 // nothing, and discards remote output.
-func checkEnv(d boxDialer, store *state.Store, cycle int, force map[string]bool) *steps.Env {
+func checkEnv(d boxDialer, store *state.Store, cycle int, force map[steps.Guard]bool) *steps.Env {
 	return &steps.Env{
 		Boxes:  d.Runner,
 		Output: func(string) io.Writer { return io.Discard },
@@ -155,7 +155,7 @@ func printPlan(w io.Writer, p planJSON) {
 		fmt.Fprintf(w, "attempt %d of it is %s: boxswap resume goes on with it, boxswap rollback undoes it\n", p.Pending.ID, p.Pending.Status)
 	}
 	for i, s := range p.Steps {
-		fmt.Fprintf(w, "\n%2d. %s  [%s]\n", i+1, s.ID, orOperator(s.Box))
+		fmt.Fprintf(w, "\n%2d. %s  [%s]\n", i+1, s.ID, steps.BoxLabel(s.Box))
 		fmt.Fprintf(w, "    %s\n", s.Text)
 		for _, c := range s.Commands {
 			fmt.Fprintf(w, "    $ %s\n", c)
@@ -168,7 +168,7 @@ func printPlan(w io.Writer, p planJSON) {
 			notes = append(notes, "not checked after it runs: "+s.NoCheckAfter)
 		}
 		if s.Recorded != "" {
-			notes = append(notes, "recorded: "+s.Recorded)
+			notes = append(notes, "recorded: "+string(s.Recorded))
 		}
 		for _, n := range notes {
 			fmt.Fprintf(w, "    (%s)\n", n)

@@ -91,7 +91,7 @@ func printSizes(w io.Writer, paths []string, s sizesJSON) {
 				cell = "missing"
 				for _, f := range b.Folders {
 					if f.Path == p && f.Exists {
-						cell = humanBytes(f.Bytes)
+						cell = boxes.HumanBytes(f.Bytes)
 					}
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"boxswap/boxes"
+	"boxswap/steps"
 )
 
 type statusOptions struct{}
@@ -89,7 +90,7 @@ func boxStatusOf(ctx context.Context, cfg *boxes.Config, d boxDialer, b boxes.Bo
 		// quiet is the exit code that means "nothing found", not a failure.
 		quiet int
 	}{
-		{"os-release", releaseCommand(), func(s string) error { st.Release = parseRelease(s); return nil }, -1},
+		{"os-release", steps.OSReleaseCommand, func(s string) error { st.Release = steps.VersionID(s); return nil }, -1},
 		{"units", unitsCommand(statusUnits(cfg)), func(s string) error {
 			st.Units = parseUnits(s)
 			st.Function = functionOf(cfg, st.Units)
@@ -188,7 +189,7 @@ func printStatus(w io.Writer, s statusJSON) {
 				for _, f := range b.Data {
 					if f.Path == p {
 						if f.Exists {
-							return humanBytes(f.Bytes)
+							return boxes.HumanBytes(f.Bytes)
 						}
 						return "missing"
 					}

@@ -12,6 +12,7 @@ import (
 	"boxswap/fsm"
 	"boxswap/internal/text"
 	"boxswap/state"
+	"boxswap/steps"
 )
 
 type whereOptions struct{}
@@ -104,7 +105,7 @@ func printWhere(w io.Writer, v *fsm.View, lock *lockJSON) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  STATUS\tSTEP\tBOX\tTRIES")
 		for _, s := range t.Steps {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\n", s.Status, s.ID, orOperator(s.Box), s.Attempts)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\n", s.Status, s.ID, steps.BoxLabel(s.Box), s.Attempts)
 		}
 		tw.Flush()
 		switch t.Status {
@@ -142,13 +143,6 @@ func holderText(h state.Holder) string {
 		s += " since " + h.Since.Local().Format(time.DateTime)
 	}
 	return s
-}
-
-func orOperator(box string) string {
-	if box == "" {
-		return "operator"
-	}
-	return box
 }
 
 // thisHost is the host name a lock taken here records.

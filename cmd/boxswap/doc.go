@@ -32,10 +32,11 @@
 // "hint"}} on stdout — or the "error" member of the verb's own report when
 // it has one — besides the exit code and the message on stderr.
 //
-// Progress of next, resume and rollback goes to stdout through an
-// fsm.Reporter: fsm.Terminal (live lines, colors) when stdout is a
-// terminal, fsm.NewPlain (time, box, text) otherwise, with --plain or with
-// NO_COLOR set. The summary table follows once the Terminal is closed.
+// Progress of next, resume and rollback goes to stdout: fsm emits typed
+// events (fsm.Reporter) and this package renders them, as live lines with
+// colors when stdout is a terminal (report_terminal.go), as plain lines
+// (time, box, text; report_plain.go) otherwise, with --plain, NO_COLOR or
+// TERM=dumb. The summary table follows once the reporter is closed.
 // boxes.yaml's notify webhooks are wired to Engine.Notify (package notify).
 //
 // # Caveats

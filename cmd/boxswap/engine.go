@@ -16,6 +16,7 @@ import (
 
 	"boxswap/boxes"
 	"boxswap/fsm"
+	"boxswap/internal/text"
 	"boxswap/notify"
 	"boxswap/state"
 	"boxswap/steps"
@@ -72,13 +73,12 @@ func runEngine(ctx context.Context, g *globalOptions, v engineVerb) error {
 	sig := watchSignals(g.stderr, stop, cancel, done)
 
 	who := state.Me()
-	rep, closeRep := g.reporter()
-	defer closeRep()
+	rep := g.reporter()
+	defer rep.Close()
 	e := &fsm.Engine{
 		Config:  cfg,
 		Store:   store,
 		Boxes:   d.Runner,
-		Out:     g.stdout,
 		Report:  rep,
 		Notify:  notifier(cfg),
 		Approve: approver(g, who, stop, rep),
@@ -91,7 +91,7 @@ func runEngine(ctx context.Context, g *globalOptions, v engineVerb) error {
 		Wrap:    faultWrap(g.stderr), // nil but in the lab's rehearsal binary: see docs/reliability.md
 	}
 	att, err := v.run(e, ctx)
-	closeRep()
+	rep.Close()
 	printSummary(g.stdout, att, err)
 	if s := sig.get(); s != nil && (errors.Is(err, fsm.ErrStopped) || errors.Is(err, context.Canceled)) {
 		what := "before any transition"
@@ -173,7 +173,7 @@ func watchSignals(stderr io.Writer, stop chan struct{}, cancel func(), done <-ch
 
 // approver answers the gates: --yes approves as user@host; a terminal is
 // asked; anything else is refused with what to do.
-func approver(g *globalOptions, who string, stop <-chan struct{}, rep fsm.Reporter) func(ctx context.Context, gate, prompt string) (string, error) {
+func approver(g *globalOptions, who string, stop <-chan struct{}, rep reporter) func(ctx context.Context, gate, prompt string) (string, error) {
 	return func(ctx context.Context, _, prompt string) (string, error) {
 		if g.Yes {
 			rep.Say(fmt.Sprintf("approved with --yes by %s: %s", who, prompt))
@@ -183,9 +183,7 @@ func approver(g *globalOptions, who string, stop <-chan struct{}, rep fsm.Report
 			return "", withHint(fmt.Errorf("%w: --yes was not given and there is no terminal to ask on", steps.ErrNotApproved),
 				fmt.Sprintf("the gate asks: %q; run with --yes once you have validated that, or run on a terminal to be asked", prompt))
 		}
-		if t, ok := rep.(*fsm.Terminal); ok {
-			t.Hold() // the live lines would draw over the question
-		}
+		rep.Hold() // live lines would draw over the question
 		fmt.Fprintf(g.stderr, "%s — type yes to go on: ", prompt)
 		line := make(chan string, 1)
 		go func() {
@@ -215,7 +213,7 @@ func printSummary(w io.Writer, att *state.Attempt, err error) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  STATUS\tSTEP\tBOX\tTRIES\tTIME")
 	for _, s := range att.Steps {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", s.Status, s.ID, orOperator(s.Box), s.Attempts, duration(s.Started, s.Ended))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", s.Status, s.ID, steps.BoxLabel(s.Box), s.Attempts, duration(s.Started, s.Ended))
 	}
 	tw.Flush()
 	switch {
@@ -235,14 +233,7 @@ func duration(start, end time.Time) string {
 	if start.IsZero() || end.IsZero() || end.Before(start) {
 		return "-"
 	}
-	d := end.Sub(start)
-	switch {
-	case d < time.Second:
-		return d.Round(time.Millisecond).String()
-	case d < time.Minute:
-		return d.Round(100 * time.Millisecond).String()
-	}
-	return d.Round(time.Second).String()
+	return text.Round(end.Sub(start)).String()
 }
 
 // boxDialer is what the verbs need of boxes.Dialer.
@@ -258,17 +249,4 @@ func notifier(cfg *boxes.Config) func(context.Context, fsm.Notice) error {
 	}
 	w := notify.New(cfg.Notify)
 	return func(ctx context.Context, n fsm.Notice) error { return w.Send(ctx, n.Kind, n) }
-}
-
-// reporter picks how progress is shown: live lines on a terminal, plain
-// lines otherwise (a pipe, a file, NO_COLOR set, or --plain). The returned
-// func ends the live lines; it may be called twice.
-func (g *globalOptions) reporter() (fsm.Reporter, func()) {
-	f, ok := g.stdout.(*os.File)
-	// TERM=dumb (an Emacs shell, a serial console) draws no escape codes.
-	if g.Plain || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" || !ok || !isTerminal(f) {
-		return fsm.NewPlain(g.stdout, nil), func() {}
-	}
-	t := fsm.NewTerminal(f, func() int { return terminalWidth(f) })
-	return t, t.Close
 }

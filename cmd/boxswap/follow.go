@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"boxswap/state"
+	"boxswap/steps"
 )
 
 // followEvery is how often log --follow reads the state: often enough to
@@ -57,9 +58,9 @@ func printFollowLine(w io.Writer, l followLine) {
 		}
 		fmt.Fprintln(w)
 	case "step":
-		fmt.Fprintf(w, "%s [%d/%d] %s %s: %s", at, l.Index, l.Total, orOperator(l.Box), l.Step, l.Status)
+		fmt.Fprintf(w, "%s [%d/%d] %s %s: %s", at, l.Index, l.Total, steps.BoxLabel(l.Box), l.Step, l.Status)
 		switch {
-		case l.Status == state.Running && l.Tries > 1:
+		case l.Status == string(state.StepRunning) && l.Tries > 1:
 			fmt.Fprintf(w, " (try %d)", l.Tries)
 		case l.Took != "":
 			fmt.Fprintf(w, " in %s", l.Took)
@@ -75,7 +76,7 @@ func printFollowLine(w io.Writer, l followLine) {
 // (Ctrl-C: not an error). seen is what was already printed. It follows the
 // last attempt if it is running, else waits for a new one.
 func follow(ctx context.Context, store *state.Store, seen logJSON, print followPrinter, every time.Duration) error {
-	f := &follower{print: print, steps: map[string]string{}, attempts: map[uint64]string{}}
+	f := &follower{print: print, steps: map[string]string{}, attempts: map[uint64]state.Status{}}
 	for _, e := range seen.History {
 		f.seq = max(f.seq, e.Seq)
 	}
@@ -113,12 +114,12 @@ type follower struct {
 	print     followPrinter
 	seq       uint64
 	steps     map[string]string // attempt/step -> status/tries
-	attempts  map[uint64]string
+	attempts  map[uint64]state.Status
 	following uint64 // the attempt followed; 0 while waiting for one
 }
 
 // active reports an attempt a command is working on now.
-func active(status string) bool { return status == state.Running || status == state.RollingBack }
+func active(status state.Status) bool { return status == state.Running || status == state.RollingBack }
 
 func stepKey(id uint64, step string) string { return fmt.Sprintf("%d/%s", id, step) }
 
@@ -145,7 +146,7 @@ func (f *follower) poll(store *state.Store) (bool, error) {
 		changed := f.attempts[a.ID] != a.Status
 		if changed && active(a.Status) {
 			f.attempts[a.ID] = a.Status
-			f.print(followLine{Time: a.Started, Kind: "attempt", Attempt: a.ID, Event: a.Event, Status: a.Status})
+			f.print(followLine{Time: a.Started, Kind: "attempt", Attempt: a.ID, Event: string(a.Event), Status: string(a.Status)})
 		}
 		for i, s := range a.Steps {
 			k := stepKey(a.ID, s.ID)
@@ -159,13 +160,13 @@ func (f *follower) poll(store *state.Store) (bool, error) {
 					at = s.Ended
 				}
 				took := ""
-				if s.Status != state.Running && s.Status != state.Undoing {
+				if s.Status != state.StepRunning && s.Status != state.Undoing {
 					if d := duration(s.Started, s.Ended); d != "-" {
 						took = d
 					}
 				}
-				f.print(followLine{Time: at, Kind: "step", Attempt: a.ID, Event: a.Event, Step: s.ID, Index: i + 1, Total: len(a.Steps),
-					Box: s.Box, Status: s.Status, Tries: s.Attempts, Took: took, Error: s.Error})
+				f.print(followLine{Time: at, Kind: "step", Attempt: a.ID, Event: string(a.Event), Step: s.ID, Index: i + 1, Total: len(a.Steps),
+					Box: s.Box, Status: string(s.Status), Tries: s.Attempts, Took: took, Error: s.Error})
 			}
 		}
 		if f.attempts[a.ID] != a.Status {
@@ -174,7 +175,7 @@ func (f *follower) poll(store *state.Store) (bool, error) {
 			if !a.Ended.IsZero() {
 				at = a.Ended
 			}
-			f.print(followLine{Time: at, Kind: "attempt", Attempt: a.ID, Event: a.Event, Status: a.Status, Error: a.Error})
+			f.print(followLine{Time: at, Kind: "attempt", Attempt: a.ID, Event: string(a.Event), Status: string(a.Status), Error: a.Error})
 		}
 	}
 	for _, e := range history {

@@ -51,7 +51,7 @@ func TestFollowPrintsStepsUntilTheTransitionEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect("upgrade-dev (attempt 1): running")
-	set := func(step, status string, tries int, ended time.Time, e string) {
+	set := func(step string, status state.StepStatus, tries int, ended time.Time, e string) {
 		t.Helper()
 		if err := store.UpdateStep(id, step, func(r *state.StepRecord) error {
 			r.Status, r.Attempts, r.Started, r.Ended, r.Error = status, tries, t0, ended, e
@@ -60,17 +60,17 @@ func TestFollowPrintsStepsUntilTheTransitionEnds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	set("upgrade-dev/a", state.Running, 1, time.Time{}, "")
+	set("upgrade-dev/a", state.StepRunning, 1, time.Time{}, "")
 	expect("[1/2] thermals upgrade-dev/a: running")
-	set("upgrade-dev/a", state.Done, 1, t0.Add(1500*time.Millisecond), "")
+	set("upgrade-dev/a", state.StepDone, 1, t0.Add(1500*time.Millisecond), "")
 	expect("[1/2] thermals upgrade-dev/a: done in 1.5s")
-	set("upgrade-dev/reboot", state.Running, 2, time.Time{}, "thermals: connection lost")
+	set("upgrade-dev/reboot", state.StepRunning, 2, time.Time{}, "thermals: connection lost")
 	expect("[2/2] thermals upgrade-dev/reboot: running (try 2): thermals: connection lost")
 	if err := store.Record(state.Event{Time: t0, Who: "op@here", Kind: "approval", Detail: "gate approved"}); err != nil {
 		t.Fatal(err)
 	}
 	expect("approval: gate approved (op@here)")
-	set("upgrade-dev/reboot", state.Done, 2, t0.Add(2*time.Minute), "")
+	set("upgrade-dev/reboot", state.StepDone, 2, t0.Add(2*time.Minute), "")
 	if err := store.SetPhase(id, "dev-upgraded"); err != nil {
 		t.Fatal(err)
 	}

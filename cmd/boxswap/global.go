@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -71,9 +70,9 @@ func (g *globalOptions) validate(cmd *cobra.Command) error {
 		if !guardName.MatchString(f) {
 			return usagef("--force %q is not a guard name; guards are named in their refusals, e.g. --force max-delete", f)
 		}
-		if !slices.Contains(steps.Guards, f) {
+		if _, ok := steps.ParseGuard(f); !ok {
 			return withHint(usagef("--force %s: no guard is named %s", f, f),
-				"the guards are: "+strings.Join(steps.Guards, ", ")+"; each refusal names the one to override")
+				"the guards are: "+strings.Join(steps.GuardNames(), ", ")+"; each refusal names the one to override")
 		}
 	}
 	if f := cmd.Flags().Lookup("stop-before"); f != nil && f.Changed && f.Value.String() == "" {
@@ -83,13 +82,16 @@ func (g *globalOptions) validate(cmd *cobra.Command) error {
 }
 
 // force is --force as the engine wants it.
-func (g *globalOptions) force() map[string]bool {
+// Each name was checked by validate.
+func (g *globalOptions) force() map[steps.Guard]bool {
 	if len(g.Force) == 0 {
 		return nil
 	}
-	m := map[string]bool{}
+	m := map[steps.Guard]bool{}
 	for _, f := range g.Force {
-		m[f] = true
+		if guard, ok := steps.ParseGuard(f); ok {
+			m[guard] = true
+		}
 	}
 	return m
 }

@@ -44,8 +44,8 @@ func TestLogGolden(t *testing.T) {
 	exit0, exit1 := 0, 1
 	id, err := store.Begin(&state.Attempt{Cycle: 1, Event: "upgrade-dev", From: "start", To: "dev-upgraded", Status: state.Running, Command: "next", Started: t0,
 		Steps: []state.StepRecord{
-			{ID: "upgrade-dev/dnf-download", Box: "thermals", Text: "download f29", Status: state.Done, Attempts: 1, Started: t0, Ended: at(12*time.Minute + 3*time.Second), Exit: &exit0},
-			{ID: "upgrade-dev/reboot", Box: "thermals", Text: "reboot into f29", Status: state.Done, Attempts: 2, Started: at(13 * time.Minute), Ended: at(31 * time.Minute), Exit: &exit0},
+			{ID: "upgrade-dev/dnf-download", Box: "thermals", Text: "download f29", Status: state.StepDone, Attempts: 1, Started: t0, Ended: at(12*time.Minute + 3*time.Second), Exit: &exit0},
+			{ID: "upgrade-dev/reboot", Box: "thermals", Text: "reboot into f29", Status: state.StepDone, Attempts: 2, Started: at(13 * time.Minute), Ended: at(31 * time.Minute), Exit: &exit0},
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func TestLogGolden(t *testing.T) {
 	}
 	id, err = store.Begin(&state.Attempt{Cycle: 1, Event: "redirect", From: "dev-upgraded", To: "redirected", Status: state.Running, Command: "next", Started: at(time.Hour),
 		Steps: []state.StepRecord{
-			{ID: "redirect/approve", Text: "ask the operator", Status: state.Done, Attempts: 1, Started: at(time.Hour), Ended: at(time.Hour + 2*time.Second)},
+			{ID: "redirect/approve", Text: "ask the operator", Status: state.StepDone, Attempts: 1, Started: at(time.Hour), Ended: at(time.Hour + 2*time.Second)},
 			{ID: "redirect/sync/students", Box: "thurst", Text: "sync students", Status: state.StepFailed, Attempts: 1, Started: at(time.Hour + 3*time.Second), Ended: at(time.Hour + 5*time.Second), Exit: &exit1,
 				Error: "refusing to sync students from thurst to thermals: the dry run would delete 2000 files on thermals, more than max_delete (1000)"},
 			{ID: "redirect/final-sync/students", Box: "thurst", Text: "final sync", Status: state.Pending},
@@ -138,7 +138,7 @@ func TestLogShowsEarlierCyclesOnOneLine(t *testing.T) {
 	store := state.Open(filepath.Join(dir, "boxswap.db"))
 	for cycle := 1; cycle <= 2; cycle++ {
 		id, err := store.Begin(&state.Attempt{Cycle: cycle, Event: "upgrade-dev", From: "start", To: "dev-upgraded", Status: state.Running, Command: "next", Started: time.Now(),
-			Steps: []state.StepRecord{{ID: fmt.Sprintf("upgrade-dev/step-of-cycle-%d", cycle), Box: "thermals", Status: state.Done, Attempts: 1}}})
+			Steps: []state.StepRecord{{ID: fmt.Sprintf("upgrade-dev/step-of-cycle-%d", cycle), Box: "thermals", Status: state.StepDone, Attempts: 1}}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -162,7 +162,7 @@ func setPhaseMain() {
 		fmt.Fprintln(os.Stderr, "usage: setphase STATE PHASE")
 		os.Exit(2)
 	}
-	m := state.Meta{Phase: os.Args[2], Cycle: 1, From: 27, To: 29}
+	m := state.Meta{Phase: state.Phase(os.Args[2]), Cycle: 1, From: 27, To: 29}
 	if err := state.Open(os.Args[1]).Init(m); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -208,7 +208,7 @@ func rolledBackMain() {
 
 // redirectAttempt writes a cycle at dev-upgraded with one attempt of
 // redirect in status.
-func redirectAttempt(path, status string) error {
+func redirectAttempt(path string, status state.Status) error {
 	s := state.Open(path)
 	err := s.Init(state.Meta{Phase: "dev-upgraded", Cycle: 1, From: 27, To: 29})
 	if err == nil {

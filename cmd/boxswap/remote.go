@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"boxswap/boxes"
+	"boxswap/internal/text"
+	"boxswap/steps"
 )
 
 // The remote command lines of status, sizes and check. They are pure
@@ -19,7 +21,7 @@ import (
 // unitsCommand prints "UNIT<tab>ACTIVE<tab>ENABLED" for each unit; a unit
 // that does not exist shows as inactive with an empty enabled state.
 func unitsCommand(units []string) string {
-	return "for u in " + quoteAll(units) + `; do printf '%s\t%s\t%s\n' "$u" "$(systemctl is-active -- "$u" 2>/dev/null)" "$(systemctl is-enabled -- "$u" 2>/dev/null)"; done`
+	return "for u in " + boxes.QuoteAll(units) + `; do printf '%s\t%s\t%s\n' "$u" "$(systemctl is-active -- "$u" 2>/dev/null)" "$(systemctl is-enabled -- "$u" 2>/dev/null)"; done`
 }
 
 // settingsCommand prints the lines of file that set one of keys, the way
@@ -35,12 +37,7 @@ func settingsCommand(file string, keys []string) string {
 // duCommand prints "PATH<tab>BYTES" for each folder, or "PATH<tab>-" when
 // it does not exist.
 func duCommand(paths []string) string {
-	return "for p in " + quoteAll(paths) + `; do if [ -d "$p" ]; then printf '%s\t%s\n' "$p" "$(du -sb -- "$p" 2>/dev/null | cut -f1)"; else printf '%s\t-\n' "$p"; fi; done`
-}
-
-// releaseCommand prints VERSION_ID of /etc/os-release.
-func releaseCommand() string {
-	return "sed -n 's/^VERSION_ID=//p' /etc/os-release"
+	return "for p in " + boxes.QuoteAll(paths) + `; do if [ -d "$p" ]; then printf '%s\t%s\n' "$p" "$(du -sb -- "$p" 2>/dev/null | cut -f1)"; else printf '%s\t-\n' "$p"; fi; done`
 }
 
 // imagesCommand lists the container images as "REPOSITORY:TAG ID".
@@ -49,25 +46,13 @@ func imagesCommand() string {
 }
 
 // sshCommand is how a box reaches the other one for rsync, with the same
-// options the sync steps use: no password prompt, a known host key only.
+// options the sync steps use (steps.SSHProbeCommand).
 func sshCommand(to boxes.Box) string {
-	port := to.Port
-	if port == 0 {
-		port = 22
-	}
 	user := to.User
 	if user == "" {
 		user = "root"
 	}
-	return "ssh -p " + strconv.Itoa(port) + " -o BatchMode=yes -o StrictHostKeyChecking=yes " + boxes.Quote(user+"@"+to.Host) + " true"
-}
-
-func quoteAll(s []string) string {
-	q := make([]string, len(s))
-	for i, v := range s {
-		q[i] = boxes.Quote(v)
-	}
-	return strings.Join(q, " ")
+	return steps.SSHProbeCommand(to.Host, to.Port, user)
 }
 
 // dataPaths are the data folders under the data root, then their backups
@@ -193,11 +178,6 @@ func markImageDiffs(a, b []image) {
 	}
 }
 
-func parseRelease(out string) string {
-	s := strings.TrimSpace(out)
-	return strings.Trim(s, `"'`)
-}
-
 func lines(out string) []string {
 	var ls []string
 	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
@@ -217,28 +197,11 @@ func capture(ctx context.Context, box string, r boxes.Runner, what, cmd string) 
 		return out.String(), code, fmt.Errorf("%s: %s: %w", box, what, err)
 	}
 	if code != 0 {
-		msg := strings.TrimSpace(errb.String())
+		msg := text.LastLine(text.Tail(errb.String(), 1))
 		if msg == "" {
-			msg = strings.TrimSpace(out.String())
-		}
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-			msg = msg[i+1:]
+			msg = text.LastLine(text.Tail(out.String(), 1))
 		}
 		return out.String(), code, fmt.Errorf("%s: %s: exit %d: %s", box, what, code, msg)
 	}
 	return out.String(), 0, nil
-}
-
-// humanBytes writes n in binary units with one decimal.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -36,7 +36,6 @@ func TestRemoteCommands(t *testing.T) {
 			`for p in /nbhosting/students /nbhosting/raw.prod; do if [ -d "$p" ]; then printf '%s\t%s\n' "$p" "$(du -sb -- "$p" 2>/dev/null | cut -f1)"; else printf '%s\t-\n' "$p"; fi; done`},
 		{"du quoted", duCommand([]string{"/data/$(reboot)"}),
 			`for p in '/data/$(reboot)'; do if [ -d "$p" ]; then printf '%s\t%s\n' "$p" "$(du -sb -- "$p" 2>/dev/null | cut -f1)"; else printf '%s\t-\n' "$p"; fi; done`},
-		{"release", releaseCommand(), `sed -n 's/^VERSION_ID=//p' /etc/os-release`},
 		{"images", imagesCommand(), `docker images --format '{{.Repository}}:{{.Tag}} {{.ID}}'`},
 		{"ssh", sshCommand(boxes.Box{Name: "thermals", Host: "thermals.inria.fr", Port: 22, User: "root"}),
 			`ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes root@thermals.inria.fr true`},
@@ -125,11 +124,11 @@ func TestRemoteCommandsRunInSh(t *testing.T) {
 }
 
 func TestParsers(t *testing.T) {
-	if got := parseRelease("\"29\"\n"); got != "29" {
-		t.Errorf("parseRelease = %q", got)
+	if got := steps.VersionID("NAME=Fedora\nVERSION_ID=\"29\"\n"); got != "29" {
+		t.Errorf("VersionID = %q", got)
 	}
-	if got := parseRelease("27\n"); got != "27" {
-		t.Errorf("parseRelease = %q", got)
+	if got := steps.VersionID("VERSION_ID=27\n"); got != "27" {
+		t.Errorf("VersionID = %q", got)
 	}
 	us := parseUnits("nbhosting-addr\tactive\tenabled\nnbh-uwsgi\tinactive\t\n")
 	want := []unitStatus{{"nbhosting-addr", "active", "enabled"}, {"nbh-uwsgi", "inactive", "-"}}
@@ -152,8 +151,8 @@ func TestParsers(t *testing.T) {
 
 func TestHumanBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 10 << 30: "10.0 GiB"} {
-		if got := humanBytes(n); got != want {
-			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		if got := boxes.HumanBytes(n); got != want {
+			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
 }

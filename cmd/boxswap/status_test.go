@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"boxswap/steps"
 )
 
 // systemctl and docker stand-ins for the boxes (they cannot run units or
@@ -54,12 +56,7 @@ func localRelease(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VERSION_ID="); ok {
-			return parseRelease(v)
-		}
-	}
-	return ""
+	return steps.VersionID(string(b))
 }
 
 func TestStatusOnline(t *testing.T) {

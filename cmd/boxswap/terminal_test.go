@@ -41,7 +41,7 @@ func selfCommand(t *testing.T, env []string, args ...string) string {
 	words := append([]string{"env", "BOXSWAP_TEST_MAIN=1", "SSH_AUTH_SOCK=", "TERM=xterm-256color"}, env...)
 	words = append(words, self)
 	words = append(words, args...)
-	return quoteAll(words)
+	return boxes.QuoteAll(words)
 }
 
 // On a terminal (a tmux pane), next shows each finished step with a mark,

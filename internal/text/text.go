@@ -4,6 +4,7 @@ package text
 import (
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -30,4 +31,48 @@ func Printable(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// Round shortens a duration for people: milliseconds under a second,
+// tenths under a minute, seconds above.
+func Round(d time.Duration) time.Duration {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond)
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
+}
+
+// MaxLineShow is how long a line of a box's output an error quotes.
+const MaxLineShow = 400
+
+// Tail returns the last n non-blank lines of a command's output, each
+// trimmed and cut to MaxLineShow bytes: what an error quotes of it. It is
+// the one trimmer of output tails (steps' errors, the CLI's queries).
+func Tail(s string, n int) []string {
+	var lines []string
+	for _, l := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if len(l) > MaxLineShow {
+			l = l[:MaxLineShow] + "…"
+		}
+		lines = append(lines, l)
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
+}
+
+// LastLine is the last of lines, or "".
+func LastLine(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return lines[len(lines)-1]
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -55,17 +56,43 @@ func engine(cfgPath, statePath string, out io.Writer) (*fsm.Engine, func(), erro
 	}
 	d := boxes.NewDialer(cfg)
 	e := &fsm.Engine{
-		Config: cfg, Store: state.Open(statePath), Boxes: d.Runner, Out: out,
+		Config: cfg, Store: state.Open(statePath), Boxes: d.Runner, Report: &lines{w: out},
 		Approve: func(context.Context, string, string) (string, error) { return "bench", nil },
 		Who:     "bench", Command: "bench", Retries: 2, Backoff: time.Second,
 	}
 	return e, func() { d.Close() }, nil
 }
 
+// lines is the bench's fsm.Reporter: one line per event, as the CLI's
+// plain lines without the time. Its output is a log, not a figure.
+type lines struct {
+	mu sync.Mutex // Line comes from the goroutines copying remote output
+	w  io.Writer
+}
+
+func (l *lines) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, format+"\n", args...)
+}
+
+func (l *lines) StepStart(s fsm.StepInfo) {
+	l.printf("[%d/%d] %s %s", s.Index, s.Total, steps.BoxLabel(s.Box), s.Text)
+}
+
+func (l *lines) StepDone(s fsm.StepInfo, o fsm.Outcome, took time.Duration, err error) {
+	l.printf("[%d/%d] %s %s in %s (%v)", s.Index, s.Total, steps.BoxLabel(s.Box), o, took, err)
+}
+
+func (l *lines) Line(box, text string)  { l.printf("%s| %s", box, text) }
+func (l *lines) Partial(string, string) {}
+func (l *lines) Progress(text string)   { l.printf("    %s", text) }
+func (l *lines) Say(text string)        { l.printf("%s", text) }
+
 // planOf makes Engine.Plan return the same steps whatever the event: the
 // bench's own plans run on a scratch state.
-func planOf(s []steps.Step) func(*boxes.Config, state.Meta, string) ([]steps.Step, error) {
-	return func(*boxes.Config, state.Meta, string) ([]steps.Step, error) { return s, nil }
+func planOf(s []steps.Step) func(*boxes.Config, state.Meta, fsm.Event) ([]steps.Step, error) {
+	return func(*boxes.Config, state.Meta, fsm.Event) ([]steps.Step, error) { return s, nil }
 }
 
 // timed runs this binary (or another) as a child and returns its wall time

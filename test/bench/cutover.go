@@ -365,12 +365,15 @@ func cutover(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	for r := range *rounds {
 		fmt.Printf("round %d\n", r+1)
-		for _, m := range []struct{ event, src string }{{fsm.Redirect, lab.Thurst}, {fsm.SwitchBack, lab.Thermals}} {
+		for _, m := range []struct {
+			event fsm.Event
+			src   string
+		}{{fsm.Redirect, lab.Thurst}, {fsm.SwitchBack, lab.Thermals}} {
 			plan, err := fsm.Steps(cfg, meta, m.event)
 			if err != nil {
 				return err
 			}
-			if err := c.engineMove(ctx, "boxswap "+m.event, m.src, plan, m.event+"/stop-services/"+m.src, *files); err != nil {
+			if err := c.engineMove(ctx, "boxswap "+string(m.event), m.src, plan, string(m.event)+"/stop-services/"+m.src, *files); err != nil {
 				return err
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"boxswap/boxes"
 	"boxswap/state"
 	"boxswap/test/lab/lab"
 )
@@ -18,7 +19,10 @@ import (
 // 15 steps each with an output tail), as the engine writes them.
 func buildState(path string, n int) error {
 	st := state.Open(path)
-	events := []struct{ ev, from, to string }{
+	events := []struct {
+		ev       boxes.Event
+		from, to state.Phase
+	}{
 		{"upgrade-dev", "start", "dev-upgraded"}, {"redirect", "dev-upgraded", "redirected"},
 		{"upgrade-prod", "redirected", "prod-upgraded"}, {"switch-back", "prod-upgraded", "switched-back"},
 		{"epilogue", "switched-back", "done"},
@@ -44,7 +48,7 @@ func buildState(path string, n int) error {
 		for _, r := range a.Steps {
 			zero := 0
 			if err := st.UpdateStep(id, r.ID, func(s *state.StepRecord) error {
-				s.Status, s.Attempts, s.Started, s.Ended, s.Exit = state.Done, 1, time.Now(), time.Now(), &zero
+				s.Status, s.Attempts, s.Started, s.Ended, s.Exit = state.StepDone, 1, time.Now(), time.Now(), &zero
 				s.Tail = []string{"thurst: active", "thurst: a line of output"}
 				return nil
 			}); err != nil {

@@ -116,7 +116,7 @@ func storeWrites(path string) (time.Duration, error) {
 		return 0, err
 	}
 	for _, r := range a.Steps {
-		for _, status := range []string{state.Running, state.Done} {
+		for _, status := range []state.StepStatus{state.StepRunning, state.StepDone} {
 			if err := st.UpdateStep(id, r.ID, func(s *state.StepRecord) error { s.Status = status; return nil }); err != nil {
 				return 0, err
 			}

@@ -223,7 +223,7 @@ func (r *rehearsal) cycle(t *testing.T, n, from, to int) {
 			if a.Status != "done" {
 				t.Errorf("log: attempt %d (%s) is %s, want done", a.ID, a.Event, a.Status)
 			}
-			done = append(done, a.Event)
+			done = append(done, string(a.Event))
 		}
 	}
 	if got, want := strings.Join(done, " "), "upgrade-dev redirect upgrade-prod switch-back epilogue"; got != want {

@@ -182,16 +182,16 @@ type View struct {
 	From       int     `json:"from"`
 	To         int     `json:"to"`
 	Transition *struct {
-		ID         uint64 `json:"id"`
-		Event      string `json:"event"`
-		Status     string `json:"status"`
-		Step       string `json:"step"`
-		FailedStep string `json:"failed_step"`
-		Error      string `json:"error"`
+		ID         uint64       `json:"id"`
+		Event      string       `json:"event"`
+		Status     state.Status `json:"status"`
+		Step       string       `json:"step"`
+		FailedStep string       `json:"failed_step"`
+		Error      string       `json:"error"`
 		Steps      []struct {
-			ID       string `json:"id"`
-			Status   string `json:"status"`
-			Attempts int    `json:"attempts"`
+			ID       string           `json:"id"`
+			Status   state.StepStatus `json:"status"`
+			Attempts int              `json:"attempts"`
 		} `json:"steps"`
 	} `json:"transition"`
 	Boxes []struct {
@@ -391,7 +391,7 @@ func (h *Harness) WaitRunning(p *Proc, step string, within time.Duration) bool {
 		}
 		if v, _, err := h.TryWhere(); err == nil && v.Transition != nil {
 			for _, s := range v.Transition.Steps {
-				if s.ID == step && s.Status == state.Running {
+				if s.ID == step && s.Status == state.StepRunning {
 					return true
 				}
 			}

@@ -186,7 +186,7 @@ func TestHostKeysRefused(t *testing.T) {
 		}
 		if v := h.Where(); v.Transition != nil {
 			for _, s := range v.Transition.Steps {
-				if s.Status == state.Done && !strings.Contains(s.ID, "/preflight/") {
+				if s.Status == state.StepDone && !strings.Contains(s.ID, "/preflight/") {
 					t.Errorf("%s key: step %s done", c.name, s.ID)
 				}
 			}

@@ -79,7 +79,7 @@ func TestCrashAnywhere(t *testing.T) {
 			// Killed after the step: running when its Apply ran, pending when
 			// its Check found it done (running is recorded just before
 			// Apply); never done, since done was not recorded yet.
-			want := map[string]string{"before": state.Pending, "applied": state.Running}[kp.point]
+			want := map[string]state.StepStatus{"before": state.Pending, "applied": state.StepRunning}[kp.point]
 			if kp.point == "applied" && checkedDone(r.Stderr) {
 				want = state.Pending
 			}
@@ -103,7 +103,7 @@ func TestCrashAnywhere(t *testing.T) {
 		checkTable(t, h, c.phase)
 		att := h.LastAttempt()
 		for _, s := range att.Steps {
-			if s.Status != state.Done {
+			if s.Status != state.StepDone {
 				t.Errorf("%s: step %s is %s in a done transition", c.event, s.ID, s.Status)
 			}
 		}

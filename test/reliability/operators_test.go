@@ -70,7 +70,7 @@ func TestOperators(t *testing.T) {
 	if v.Transition == nil || v.Transition.Status != state.Interrupted || v.Transition.FailedStep != "upgrade-dev/reboot" {
 		t.Errorf("after one SIGINT: %+v (want interrupted in the reboot wait)", v.Transition)
 	}
-	if !stepIs(v, "upgrade-dev/reboot", state.Running) {
+	if !stepIs(v, "upgrade-dev/reboot", state.StepRunning) {
 		t.Errorf("one SIGINT during the reboot wait: %+v (want the reboot left running)", v.Transition)
 	}
 
@@ -100,7 +100,7 @@ func TestOperators(t *testing.T) {
 			t.Errorf("two %v: want exit %d: %s", c.sig, want, r)
 		}
 		v = h.Where()
-		if v.Transition == nil || v.Transition.Status != state.Interrupted || !stepIs(v, c.step, state.Running) {
+		if v.Transition == nil || v.Transition.Status != state.Interrupted || !stepIs(v, c.step, state.StepRunning) {
 			t.Errorf("after two %v: %+v (want interrupted, install left running for resume to check)", c.sig, v.Transition)
 		}
 		if r := h.Run("--yes", "resume"); r.Code != 0 {
@@ -134,7 +134,7 @@ func TestOperators(t *testing.T) {
 	_ = p.Signal(syscall.SIGTERM)
 	r = p.Wait()
 	v = h.Where()
-	if r.Code != 143 || v.Transition == nil || v.Transition.Status != state.Interrupted || !stepIs(v, "switch-back/install/thurst", state.Done) {
+	if r.Code != 143 || v.Transition == nil || v.Transition.Status != state.Interrupted || !stepIs(v, "switch-back/install/thurst", state.StepDone) {
 		t.Errorf("one SIGTERM: %s; where %+v", r, v.Transition)
 	}
 	if r := h.Run("--yes", "resume"); r.Code != 0 {
@@ -143,7 +143,7 @@ func TestOperators(t *testing.T) {
 	checkTable(t, h, "switched-back")
 }
 
-func stepIs(v labtest.View, id, status string) bool {
+func stepIs(v labtest.View, id string, status state.StepStatus) bool {
 	if v.Transition == nil {
 		return false
 	}

@@ -1,4 +1,4 @@
-package fsm
+package main
 
 import (
 	"fmt"
@@ -7,6 +7,10 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"boxswap/fsm"
+	"boxswap/internal/text"
+	"boxswap/steps"
 )
 
 // ANSI sequences the terminal renderer uses; nothing else is assumed of
@@ -22,18 +26,18 @@ const (
 	ansiClear = "\x1b[J" // from the cursor to the end of the screen
 )
 
-// Terminal is the Reporter for a person at a terminal: finished steps,
+// terminal is the fsm.Reporter for a person at a terminal: finished steps,
 // remote output (box name first) and engine lines scroll by, while the
 // last lines of the screen show the step running now with its box and
 // elapsed time, what a long wait is waiting for, and a progress bar a box
 // is redrawing. Close it before printing anything else.
-type Terminal struct {
+type terminal struct {
 	mu    sync.Mutex
 	w     io.Writer
 	width func() int
 	now   func() time.Time
 
-	cur      *StepInfo
+	cur      *fsm.StepInfo
 	started  time.Time
 	progress string
 	partial  string
@@ -47,19 +51,19 @@ type Terminal struct {
 // tick is how often the elapsed time of the running step is redrawn.
 const tick = 500 * time.Millisecond
 
-// NewTerminal returns a Terminal writing to w. width reports the
+// newTerminal returns a terminal writing to w. width reports the
 // terminal's columns (nil: 80); live lines are cut to fit, so that they
 // never wrap and can be redrawn in place.
-func NewTerminal(w io.Writer, width func() int) *Terminal {
+func newTerminal(w io.Writer, width func() int) *terminal {
 	if width == nil {
 		width = func() int { return 80 }
 	}
-	t := &Terminal{w: w, width: width, now: time.Now, stop: make(chan struct{}), done: make(chan struct{})}
+	t := &terminal{w: w, width: width, now: time.Now, stop: make(chan struct{}), done: make(chan struct{})}
 	go t.loop()
 	return t
 }
 
-func (t *Terminal) loop() {
+func (t *terminal) loop() {
 	defer close(t.done)
 	tk := time.NewTicker(tick)
 	defer tk.Stop()
@@ -78,7 +82,7 @@ func (t *Terminal) loop() {
 }
 
 // Close stops redrawing and clears the live lines. It is safe to call twice.
-func (t *Terminal) Close() {
+func (t *terminal) Close() {
 	t.mu.Lock()
 	select {
 	case <-t.stop:
@@ -95,14 +99,14 @@ func (t *Terminal) Close() {
 
 // Hold clears the live lines and draws nothing until the next step event:
 // for a question typed on the same terminal (a gate).
-func (t *Terminal) Hold() {
+func (t *terminal) Hold() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.clear()
 	t.held = true
 }
 
-func (t *Terminal) StepStart(s StepInfo) {
+func (t *terminal) StepStart(s fsm.StepInfo) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.held = false
@@ -110,18 +114,18 @@ func (t *Terminal) StepStart(s StepInfo) {
 	t.redraw()
 }
 
-func (t *Terminal) StepDone(s StepInfo, outcome string, took time.Duration, err error) {
+func (t *terminal) StepDone(s fsm.StepInfo, outcome fsm.Outcome, took time.Duration, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.held = false
 	t.cur, t.progress, t.partial = nil, "", ""
 	mark, color := "✓", ansiGreen
 	switch outcome {
-	case OutcomeSkipped:
+	case fsm.OutcomeSkipped:
 		mark, color = "=", ansiDim
-	case OutcomeFailed:
+	case fsm.OutcomeFailed:
 		mark, color = "✗", ansiRed
-	case OutcomeUnknown, OutcomeRefused, OutcomeUnreachable, OutcomeStopped:
+	case fsm.OutcomeUnknown, fsm.OutcomeRefused, fsm.OutcomeUnreachable, fsm.OutcomeStopped:
 		mark, color = "?", ansiRed
 	}
 	verb := ""
@@ -129,17 +133,17 @@ func (t *Terminal) StepDone(s StepInfo, outcome string, took time.Duration, err 
 		verb = "undo "
 	}
 	line := fmt.Sprintf("%s%s%s %s[%d/%d] %s%s%s %s  %s%s%s", color, mark, ansiReset, verb, s.Index, s.Total,
-		ansiCyan, boxLabel(s.Box), ansiReset, s.Text, ansiDim, Round(took), ansiReset)
-	if outcome == OutcomeSkipped {
+		ansiCyan, steps.BoxLabel(s.Box), ansiReset, s.Text, ansiDim, text.Round(took), ansiReset)
+	if outcome == fsm.OutcomeSkipped {
 		line += ansiDim + " (already done)" + ansiReset
 	}
 	if err != nil {
-		line += "\n  " + ansiRed + outcome + ": " + ansiReset + err.Error()
+		line += "\n  " + ansiRed + string(outcome) + ": " + ansiReset + err.Error()
 	}
 	t.print(line)
 }
 
-func (t *Terminal) Line(box, text string) {
+func (t *terminal) Line(box, text string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if strings.HasPrefix(t.partial, box+"|") {
@@ -148,14 +152,14 @@ func (t *Terminal) Line(box, text string) {
 	t.print("  " + ansiCyan + box + ansiReset + "| " + text)
 }
 
-func (t *Terminal) Partial(box, text string) {
+func (t *terminal) Partial(box, text string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.partial = box + "| " + text
 	t.redraw()
 }
 
-func (t *Terminal) Progress(text string) {
+func (t *terminal) Progress(text string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.progress = text
@@ -166,20 +170,20 @@ func (t *Terminal) Progress(text string) {
 	t.redraw()
 }
 
-func (t *Terminal) Say(text string) {
+func (t *terminal) Say(text string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.print(ansiBold + text + ansiReset)
 }
 
 // print writes permanent lines above the live area.
-func (t *Terminal) print(s string) {
+func (t *terminal) print(s string) {
 	t.clear()
 	io.WriteString(t.w, s+"\n")
 	t.draw()
 }
 
-func (t *Terminal) redraw() {
+func (t *terminal) redraw() {
 	if t.held {
 		return
 	}
@@ -188,7 +192,7 @@ func (t *Terminal) redraw() {
 }
 
 // clear erases the live area and leaves the cursor where it began.
-func (t *Terminal) clear() {
+func (t *terminal) clear() {
 	if t.drawn == 0 {
 		return
 	}
@@ -198,7 +202,7 @@ func (t *Terminal) clear() {
 }
 
 // draw writes the live area; the cursor stays at the end of its last line.
-func (t *Terminal) draw() {
+func (t *terminal) draw() {
 	if t.cur == nil || t.held {
 		return
 	}
@@ -212,7 +216,7 @@ func (t *Terminal) draw() {
 		verb = "undo "
 	}
 	lines := []string{
-		fit(w, seg{ansiBold, fmt.Sprintf("▶ %s[%d/%d] ", verb, s.Index, s.Total)}, seg{ansiCyan, boxLabel(s.Box)},
+		fit(w, seg{ansiBold, fmt.Sprintf("▶ %s[%d/%d] ", verb, s.Index, s.Total)}, seg{ansiCyan, steps.BoxLabel(s.Box)},
 			seg{"", " " + s.Text + "  "}, seg{ansiDim, t.now().Sub(t.started).Round(time.Second).String()}),
 	}
 	if t.progress != "" {
