@@ -278,3 +278,33 @@ func TestPipReinstallPerPackage(t *testing.T) {
 		t.Errorf("script %s", s)
 	}
 }
+
+// A transaction that fails with the database intact (the package manager
+// killed between two packages: apt says "dpkg exited unexpectedly") runs
+// once more; one that fails twice on a sound database is the package
+// manager's own error, returned after exactly two runs.
+func TestTransactionFailedOnASoundDatabaseRunsOnceMore(t *testing.T) {
+	localRuns(t)
+	r := newShRunner(t)
+	count := filepath.Join(r.dir, "count")
+	// Fails the first time only.
+	cmd := "echo run >> " + quote(count) + "; [ $(wc -l < " + quote(count) + ") -gt 1 ]"
+	s := &txStep{box: "b", pm: fakePM(r.dir), d: detached{box: "b", unit: "boxswap-tx3", label: "upgrade", cmd: cmd},
+		base: base{id: "u/tx3", desc: Description{Box: "b"}}}
+	te := newEnv(map[string]boxes.Runner{"b": r})
+	if err := s.Apply(context.Background(), te.Env); err != nil {
+		t.Fatalf("a transaction failing once on a sound database: %v", err)
+	}
+	if got := mustRead(t, count); got != "run\nrun\n" {
+		t.Errorf("ran %q, want twice", got)
+	}
+	always := filepath.Join(r.dir, "always")
+	s2 := &txStep{box: "b", pm: fakePM(r.dir), d: detached{box: "b", unit: "boxswap-tx4", label: "upgrade", cmd: "echo run >> " + quote(always) + "; false"},
+		base: base{id: "u/tx4", desc: Description{Box: "b"}}}
+	if err := s2.Apply(context.Background(), te.Env); err == nil {
+		t.Fatal("a transaction failing every time succeeded")
+	}
+	if got := mustRead(t, always); got != "run\nrun\n" {
+		t.Errorf("ran %q, want exactly twice", got)
+	}
+}

@@ -196,10 +196,15 @@ func (s *txStep) Apply(ctx context.Context, env *Env) error {
 			return err
 		}
 		switch {
-		case !end.Earlier && ok || again > 0 && ok:
-			// It ran to its end and failed: the package manager's own
-			// error, nothing to recover.
+		case again > 0 && ok:
+			// It failed twice on a sound database: the package
+			// manager's own error, nothing to recover.
 			return end.err(s.d)
+		case !end.Earlier && ok:
+			// Failed with the database intact: the package manager
+			// killed between two packages looks like this (apt: "dpkg
+			// exited unexpectedly"). Once more; a real error fails again.
+			progress(env, "%s: %s exited %d with the package database intact: running it once more", s.box, s.d.label, end.Exit)
 		case !ok:
 			what := fmt.Sprintf("%s exited %d", s.d.label, end.Exit)
 			if end.Interrupted {
