@@ -8,4 +8,4 @@ import "errors"
 var ErrPrecondition = errors.New("precondition not met")
 
 // Guards lists the guards an operator may override with --force NAME.
-var Guards = []string{ForceMaxDelete}
+var Guards = []string{ForceMaxDelete, ForceCheckout}
