@@ -192,8 +192,8 @@ func (s *sameCodeStep) Apply(ctx context.Context, env *Env) error {
 		return nil
 	}
 	return refusal(fmt.Sprintf("refusing to move production to %s: its checkout %s is at %s, but %s serves production at %s; nothing was stopped; "+
-		"bring %s to that commit (git -C %s fetch ssh://…%s %s && git checkout it), or run again with --force %s",
-		s.box, s.checkout, short(mine), s.ref, short(theirs), s.box, quote(s.checkout), s.checkout, theirs, ForceCheckout), ErrRefused)
+		"bring %s to %s (fetch it from %s over ssh, check it out on the devel branch) and resume, or run again with --force %s",
+		s.box, s.checkout, short(mine), s.ref, theirs, s.box, short(theirs), s.ref, ForceCheckout), ErrRefused)
 }
 
 func (s *sameCodeStep) Undo(context.Context, *Env) error { return nil }
