@@ -168,7 +168,10 @@ type Upgrade struct {
 	To            int           `yaml:"to"`
 	RebootTimeout time.Duration `yaml:"reboot_timeout"` // default 60m
 	DevelBranch   string        `yaml:"devel_branch"`   // default "f<To>" (dnf), the To suite (apt)
-	MinFreeDisk   ByteSize      `yaml:"min_free_disk"`  // on / and data.root; default 5GiB
+	// DevelRef is where upgrade-dev creates the devel branch (after a
+	// fetch): a ref or commit; default "origin/<DevelBranch>".
+	DevelRef    string   `yaml:"devel_ref"`
+	MinFreeDisk ByteSize `yaml:"min_free_disk"` // on / and data.root; default 5GiB
 	// Suites names the suite (codename) of each release for the apt
 	// method; it holds From and To. Nil for dnf.
 	Suites map[int]string `yaml:"suites"`

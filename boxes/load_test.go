@@ -152,7 +152,7 @@ func TestLoadLab(t *testing.T) {
 		t.Errorf("explicit zero values lost: keepalive %v max_delete %d suffix %q containers %v",
 			c.SSH.Keepalive, c.Data.MaxDelete, c.Data.BackupSuffix, c.Cleanup.Containers)
 	}
-	if c.Upgrade.DevelBranch != "lab/f29" || c.Upgrade.MinFreeDisk != 1000 || c.Upgrade.RebootTimeout != 90*time.Second {
+	if c.Upgrade.DevelBranch != "lab/f29" || c.Upgrade.DevelRef != "upstream/lab/f29" || c.Upgrade.MinFreeDisk != 1000 || c.Upgrade.RebootTimeout != 90*time.Second {
 		t.Errorf("upgrade = %+v", c.Upgrade)
 	}
 	if got := [2]string{c.Boxes[0].Addr(), c.Boxes[1].Addr()}; got != [2]string{"127.0.0.2:2222", "127.0.0.2:2223"} {
@@ -160,11 +160,11 @@ func TestLoadLab(t *testing.T) {
 	}
 	want := map[Event]Hooks{
 		"redirect": {
-			Before: []Hook{{Name: "notify", On: Production, Run: "wall 'production moves now'", Line: 49}},
+			Before: []Hook{{Name: "notify", On: Production, Run: "wall 'production moves now'", Line: 50}},
 			After: []Hook{{Name: "smoke", On: "thermals", Run: "curl -fsS http://127.0.1.1:8080/",
-				Check: "test -f /tmp/smoke", Undo: "rm -f /tmp/smoke", Line: 53}},
+				Check: "test -f /tmp/smoke", Undo: "rm -f /tmp/smoke", Line: 54}},
 		},
-		"epilogue": {Before: []Hook{}, After: []Hook{{Name: "notify", On: Development, Run: "wall done", Line: 60}}},
+		"epilogue": {Before: []Hook{}, After: []Hook{{Name: "notify", On: Development, Run: "wall done", Line: 61}}},
 	}
 	if !reflect.DeepEqual(c.Hooks, want) {
 		t.Errorf("hooks =\n%+v\nwant\n%+v", c.Hooks, want)

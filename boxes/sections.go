@@ -185,7 +185,7 @@ func (l *loader) upgrade(top *mapping) Upgrade {
 		l.missing(top, "upgrade", "add upgrade: with from and to, the current and target releases")
 		return u
 	}
-	m := l.mapping(top.vals["upgrade"], "upgrade", "method", "from", "to", "suites", "keep_sources", "reboot_timeout", "devel_branch", "min_free_disk",
+	m := l.mapping(top.vals["upgrade"], "upgrade", "method", "from", "to", "suites", "keep_sources", "reboot_timeout", "devel_branch", "devel_ref", "min_free_disk",
 		"options", "pip", "python", "pip_command")
 	if m.node == nil {
 		return u
@@ -223,6 +223,7 @@ func (l *loader) upgrade(top *mapping) Upgrade {
 			u.DevelBranch = s
 		}
 	}
+	u.DevelRef, _ = l.str(m, "devel_ref", "", checkRef)
 	if v, ok := l.byteSize(m, "min_free_disk"); ok {
 		u.MinFreeDisk = v
 	}

@@ -205,6 +205,15 @@ func checkBranch(s string) (string, string) {
 	return "", ""
 }
 
+// checkRef accepts a git ref or commit name (origin/f29, v1.2, a hash):
+// the branch rules, which also keep it one shell-safe word.
+func checkRef(s string) (string, string) {
+	if why, _ := checkBranch(s); why != "" {
+		return strings.Replace(why, "branch name", "ref", 1), "write a git ref like origin/f29, a tag or a commit hash"
+	}
+	return "", ""
+}
+
 func checkCommand(s string) (string, string) {
 	if strings.ContainsRune(s, 0) {
 		return "holds a NUL byte", "remove the \\0 escape"

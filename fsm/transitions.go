@@ -107,6 +107,7 @@ func (p planner) upgrade(box, other boxes.Box, devHolds bool) []steps.Step {
 		steps.ReleaseIn(p.id("preflight/release", box.Name), box.Name, []int{p.from, p.to}, p.release(p.from)+" (or already "+p.release(p.to)+")"),
 		steps.FreeDisk(p.id("preflight/disk", box.Name), box.Name, []string{"/", c.Data.Root}, int64(c.Upgrade.MinFreeDisk)),
 		steps.PkgHealth(p.id("preflight/packages", box.Name), box.Name, pm),
+		steps.CleanCheckout(p.id("preflight/checkout", box.Name), box.Name, c.App.Checkout, c.App.SettingsFile),
 	)
 	pip := steps.PipParams{Python: c.Upgrade.Python, Pip: c.Upgrade.PipCommand}
 	if c.Upgrade.Pip != boxes.PipSkip {
@@ -120,12 +121,34 @@ func (p planner) upgrade(box, other boxes.Box, devHolds bool) []steps.Step {
 	if c.Upgrade.Pip != boxes.PipSkip {
 		s = append(s, steps.PipReinstall(p.id("pip-reinstall"), box.Name, pip))
 	}
-	s = append(s,
-		steps.Branch(p.id("devel-branch"), box.Name, c.App.Checkout, c.Upgrade.DevelBranch),
-		steps.Install(p.id("install"), box.Name, "re-run install.sh", c.App.Install),
-	)
-	return s
+	s = append(s, p.develBranch(box, other, devHolds)...)
+	return append(s, steps.Install(p.id("install"), box.Name, "re-run install.sh", c.App.Install))
 }
+
+// develBranch: the devel branch at the commit the other box validated.
+// upgrade-dev makes it at origin's branch (or upgrade.devel_ref);
+// upgrade-prod at the commit other runs then, read at run time and
+// fetched from it box to box.
+func (p planner) develBranch(box, other boxes.Box, devHolds bool) []steps.Step {
+	c := p.cfg
+	bp := steps.BranchParams{Box: box.Name, Checkout: c.App.Checkout, Branch: c.Upgrade.DevelBranch,
+		Start: "origin/" + c.Upgrade.DevelBranch}
+	if devHolds {
+		if c.Upgrade.DevelRef != "" {
+			bp.Start = c.Upgrade.DevelRef
+		}
+		return []steps.Step{steps.BranchAt(p.id("devel-branch"), bp)}
+	}
+	bp.Start, bp.StartFact = "", codeFact(other)
+	bp.From = steps.Remote{Host: other.Host, User: other.User, Port: other.Port, Checkout: c.App.Checkout}
+	return []steps.Step{
+		steps.RecordHead(p.id("record-code", other.Name), other.Name, c.App.Checkout, codeFact(other)),
+		steps.BranchAt(p.id("devel-branch"), bp),
+	}
+}
+
+// codeFact holds the commit box ran when upgrade-prod read it.
+func codeFact(box boxes.Box) string { return box.Name + "/code" }
 
 // pkgManager is the package database the upgrade method works on.
 func (p planner) pkgManager() steps.PkgManager {
@@ -199,7 +222,7 @@ const presyncPasses = 3
 // delta sync, move the address.
 func (p planner) move(src, dst boxes.Box, dropDev bool) []steps.Step {
 	c := p.cfg
-	prodUnit, devUnit := p.unit(boxes.Production), p.unit(boxes.Development)
+	prodUnit := p.unit(boxes.Production)
 	gate := fmt.Sprintf("move production from %s to %s", src.Name, dst.Name)
 	if dropDev {
 		gate = fmt.Sprintf("%s has been validated on %s; move production from %s to it", dst.Name, p.short(p.to), src.Name)
@@ -210,9 +233,7 @@ func (p planner) move(src, dst boxes.Box, dropDev bool) []steps.Step {
 		steps.Reachable(p.id("preflight/reach", dst.Name), dst.Name),
 		steps.Release(p.id("preflight/release", dst.Name), dst.Name, p.to, p.release(p.to)),
 	}
-	if dropDev {
-		s = append(s, steps.UnitDown(p.id("drop-development", dst.Name), dst.Name, devUnit))
-	}
+	s = append(s, p.moveDst(src, dst, dropDev)...)
 	// The pre-sync repeats its passes while production is live and the
 	// delta shrinks, and leaves a shared box-to-box ssh connection; the
 	// final sync then needs no handshake and, the pre-sync having counted
@@ -254,6 +275,21 @@ func (p planner) move(src, dst boxes.Box, dropDev bool) []steps.Step {
 		s = append(s, steps.Stamp(p.id("record-time"), productionSince, "when "+dst.Name+" took production"))
 	}
 	return s
+}
+
+// moveDst: what a move checks or changes on dst before anything runs on
+// src. redirect drops dst's development function; switch-back checks
+// that dst's checkout is clean and at the commit that serves production
+// on src: production returns only to the code that served it.
+func (p planner) moveDst(src, dst boxes.Box, dropDev bool) []steps.Step {
+	c := p.cfg
+	if dropDev {
+		return []steps.Step{steps.UnitDown(p.id("drop-development", dst.Name), dst.Name, p.unit(boxes.Development))}
+	}
+	return []steps.Step{
+		steps.CleanCheckout(p.id("preflight/checkout", dst.Name), dst.Name, c.App.Checkout, c.App.SettingsFile),
+		steps.SameCode(p.id("preflight/same-code", dst.Name), dst.Name, src.Name, c.App.Checkout),
+	}
 }
 
 // epilogue: the usual development box becomes one again.

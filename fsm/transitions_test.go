@@ -89,13 +89,61 @@ func TestUpgradeProdRunsOnTheIdleOldProductionBox(t *testing.T) {
 		t.Fatalf("upgrade-prod must begin at the gate: %v", ids)
 	}
 	for _, s := range st {
-		if strings.HasPrefix(s.ID(), "upgrade-prod/preflight/") || s.ID() == "upgrade-prod/approve" {
+		// Preflights and record-code only read the other box.
+		if strings.HasPrefix(s.ID(), "upgrade-prod/preflight/") || s.ID() == "upgrade-prod/approve" || s.ID() == "upgrade-prod/record-code/thermals" {
 			continue
 		}
 		if b := s.Describe().Box; b != "thurst" {
 			t.Errorf("%s runs on %q, want thurst", s.ID(), b)
 		}
 	}
+}
+
+// The same code on both boxes: upgrade-dev branches at origin's branch
+// (or upgrade.devel_ref), upgrade-prod at the commit thermals runs, read
+// at run time; switch-back checks thurst is at it before stopping
+// anything; both upgrades refuse a dirty checkout before changing it.
+func TestSameCodePlan(t *testing.T) {
+	cfg := testConfig()
+	cmds := func(event Event, id string) []string {
+		st, err := Steps(cfg, state.Meta{From: 27, To: 29}, event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range st {
+			if s.ID() == id {
+				return s.Describe().Commands
+			}
+		}
+		t.Fatalf("%s: no step %s", event, id)
+		return nil
+	}
+	co := cfg.App.Checkout
+	if got := cmds(UpgradeDev, "upgrade-dev/devel-branch"); got[2] != "git -C "+co+" checkout -b f29 origin/f29" {
+		t.Errorf("upgrade-dev branch: %q", got)
+	}
+	cfg.Upgrade.DevelRef = "v4.2"
+	if got := cmds(UpgradeDev, "upgrade-dev/devel-branch"); got[2] != "git -C "+co+" checkout -b f29 v4.2" {
+		t.Errorf("upgrade-dev branch at devel_ref: %q", got)
+	}
+	if got := cmds(UpgradeProd, "upgrade-prod/devel-branch"); !strings.Contains(got[0], "fetch --quiet ssh://") ||
+		got[2] != "git -C "+co+" checkout -b f29 '<thermals/code>'" {
+		t.Errorf("upgrade-prod branch: %q", got)
+	}
+	before(t, planIDs(t, cfg, UpgradeProd), "upgrade-prod/record-code/thermals", "upgrade-prod/devel-branch")
+	for _, ev := range []Event{UpgradeDev, UpgradeProd} {
+		ids := planIDs(t, cfg, ev)
+		box := map[Event]string{UpgradeDev: "thermals", UpgradeProd: "thurst"}[ev]
+		before(t, ids, string(ev)+"/preflight/checkout/"+box, string(ev)+"/devel-branch")
+	}
+	ids := planIDs(t, cfg, SwitchBack)
+	before(t, ids, "switch-back/preflight/checkout/thurst", "switch-back/preflight/same-code/thurst")
+	for _, id := range ids {
+		if strings.HasPrefix(id, "switch-back/sync/") {
+			before(t, ids, "switch-back/preflight/same-code/thurst", id)
+		}
+	}
+	before(t, ids, "switch-back/preflight/same-code/thurst", "switch-back/stop-services/thermals")
 }
 
 // The window without production holds only: stop the app on the old box,

@@ -10,22 +10,38 @@ import (
 	"boxswap/boxes"
 )
 
+// gitRepo clones an upstream (bare, with branches master and f29, f29 a
+// commit ahead) into a checkout whose path has a space, as a site's
+// checkout is cloned from its origin.
 func gitRepo(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Fatalf("git is needed: %v", err)
 	}
-	dir := filepath.Join(t.TempDir(), "nb hosting")
-	mustWrite(t, filepath.Join(dir, "README"), "x\n")
-	for _, args := range [][]string{
-		{"init", "-q", "-b", "master"},
-		{"-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "init"},
-	} {
-		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v %s", args, err, out)
-		}
-	}
+	top := t.TempDir()
+	up, seed, dir := filepath.Join(top, "up.git"), filepath.Join(top, "seed"), filepath.Join(top, "nb hosting")
+	mustWrite(t, filepath.Join(seed, "README"), "x\n")
+	gitT(t, "", "init", "-q", "--bare", "-b", "master", up)
+	gitT(t, seed, "init", "-q", "-b", "master")
+	gitT(t, seed, "add", "-A")
+	gitT(t, seed, "commit", "-q", "-m", "init")
+	gitT(t, seed, "commit", "-q", "--allow-empty", "-m", "f29 work")
+	gitT(t, seed, "push", "-q", up, "HEAD~1:refs/heads/master", "HEAD:refs/heads/f29")
+	gitT(t, "", "clone", "-q", up, dir)
 	return dir
+}
+
+func gitT(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	if dir != "" {
+		args = append([]string{"-C", dir}, args...)
+	}
+	args = append([]string{"-c", "user.email=t@t", "-c", "user.name=t"}, args...)
+	out, err := exec.Command("git", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v %s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func currentBranch(t *testing.T, dir string) string {
@@ -91,9 +107,9 @@ func TestBranchExistingIsKeptOnUndo(t *testing.T) {
 func TestBranchDescribeAndBadName(t *testing.T) {
 	d := Branch("id", "thermals", "/root/nbhosting", "f29").Describe()
 	want := []string{
-		"git -C /root/nbhosting symbolic-ref --short -q HEAD",
-		"git -C /root/nbhosting rev-parse --verify --quiet refs/heads/f29",
-		"git -C /root/nbhosting checkout -b f29",
+		"if git -C /root/nbhosting remote get-url origin >/dev/null 2>&1; then git -C /root/nbhosting fetch --quiet origin; else echo 'no remote origin: nothing fetched'; fi",
+		"git -C /root/nbhosting rev-parse --verify --quiet 'origin/f29^{commit}'",
+		"git -C /root/nbhosting checkout -b f29 origin/f29",
 	}
 	if !equalStrings(d.Commands, want) {
 		t.Errorf("commands %q", d.Commands)

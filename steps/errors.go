@@ -12,7 +12,7 @@ var ErrPrecondition = errors.New("precondition not met")
 type Guard string
 
 // Guards lists the guards an operator may override with --force NAME.
-var Guards = []Guard{ForceMaxDelete}
+var Guards = []Guard{ForceMaxDelete, ForceCheckout}
 
 // ParseGuard returns the guard named name, or false when no guard is
 // named so (--force with an unknown name is refused before any work).

@@ -86,9 +86,6 @@ func queries(v string, s Step) []string {
 // knownDrift lists what Apply sends that plan does not show yet, with why;
 // the test fails once a kind no longer drifts, so that the entry goes.
 var knownDrift = map[string]string{
-	// Branch checks out an existing branch without -b; plan shows only the
-	// creation. steps/branch.go is being reworked (a new guard step).
-	"Branch": "git -C <checkout> checkout <branch>",
 	// PipReinstall starts a detached script that installs each missing
 	// package on its own and reports each result; plan shows one pip
 	// install line of them all.

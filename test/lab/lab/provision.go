@@ -80,7 +80,7 @@ func provision(root string, s *boxSpec) error {
 		{"root/.ssh/config", fmt.Sprintf("Host %s\n  HostName %s\n  Port %d\nHost *\n  BatchMode yes\n  StrictHostKeyChecking yes\n",
 			s.Peer, s.PeerHost, s.Port), 0o600},
 		{"root/nbhosting/install.sh", installSh, 0o755},
-		{"root/nbhosting/.gitignore", "install.log\n*.pyc\n", 0o644},
+		{"root/nbhosting/.gitignore", "install.log\n*.pyc\ndjango/nbh_main/sitesettings.py\n", 0o644},
 		{"root/nbhosting/README.md", "# nbhosting (lab checkout)\n", 0o644},
 		{"root/nbhosting/django/nbh_main/__init__.py", "", 0o644},
 		{"root/nbhosting/django/nbh_main/sitesettings.py", sitesettings(s.Name, set), 0o644},
@@ -154,6 +154,9 @@ SECRET_KEY = "lab-not-secret"
 const installSh = `#!/bin/sh
 # nbhosting installer (lab): records that it ran and what the settings said.
 set -e
+# A slow install for the tests (the flag lies outside the checkout: the
+# app's code stays as committed).
+if [ -f /var/lib/lab/install.slow ]; then echo "$(hostname) started" >> /var/lib/lab/install.started; sleep 2; fi
 cd "$(dirname "$0")"
 settings=django/nbh_main/sitesettings.py
 get() { sed -n "s/^$1 = \"\(.*\)\"\$/\1/p" "$settings"; }
@@ -216,24 +219,52 @@ func genData(root string, s *boxSpec) error {
 	return nil
 }
 
-// gitInit makes /root/nbhosting a git checkout with the real git, run in
-// the box's root.
+// labBranches are the branches upstream has besides master: one per
+// target release of the lab's cycles.
+var labBranches = []string{"f29", "f31", "trixie"}
+
+// labGitDate dates the lab's first commit: the same files with the same
+// date make the same commit on both boxes and upstream.
+const labGitDate = "2026-01-01T00:00:00Z"
+
+// localUpstream is where a box's checkout is first cloned from (inside the
+// box); an sd lab points origin at the shared upstream instead (sdOrigin).
+const localUpstream = "/var/lib/lab/upstream.git"
+
+// gitInit makes /root/nbhosting a clone of an upstream, with the real git
+// run in the box's root: the files become the first commit (sitesettings.py
+// is ignored, as on real sites), a bare upstream holds it on master and one
+// branch per target release, and the checkout is a clone of it on master.
 func gitInit(root string) error {
 	// A provisioning cut short leaves a half-made repository: start afresh.
-	if err := os.RemoveAll(filepath.Join(root, "root/nbhosting/.git")); err != nil {
-		return err
+	for _, d := range []string{"root/nbhosting/.git", strings.TrimPrefix(localUpstream, "/")} {
+		if err := os.RemoveAll(filepath.Join(root, d)); err != nil {
+			return err
+		}
 	}
 	steps := [][]string{
 		{"init", "-q", "-b", "master"},
 		{"add", "-A"},
 		{"commit", "-q", "-m", "nbhosting lab checkout"},
-		{"branch", "f29"},
-		{"branch", "f31"},
+		{"clone", "-q", "--bare", ".", localUpstream},
 	}
+	for _, b := range labBranches {
+		steps = append(steps, []string{"-C", localUpstream, "branch", b})
+	}
+	steps = append(steps,
+		[]string{"remote", "add", "origin", localUpstream},
+		[]string{"fetch", "-q", "origin"},
+		[]string{"branch", "-q", "--set-upstream-to=origin/master"},
+	)
+	return boxGit(root, steps...)
+}
+
+// boxGit runs git in the box's /root/nbhosting, chrooted into root.
+func boxGit(root string, steps ...[]string) error {
 	for _, args := range steps {
 		cmd := exec.Command("/usr/bin/git", append([]string{"-c", "user.name=lab", "-c", "user.email=lab@lab"}, args...)...)
 		cmd.Dir = "/root/nbhosting"
-		cmd.Env = append(cleanEnv(), "HOME=/root")
+		cmd.Env = append(cleanEnv(), "HOME=/root", "GIT_AUTHOR_DATE="+labGitDate, "GIT_COMMITTER_DATE="+labGitDate)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, out)

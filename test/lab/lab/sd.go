@@ -177,7 +177,7 @@ func sdUp(ctx context.Context, dir string, opts Options) (*Lab, error) {
 	if err := l.netUp(); err != nil {
 		return fail(err)
 	}
-	if err := l.startRole("", "sd-serve", img.serve); err != nil {
+	if err := l.startRole("", "sd-serve", img.serve+",/git/="+filepath.Join(l.Dir, "git")); err != nil {
 		return fail(err)
 	}
 	for _, b := range BoxNames {
@@ -327,7 +327,7 @@ func (l *Lab) sdPrepare(img image, spec osSpec) error {
 		if err := l.mountBox(b, img.rootfs); err != nil {
 			return err
 		}
-		if err := sdProvision(filepath.Join(l.boxDir(b), "root"), s, spec); err != nil {
+		if err := sdProvision(filepath.Join(l.boxDir(b), "root"), s, spec, l.Dir); err != nil {
 			return fmt.Errorf("lab: provision %s: %w", b, err)
 		}
 	}

@@ -5,6 +5,7 @@ package lab
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -16,7 +17,7 @@ const sdProvisioned = "var/lib/lab/provisioned"
 // sdProvision writes what makes the base rootfs one of the pair into the
 // box's overlay (mounted at root): names, SSH keys, the address units, the
 // app behind nginx, install.sh and the git checkout, the user data.
-func sdProvision(root string, s *boxSpec, spec osSpec) error {
+func sdProvision(root string, s *boxSpec, spec osSpec, dir string) error {
 	if _, err := os.Stat(filepath.Join(root, sdProvisioned)); err == nil {
 		return nil
 	}
@@ -37,7 +38,7 @@ func sdProvision(root string, s *boxSpec, spec osSpec) error {
 		"etc/nginx/sites-available/default":              nginxSite,
 		"etc/nbhosting/function":                         s.Function + "\n",
 		"root/nbhosting/install.sh":                      sdInstallSh,
-		"root/nbhosting/.gitignore":                      "install.log\n",
+		"root/nbhosting/.gitignore":                      "install.log\ndjango/nbh_main/sitesettings.py\n",
 		"root/nbhosting/django/nbh_main/sitesettings.py": sitesettings(s.Name, functionSettings[s.Function]),
 	}
 	for rel, content := range files {
@@ -84,6 +85,9 @@ func sdProvision(root string, s *boxSpec, spec osSpec) error {
 		return err
 	}
 	if err := gitInit(root); err != nil {
+		return err
+	}
+	if err := shareUpstream(root, dir); err != nil {
 		return err
 	}
 	return writeBoxFile(root, sdProvisioned, "provisioned\n", 0o644)
@@ -301,4 +305,73 @@ ssh:
 
 hooks: {}
 `, sdThurst, sdThermals, p[0], p[1], p[2], d[0], d[1], d[2], spec.yaml)
+}
+
+// UpstreamURL is where the boxes' checkouts fetch from: the lab's shared
+// upstream, served read-only by the mirror over plain (dumb) HTTP.
+const UpstreamURL = "http://" + MirrorAddr + "/git/upstream.git"
+
+// upstreamDir is the shared upstream's bare repository, DIR/git/upstream.git
+// (the mirror serves DIR/git only: DIR also holds the operator's key).
+func upstreamDir(dir string) string { return filepath.Join(dir, "git", "upstream.git") }
+
+// shareUpstream makes the lab's shared upstream once, from the first
+// box's (the boxes' commits are the same: same files, same date), and
+// points the box's origin at it.
+func shareUpstream(root, dir string) error {
+	up := upstreamDir(dir)
+	if _, err := os.Stat(filepath.Join(up, "HEAD")); err != nil {
+		_ = os.RemoveAll(up)
+		if err := hostGit("", "clone", "-q", "--bare", filepath.Join(root, strings.TrimPrefix(localUpstream, "/")), up); err != nil {
+			return err
+		}
+		if err := hostGit(up, "update-server-info"); err != nil {
+			return err
+		}
+	}
+	if err := boxGit(root, []string{"remote", "set-url", "origin", UpstreamURL}); err != nil {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(root, strings.TrimPrefix(localUpstream, "/")))
+}
+
+// hostGit runs this machine's git (in dir when not "").
+func hostGit(dir string, args ...string) error {
+	if dir != "" {
+		args = append([]string{"-C", dir}, args...)
+	}
+	cmd := exec.Command("git", append([]string{"-c", "user.name=lab", "-c", "user.email=lab@lab", "-c", "safe.directory=*"}, args...)...)
+	cmd.Env = append(cleanEnv(), "HOME=/root")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// PushUpstream commits content to file on branch of the shared upstream,
+// as a developer pushing a fix, and returns the commit. Host-side git:
+// the boxes see it at their next fetch.
+func (l *Lab) PushUpstream(branch, file, content, message string) (string, error) {
+	work, err := os.MkdirTemp("", "lab-push-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	up := upstreamDir(l.Dir)
+	if err := hostGit("", "clone", "-q", "-b", branch, up, work); err != nil {
+		return "", err
+	}
+	if err := writeFile(filepath.Join(work, file), []byte(content), 0o644); err != nil {
+		return "", err
+	}
+	for _, args := range [][]string{{"add", "--", file}, {"commit", "-q", "-m", message}, {"push", "-q", "origin", branch}} {
+		if err := hostGit(work, args...); err != nil {
+			return "", err
+		}
+	}
+	if err := hostGit(up, "update-server-info"); err != nil {
+		return "", err
+	}
+	out, err := exec.Command("git", "-C", work, "rev-parse", "HEAD").Output()
+	return strings.TrimSpace(string(out)), err
 }
