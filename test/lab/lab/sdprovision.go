@@ -248,63 +248,9 @@ echo "nbhosting installed for $sn ($fn)"
 
 // sdBoxesYAML is the lab's boxes.yaml for the systemd kind.
 func sdBoxesYAML(spec osSpec) string {
-	p, d := functionSettings["production"], functionSettings["development"]
-	return fmt.Sprintf(`# boxswap lab (real boxes): written by "lab up"; see test/lab.
-# Run boxswap from the lab's network namespace: ip netns exec NETNS boxswap …
-version: 1
-
-boxes:
-  - name: thurst
-    host: %[1]s
-    port: 22
-    user: root
-    function: production
-  - name: thermals
-    host: %[2]s
-    port: 22
-    user: root
-    function: development
-
-functions:
-  production:
-    alias: nbhosting.lab
-    address_unit: nbhosting-addr
-    settings:
-      server_name: %[3]s
-      ssl_certificate: %[4]s
-      ssl_certificate_key: %[5]s
-  development:
-    alias: nbhosting-dev.lab
-    address_unit: nbhosting-dev-addr
-    settings:
-      server_name: %[6]s
-      ssl_certificate: %[7]s
-      ssl_certificate_key: %[8]s
-
-app:
-  checkout: /root/nbhosting
-  settings_file: /root/nbhosting/django/nbh_main/sitesettings.py
-  install: cd /root/nbhosting && ./install.sh
-  services: [nbh-uwsgi, nbh-monitor]
-
-data:
-  root: /nbhosting
-  folders: [students, raw]
-  backup_suffix: .prod
-  max_delete: 1000
-
-%[9]s
-cleanup:
-  containers: false
-
-ssh:
-  known_hosts: known_hosts
-  identity: id_ed25519
-  connect_timeout: 5s
-  keepalive: 5s
-
-hooks: {}
-`, sdThurst, sdThermals, p[0], p[1], p[2], d[0], d[1], d[2], spec.yaml)
+	return labYAML("# boxswap lab (real boxes): written by \"lab up\"; see test/lab.\n"+
+		"# Run boxswap from the lab's network namespace: ip netns exec NETNS boxswap …\n",
+		sdThurst, sdThermals, 22, "nbh-uwsgi, nbh-monitor", spec.yaml)
 }
 
 // UpstreamURL is where the boxes' checkouts fetch from: the lab's shared

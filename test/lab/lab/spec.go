@@ -90,9 +90,21 @@ func knownHost(host string, port int, pub string) string {
 // boxesYAML is the lab's boxes.yaml: the shipped layout with the lab's
 // addresses, names and small limits.
 func boxesYAML(port int) string {
+	return labYAML("# boxswap lab: written by \"lab up\"; see test/lab.\n", ThurstHost, ThermalsHost, port,
+		"nbh-uwsgi, nbh-monitor, docker", `upgrade:
+  from: 27
+  to: 29
+  reboot_timeout: 2m
+  devel_branch: f29
+  min_free_disk: 1MiB
+`)
+}
+
+// labYAML is the template of both kinds' boxes.yaml: the shipped layout
+// with the lab's addresses, names and small limits.
+func labYAML(head, thurst, thermals string, port int, services, upgrade string) string {
 	p, d := functionSettings["production"], functionSettings["development"]
-	return fmt.Sprintf(`# boxswap lab: written by "lab up"; see test/lab.
-version: 1
+	return fmt.Sprintf(`%[10]sversion: 1
 
 boxes:
   - name: thurst
@@ -126,7 +138,7 @@ app:
   checkout: /root/nbhosting
   settings_file: /root/nbhosting/django/nbh_main/sitesettings.py
   install: cd /root/nbhosting && ./install.sh
-  services: [nbh-uwsgi, nbh-monitor, docker]
+  services: [%[11]s]
 
 data:
   root: /nbhosting
@@ -134,13 +146,7 @@ data:
   backup_suffix: .prod
   max_delete: 1000
 
-upgrade:
-  from: 27
-  to: 29
-  reboot_timeout: 2m
-  devel_branch: f29
-  min_free_disk: 1MiB
-
+%[12]s
 cleanup:
   containers: false
 
@@ -151,7 +157,7 @@ ssh:
   keepalive: 5s
 
 hooks: {}
-`, ThurstHost, ThermalsHost, port, p[0], p[1], p[2], d[0], d[1], d[2])
+`, thurst, thermals, port, p[0], p[1], p[2], d[0], d[1], d[2], head, services, upgrade)
 }
 
 func osRelease(release int) string {
