@@ -1,6 +1,7 @@
 package boxes
 
 import (
+	"boxswap/internal/safefile"
 	"bytes"
 	"errors"
 	"fmt"
@@ -82,7 +83,7 @@ func Load(path string) (*Config, error) {
 	if fi, err := f.Stat(); err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("load %s: %w", path, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("is %s, not a regular file", modeName(fi.Mode()))})
+		return nil, fmt.Errorf("load %s: %w", path, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("is %s, not a regular file", safefile.Kind(fi.Mode()))})
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	if err != nil {
@@ -116,20 +117,6 @@ func LoadBytes(path string, data []byte) (*Config, error) {
 	}
 	cfg.Source = string(data)
 	return cfg, nil
-}
-
-func modeName(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return "a special file"
 }
 
 // loader walks the yaml.Node tree rather than decoding into structs so that

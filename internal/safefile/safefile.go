@@ -52,8 +52,8 @@ func (e *NotRegularError) Error() string {
 
 func (e *NotRegularError) Is(target error) bool { return target == ErrNotRegular }
 
-// kind names a non-regular file mode for an operator.
-func kind(m fs.FileMode) string {
+// Kind names a non-regular file mode for an operator: "a FIFO".
+func Kind(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeSymlink != 0:
 		return "a symbolic link"
@@ -80,7 +80,7 @@ func Lstat(path string) (fs.FileInfo, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return fi, &NotRegularError{Path: path, What: kind(fi.Mode())}
+		return fi, &NotRegularError{Path: path, What: Kind(fi.Mode())}
 	}
 	return fi, nil
 }
@@ -131,7 +131,7 @@ func regular(path string, fd int) (*os.File, error) {
 		fi, _ := os.Lstat(path)
 		what := "a special file"
 		if fi != nil {
-			what = kind(fi.Mode())
+			what = Kind(fi.Mode())
 		}
 		return nil, &NotRegularError{Path: path, What: what}
 	}
@@ -153,7 +153,7 @@ func openError(path string, err error) error {
 		// with no driver: not a regular file, whatever else it is.
 		what := "a special file"
 		if fi, lerr := os.Lstat(path); lerr == nil {
-			what = kind(fi.Mode())
+			what = Kind(fi.Mode())
 		}
 		return &NotRegularError{Path: path, What: what}
 	}
@@ -172,7 +172,7 @@ func MkdirPrivate(path string) error {
 		return err
 	}
 	if !fi.IsDir() {
-		return &NotRegularError{Path: path, What: kind(fi.Mode())}
+		return &NotRegularError{Path: path, What: Kind(fi.Mode())}
 	}
 	return nil
 }
