@@ -681,11 +681,6 @@ func (l *Lab) sdRun(box, cmd string) (string, int, error) {
 	return out.String(), 0, nil
 }
 
-// sdSSH runs cmd on box over SSH from the operator's side.
-func (l *Lab) sdSSH(box, cmd string) (string, int, error) {
-	return l.sshRun(box, cmd)
-}
-
 // sdWaitBoot waits until box answers SSH with a boot id other than old,
 // and systemd has finished starting it (running or degraded).
 func (l *Lab) sdWaitBoot(ctx context.Context, box, old string) (string, error) {

@@ -19,12 +19,7 @@ import (
 // takes the machine-wide lab lock for the test.
 func requireReal(t *testing.T) {
 	t.Helper()
-	if err := sdSupported(Options{OS: OSDebian}); err != nil {
-		if os.Getenv("BOXSWAP_LAB_REQUIRED") == "1" || os.Getenv("CI") == "true" {
-			t.Fatalf("lab test required (CI or BOXSWAP_LAB_REQUIRED=1) but cannot run: %v", err)
-		}
-		t.Skipf("%v", err)
-	}
+	skipOrFail(t, sdSupported(Options{OS: OSDebian}))
 	unlock, err := LockMachine()
 	if err != nil {
 		t.Fatal(err)

@@ -31,27 +31,17 @@ func sdSupervise(dir, box string) int {
 		return 1
 	}
 	bd := l.boxDir(box)
-	logf := func(format string, a ...any) {
-		fmt.Fprintf(os.Stdout, "%s supervisor %s: %s\n", time.Now().Format(time.RFC3339), box, fmt.Sprintf(format, a...))
-	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	exists := func(name string) bool {
-		_, err := os.Stat(filepath.Join(bd, name))
-		return err == nil
-	}
+	sv := newSupervisor(box, bd)
+	logf, exists, sigs := sv.logf, sv.exists, sv.sigs
 	for {
 		if exists("stopping") {
 			return 0
 		}
 		if exists("crashed") || exists("failed") {
-			select {
-			case <-sigs:
-				logf("stopped while down")
+			if sv.stoppedWhileDown() {
 				return 0
-			case <-time.After(100 * time.Millisecond):
-				continue
 			}
+			continue
 		}
 		if err := l.powerOn(box); err != nil {
 			logf("power on: %v", err)

@@ -49,24 +49,14 @@ func runInternal(cmd string, args []string) int {
 // again once told to stop (SIGTERM from Down), when it kills the box first.
 func supervise(dir, box string, delay time.Duration) int {
 	bd := filepath.Join(dir, box)
-	logf := func(format string, a ...any) {
-		fmt.Fprintf(os.Stdout, "%s supervisor %s: %s\n", time.Now().Format(time.RFC3339), box, fmt.Sprintf(format, a...))
-	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	exists := func(name string) bool {
-		_, err := os.Stat(filepath.Join(bd, name))
-		return err == nil
-	}
+	sv := newSupervisor(box, bd)
+	logf, exists, sigs := sv.logf, sv.exists, sv.sigs
 	for {
 		if exists("crashed") || exists("failed") {
-			select {
-			case <-sigs:
-				logf("stopped while down")
+			if sv.stoppedWhileDown() {
 				return 0
-			case <-time.After(100 * time.Millisecond):
-				continue
 			}
+			continue
 		}
 		cmd := exec.Command(filepath.Join(dir, "bin", "lab"), childMarker, "init", dir, box)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -118,5 +108,41 @@ func supervise(dir, box string, delay time.Duration) int {
 			logf("init failed: %v: down until start", err)
 			_ = os.WriteFile(filepath.Join(bd, "failed"), []byte(fmt.Sprintf("init: %v\n", err)), 0o644)
 		}
+	}
+}
+
+// supervisor is what both kinds' supervisors share: their log lines, the
+// signals that stop them, and the box's marker files under DIR/BOX.
+type supervisor struct {
+	box, bd string
+	sigs    chan os.Signal
+}
+
+func newSupervisor(box, bd string) *supervisor {
+	sv := &supervisor{box: box, bd: bd, sigs: make(chan os.Signal, 1)}
+	signal.Notify(sv.sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	return sv
+}
+
+func (sv *supervisor) logf(format string, a ...any) {
+	fmt.Fprintf(os.Stdout, "%s supervisor %s: %s\n", time.Now().Format(time.RFC3339), sv.box, fmt.Sprintf(format, a...))
+}
+
+// exists says whether the marker DIR/BOX/name is there.
+func (sv *supervisor) exists(name string) bool {
+	_, err := os.Stat(filepath.Join(sv.bd, name))
+	return err == nil
+}
+
+// stoppedWhileDown waits a moment while the box is down (crashed or
+// failed, until Start removes the marker), and says whether the
+// supervisor was told to stop meanwhile.
+func (sv *supervisor) stoppedWhileDown() bool {
+	select {
+	case <-sv.sigs:
+		sv.logf("stopped while down")
+		return true
+	case <-time.After(100 * time.Millisecond):
+		return false
 	}
 }
