@@ -325,9 +325,9 @@ func (l *loader) validate(c *Config) {
 		l.add(l.line("functions.development.address_unit"), "give each function its own address unit, like nbhosting-addr and nbhosting-dev-addr",
 			"functions: production and development have the same address_unit %s", d.AddressUnit)
 	}
-	if u := c.Upgrade; u.From > 0 && u.To > 0 && u.To <= u.From {
-		l.add(l.line("upgrade.to"), "set to: to the release you upgrade to, above from",
-			"upgrade.to: target release %d is not above the current one %d", u.To, u.From)
+	if u := c.Upgrade; u.From > 0 && u.To > 0 && u.To < u.From {
+		l.add(l.line("upgrade.to"), "set to: to the release you upgrade to, above from (or equal to it, to swap without a release change)",
+			"upgrade.to: target release %d is below the current one %d", u.To, u.From)
 	}
 	l.validateMethod(c.Upgrade)
 	if s := c.Data.BackupSuffix; s != "" {

@@ -109,6 +109,20 @@ func (p planner) upgrade(box, other boxes.Box, devHolds bool) []steps.Step {
 		steps.PkgHealth(p.id("preflight/packages", box.Name), box.Name, pm),
 		steps.CleanCheckout(p.id("preflight/checkout", box.Name), box.Name, c.App.Checkout, c.App.SettingsFile),
 	)
+	if p.from != p.to {
+		s = append(s, p.releaseUpgrade(box, pm)...)
+	}
+	s = append(s, p.develBranch(box, other, devHolds)...)
+	return append(s, steps.Install(p.id("install"), box.Name, "re-run install.sh", c.App.Install))
+}
+
+// releaseUpgrade: box from p.from to p.to, the pip packages installed
+// outside the package manager snapshotted before and reinstalled after.
+// A cycle with to equal to from (a swap without a release change) has
+// none of it.
+func (p planner) releaseUpgrade(box boxes.Box, pm steps.PkgManager) []steps.Step {
+	c := p.cfg
+	var s []steps.Step
 	pip := steps.PipParams{Python: c.Upgrade.Python, Pip: c.Upgrade.PipCommand}
 	if c.Upgrade.Pip != boxes.PipSkip {
 		s = append(s, steps.PipSnapshot(p.id("pip-snapshot"), box.Name, pip))
@@ -121,8 +135,7 @@ func (p planner) upgrade(box, other boxes.Box, devHolds bool) []steps.Step {
 	if c.Upgrade.Pip != boxes.PipSkip {
 		s = append(s, steps.PipReinstall(p.id("pip-reinstall"), box.Name, pip))
 	}
-	s = append(s, p.develBranch(box, other, devHolds)...)
-	return append(s, steps.Install(p.id("install"), box.Name, "re-run install.sh", c.App.Install))
+	return s
 }
 
 // develBranch: the devel branch at the commit the other box validated.

@@ -384,3 +384,31 @@ func TestADeclinedGateRunsNoBeforeHook(t *testing.T) {
 		t.Errorf("commands ran before the gate was approved: %q", box.cmds)
 	}
 }
+
+// A cycle with to equal to from swaps without a release change: the
+// upgrade transitions keep their checks, the devel branch and install.sh,
+// and have no step that changes the release or reboots.
+func TestSwapWithoutReleaseChange(t *testing.T) {
+	cfg := testConfig()
+	for _, ev := range []Event{UpgradeDev, UpgradeProd} {
+		st, err := Steps(cfg, state.Meta{Cycle: 1, From: 27, To: 27}, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, s := range st {
+			ids = append(ids, s.ID())
+		}
+		all := strings.Join(ids, " ")
+		for _, no := range []string{"dnf-", "reboot", "os-release", "pip-"} {
+			if strings.Contains(all, "/"+no) {
+				t.Errorf("%s without a release change plans %s: %v", ev, no, ids)
+			}
+		}
+		for _, want := range []string{"/preflight/release/", "/devel-branch", "/install"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("%s without a release change lacks %s: %v", ev, want, ids)
+			}
+		}
+	}
+}

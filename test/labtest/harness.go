@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -410,4 +411,25 @@ func (h *Harness) Continue(env []string, extra ...string) Result {
 		verb = "resume"
 	}
 	return h.RunEnv(env, append([]string{"--yes", verb}, extra...)...)
+}
+
+// MovesOnly makes the lab's cycle one without a release change (upgrade.to
+// set to the boxes' own release) and seeds the state at its phase
+// dev-upgraded: the next `boxswap next` is redirect, then upgrade-prod
+// (finding nothing to upgrade) and switch-back. For the tests of the
+// moves, which need real boxes but not the minutes an upgrade costs. Call
+// it before the first boxswap run.
+func (h *Harness) MovesOnly() {
+	h.T.Helper()
+	rel := h.Lab.Info.From
+	if !h.Real() {
+		rel = lab.Release
+	}
+	h.EditConfig(func(s string) string {
+		return regexp.MustCompile(`(?m)^  to: [0-9]+$`).ReplaceAllString(s, fmt.Sprintf("  to: %d", rel))
+	})
+	m := state.Meta{Phase: state.Phase("dev-upgraded"), Cycle: 1, From: rel, To: rel}
+	if err := state.Open(h.State).Init(m); err != nil {
+		h.T.Fatalf("seed the state at dev-upgraded: %v", err)
+	}
 }
