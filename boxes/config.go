@@ -142,11 +142,32 @@ type App struct {
 
 // Data is the user data moved with production.
 type Data struct {
-	Root         string   `yaml:"root"`
-	Folders      []string `yaml:"folders"`
+	Root    string   `yaml:"root"`
+	Folders []string `yaml:"folders"`
+	// Files are single files under Root (db.sqlite3), each synced by its
+	// own step and backed up in the epilogue like the folders.
+	Files        []string `yaml:"files"`
 	BackupSuffix string   `yaml:"backup_suffix"` // "" disables the epilogue's rename
 	MaxDelete    int      `yaml:"max_delete"`    // a sync deleting more is refused
+	// Exclude are rsync patterns (--exclude) left out of every sync pass
+	// and of its deletion count: what is excluded is neither copied nor
+	// deleted on the destination.
+	Exclude []string `yaml:"exclude"`
+	// MinSourceFraction is the least a sync's source may hold relative to
+	// its destination before its first pass (entries of a folder, bytes of
+	// a file): below it the sync is refused as a probable wrong direction.
+	// 0 keeps only the empty-source guard; default DefaultMinSourceFraction.
+	MinSourceFraction float64 `yaml:"min_source_fraction"`
+	// RoomMargin is what must stay free on the destination's data
+	// filesystem after a sync's first pass; default DefaultRoomMargin.
+	RoomMargin ByteSize `yaml:"room_margin"`
 }
+
+// Defaults of the data guards.
+const (
+	DefaultMinSourceFraction = 0.5
+	DefaultRoomMargin        = ByteSize(1 << 30)
+)
 
 // Upgrade methods (Upgrade.Method).
 const (

@@ -58,7 +58,8 @@ func TestLoadShipped(t *testing.T) {
 	if !reflect.DeepEqual(c.App, wantApp) {
 		t.Errorf("app = %+v, want %+v", c.App, wantApp)
 	}
-	wantData := Data{Root: "/nbhosting", Folders: []string{"students", "raw"}, BackupSuffix: ".prod", MaxDelete: 1000}
+	wantData := Data{Root: "/nbhosting", Folders: []string{"students", "raw"}, Files: []string{"db.sqlite3"}, BackupSuffix: ".prod", MaxDelete: 1000,
+		Exclude: []string{".~*"}, MinSourceFraction: DefaultMinSourceFraction, RoomMargin: DefaultRoomMargin}
 	if !reflect.DeepEqual(c.Data, wantData) {
 		t.Errorf("data = %+v, want %+v", c.Data, wantData)
 	}
@@ -105,7 +106,7 @@ func TestLoadDefaults(t *testing.T) {
 	if c.SSH != wantSSH {
 		t.Errorf("ssh = %+v, want %+v", c.SSH, wantSSH)
 	}
-	wantData := Data{Root: "/nbhosting", Folders: []string{"students"}, MaxDelete: 1000}
+	wantData := Data{Root: "/nbhosting", Folders: []string{"students"}, MaxDelete: 1000, MinSourceFraction: 0.5, RoomMargin: 1 << 30}
 	if !reflect.DeepEqual(c.Data, wantData) {
 		t.Errorf("data = %+v, want %+v", c.Data, wantData)
 	}

@@ -157,17 +157,20 @@ func (l *loader) app(top *mapping) App {
 }
 
 func (l *loader) data(top *mapping) Data {
-	d := Data{MaxDelete: 1000}
+	d := Data{MaxDelete: 1000, MinSourceFraction: DefaultMinSourceFraction, RoomMargin: DefaultRoomMargin}
 	if top.get("data") == nil {
 		l.missing(top, "data", "add data: with root and folders")
 		return d
 	}
-	m := l.mapping(top.vals["data"], "data", "root", "folders", "backup_suffix", "max_delete")
+	m := l.mapping(top.vals["data"], "data", "root", "folders", "files", "backup_suffix", "max_delete",
+		"exclude", "min_source_fraction", "room_margin")
 	if m.node == nil {
 		return d
 	}
 	d.Root, _ = l.str(m, "root", "add root: the folder holding the user data, like /nbhosting", checkRemotePath)
 	d.Folders = l.strList(m, "folders", "add folders: the data folders to move, like [students, raw]", "[students, raw]", checkFolder)
+	d.Files = l.strList(m, "files", "", "[db.sqlite3]", checkDataFile)
+	d.Exclude = l.strList(m, "exclude", "", `["*.tmp", ".ipynb_checkpoints/"]`, checkExclude)
 	d.BackupSuffix, _ = l.str(m, "backup_suffix", "", checkSuffix)
 	if v, ok := l.integer(m, "max_delete", ""); ok {
 		if v < 0 {
@@ -175,6 +178,12 @@ func (l *loader) data(top *mapping) Data {
 		} else {
 			d.MaxDelete = v
 		}
+	}
+	if v, ok := l.fraction(m, "min_source_fraction"); ok {
+		d.MinSourceFraction = v
+	}
+	if v, ok := l.byteSize(m, "room_margin"); ok {
+		d.RoomMargin = v
 	}
 	return d
 }

@@ -176,6 +176,32 @@ func checkFolder(s string) (string, string) {
 	return "", ""
 }
 
+// checkDataFile accepts a plain file name inside data.root.
+func checkDataFile(s string) (string, string) {
+	if msg, _ := checkFolder(s); msg != "" {
+		return strings.ReplaceAll(msg, "folder name", "file name"), "write a file name inside data.root, like db.sqlite3"
+	}
+	return "", ""
+}
+
+// checkExclude accepts an rsync exclude pattern given to --exclude as
+// one word: on one line, without the rule prefixes ("- ", "+ ") or the
+// "!" that clears the list, which would change what the word means.
+func checkExclude(s string) (string, string) {
+	hint := `write an rsync pattern, like "*.tmp" or ".ipynb_checkpoints/"`
+	switch {
+	case strings.TrimSpace(s) == "":
+		return "is empty", hint
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return "holds a newline or another control character", hint
+	case s == "!" || strings.HasPrefix(s, "- ") || strings.HasPrefix(s, "+ "):
+		return "is an rsync filter rule, not a pattern", hint
+	case len(s) > 1024:
+		return "is longer than 1024 bytes", hint
+	}
+	return "", ""
+}
+
 func checkSuffix(s string) (string, string) {
 	hint := "write a suffix like .prod, or \"\" to keep no backup"
 	switch {
@@ -330,11 +356,32 @@ func (l *loader) validate(c *Config) {
 			"upgrade.to: target release %d is below the current one %d", u.To, u.From)
 	}
 	l.validateMethod(c.Upgrade)
-	if s := c.Data.BackupSuffix; s != "" {
-		for i, f := range c.Data.Folders {
-			if contains(c.Data.Folders, f+s) {
-				l.add(l.line(fmt.Sprintf("data.folders[%d]", i)), "rename that folder or change backup_suffix",
-					"data.folders: %s%s is both a folder to move and the backup of %s", f, s, f)
+	l.validateData(c.Data)
+}
+
+// validateData checks that the folders and files to move name distinct
+// paths, none of which is another's backup.
+func (l *loader) validateData(d Data) {
+	for i, f := range d.Files {
+		if contains(d.Folders, f) {
+			l.add(l.line(fmt.Sprintf("data.files[%d]", i)), "list it once, in folders or in files",
+				"data.files: %s is also in data.folders", f)
+		}
+	}
+	s := d.BackupSuffix
+	if s == "" {
+		return
+	}
+	all := append(append([]string{}, d.Folders...), d.Files...)
+	for _, key := range []string{"folders", "files"} {
+		list, kind := d.Folders, "folder"
+		if key == "files" {
+			list, kind = d.Files, "file"
+		}
+		for i, f := range list {
+			if contains(all, f+s) {
+				l.add(l.line(fmt.Sprintf("data.%s[%d]", key, i)), "rename it or change backup_suffix",
+					"data.%s: %s%s is both a %s to move and the backup of %s", key, f, s, kind, f)
 			}
 		}
 	}

@@ -334,6 +334,21 @@ func (l *loader) byteSize(m *mapping, key string) (ByteSize, bool) {
 	return b, true
 }
 
+// fraction reads a number from 0 to 1 (0.5, or 0 and 1 as whole numbers).
+func (l *loader) fraction(m *mapping, key string) (float64, bool) {
+	hint := "write a number from 0 to 1, like 0.5"
+	n := l.scalar(m, key, "", hint, "!!float", "!!int")
+	if n == nil {
+		return 0, false
+	}
+	var v float64
+	if err := n.Decode(&v); err != nil || !(v >= 0 && v <= 1) {
+		l.add(n.Line, hint, "%s: %s is not a number from 0 to 1", m.at(key), clip(n.Value))
+		return 0, false
+	}
+	return v, true
+}
+
 // strList reads a list of text values; each is checked with check and
 // must be unique. Bad items are left out.
 func (l *loader) strList(m *mapping, key, need, example string, check checker) []string {
