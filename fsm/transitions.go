@@ -253,22 +253,8 @@ func (p planner) move(src, dst boxes.Box, dropDev bool) []steps.Step {
 	// the deletions, one scan per folder (see steps.Sync). Each folder
 	// stays its own step: their IDs are what resume and --stop-before know.
 	sync := func(kind string, final bool) {
-		for _, f := range c.Data.Folders {
-			passes := presyncPasses
-			if final {
-				passes = 1
-			}
-			basis := ""
-			if dropDev && c.Data.BackupSuffix != "" {
-				// The usual development box keeps the last cycle's copy of
-				// production as FOLDER+suffix (epilogue): the sync starts from it.
-				basis = f + c.Data.BackupSuffix
-			}
-			s = append(s, steps.Sync(p.id(kind, f), steps.SyncParams{
-				Src: src.Name, Dst: dst.Name, DstHost: dst.Host, DstPort: dst.Port, DstUser: dst.User,
-				Root: c.Data.Root, Folder: f, SrcUnit: prodUnit, Function: boxes.Production,
-				MaxDelete: c.Data.MaxDelete, Final: final, Passes: passes, Mux: true, Basis: basis,
-			}))
+		for _, e := range p.dataEntries() {
+			s = append(s, steps.Sync(p.id(kind, e.name), p.syncParams(src, dst, e, final, dropDev)))
 		}
 	}
 	sync("sync", false)
@@ -311,8 +297,8 @@ func (p planner) epilogue() []steps.Step {
 	dev := p.r.Dev
 	var s []steps.Step
 	if c.Data.BackupSuffix != "" {
-		for _, f := range c.Data.Folders {
-			s = append(s, steps.Rename(p.id("backup", f), dev.Name, c.Data.Root, f, c.Data.BackupSuffix))
+		for _, e := range p.dataEntries() {
+			s = append(s, steps.Rename(p.id("backup", e.name), dev.Name, c.Data.Root, e.name, c.Data.BackupSuffix))
 		}
 	}
 	if c.Cleanup.Containers {

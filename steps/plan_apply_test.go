@@ -38,6 +38,8 @@ func matchesOne(res []*regexp.Regexp, cmd string) bool {
 // kinds builds every step kind with v in each value from boxes.yaml.
 func kinds(v string) map[string]Step {
 	p := SyncParams{Src: "a", Dst: "b", DstHost: "h", DstUser: "root", Folder: v, Root: "/nbhosting", SrcUnit: "u", MaxDelete: 10}
+	pf := p
+	pf.Folder, pf.File, pf.Exclude, pf.Address, pf.Final = "db.sqlite3", true, []string{v}, v, true
 	pip := PipParams{Python: "python3", Pip: "python3 -m pip"}
 	return map[string]Step{
 		"AptSources":        AptSources("i", "b", AptSourcesParams{From: "bookworm", To: "trixie", Keep: []string{v}}),
@@ -64,6 +66,7 @@ func kinds(v string) map[string]Step {
 		"Settings":          Settings("i", "b", "/x/"+v, prodLines, ""),
 		"RecordStatus":      RecordStatus("i", "b", []string{v}),
 		"Sync":              Sync("i", p),
+		"SyncFile":          Sync("i", pf),
 		"UnitUp":            UnitUp("i", "b", v),
 		"UnitDown":          UnitDown("i", "b", v),
 		"UnitState":         UnitState("i", "b", v, true, true),
@@ -185,6 +188,8 @@ func boxAnswer(cmd string) reply {
 		return reply{out: "NAME=Fedora\nVERSION_ID=27\n"}
 	case strings.HasPrefix(cmd, "find ") && strings.HasSuffix(cmd, "| head -n 1"):
 		return reply{out: "/nbhosting/x/a\n"}
+	case strings.HasPrefix(cmd, "printf 'unit %s"):
+		return reply{out: "unit inactive\navail 999999999\nentries 0\n"}
 	case strings.Contains(cmd, "--dry-run --stats"):
 		return reply{out: "Number of files: 3\nNumber of created files: 1\nNumber of deleted files: 0\nNumber of regular files transferred: 1\n"}
 	case cmd == "python3 --version":

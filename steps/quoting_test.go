@@ -16,6 +16,8 @@ import (
 func TestHostileValuesArriveAsOneWord(t *testing.T) {
 	for _, v := range hostile {
 		p := SyncParams{Src: "a", Dst: "b", DstHost: "h", DstUser: "root", Folder: v, Root: "/nbhosting", SrcUnit: "u"}
+		pf := p
+		pf.File, pf.Exclude, pf.Address = true, []string{v}, v
 		cases := []struct {
 			name string
 			step Step
@@ -27,6 +29,9 @@ func TestHostileValuesArriveAsOneWord(t *testing.T) {
 			{"StopServices", StopServices("i", "b", []string{"docker", v}), v},
 			{"Sync", Sync("i", p), p.srcDir()},
 			{"Sync dst", Sync("i", p), "root@h:" + p.dstDir()},
+			{"Sync file", Sync("i", pf), path.Join("/nbhosting", v)},
+			{"Sync exclude", Sync("i", pf), "--exclude=" + v},
+			{"Sync address", Sync("i", pf), v},
 
 			{"FreeDisk", FreeDisk("i", "b", []string{v}, 1), v},
 			{"Branch", Branch("i", "b", v, "f29"), v},
@@ -37,7 +42,7 @@ func TestHostileValuesArriveAsOneWord(t *testing.T) {
 		for _, tc := range cases {
 			r := newShRunner(t)
 			log := filepath.Join(r.dir, "log")
-			for _, name := range []string{"systemctl", "dnf", "rpm", "rsync", "git", "mv", "rm", "cp", "cat", "find", "head", "docker", "pip3", "python3", "df", "touch"} {
+			for _, name := range []string{"systemctl", "dnf", "rpm", "rsync", "git", "mv", "rm", "cp", "cat", "find", "head", "docker", "pip3", "python3", "df", "touch", "getent", "stat"} {
 				r.stub(t, name, `printf '%s\0' "${0##*/}" "$@" >> `+quote(log)+`; printf '\n\0' >> `+quote(log))
 			}
 			for _, cmd := range tc.step.Describe().Commands {

@@ -22,7 +22,10 @@ type SyncParams struct {
 	DstHost string
 	DstPort int // default 22
 	DstUser string
-	Folder  string // one folder under Root: students, raw
+	Folder  string // one folder under Root: students, raw (a file with File)
+	// File makes Folder a single file under Root (data.files: db.sqlite3):
+	// synced as it is, without a trailing slash, --delete or a basis.
+	File    bool
 	Root    string // absolute data root on both boxes
 	DstRoot string // data root on Dst when it differs (tests); default Root
 	// SrcUnit is the address unit Src must hold active: a source that does
@@ -48,6 +51,17 @@ type SyncParams struct {
 	// leaves a master connection on Src (ControlPersist, muxPersist) that the
 	// final sync reuses, so no ssh handshake happens inside the window.
 	Mux bool
+	// Exclude are rsync patterns left out of every run (data.exclude).
+	Exclude []string
+	// The guards of the first pass (syncguard.go): the destination must
+	// not hold the function (its SrcUnit active, or Address on one of its
+	// interfaces: an IP or a name it resolves; "" checks the unit only),
+	// must have RoomMargin bytes left free after the transfer, and the
+	// source must hold at least MinSourceFraction of the destination's
+	// entries (bytes for a File); 0 keeps only the empty-source guard.
+	Address           string
+	RoomMargin        int64
+	MinSourceFraction float64
 }
 
 // A pre-sync pass whose dry run shows at most fewFiles changes and
@@ -63,14 +77,32 @@ const (
 // pre-sync and the final sync. A later final sync simply dials again.
 const muxPersist = "900"
 
-func (p SyncParams) srcDir() string { return path.Join(p.Root, p.Folder) + "/" }
+// srcDir is the source as rsync is given it: a folder with a trailing
+// slash (its content), a file as it is.
+func (p SyncParams) srcDir() string { return path.Join(p.Root, p.Folder) + p.slash() }
 
-func (p SyncParams) dstDir() string {
-	root := p.DstRoot
-	if root == "" {
-		root = p.Root
+func (p SyncParams) dstDir() string { return path.Join(p.dstRoot(), p.Folder) + p.slash() }
+
+func (p SyncParams) dstRoot() string {
+	if p.DstRoot == "" {
+		return p.Root
 	}
-	return path.Join(root, p.Folder) + "/"
+	return p.DstRoot
+}
+
+func (p SyncParams) slash() string {
+	if p.File {
+		return ""
+	}
+	return "/"
+}
+
+// what names the synced entry in the operator's words: folder or file.
+func (p SyncParams) what() string {
+	if p.File {
+		return "file"
+	}
+	return "folder"
 }
 
 func (p SyncParams) function() string {
@@ -87,10 +119,13 @@ func (p SyncParams) validate() error {
 		return fmt.Errorf("data root %q is not an absolute path: fix data.root in boxes.yaml", p.Root)
 	}
 	if p.Folder == "" || p.Folder == "." || p.Folder == ".." || strings.Contains(p.Folder, "/") {
-		return fmt.Errorf("data folder %q is not one plain folder name: fix data.folders in boxes.yaml", p.Folder)
+		return fmt.Errorf("data %s %q is not one plain %s name: fix data.%ss in boxes.yaml", p.what(), p.Folder, p.what(), p.what())
 	}
 	if p.SrcUnit == "" {
 		return errors.New("no address unit to guard the sync source (internal error)")
+	}
+	if p.Basis != "" && p.File {
+		return errors.New("a file is synced without a basis (internal error)")
 	}
 	if p.Basis != "" && (p.Basis == "." || p.Basis == ".." || strings.Contains(p.Basis, "/")) {
 		return fmt.Errorf("basis folder %q is not one plain folder name (internal error)", p.Basis)
@@ -130,6 +165,7 @@ func rsyncCmd(p SyncParams, opts string) string {
 	var b strings.Builder
 	b.WriteString("rsync -a --delete --protect-args")
 	b.WriteString(opts)
+	b.WriteString(excludes(p))
 	if p.Basis != "" {
 		// Relative to the destination folder; a missing basis is only a
 		// warning to rsync.
@@ -210,10 +246,11 @@ func Sync(id string, p SyncParams) Step {
 	if p.Final {
 		what = "final sync"
 	}
-	cmds := append(guardCmds(p), RsyncCommand(p, true), rsyncCmd(p, capped(p, false)))
+	cmds := append(guardCmds(p), dstGuardCmd(p), RsyncCommand(p, true), rsyncCmd(p, capped(p, false)))
 	if p.Final {
-		// The dry run only runs when no pre-sync of this cycle counted.
-		cmds = append(guardCmds(p), rsyncCmd(p, noDelete), rsyncCmd(p, capped(p, false)), RsyncCommand(p, true))
+		// The destination's guard and the dry run only run when no
+		// pre-sync of this cycle counted.
+		cmds = append(guardCmds(p), rsyncCmd(p, noDelete), rsyncCmd(p, capped(p, false)), dstGuardCmd(p), RsyncCommand(p, true))
 	} else if p.Passes > 1 {
 		what = fmt.Sprintf("sync (up to %d passes while the delta shrinks)", p.Passes)
 	}
@@ -222,8 +259,8 @@ func Sync(id string, p SyncParams) Step {
 	}
 	return &syncStep{p: p, base: base{id: id, desc: Description{
 		Box: p.Src,
-		Text: fmt.Sprintf("%s of %s from %s to %s (rsync -a --delete, refused above %d deletions); undo leaves the copy on %s, %s is untouched",
-			what, path.Join(p.Root, p.Folder), p.Src, p.Dst, p.MaxDelete, p.Dst, p.Src),
+		Text: fmt.Sprintf("%s of %s from %s to %s (rsync -a --delete, refused above %d deletions%s); undo leaves the copy on %s, %s is untouched",
+			what, path.Join(p.Root, p.Folder), p.Src, p.Dst, p.MaxDelete, guardText(p), p.Dst, p.Src),
 		Commands: cmds,
 		Retry:    true,
 	}}}
@@ -238,6 +275,9 @@ func (p SyncParams) countedKey() string {
 
 func guardCmds(p SyncParams) []string {
 	dir := quote(path.Join(p.Root, p.Folder))
+	if p.File {
+		return []string{isActiveCmd(p.SrcUnit), "test -f " + dir, "find " + dir + " -maxdepth 0 -size +0c"}
+	}
 	return []string{
 		isActiveCmd(p.SrcUnit),
 		"test -d " + dir,
@@ -271,8 +311,8 @@ func (s *syncStep) guard(ctx context.Context, env *Env) error {
 		return err
 	}
 	if res.Exit != 0 {
-		return refusal(fmt.Sprintf("refusing to sync %s from %s: %s does not exist there; check data.root and data.folders in boxes.yaml",
-			p.Folder, p.Src, dir), ErrRefused)
+		return refusal(fmt.Sprintf("refusing to sync %s from %s: %s does not exist there (as a %s); check data.root and data.%ss in boxes.yaml",
+			p.Folder, p.Src, dir, p.what(), p.what()), ErrRefused)
 	}
 	res, err = run(ctx, env, p.Src, "", cmds[2], false)
 	if err != nil {
@@ -288,12 +328,11 @@ func (s *syncStep) guard(ctx context.Context, env *Env) error {
 // dryRun returns what the sync would do.
 func (s *syncStep) dryRun(ctx context.Context, env *Env) (RsyncStats, error) {
 	cmd := RsyncCommand(s.p, true)
-	res, err := run(ctx, env, s.p.Src, "rsync --dry-run "+path.Join(s.p.Root, s.p.Folder), cmd, false)
+	res, rep, err := s.scanRsync(ctx, env, "rsync --dry-run "+path.Join(s.p.Root, s.p.Folder), cmd, true)
 	if err != nil {
-		if exitCode(err) == 255 {
-			err = fmt.Errorf("%w; %s could not reach %s over ssh: run boxswap check", err, s.p.Src, s.p.Dst)
+		if err = s.rsyncOutcome(env, "a dry run", rep, err); err != nil {
+			return RsyncStats{}, err
 		}
-		return RsyncStats{}, err
 	}
 	st, err := ParseRsyncStats(res.Stdout)
 	if err != nil {
@@ -341,8 +380,16 @@ func (s *syncStep) Apply(ctx context.Context, env *Env) error {
 			return s.finalApply(ctx, env, v)
 		}
 	}
+	// The first pass: the destination's guards, then the dry run's.
+	seen, err := s.dstGuard(ctx, env)
+	if err != nil {
+		return err
+	}
 	st, err := s.dryRun(ctx, env)
 	if err != nil {
+		return err
+	}
+	if err := s.fits(seen, st); err != nil {
 		return err
 	}
 	if err := s.allowed(env, st); err != nil {
@@ -431,14 +478,19 @@ func counted(env *Env, p SyncParams) (string, bool) {
 func (s *syncStep) finalApply(ctx context.Context, env *Env, presync string) error {
 	p := s.p
 	progress(env, "final sync of %s from %s to %s (pre-sync: %s)", p.Folder, p.Src, p.Dst, presync)
-	res, err := stream(ctx, env, p.Src, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete), false)
-	if err == nil {
+	_, rep, err := s.scanRsync(ctx, env, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete), false)
+	switch code := exitCode(err); {
+	case err == nil:
 		return nil
+	case code == rsyncVanished:
+		// rsync says 24 rather than 25 when files also vanished.
+		if err := s.vanished(env, "the final sync", rep); err != nil || !rep.HasSkipped {
+			return err
+		}
+	case code != 25:
+		return s.rsyncOutcome(env, "the final sync", rep, err)
 	}
-	if exitCode(err) != 25 {
-		return s.sshHint(err)
-	}
-	pending, ok := skippedDeletes(res.Tail)
+	pending, ok := rep.Skipped, rep.HasSkipped
 	if !ok {
 		return refusal(fmt.Sprintf("refusing to finish the final sync of %s from %s to %s: rsync stopped at its deletion limit but did not say how many deletions it skipped; nothing was deleted; check %s on %s by hand, then run boxswap resume",
 			p.Folder, p.Src, p.Dst, p.dstDir(), p.Dst), ErrRefused)
@@ -492,8 +544,15 @@ func (s *syncStep) allowed(env *Env, st RsyncStats) error {
 // rsync runs the real sync with extra options.
 func (s *syncStep) rsync(ctx context.Context, env *Env, opts string) error {
 	p := s.p
-	_, err := stream(ctx, env, p.Src, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, opts), false)
-	return s.sshHint(err)
+	run := "a pass of the pre-sync"
+	if p.Final {
+		run = "the final sync"
+	}
+	_, rep, err := s.scanRsync(ctx, env, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, opts), false)
+	if err == nil {
+		return nil
+	}
+	return s.rsyncOutcome(env, run, rep, err)
 }
 
 func (s *syncStep) sshHint(err error) error {

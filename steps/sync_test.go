@@ -79,6 +79,7 @@ func shellWords(t *testing.T, cmd string) []string {
 // address unit answers what active says.
 type localSync struct {
 	r        *shRunner
+	dr       *shRunner // the destination box (its guard's commands)
 	te       *testEnv
 	p        SyncParams
 	src, dst string
@@ -93,10 +94,20 @@ func newLocalSync(t *testing.T, active string) *localSync {
 	root := t.TempDir()
 	ls := &localSync{r: r, src: filepath.Join(root, "prod"), dst: filepath.Join(root, "dev")}
 	r.stub(t, "systemctl", fmt.Sprintf(`[ "$1 $2 $3" = "is-active -- nbhosting-addr" ] || exit 99; echo %s; [ %s = active ]`, active, active))
-	ls.te = newEnv(map[string]boxes.Runner{"thurst": r})
+	// The destination box is this machine too: it does not hold the
+	// function unless a test says so (dstUnit).
+	ls.dr = newShRunner(t)
+	ls.dstUnit(t, "inactive")
+	ls.te = newEnv(map[string]boxes.Runner{"thurst": r, "thermals": ls.dr})
 	ls.p = SyncParams{Src: "thurst", Dst: "thermals", Folder: "students", Root: ls.src, DstRoot: ls.dst,
 		SrcUnit: "nbhosting-addr", MaxDelete: 2}
 	return ls
+}
+
+// dstUnit makes the destination's nbhosting-addr answer state.
+func (ls *localSync) dstUnit(t *testing.T, state string) {
+	t.Helper()
+	ls.dr.stub(t, "systemctl", fmt.Sprintf(`[ "$1 $2 $3" = "is-active -- nbhosting-addr" ] || exit 99; echo %s; [ %s = active ]`, state, state))
 }
 
 func TestSyncLocalRsync(t *testing.T) {
@@ -243,6 +254,9 @@ func TestSyncDescribe(t *testing.T) {
 		"find /nbhosting/raw -mindepth 1 -maxdepth 1 | head -n 1",
 		"rsync -a --delete --protect-args --max-delete=-1" + e,
 		"rsync -a --delete --protect-args --max-delete=1000" + e,
+		`printf 'unit %s\n' "$(systemctl is-active -- nbhosting-addr)"; ` +
+			`printf 'avail %s\n' "$(df -P -k -- /nbhosting | { read -r _; read -r _ _ _ a _; echo "$a"; })"; ` +
+			`printf 'entries %s\n' "$(find /nbhosting/raw -mindepth 1 2>/dev/null | wc -l)"`,
 		"rsync -a --delete --protect-args --dry-run --stats" + e,
 	}
 	if !equalStrings(d.Commands, want) || d.Box != "thurst" || !d.Retry || d.Irreversible || len(d.Undo) != 0 {
@@ -265,7 +279,10 @@ func TestSyncSSHFailureHint(t *testing.T) {
 		}
 		return reply{}
 	}}
-	te := newEnv(map[string]boxes.Runner{"thurst": f})
+	d := &fakeRunner{script: func(cmd string) reply {
+		return reply{out: "unit inactive\navail 1000000\nentries 3\n"}
+	}}
+	te := newEnv(map[string]boxes.Runner{"thurst": f, "thermals": d})
 	p := SyncParams{Src: "thurst", Dst: "thermals", DstHost: "thermals.inria.fr", Folder: "students", Root: "/nbhosting", SrcUnit: "nbhosting-addr"}
 	err := Sync("id", p).Apply(context.Background(), te.Env)
 	if exitCode(err) != 255 || !strings.Contains(err.Error(), "thurst could not reach thermals over ssh: run boxswap check") {

@@ -1,0 +1,57 @@
+package fsm
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"boxswap/state"
+)
+
+// data.files: each file is its own sync step in both moves, synced as a
+// file (no trailing slash, no basis), and backed up in the epilogue like
+// the folders; data.exclude reaches every sync.
+func TestMovesSyncTheDataFiles(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data.Files = []string{"db.sqlite3"}
+	cfg.Data.Exclude = []string{".~*"}
+	for _, ev := range []Event{Redirect, SwitchBack} {
+		ids := planIDs(t, cfg, ev)
+		e := string(ev)
+		before(t, ids, e+"/sync/raw", e+"/sync/db.sqlite3")
+		before(t, ids, e+"/sync/db.sqlite3", e+"/install/"+map[Event]string{Redirect: "thermals", SwitchBack: "thurst"}[ev])
+		before(t, ids, e+"/final-sync/raw", e+"/final-sync/db.sqlite3")
+		st, err := Steps(cfg, state.Meta{From: 27, To: 29}, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range st {
+			cmds := strings.Join(s.Describe().Commands, "\n")
+			if !strings.Contains(s.ID(), "sync/") {
+				continue
+			}
+			if !strings.Contains(cmds, "'--exclude=.~*'") {
+				t.Errorf("%s: no exclude:\n%s", s.ID(), cmds)
+			}
+			if strings.HasSuffix(s.ID(), "/db.sqlite3") {
+				if !strings.Contains(cmds, " -- /nbhosting/db.sqlite3 root@") || strings.Contains(cmds, "--copy-dest") {
+					t.Errorf("%s: not synced as a file without a basis:\n%s", s.ID(), cmds)
+				}
+				if !strings.Contains(cmds, "stat -c %s -- /nbhosting/db.sqlite3") {
+					t.Errorf("%s: the destination's guard does not measure the file:\n%s", s.ID(), cmds)
+				}
+			}
+			if !strings.Contains(cmds, "getent ahosts -- nbhosting.inria.fr") {
+				t.Errorf("%s: the destination's guard does not look for production's address:\n%s", s.ID(), cmds)
+			}
+		}
+	}
+	ids := planIDs(t, cfg, Epilogue)
+	if !slices.Contains(ids, "epilogue/backup/db.sqlite3") || !slices.Contains(ids, "epilogue/backup/students") {
+		t.Errorf("epilogue backs up %v", ids)
+	}
+	cfg.Data.BackupSuffix = ""
+	if ids := planIDs(t, cfg, Epilogue); slices.Contains(ids, "epilogue/backup/db.sqlite3") {
+		t.Errorf("a backup without backup_suffix: %v", ids)
+	}
+}
