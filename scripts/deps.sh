@@ -9,7 +9,7 @@ need=(
 	/usr/sbin/sshd:openssh-server rsync:rsync mmdebstrap:mmdebstrap
 	systemd-nspawn:systemd-container ip:iproute2 ss:iproute2 nsenter:util-linux
 	apt-ftparchive:apt-utils arping:iputils-arping curl:curl
-	dnf:dnf rpm:rpm rpmbuild:rpm createrepo_c:createrepo-c
+	dnf:dnf rpm:rpm rpmbuild:rpm createrepo_c:createrepo-c chattr:e2fsprogs
 )
 missing=()
 for n in "${need[@]}"; do

@@ -56,7 +56,9 @@ func dstGuardCmd(p SyncParams) string {
 	target := quote(path.Join(p.dstRoot(), p.Folder))
 	cmd := "printf 'unit %s\\n' \"$(" + isActiveCmd(p.SrcUnit) + ")\"; "
 	if p.Address != "" {
-		cmd += "a=$(getent ahosts -- " + quote(p.Address) + " | { read -r a _; echo \"$a\"; }); " +
+		// A name the box resolves to loopback (its own /etc/hosts) says
+		// nothing of who holds the function.
+		cmd += "a=$(getent ahosts -- " + quote(p.Address) + " | { read -r a _; echo \"$a\"; }); case $a in 127.*|::1) a=;; esac; " +
 			"if test -n \"$a\" && test -n \"$(ip -o addr show to \"$a\")\"; then printf 'address %s\\n' \"$a\"; fi; "
 	}
 	cmd += "printf 'avail %s\\n' \"$(df -P -k -- " + quote(p.dstRoot()) + " | { read -r _; read -r _ _ _ a _; echo \"$a\"; })\"; "

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,25 +68,46 @@ func TestSyncRefusesADestinationHoldingTheFunction(t *testing.T) {
 	}
 }
 
-// The address check is real: this machine's loopback holds 127.0.0.1, as
-// a destination whose unit is inactive but which kept the address would.
+// The address check is real: this machine holds its own address, as a
+// destination whose unit is inactive but which kept the address would. A
+// name resolving to loopback (a box's own /etc/hosts) is no holder.
 func TestSyncRefusesADestinationHoldingTheAddress(t *testing.T) {
 	ls := newLocalSync(t, "active")
 	mustWrite(t, filepath.Join(ls.src, "students", "a"), "a")
-	ls.p.Address = "localhost"
+	own := ownAddress(t)
+	ls.p.Address = own
 	refusedUntouched(t, ls, Sync("redirect/sync/students", ls.p),
 		"the data root "+ls.dst+" does not exist on thermals (df found no filesystem for it); create it there")
 	if err := os.MkdirAll(ls.dst, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	refusedUntouched(t, ls, Sync("redirect/sync/students", ls.p),
-		"thermals holds production's address 127.0.0.1 (localhost) on an interface although nbhosting-addr is inactive there",
+		"thermals holds production's address "+own+" ("+own+") on an interface although nbhosting-addr is inactive there",
 		"remove the address from thermals")
-	// An address nobody here holds lets the sync go on.
-	ls.p.Address = "198.18.0.100"
-	if err := Sync("redirect/sync/students", ls.p).Apply(context.Background(), ls.te.Env); err != nil {
-		t.Fatalf("with an address not held: %v", err)
+	// An address nobody here holds, or loopback, lets the sync go on.
+	for _, a := range []string{"198.18.0.100", "localhost"} {
+		ls.p.Address = a
+		if err := Sync("redirect/sync/students", ls.p).Apply(context.Background(), ls.te.Env); err != nil {
+			t.Fatalf("with %s: %v", a, err)
+		}
 	}
+}
+
+// ownAddress is an IPv4 address one of this machine's interfaces holds,
+// loopback aside.
+func ownAddress(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP.String()
+		}
+	}
+	t.Fatalf("this machine holds no address but loopback: %v", addrs)
+	return ""
 }
 
 func TestSyncRefusesANearEmptySourceOverAFullDestination(t *testing.T) {
