@@ -118,13 +118,23 @@ func openedByAny(path string) bool {
 // 24) are a warning recorded with their count, not a failure; the same
 // during the final sync is recorded and accepted.
 func TestSyncVanishedFilesAreRecordedAndAccepted(t *testing.T) {
-	for _, final := range []bool{false, true} {
-		t.Run(map[bool]string{false: "pre-sync", true: "final"}[final], func(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		final, counted bool
+	}{{"pre-sync", false, false}, {"final", true, false}, {"final after a pre-sync, with deletions", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
 			ls := newLocalSync(t, "active")
-			ls.p.Final, ls.p.MaxDelete = final, 100
+			ls.p.Final, ls.p.MaxDelete = tc.final, 100
 			mustWrite(t, filepath.Join(ls.src, "students", "alice", "nb.ipynb"), "{}")
 			if err := os.MkdirAll(filepath.Join(ls.dst, "students"), 0o755); err != nil {
 				t.Fatal(err)
+			}
+			if tc.counted {
+				// The final sync's one-scan path (finalApply): its first run
+				// deletes nothing and says how many deletions it skipped,
+				// with exit 24 rather than 25 when files also vanished.
+				ls.te.facts.m[ls.p.countedKey()] = "1 passes, dry run counted 1 deletions"
+				mustWrite(t, filepath.Join(ls.dst, "students", "gone"), "old")
 			}
 			fired := vanishing(t, filepath.Join(ls.src, "students"), 30)
 			s := Sync("redirect/sync/students", ls.p)
@@ -143,6 +153,9 @@ func TestSyncVanishedFilesAreRecordedAndAccepted(t *testing.T) {
 			}
 			if mustRead(t, filepath.Join(ls.dst, "students", "alice", "nb.ipynb")) != "{}" || !exists(filepath.Join(ls.dst, "students", "zz", "a-big")) {
 				t.Error("the rest was not copied")
+			}
+			if exists(filepath.Join(ls.dst, "students", "gone")) {
+				t.Error("the deletion was not done")
 			}
 		})
 	}

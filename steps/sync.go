@@ -319,8 +319,12 @@ func (s *syncStep) guard(ctx context.Context, env *Env) error {
 		return err
 	}
 	if strings.TrimSpace(res.Stdout) == "" {
-		return refusal(fmt.Sprintf("refusing to sync %s from %s: %s is empty there, and --delete would empty %s on %s; wrong direction?",
-			p.Folder, p.Src, dir, p.dstDir(), p.Dst), ErrRefused)
+		how := "--delete would empty"
+		if p.File {
+			how = "the sync would empty"
+		}
+		return refusal(fmt.Sprintf("refusing to sync %s from %s: %s is empty there, and %s %s on %s; wrong direction?",
+			p.Folder, p.Src, dir, how, p.dstDir(), p.Dst), ErrRefused)
 	}
 	return nil
 }

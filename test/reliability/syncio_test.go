@@ -12,18 +12,30 @@ import (
 
 // TestSyncGuardsAndOutcomesOnRealBoxes: the sync's first-pass guards and
 // rsync's outcomes on real boxes (a moves-only cycle, Debian):
+//   - a destination holding production's address (left behind, its unit
+//     inactive) is refused before any transfer;
 //   - a near-empty source over a full destination (thermals given far
 //     more entries than thurst holds) is refused before any transfer;
 //   - a destination without room (thermals' data root a small tmpfs) is
 //     refused before any transfer, naming the free space and the need;
 //   - files vanishing from thurst during the pre-sync (rsync exit 24) are
 //     recorded with their count in the step's record, and redirect goes on;
-//   - in switch-back, a file thurst cannot take (immutable) fails the
-//     pre-sync with exit 23 naming it; once fixed, resume completes.
+//   - switch-back with data.files and data.exclude added: the database
+//     file is synced by its own steps, the excluded files are neither
+//     copied nor deleted, and a file thurst cannot take (immutable) fails
+//     the pre-sync with exit 23 naming it; once fixed, resume completes;
+//     the epilogue backs the database up on thermals like the folders.
 func TestSyncGuardsAndOutcomesOnRealBoxes(t *testing.T) {
 	h := labtest.New(t, lab.Options{Kind: lab.KindSystemd, OS: lab.OSDebian})
 	h.MovesOnly()
 	const root = "/nbhosting"
+	rel := h.Lab.Info.From
+	table := func(phase string) {
+		t.Helper()
+		if bad := h.CheckTable(phase, rel, rel); len(bad) > 0 {
+			t.Errorf("boxes do not match the table at %s:\n  %s", phase, strings.Join(bad, "\n  "))
+		}
+	}
 	refused := func(what string, want ...string) {
 		t.Helper()
 		r := h.Continue(nil)
@@ -37,6 +49,13 @@ func TestSyncGuardsAndOutcomesOnRealBoxes(t *testing.T) {
 		}
 		figure(t, "sync guard, %s: %s", what, firstLine(r.Stderr, "refusing"))
 	}
+
+	// The production address left on thermals (in thermals' own network
+	// namespace), its unit inactive.
+	addr := h.Sh(lab.Thermals, "getent ahosts nbhosting.lab | { read -r a _; echo $a; }")
+	h.Sh(lab.Thermals, "ip addr add "+addr+"/32 dev host0")
+	refused("address", "thermals holds production's address "+addr+" (nbhosting.lab) on an interface although nbhosting-addr is inactive there")
+	h.Sh(lab.Thermals, "ip addr del "+addr+"/32 dev host0")
 
 	// A near-empty source: thermals holds ten times thurst's entries.
 	h.Sh(lab.Thermals, "mkdir -p /nbhosting/students/dev-bulk && cd /nbhosting/students/dev-bulk && "+
@@ -71,7 +90,7 @@ func TestSyncGuardsAndOutcomesOnRealBoxes(t *testing.T) {
 	if r := h.Continue(nil); r.Code != 0 {
 		t.Fatalf("redirect with files vanishing: %s", r)
 	}
-	checkTable(t, h, "redirected")
+	table("redirected")
 	rec, ok := stepRecord(h, "redirect/sync/students")
 	if !ok {
 		t.Fatalf("no redirect/sync/students in the last attempt")
@@ -88,8 +107,15 @@ func TestSyncGuardsAndOutcomesOnRealBoxes(t *testing.T) {
 	}
 	figure(t, "rsync exit 24 on the pre-sync: %s", got)
 
-	// exit 23: in switch-back, one file thurst cannot replace.
+	// switch-back: a database file, excludes, and exit 23 (one file thurst
+	// cannot replace).
 	advance(t, h, "prod-upgraded")
+	h.EditConfig(func(s string) string {
+		return strings.Replace(s, "  folders: [students, raw]\n", "  folders: [students, raw]\n  files: [db.sqlite3]\n  exclude: [\".~*\"]\n", 1)
+	})
+	h.Sh(lab.Thermals, "head -c 200000 /dev/urandom > /nbhosting/db.sqlite3 && echo tmp > /nbhosting/students/.~thermals-tmp")
+	h.Sh(lab.Thurst, "head -c 150000 /dev/urandom > /nbhosting/db.sqlite3 && echo keep > /nbhosting/students/.~thurst-tmp")
+	db := h.Sh(lab.Thermals, "md5sum < /nbhosting/db.sqlite3")
 	h.Sh(lab.Thermals, "echo changed-on-thermals > /nbhosting/raw/locked.json")
 	h.Sh(lab.Thurst, "echo old > /nbhosting/raw/locked.json && touch -d '1 hour ago' /nbhosting/raw/locked.json && chattr +i /nbhosting/raw/locked.json")
 	t.Cleanup(func() { _, _, _ = h.Lab.Run(lab.Thurst, "chattr -i /nbhosting/raw/locked.json") })
@@ -107,9 +133,27 @@ func TestSyncGuardsAndOutcomesOnRealBoxes(t *testing.T) {
 	if r := h.Continue(nil); r.Code != 0 {
 		t.Fatalf("resume after the fix: %s", r)
 	}
-	checkTable(t, h, "switched-back")
+	table("switched-back")
 	if got := h.Sh(lab.Thurst, "cat /nbhosting/raw/locked.json"); got != "changed-on-thermals" {
 		t.Errorf("thurst's locked.json after the resume: %q", got)
+	}
+	if got := h.Sh(lab.Thurst, "md5sum < /nbhosting/db.sqlite3"); got != db {
+		t.Errorf("thurst's database is not thermals'")
+	}
+	if h.Exists(lab.Thurst, "/nbhosting/students/.~thermals-tmp") || !h.Exists(lab.Thurst, "/nbhosting/students/.~thurst-tmp") {
+		t.Errorf("an excluded file was copied or deleted")
+	}
+	ids := map[string]bool{}
+	for _, s := range h.LastAttempt().Steps {
+		ids[s.ID] = true
+	}
+	if !ids["switch-back/sync/db.sqlite3"] || !ids["switch-back/final-sync/db.sqlite3"] {
+		t.Errorf("switch-back has no steps of its own for db.sqlite3: %v", ids)
+	}
+	advance(t, h, "done")
+	table("done")
+	if !h.Exists(lab.Thermals, "/nbhosting/db.sqlite3.prod") || h.Exists(lab.Thermals, "/nbhosting/db.sqlite3") {
+		t.Errorf("the epilogue did not back thermals' database up as db.sqlite3.prod")
 	}
 }
 
