@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -195,9 +196,25 @@ func (s *syncStep) rsyncOutcome(env *Env, run string, rep rsyncReport, err error
 	return s.sshHint(err)
 }
 
-// vanishedKey is the fact recording how many files vanished during the
-// step's runs (the step's record lists the facts it set).
-func (s *syncStep) vanishedKey() string { return "sync-vanished/" + s.ID() }
+// vanishedFact begins the fact recording how many files vanished during a
+// sync step's runs (the step's record lists the facts it set).
+const vanishedFact = "sync-vanished/"
+
+func (s *syncStep) vanishedKey() string { return vanishedFact + s.ID() }
+
+// Warning returns what a step's recorded facts say the operator should
+// know of a step that did not fail (files that vanished during a sync),
+// or "".
+func Warning(facts map[string]string) string {
+	var w []string
+	for k, v := range facts {
+		if strings.HasPrefix(k, vanishedFact) {
+			w = append(w, v)
+		}
+	}
+	slices.Sort(w)
+	return strings.Join(w, "; ")
+}
 
 // vanished records a run that ended with exit 24 as a warning: in the
 // output (the step's tail), in the operator's progress, and, summed over

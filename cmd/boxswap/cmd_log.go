@@ -130,6 +130,9 @@ func printAttempts(w io.Writer, attempts []state.Attempt) {
 		fmt.Fprintln(tw, "  STATUS\tSTEP\tBOX\tTRIES\tTIME\tERROR")
 		for _, s := range a.Steps {
 			status, note := s.Status, oneLine(s.Error)
+			if w := steps.Warning(s.Facts); note == "" && w != "" {
+				note = "warning: " + oneLine(w)
+			}
 			if m := s.Marked; m != nil {
 				// Done by hand: who and why say more than the last error.
 				status, note = "marked", oneLine(fmt.Sprintf("marked done by %s: %s (was %s: %s)", m.Who, m.Reason, m.Was, s.Error))

@@ -59,6 +59,8 @@ func TestLogGolden(t *testing.T) {
 	id, err = store.Begin(&state.Attempt{Cycle: 1, Event: "redirect", From: "dev-upgraded", To: "redirected", Status: state.Running, Command: "next", Started: at(time.Hour),
 		Steps: []state.StepRecord{
 			{ID: "redirect/approve", Text: "ask the operator", Status: state.StepDone, Attempts: 1, Started: at(time.Hour), Ended: at(time.Hour + 2*time.Second)},
+			{ID: "redirect/sync/raw", Box: "thurst", Text: "sync raw", Status: state.StepDone, Attempts: 1, Started: at(time.Hour + 2*time.Second), Ended: at(time.Hour + 3*time.Second), Exit: &exit0,
+				Facts: map[string]string{"sync-vanished/redirect/sync/raw": "3 files vanished (rsync exit 24), accepted; last: a pass of the pre-sync"}},
 			{ID: "redirect/sync/students", Box: "thurst", Text: "sync students", Status: state.StepFailed, Attempts: 1, Started: at(time.Hour + 3*time.Second), Ended: at(time.Hour + 5*time.Second), Exit: &exit1,
 				Error: "refusing to sync students from thurst to thermals: the dry run would delete 2000 files on thermals, more than max_delete (1000)"},
 			{ID: "redirect/final-sync/students", Box: "thurst", Text: "final sync", Status: state.Pending},
