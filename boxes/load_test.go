@@ -713,3 +713,34 @@ func TestSameMachineThroughTheSSHConfig(t *testing.T) {
 	}
 	checkProblems(t, file, []string{file + ":9: \x00boxes[1].host: boxes thurst and thermals are the same machine: thermals-alias is THURST.inria.fr:22 through the ssh config"})
 }
+
+// The data guards' settings: a fraction written as a whole number or a
+// decimal, a margin as a size; 0 keeps only the empty-source guard.
+func TestLoadDataGuardSettings(t *testing.T) {
+	shippedText, err := os.ReadFile(shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		yaml     string
+		fraction float64
+		margin   ByteSize
+	}{
+		{"  min_source_fraction: 0\n  room_margin: 500MB\n", 0, 500e6},
+		{"  min_source_fraction: 1\n", 1, DefaultRoomMargin},
+		{"  min_source_fraction: 0.25\n  room_margin: 0\n", 0.25, 0},
+	} {
+		text := strings.Replace(string(shippedText), "  max_delete: 1000\n", "  max_delete: 1000\n"+tc.yaml, 1)
+		file := filepath.Join(t.TempDir(), "boxes.yaml")
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(file)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if c.Data.MinSourceFraction != tc.fraction || c.Data.RoomMargin != tc.margin {
+			t.Errorf("%q: fraction %g margin %s, want %g %s", tc.yaml, c.Data.MinSourceFraction, c.Data.RoomMargin, tc.fraction, tc.margin)
+		}
+	}
+}
