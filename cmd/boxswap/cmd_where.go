@@ -60,7 +60,7 @@ func runWhere(_ context.Context, _ whereOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
-	holder, alive, err := state.ReadLock(g.statePath())
+	holder, alive, err := store.ReadLock()
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func printFollowLine(w io.Writer, l followLine) {
 // follow polls store until the transition it follows ends or ctx is done
 // (Ctrl-C: not an error). seen is what was already printed. It follows the
 // last attempt if it is running, else waits for a new one.
-func follow(ctx context.Context, store *state.Store, seen logJSON, print followPrinter, every time.Duration) error {
+func follow(ctx context.Context, store state.Backend, seen logJSON, print followPrinter, every time.Duration) error {
 	f := &follower{print: print, steps: map[string]string{}, attempts: map[uint64]state.Status{}}
 	for _, e := range seen.History {
 		f.seq = max(f.seq, e.Seq)
@@ -127,7 +127,7 @@ func stepState(s state.StepRecord) string { return fmt.Sprintf("%s/%d", s.Status
 
 // poll prints what changed since the last poll and reports whether the
 // followed transition has ended.
-func (f *follower) poll(store *state.Store) (bool, error) {
+func (f *follower) poll(store state.Backend) (bool, error) {
 	attempts, err := store.Attempts()
 	if err != nil {
 		return false, err

@@ -121,19 +121,31 @@ func (g *globalOptions) loadConfig() (*boxes.Config, error) {
 	return nil, withHint(&usageError{err.Error()}, "pass -c the path of a readable boxes.yaml file")
 }
 
-// openStore opens the state file and reads it whole once, so that every
-// verb refuses a damaged file, or one naming a phase this boxswap does not
+// openStore opens the state and reads it whole once, so that every verb
+// refuses a damaged state, or one naming a phase this boxswap does not
 // know, the same way (exit 8) before it does anything. It creates nothing;
 // the first write does.
-func (g *globalOptions) openStore() (*state.Store, error) {
-	store := state.Open(g.statePath())
+func (g *globalOptions) openStore() (state.Backend, error) {
+	store, err := g.backend()
+	if err != nil {
+		return nil, err
+	}
+	return store, verifyStore(store)
+}
+
+// backend is the state --state names, without reading it.
+func (g *globalOptions) backend() (state.Backend, error) {
+	return state.Open(g.statePath()), nil
+}
+
+// verifyStore is openStore's check of a backend already opened (one whose
+// lock is held).
+func verifyStore(store state.Backend) error {
 	if err := store.Verify(); err != nil {
-		return nil, err
+		return err
 	}
-	if _, err := fsm.ReadMeta(store); err != nil {
-		return nil, err
-	}
-	return store, nil
+	_, err := fsm.ReadMeta(store)
+	return err
 }
 
 // printJSON writes v as indented JSON on stdout.
