@@ -144,8 +144,13 @@ func testAttempts(t *testing.T, k Kit) {
 		t.Errorf("UpdateAttempt = %v, want fn's error", err)
 	}
 	must(t, b.UpdateAttempt(1, func(a *state.Attempt) error { a.ID, a.Error = 7, "boom"; return nil }))
+	checkAttempts(t, b, other())
+}
 
-	got, err := other().Attempt(1)
+// checkAttempts reads back what testAttempts wrote, through another handle
+// too.
+func checkAttempts(t *testing.T, b, other state.Backend) {
+	got, err := other.Attempt(1)
 	must(t, err)
 	if got.ID != 1 || got.Status != state.Running || got.Error != "boom" {
 		t.Errorf("attempt 1 as another handle reads it: id %d status %s error %q", got.ID, got.Status, got.Error)
