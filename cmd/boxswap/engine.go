@@ -80,6 +80,7 @@ func runEngine(ctx context.Context, g *globalOptions, v engineVerb) error {
 	e := &fsm.Engine{
 		Config:  cfg,
 		Store:   store,
+		LogDir:  g.logDir(),
 		Boxes:   d.Runner,
 		Report:  rep,
 		Notify:  notifier(cfg),

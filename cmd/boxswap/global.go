@@ -17,6 +17,7 @@ import (
 	"boxswap/boxes"
 	"boxswap/fsm"
 	"boxswap/state"
+	"boxswap/state/etcdstate"
 	"boxswap/steps"
 )
 
@@ -28,6 +29,12 @@ type globalOptions struct {
 	Yes    bool
 	Force  []string
 	Plain  bool
+	// EtcdOpts reach a state on etcd (flags; see etcdOptions).
+	EtcdOpts etcdOptions
+
+	// cfg is boxes.yaml once loaded; etcd the etcd state once opened.
+	cfg  *boxes.Config
+	etcd *etcdstate.Store
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -54,6 +61,11 @@ func (g *globalOptions) validate(cmd *cobra.Command) error {
 	}
 	if cmd.Flags().Changed("state") && g.State == "" {
 		return usagef("--state is empty; give the path of the state file, or leave it out to use boxswap.db beside boxes.yaml")
+	}
+	if isEtcdURL(g.State) {
+		if _, _, err := etcdstate.ParseURL(g.State); err != nil {
+			return usagef("--state: %v", err)
+		}
 	}
 	if g.JSON && cmd.Annotations[annJSON] == "" {
 		return usagef("--json does not apply to %s; it applies to where, plan, status, sizes, log and check", name)
@@ -110,7 +122,10 @@ func (g *globalOptions) loadConfig() (*boxes.Config, error) {
 	cfg, err := boxes.Load(g.Config)
 	var le *boxes.LoadError
 	switch {
-	case err == nil, errors.As(err, &le):
+	case err == nil:
+		g.cfg = cfg
+		return cfg, nil
+	case errors.As(err, &le):
 		return cfg, err
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, withHint(&usageError{err.Error()},
@@ -131,11 +146,6 @@ func (g *globalOptions) openStore() (state.Backend, error) {
 		return nil, err
 	}
 	return store, verifyStore(store)
-}
-
-// backend is the state --state names, without reading it.
-func (g *globalOptions) backend() (state.Backend, error) {
-	return state.Open(g.statePath()), nil
 }
 
 // verifyStore is openStore's check of a backend already opened (one whose

@@ -49,6 +49,7 @@ func Run(t *testing.T, k Kit) {
 		{"Lock", testLock},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"Fencing", testFencing},
+		{"DumpLoad", testDumpLoad},
 	} {
 		if c.name == "Fencing" && k.Expire == nil {
 			t.Log("Fencing: not run, this backend does not fence (its lock ends only with its holder)")
@@ -513,4 +514,42 @@ func testFencing(t *testing.T, k Kit) {
 		t.Errorf("history has %d events after refused writes, want 1", len(h))
 	}
 	must(t, o.UpdateStep(1, "redirect/sync/students", func(r *state.StepRecord) error { r.Status = state.StepDone; return nil }))
+}
+
+// A dump loaded into a new state reads back the same, and the next IDs
+// follow the copied ones; a state holding records refuses a load.
+func testDumpLoad(t *testing.T, k Kit) {
+	src, _ := k.New(t)
+	must(t, src.Init(state.Meta{Phase: "dev-upgraded", Cycle: 1, From: 12, To: 13}))
+	for range 3 {
+		_, err := src.Begin(threeSteps())
+		must(t, err)
+	}
+	must(t, src.SetStepFact(2, "redirect/sync/students", "c1/", "size", "42"))
+	must(t, src.SetPhase(3, "redirected"))
+	must(t, src.Approve(state.Approval{Attempt: 3, Gate: "redirect"}))
+	must(t, src.MarkDone(1, "redirect/sync/students", state.Mark{Who: "ann", Reason: "by hand", When: time.Now()}))
+	d, err := state.ReadDump(src)
+	must(t, err)
+	dst, _ := k.New(t)
+	ld, ok := dst.(state.Loader)
+	if !ok {
+		t.Fatalf("%T is no state.Loader: state push and pull cannot use it", dst)
+	}
+	must(t, ld.Load(d))
+	got, err := state.ReadDump(dst)
+	must(t, err)
+	if same, part := state.SameDump(d, got); !same {
+		t.Fatalf("the loaded state differs in its %s", part)
+	}
+	must(t, dst.Verify())
+	id, err := dst.Begin(threeSteps())
+	must(t, err)
+	h, _ := dst.History()
+	if id != 4 || h[len(h)-1].Seq != uint64(len(d.History)+1) {
+		t.Errorf("after the load, Begin gave attempt %d and event %d; want 4 and %d", id, h[len(h)-1].Seq, len(d.History)+1)
+	}
+	if err := ld.Load(d); err == nil {
+		t.Error("a second load into a state holding records: no error")
+	}
 }
