@@ -146,6 +146,15 @@ type Watcher interface {
 	Changed(ctx context.Context) <-chan struct{}
 }
 
+// Fencer is a Backend whose lock can be lost while its holder runs (etcd:
+// a lease). Fence returns an error wrapping ErrLockLost unless this
+// process still holds the lock, and nil when it holds none. fsm calls it
+// before each remote command, so that a holder that was suspended past
+// its lease sends nothing more to the boxes.
+type Fencer interface {
+	Fence() error
+}
+
 // LockInfo is what taking the lock found.
 type LockInfo struct {
 	// Where names the lock: the lock file, or the etcd key.

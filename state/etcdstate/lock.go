@@ -185,3 +185,27 @@ func pidRuns(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
+
+var _ state.Fencer = (*Store)(nil)
+
+// Fence checks, with a linearizable transaction, that the lock this store
+// took is still ours: ErrLockLost otherwise. Without a lock it is nil.
+func (s *Store) Fence() error {
+	s.mu.Lock()
+	l := s.held
+	s.mu.Unlock()
+	if l == nil {
+		return nil
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(s.key(keyLock)), "=", l.rev)).
+		Else(clientv3.OpGet(s.key(keyLock))).Commit()
+	if err != nil {
+		return s.unreachable(err)
+	}
+	if !resp.Succeeded {
+		return s.lost(l, resp.Responses[0].GetResponseRange().Kvs)
+	}
+	return nil
+}

@@ -484,6 +484,16 @@ func testFencing(t *testing.T, k Kit) {
 	must(t, err)
 	defer l.Unlock()
 	must(t, b.UpdateStep(1, "redirect/sync/students", func(r *state.StepRecord) error { r.Status = state.StepRunning; return nil }))
+	if f, ok := b.(state.Fencer); !ok {
+		t.Errorf("%T fences its writes but is no state.Fencer", b)
+	} else {
+		must(t, f.Fence())
+		defer func() {
+			if err := f.Fence(); !errors.Is(err, state.ErrLockLost) {
+				t.Errorf("Fence() after the lease ended = %v, want ErrLockLost", err)
+			}
+		}()
+	}
 	k.Expire(t, l)
 
 	o := other()
