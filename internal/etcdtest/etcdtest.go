@@ -1,12 +1,13 @@
 // Package etcdtest starts real etcd servers (Debian's etcd-server, the
-// `etcd` binary on PATH) for tests: on loopback, each member with its own
-// temporary data dir and free ports, stopped by PID when the test ends.
-// Without the binary the test fails when BOXSWAP_ETCD_REQUIRED=1 (CI) and
-// is skipped otherwise, saying how to install it.
+// `etcd` binary on PATH) for tests: on loopback by default, or inside the
+// lab's network namespace (Options.Command), each member with its own
+// temporary data dir and ports, stopped by PID when the test ends. Without
+// the binary the test fails when BOXSWAP_ETCD_REQUIRED=1 or CI=true and is
+// skipped otherwise, saying how to install it.
 package etcdtest
 
 import (
-	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -36,6 +37,20 @@ type Cluster struct {
 	t       testing.TB
 	Members []*Member
 	initial string
+	opts    Options
+}
+
+// Options place a cluster elsewhere than on this namespace's loopback.
+type Options struct {
+	// Host is the address the members listen on; 127.0.0.1 by default.
+	Host string
+	// BasePort, with Host, gives member i the client port BasePort+2i and
+	// the peer port BasePort+2i+1; free loopback ports by default.
+	BasePort int
+	// Command makes the command that runs a program where the cluster
+	// lives (the lab's h.Lab.Command: ip netns exec, which execs, so the
+	// PID is the program's); exec.Command by default.
+	Command func(name string, args ...string) *exec.Cmd
 }
 
 // Binary returns the etcd server's path, failing or skipping t without it.
@@ -44,7 +59,7 @@ func Binary(t testing.TB) string {
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		msg := "no etcd binary: apt-get install etcd-server etcd-client (scripts/deps.sh)"
-		if os.Getenv("BOXSWAP_ETCD_REQUIRED") == "1" {
+		if os.Getenv("BOXSWAP_ETCD_REQUIRED") == "1" || os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
@@ -54,14 +69,25 @@ func Binary(t testing.TB) string {
 
 // Start starts a cluster of n members on loopback and waits until it
 // answers.
-func Start(t testing.TB, n int) *Cluster {
+func Start(t testing.TB, n int) *Cluster { return StartWith(t, n, Options{}) }
+
+// StartWith is Start placed by o.
+func StartWith(t testing.TB, n int, o Options) *Cluster {
 	t.Helper()
 	Binary(t)
-	c := &Cluster{t: t}
+	if o.Command == nil {
+		o.Command = exec.Command
+	}
+	c := &Cluster{t: t, opts: o}
 	var initial []string
 	for i := range n {
 		m := &Member{Name: fmt.Sprintf("m%d", i), dir: t.TempDir()}
-		m.Client, m.Peer = "http://"+freeAddr(t), "http://"+freeAddr(t)
+		if o.BasePort != 0 {
+			m.Client = fmt.Sprintf("http://%s:%d", o.Host, o.BasePort+2*i)
+			m.Peer = fmt.Sprintf("http://%s:%d", o.Host, o.BasePort+2*i+1)
+		} else {
+			m.Client, m.Peer = "http://"+freeAddr(t), "http://"+freeAddr(t)
+		}
 		m.log = filepath.Join(m.dir, "etcd.log")
 		initial = append(initial, m.Name+"="+m.Peer)
 		c.Members = append(c.Members, m)
@@ -93,7 +119,7 @@ func (c *Cluster) start(m *Member, state string) {
 		c.t.Fatal(err)
 	}
 	defer logf.Close()
-	m.cmd = exec.Command("etcd", "--name", m.Name, "--data-dir", filepath.Join(m.dir, "data"),
+	m.cmd = c.opts.Command("etcd", "--name", m.Name, "--data-dir", filepath.Join(m.dir, "data"),
 		"--listen-client-urls", m.Client, "--advertise-client-urls", m.Client,
 		"--listen-peer-urls", m.Peer, "--initial-advertise-peer-urls", m.Peer,
 		"--initial-cluster", c.initial, "--initial-cluster-state", state,
@@ -126,7 +152,8 @@ func (c *Cluster) URL(prefix string) string {
 	return "etcd://" + strings.Join(hosts, ",") + "/" + strings.TrimPrefix(prefix, "/")
 }
 
-// Client is a client of the whole cluster, closed when the test ends.
+// Client is a client of the whole cluster, closed when the test ends; only
+// for a cluster in this process's network namespace.
 func (c *Cluster) Client() *clientv3.Client {
 	c.t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
@@ -137,41 +164,67 @@ func (c *Cluster) Client() *clientv3.Client {
 	return cli
 }
 
-// WaitReady waits until a write through every running member succeeds.
+// Ctl runs etcdctl against the running members, where the cluster lives.
+func (c *Cluster) Ctl(args ...string) (string, error) {
+	var eps []string
+	for _, m := range c.Members {
+		if m.Running() {
+			eps = append(eps, m.Client)
+		}
+	}
+	full := append([]string{"--endpoints=" + strings.Join(eps, ","), "--command-timeout=2s", "--dial-timeout=1s"}, args...)
+	cmd := c.opts.Command("etcdctl", full...)
+	cmd.Env = append(os.Environ(), "ETCDCTL_API=3")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// WaitReady waits until a write through the running members succeeds.
 func (c *Cluster) WaitReady() {
 	c.t.Helper()
-	cli := c.Client()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := cli.Put(ctx, "/etcdtest/ready", "1")
-		cancel()
+		out, err := c.Ctl("put", "/etcdtest/ready", "1")
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("etcd cluster not ready after 30s: %v\n%s", err, c.Logs())
+			c.t.Fatalf("etcd cluster not ready after 30s: %v: %s\n%s", err, out, c.Logs())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-// Leader is the index of the current leader.
+// Leader is the index of the current leader among the running members.
 func (c *Cluster) Leader() int {
 	c.t.Helper()
-	cli := c.Client()
-	for i, m := range c.Members {
-		if !m.Running() {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		st, err := cli.Status(ctx, m.Client)
-		cancel()
-		if err == nil && st.Leader == st.Header.MemberId {
-			return i
+	out, err := c.Ctl("endpoint", "status", "-w", "json")
+	if err != nil {
+		c.t.Fatalf("etcdctl endpoint status: %v: %s", err, out)
+	}
+	var st []struct {
+		Endpoint string
+		Status   struct {
+			Header struct {
+				MemberID uint64 `json:"member_id"`
+			} `json:"header"`
+			Leader uint64 `json:"leader"`
 		}
 	}
-	c.t.Fatal("etcd: no leader")
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		c.t.Fatalf("etcdctl endpoint status: %v: %s", err, out)
+	}
+	for _, e := range st {
+		if e.Status.Header.MemberID != e.Status.Leader || e.Status.Leader == 0 {
+			continue
+		}
+		for i, m := range c.Members {
+			if m.Client == e.Endpoint {
+				return i
+			}
+		}
+	}
+	c.t.Fatalf("etcd: no leader in %s", out)
 	return -1
 }
 

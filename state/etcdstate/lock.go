@@ -70,6 +70,10 @@ func (s *Store) Lock(h state.Holder) (state.OperatorLock, error) {
 		return nil, s.unreachable(err)
 	}
 	l, err := s.take(sess, h)
+	var le *state.LockedError
+	if errors.As(err, &le) && s.reclaimDead(le.Holder) {
+		l, err = s.take(sess, h) // the dead holder's lease is gone
+	}
 	if err != nil {
 		_ = sess.Close()
 		return nil, err
@@ -120,6 +124,29 @@ func (s *Store) take(sess *concurrency.Session, h state.Holder) (*lock, error) {
 		}
 	}
 	return l, nil
+}
+
+// reclaimDead ends the lease of a holder that ran on this host and whose
+// process is gone (it died without unlocking, or could not reach etcd to
+// unlock), as bbolt's lock is reclaimed from a dead process, instead of
+// making the next operator wait out its lease. A holder on another host
+// is left to its lease.
+func (s *Store) reclaimDead(h state.Holder) bool {
+	if h.PID == 0 || h.Host != state.CurrentHolder("").Host || pidRuns(h.PID) {
+		return false
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	resp, err := s.cli.Get(ctx, s.key(keyLock))
+	if err != nil || len(resp.Kvs) == 0 || resp.Kvs[0].Lease == 0 {
+		return err == nil
+	}
+	var now state.Holder
+	if json.Unmarshal(resp.Kvs[0].Value, &now) != nil || now.PID != h.PID || now.Host != h.Host {
+		return false // taken by someone else meanwhile
+	}
+	_, err = s.cli.Revoke(ctx, clientv3.LeaseID(resp.Kvs[0].Lease))
+	return err == nil
 }
 
 // ReadLock tells who holds the lock: alive while its lease lasts; a holder
