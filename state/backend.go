@@ -179,6 +179,12 @@ var (
 	// network) before a write: nothing was written, and the process must
 	// stop driving the boxes.
 	ErrLockLost = errors.New("operator lock lost")
+
+	// ErrNoAnswer is returned by a networked backend (etcd) whose store
+	// did not answer in time: down, cut off, or without quorum. It is
+	// also ErrUnusable. A write it reports may still have landed; the
+	// next read tells.
+	ErrNoAnswer = errors.New("state store did not answer")
 )
 
 // NewerSchemaError is the error of a state written by schema, newer than

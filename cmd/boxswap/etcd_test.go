@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,5 +177,49 @@ func TestEtcdUnlockForce(t *testing.T) {
 	}
 	if err := other.Record(state.Event{Kind: "stale"}); err == nil || !strings.Contains(err.Error(), "lock lost") {
 		t.Errorf("the removed holder's next write = %v, want the lock lost", err)
+	}
+}
+
+// pairs lists each state under a root prefix with its phase, pending step
+// and holder; --json too.
+func TestEtcdPairs(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	open := func(prefix string) *etcdstate.Store {
+		s, err := etcdstate.Open(etcdstate.Options{Endpoints: c.Endpoints(), Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if err := s.Create(); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := open("/boxswap/site-a"), open("/boxswap/staging/b")
+	if err := a.Init(state.Meta{Phase: "redirected", Cycle: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Begin(&state.Attempt{Event: "upgrade-dev", From: "start", Command: "next",
+		Steps: []state.StepRecord{{ID: "upgrade-dev/a", Status: state.StepDone}, {ID: "upgrade-dev/b"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Lock(state.Holder{User: "carol", Host: "desk", PID: 77, Command: "boxswap next"}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "--state", c.URL("/boxswap"), "pairs", "--json")
+	if code != 0 {
+		t.Fatalf("pairs --json: exit %d, %s", code, stderr)
+	}
+	var pairs []etcdstate.Pair
+	if err := json.Unmarshal([]byte(out), &pairs); err != nil {
+		t.Fatal(err)
+	}
+	if len(pairs) != 2 || pairs[0].Prefix != "/boxswap/site-a" || pairs[0].Phase != "redirected" || pairs[0].Holder != nil ||
+		pairs[1].Prefix != "/boxswap/staging/b" || pairs[1].Step != "upgrade-dev/b" || pairs[1].Holder == nil || !pairs[1].Alive {
+		t.Fatalf("pairs --json = %s", out)
+	}
+	code, out, _ = runCLI(t, "--state", c.URL("/boxswap"), "pairs")
+	if code != 0 || !strings.Contains(out, "carol@desk pid 77") || !strings.Contains(out, "upgrade-dev running at upgrade-dev/b") {
+		t.Errorf("pairs: exit %d\n%s", code, out)
 	}
 }

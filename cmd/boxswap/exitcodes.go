@@ -86,6 +86,9 @@ func classify(err error) (code int, kind, hint string) {
 		return exitLocked, "locked", "wait for the other run to finish; a lock whose process is dead is reclaimed by the next run"
 	case errors.Is(err, state.ErrNoState):
 		return exitState, "no-state", "check the prefix (boxswap pairs --state etcd://HOST:PORT/ lists the states), or create one with boxswap state init"
+	case errors.Is(err, state.ErrNoAnswer):
+		return exitState, "no-answer", "check the etcd cluster (etcdctl endpoint health --cluster) and the network to it; " +
+			"once it answers, boxswap where shows the state and boxswap resume checks the step that was running"
 	case errors.Is(err, state.ErrNotAFile):
 		return exitState, "state", "the message says what is there; boxswap reads and writes only regular files, and only a missing state file starts afresh"
 	case errors.Is(err, state.ErrUnusable):

@@ -72,7 +72,8 @@ func printFollowLine(w io.Writer, l followLine) {
 	}
 }
 
-// follow polls store until the transition it follows ends or ctx is done
+// follow polls store (or, on a store that can watch, waits for a change)
+// until the transition it follows ends or ctx is done
 // (Ctrl-C: not an error). seen is what was already printed. It follows the
 // last attempt if it is running, else waits for a new one.
 func follow(ctx context.Context, store state.Backend, seen logJSON, print followPrinter, every time.Duration) error {
@@ -94,6 +95,13 @@ func follow(ctx context.Context, store state.Backend, seen logJSON, print follow
 	}
 	tk := time.NewTicker(every)
 	defer tk.Stop()
+	var changed <-chan struct{}
+	if w, ok := store.(state.Watcher); ok {
+		// A watch tells at once; the ticker, slowed down, stays as a
+		// safety net should the watch end.
+		tk.Reset(10 * every)
+		changed = w.Changed(ctx)
+	}
 	for {
 		done, err := f.poll(store)
 		if err != nil && !errors.Is(err, state.ErrBusy) {
@@ -106,6 +114,11 @@ func follow(ctx context.Context, store state.Backend, seen logJSON, print follow
 		case <-ctx.Done():
 			return nil
 		case <-tk.C:
+		case _, ok := <-changed:
+			if !ok {
+				changed = nil // the watch ended: poll
+				tk.Reset(every)
+			}
 		}
 	}
 }

@@ -68,7 +68,7 @@ func (g *globalOptions) validate(cmd *cobra.Command) error {
 		}
 	}
 	if g.JSON && cmd.Annotations[annJSON] == "" {
-		return usagef("--json does not apply to %s; it applies to where, plan, status, sizes, log and check", name)
+		return usagef("--json does not apply to %s; it applies to where, plan, status, sizes, log, check and pairs", name)
 	}
 	if cmd.Annotations[annSteps] == "" {
 		if g.Yes {

@@ -93,7 +93,12 @@ func StartWith(t testing.TB, n int, o Options) *Cluster {
 		c.Members = append(c.Members, m)
 	}
 	c.initial = strings.Join(initial, ",")
-	t.Cleanup(c.Stop)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("etcd members' logs:\n%s", c.Logs())
+		}
+		c.Stop()
+	})
 	for _, m := range c.Members {
 		c.start(m, "new")
 	}
@@ -272,8 +277,8 @@ func (c *Cluster) Logs() string {
 	for _, m := range c.Members {
 		data, _ := os.ReadFile(m.log)
 		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-		if len(lines) > 10 {
-			lines = lines[len(lines)-10:]
+		if len(lines) > 30 {
+			lines = lines[len(lines)-30:]
 		}
 		fmt.Fprintf(&b, "--- %s\n%s\n", m.Name, strings.Join(lines, "\n"))
 	}

@@ -179,7 +179,24 @@ func (s *Store) Create() error {
 // reachable. Nothing is known to be written.
 func (s *Store) unreachable(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("no answer within %s (is the cluster up, and has it a quorum?)", s.timeout)
+		err = fmt.Errorf("no answer within %s (is the cluster up, and has it a quorum?): %w", s.timeout, err)
 	}
-	return fmt.Errorf("state %s: %w: %w", s.where, state.ErrUnusable, err)
+	return &unreachableError{where: s.where, err: err}
 }
+
+// unreachableError is a request etcd did not answer; it is
+// state.ErrUnusable. A write it reports may still land: the next read
+// tells, and every write is conditioned on what it read.
+type unreachableError struct {
+	where string
+	err   error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("state %s: etcd: %v; nothing more was done: once the cluster answers, boxswap where shows the state and boxswap resume goes on", e.where, e.err)
+}
+
+func (e *unreachableError) Is(target error) bool {
+	return target == state.ErrUnusable || target == state.ErrNoAnswer
+}
+func (e *unreachableError) Unwrap() error { return e.err }
