@@ -13,7 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,7 +53,13 @@ type Options struct {
 	// lives (the lab's h.Lab.Command: ip netns exec, which execs, so the
 	// PID is the program's); exec.Command by default.
 	Command func(name string, args ...string) *exec.Cmd
+	// TLS, when set, serves the clients over TLS with this certificate
+	// and key, asking for a client certificate signed by CA.
+	TLS *TLSFiles
 }
+
+// TLSFiles are PEM files for a member's client port.
+type TLSFiles struct{ CA, Cert, Key string }
 
 // Binary returns the etcd server's path, failing or skipping t without it.
 func Binary(t testing.TB) string {
@@ -82,11 +90,15 @@ func StartWith(t testing.TB, n int, o Options) *Cluster {
 	var initial []string
 	for i := range n {
 		m := &Member{Name: fmt.Sprintf("m%d", i), dir: t.TempDir()}
+		scheme := "http://"
+		if o.TLS != nil {
+			scheme = "https://"
+		}
 		if o.BasePort != 0 {
-			m.Client = fmt.Sprintf("http://%s:%d", o.Host, o.BasePort+2*i)
+			m.Client = fmt.Sprintf("%s%s:%d", scheme, o.Host, o.BasePort+2*i)
 			m.Peer = fmt.Sprintf("http://%s:%d", o.Host, o.BasePort+2*i+1)
 		} else {
-			m.Client, m.Peer = "http://"+freeAddr(t), "http://"+freeAddr(t)
+			m.Client, m.Peer = scheme+freeAddr(t), "http://"+freeAddr(t)
 		}
 		m.log = filepath.Join(m.dir, "etcd.log")
 		initial = append(initial, m.Name+"="+m.Peer)
@@ -124,15 +136,19 @@ func (c *Cluster) start(m *Member, state string) {
 		c.t.Fatal(err)
 	}
 	defer logf.Close()
-	m.cmd = c.opts.Command("etcd", "--name", m.Name, "--data-dir", filepath.Join(m.dir, "data"),
+	args := []string{"--name", m.Name, "--data-dir", filepath.Join(m.dir, "data"),
 		"--listen-client-urls", m.Client, "--advertise-client-urls", m.Client,
 		"--listen-peer-urls", m.Peer, "--initial-advertise-peer-urls", m.Peer,
 		"--initial-cluster", c.initial, "--initial-cluster-state", state,
 		"--initial-cluster-token", "boxswap-test",
-		"--heartbeat-interval", "50", "--election-timeout", "500")
+		"--heartbeat-interval", "50", "--election-timeout", "500"}
+	if t := c.opts.TLS; t != nil {
+		args = append(args, "--cert-file", t.Cert, "--key-file", t.Key, "--trusted-ca-file", t.CA, "--client-cert-auth")
+	}
+	m.cmd = c.opts.Command("etcd", args...)
 	m.cmd.Stdout, m.cmd.Stderr = logf, logf
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := m.cmd.Start(); err != nil {
+	if err := startFromSpawner(m.cmd); err != nil {
 		c.t.Fatalf("start etcd %s: %v", m.Name, err)
 	}
 	m.exited = make(chan struct{})
@@ -152,7 +168,7 @@ func (c *Cluster) Endpoints() []string {
 func (c *Cluster) URL(prefix string) string {
 	var hosts []string
 	for _, m := range c.Members {
-		hosts = append(hosts, strings.TrimPrefix(m.Client, "http://"))
+		hosts = append(hosts, strings.TrimPrefix(strings.TrimPrefix(m.Client, "http://"), "https://"))
 	}
 	return "etcd://" + strings.Join(hosts, ",") + "/" + strings.TrimPrefix(prefix, "/")
 }
@@ -177,7 +193,13 @@ func (c *Cluster) Ctl(args ...string) (string, error) {
 			eps = append(eps, m.Client)
 		}
 	}
-	full := append([]string{"--endpoints=" + strings.Join(eps, ","), "--command-timeout=2s", "--dial-timeout=1s"}, args...)
+	full := []string{"--endpoints=" + strings.Join(eps, ","), "--command-timeout=2s", "--dial-timeout=1s"}
+	if t := c.opts.TLS; t != nil {
+		// The server's own certificate serves as the client's: it is
+		// signed by the same CA.
+		full = append(full, "--cacert="+t.CA, "--cert="+t.Cert, "--key="+t.Key)
+	}
+	full = append(full, args...)
 	cmd := c.opts.Command("etcdctl", full...)
 	cmd.Env = append(os.Environ(), "ETCDCTL_API=3")
 	out, err := cmd.CombinedOutput()
@@ -283,4 +305,36 @@ func (c *Cluster) Logs() string {
 		fmt.Fprintf(&b, "--- %s\n%s\n", m.Name, strings.Join(lines, "\n"))
 	}
 	return b.String()
+}
+
+// The members get SIGKILL when the test process dies (Pdeathsig), so that
+// a test killed by its timeout leaves no server behind. Linux sends it when
+// the *thread* that forked them ends, not the process: the lab ends
+// threads it moved into a box's network namespace (a goroutine locked to
+// its thread that returns), which killed members forked from such a
+// thread. So every member is forked from one goroutine locked to its
+// thread for the life of the process.
+var (
+	spawnOnce sync.Once
+	spawnReq  chan spawnJob
+)
+
+type spawnJob struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func startFromSpawner(cmd *exec.Cmd) error {
+	spawnOnce.Do(func() {
+		spawnReq = make(chan spawnJob)
+		go func() {
+			runtime.LockOSThread() // never unlocked: this thread lives as long as the process
+			for j := range spawnReq {
+				j.done <- j.cmd.Start()
+			}
+		}()
+	})
+	j := spawnJob{cmd: cmd, done: make(chan error, 1)}
+	spawnReq <- j
+	return <-j.done
 }
