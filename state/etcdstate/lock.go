@@ -44,7 +44,15 @@ func (l *lock) Unlock() error {
 		if s.held == l {
 			s.held = nil
 		}
+		mute := s.mute
 		s.mu.Unlock()
+		if mute != nil {
+			// The cluster did not answer: do not wait on it again. The
+			// lease ends by itself; a dead holder of this host is taken
+			// over at once.
+			l.sess.Orphan()
+			return
+		}
 		ctx, cancel := s.ctx()
 		defer cancel()
 		// Forget the holder only if the lock is still ours: a lock that
@@ -224,12 +232,15 @@ func (s *Store) Fence() error {
 	if l == nil {
 		return nil
 	}
+	if err := s.muted(); err != nil {
+		return err
+	}
 	ctx, cancel := s.ctx()
 	defer cancel()
 	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(s.key(keyLock)), "=", l.rev)).
 		Else(clientv3.OpGet(s.key(keyLock))).Commit()
 	if err != nil {
-		return s.unreachable(err)
+		return s.heard(s.unreachable(err))
 	}
 	if !resp.Succeeded {
 		return s.lost(l, resp.Responses[0].GetResponseRange().Kvs)

@@ -50,6 +50,29 @@ type Store struct {
 
 	mu   sync.Mutex
 	held *lock // the operator lock this handle holds, fencing its writes
+	// mute is the first no-answer a lock holder got: its later writes and
+	// fences fail with it at once, so that a run that lost the cluster
+	// stops in one timeout, not one per record it would still write.
+	mute error
+}
+
+// muted returns the no-answer a lock holder already got, if any.
+func (s *Store) muted() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mute
+}
+
+// heard records err when it is a lock holder's first no-answer.
+func (s *Store) heard(err error) error {
+	if errors.Is(err, state.ErrNoAnswer) {
+		s.mu.Lock()
+		if s.held != nil && s.mute == nil {
+			s.mute = err
+		}
+		s.mu.Unlock()
+	}
+	return err
 }
 
 var _ state.Backend = (*Store)(nil)

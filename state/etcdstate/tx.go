@@ -191,6 +191,9 @@ var errConflict = errors.New("conflict")
 // update runs fn and commits its writes atomically, retrying from a fresh
 // read when another writer got in between. fn may run several times.
 func (s *Store) update(fn func(w *writer) error) error {
+	if err := s.muted(); err != nil {
+		return err
+	}
 	for try := 0; try < maxTries; try++ {
 		err := s.view(func(r *reader) error {
 			w := &writer{reader: r, puts: map[string][]byte{}}
@@ -200,7 +203,7 @@ func (s *Store) update(fn func(w *writer) error) error {
 			return s.commit(w)
 		})
 		if !errors.Is(err, errConflict) {
-			return err
+			return s.heard(err)
 		}
 		time.Sleep(time.Duration(rand.IntN(5*(try+1))) * time.Millisecond)
 	}
