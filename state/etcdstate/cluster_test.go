@@ -18,7 +18,7 @@ import (
 // nothing half written, and once quorum returns the writes go on.
 func TestClusterLeaderAndQuorum(t *testing.T) {
 	c := etcdtest.Start(t, 3)
-	s, err := etcdstate.Open(etcdstate.Options{Endpoints: c.Endpoints(), Prefix: "/boxswap/c3", TTL: 5, Timeout: 3 * time.Second})
+	s, err := etcdstate.Open(etcdstate.Options{Endpoints: c.Endpoints(), Prefix: "/boxswap/c3", TTL: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,12 +36,33 @@ func TestClusterLeaderAndQuorum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The leader killed while the writes go on: none is lost, none is
+	// applied twice (a write whose answer died with the member is checked
+	// by its token before it is tried again).
 	leader := c.Leader()
-	c.Kill(leader, syscall.SIGKILL)
-	for i := range 20 {
+	const writes = 200
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		time.Sleep(50 * time.Millisecond)
+		c.Kill(leader, syscall.SIGKILL)
+	}()
+	for i := range writes {
 		if err := s.Record(state.Event{Kind: "w", Detail: fmt.Sprint(i)}); err != nil {
-			t.Fatalf("write %d after the leader (member %d) was killed: %v", i, leader, err)
+			t.Fatalf("write %d with the leader (member %d) killed: %v", i, leader, err)
 		}
+	}
+	<-killed
+	h, err := s.History()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, e := range h {
+		seen[e.Detail]++
+	}
+	if len(h) != writes+1 || len(seen) != writes+1 {
+		t.Fatalf("%d events, %d distinct, after %d writes and a begin: lost or doubled", len(h), len(seen), writes)
 	}
 	// Two of three down: no quorum.
 	for i := range c.Members {
@@ -91,8 +112,8 @@ func TestClusterLeaderAndQuorum(t *testing.T) {
 	if err := s2.UpdateStep(id, "redirect/a", func(r *state.StepRecord) error { r.Status = state.StepDone; return nil }); err != nil {
 		t.Fatalf("a write after quorum returned: %v", err)
 	}
-	if h, _ := s2.History(); len(h) != 21 {
-		t.Errorf("history has %d events, want 21", len(h))
+	if h, _ := s2.History(); len(h) != writes+1 {
+		t.Errorf("history has %d events, want %d", len(h), writes+1)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -237,8 +238,19 @@ func (s *Store) Fence() error {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(s.key(keyLock)), "=", l.rev)).
-		Else(clientv3.OpGet(s.key(keyLock))).Commit()
+	// Read-only: tried again on the members left until the timeout.
+	var (
+		resp *clientv3.TxnResponse
+		err  error
+	)
+	for {
+		resp, err = s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(s.key(keyLock)), "=", l.rev)).
+			Else(clientv3.OpGet(s.key(keyLock))).Commit()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		return s.heard(s.unreachable(err))
 	}

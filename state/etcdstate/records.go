@@ -406,7 +406,7 @@ func (s *Store) Verify() error {
 
 func (s *Store) verifyRecord(k string, v []byte) error {
 	switch {
-	case k == keySchema, strings.HasPrefix(k, dirFacts):
+	case k == keySchema, k == keyWrite, strings.HasPrefix(k, dirFacts):
 		return nil // plain strings; the schema was checked by view
 	case strings.HasPrefix(k, seqPrefix):
 		if _, err := strconv.ParseUint(string(v), 10, 64); err != nil {

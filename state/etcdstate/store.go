@@ -216,7 +216,7 @@ type unreachableError struct {
 }
 
 func (e *unreachableError) Error() string {
-	return fmt.Sprintf("state %s: etcd: %v; nothing more was done: once the cluster answers, boxswap where shows the state and boxswap resume goes on", e.where, e.err)
+	return fmt.Sprintf("state %s: etcd did not answer: %v; nothing more was done: once the cluster answers, boxswap where shows the state and boxswap resume goes on", e.where, e.err)
 }
 
 func (e *unreachableError) Is(target error) bool {

@@ -29,6 +29,7 @@ const (
 	seqPrefix    = "q/"       // q/<dir>: the last ID given in that dir
 	keyLock      = "lock"     // the holder, JSON, under the holder's lease
 	keyHolder    = "holder"   // the same, without lease: who held it last
+	keyWrite     = "w"        // the token of the last write, to tell whether a write whose answer was lost landed
 )
 
 // maxTries bounds the retries of a write that lost a race with another
@@ -188,29 +189,61 @@ func (w *writer) next(dir string) (uint64, error) {
 // errConflict: another writer changed what this write read; try again.
 var errConflict = errors.New("conflict")
 
+// sentError is a transaction whose answer was lost (a member died, the
+// connection dropped): it may or may not have been applied.
+type sentError struct{ err error }
+
+func (e *sentError) Error() string { return e.err.Error() }
+func (e *sentError) Unwrap() error { return e.err }
+
 // update runs fn and commits its writes atomically, retrying from a fresh
 // read when another writer got in between. fn may run several times.
+//
+// A request that gets no answer (the member it went to died: the leader
+// killed, say) is tried again, on the members left, until Options.Timeout
+// has passed. A transaction whose answer was lost may have been applied:
+// each one also writes a token of its own (keyWrite), which is read before
+// trying again, so that a write is never applied twice (an event recorded
+// twice, say).
 func (s *Store) update(fn func(w *writer) error) error {
 	if err := s.muted(); err != nil {
 		return err
 	}
+	token := fmt.Sprintf("%d-%016x", time.Now().UnixNano(), rand.Uint64())
+	deadline := time.Now().Add(s.timeout)
 	for try := 0; try < maxTries; try++ {
 		err := s.view(func(r *reader) error {
 			w := &writer{reader: r, puts: map[string][]byte{}}
 			if err := fn(w); err != nil {
 				return err
 			}
-			return s.commit(w)
+			return s.commit(w, token)
 		})
-		if !errors.Is(err, errConflict) {
-			return s.heard(err)
+		var sent *sentError
+		switch {
+		case errors.Is(err, errConflict):
+			time.Sleep(time.Duration(rand.IntN(5*(try+1))) * time.Millisecond)
+			continue
+		case errors.As(err, &sent) && s.landed(token):
+			return nil
+		case errors.Is(err, state.ErrNoAnswer) && time.Now().Before(deadline):
+			time.Sleep(200 * time.Millisecond)
+			continue
 		}
-		time.Sleep(time.Duration(rand.IntN(5*(try+1))) * time.Millisecond)
+		return s.heard(err)
 	}
 	return fmt.Errorf("state %s: %w: other writers kept changing it during %d tries", s.where, state.ErrBusy, maxTries)
 }
 
-func (s *Store) commit(w *writer) error {
+// landed reports whether the transaction that wrote token was applied.
+func (s *Store) landed(token string) bool {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	resp, err := s.cli.Get(ctx, s.key(keyWrite))
+	return err == nil && len(resp.Kvs) > 0 && string(resp.Kvs[0].Value) == token
+}
+
+func (s *Store) commit(w *writer, token string) error {
 	if len(w.ops) == 0 {
 		return nil
 	}
@@ -226,9 +259,10 @@ func (s *Store) commit(w *writer) error {
 		lockRev = held.rev
 	}
 	cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(s.key(keyLock)), "=", lockRev))
-	resp, err := s.cli.Txn(w.ctx).If(cmps...).Then(w.ops...).Else(clientv3.OpGet(s.key(keyLock))).Commit()
+	ops := append(w.ops, clientv3.OpPut(s.key(keyWrite), token))
+	resp, err := s.cli.Txn(w.ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(s.key(keyLock))).Commit()
 	if err != nil {
-		return s.unreachable(err)
+		return &sentError{s.unreachable(err)}
 	}
 	if resp.Succeeded {
 		return nil
