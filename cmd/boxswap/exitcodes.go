@@ -85,7 +85,7 @@ func classify(err error) (code int, kind, hint string) {
 	case errors.Is(err, state.ErrLocked):
 		return exitLocked, "locked", "wait for the other run to finish; a lock whose process is dead is reclaimed by the next run"
 	case errors.Is(err, state.ErrNoState):
-		return exitState, "no-state", "check the prefix (boxswap pairs --state etcd://HOST:PORT/ lists the states), or create one with boxswap state init"
+		return exitState, "no-state", "check the prefix (boxswap --state etcd://HOST:PORT/ROOT pairs lists the states under ROOT), or create one with boxswap state init"
 	case errors.Is(err, state.ErrNoAnswer):
 		return exitState, "no-answer", "check the etcd cluster (etcdctl endpoint health --cluster) and the network to it; " +
 			"once it answers, boxswap where shows the state and boxswap resume checks the step that was running"
