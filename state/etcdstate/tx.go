@@ -211,6 +211,7 @@ func (s *Store) update(fn func(w *writer) error) error {
 	}
 	token := fmt.Sprintf("%d-%016x", time.Now().UnixNano(), rand.Uint64())
 	deadline := time.Now().Add(s.timeout)
+	sent := false // a try's answer was lost: it may land yet
 	for try := 0; try < maxTries; try++ {
 		err := s.view(func(r *reader) error {
 			w := &writer{reader: r, puts: map[string][]byte{}}
@@ -219,13 +220,25 @@ func (s *Store) update(fn func(w *writer) error) error {
 			}
 			return s.commit(w, token)
 		})
-		var sent *sentError
+		var se *sentError
+		if errors.As(err, &se) {
+			sent = true
+		}
+		if sent && (errors.Is(err, errConflict) || errors.Is(err, state.ErrNoAnswer)) {
+			// Under the lock only this process writes, one write at a
+			// time: the token is there if and only if a try landed.
+			landed, lerr := s.landed(token, deadline)
+			if landed {
+				return nil
+			}
+			if lerr != nil {
+				return s.heard(lerr)
+			}
+		}
 		switch {
 		case errors.Is(err, errConflict):
 			time.Sleep(time.Duration(rand.IntN(5*(try+1))) * time.Millisecond)
 			continue
-		case errors.As(err, &sent) && s.landed(token):
-			return nil
 		case errors.Is(err, state.ErrNoAnswer) && time.Now().Before(deadline):
 			time.Sleep(200 * time.Millisecond)
 			continue
@@ -235,12 +248,22 @@ func (s *Store) update(fn func(w *writer) error) error {
 	return fmt.Errorf("state %s: %w: other writers kept changing it during %d tries", s.where, state.ErrBusy, maxTries)
 }
 
-// landed reports whether the transaction that wrote token was applied.
-func (s *Store) landed(token string) bool {
-	ctx, cancel := s.ctx()
-	defer cancel()
-	resp, err := s.cli.Get(ctx, s.key(keyWrite))
-	return err == nil && len(resp.Kvs) > 0 && string(resp.Kvs[0].Value) == token
+// landed reports whether a transaction that wrote token was applied,
+// asking again until deadline when the cluster does not answer (an
+// unknown answer must not let the write be applied twice).
+func (s *Store) landed(token string, deadline time.Time) (bool, error) {
+	for {
+		ctx, cancel := s.ctx()
+		resp, err := s.cli.Get(ctx, s.key(keyWrite))
+		cancel()
+		if err == nil {
+			return len(resp.Kvs) > 0 && string(resp.Kvs[0].Value) == token, nil
+		}
+		if time.Now().After(deadline) {
+			return false, s.unreachable(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func (s *Store) commit(w *writer, token string) error {
