@@ -16,7 +16,7 @@ vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags boxswap_fault ./cmd/boxswap
-	$(GO) run ./scripts/funclen ./fsm ./steps ./state >/dev/null || $(GO) run ./scripts/funclen -top 5 ./fsm ./steps ./state
+	$(GO) run ./scripts/funclen ./fsm ./steps ./state ./state/etcdstate >/dev/null || $(GO) run ./scripts/funclen -top 5 ./fsm ./steps ./state ./state/etcdstate
 
 # LABPKGS boot labs: they run one package at a time (-p 1), and every lab
 # also takes the machine-wide lock /run/boxswap-lab.lock, so two labs never
@@ -28,7 +28,7 @@ LABPKGS = ./test/lab/... ./test/e2e/... ./test/reliability/...
 # boxes (test/e2e) and the reliability sample included; with CI set, a lab
 # test that cannot run fails instead of skipping (BOXSWAP_LAB_REQUIRED=1).
 test: deps vet
-	if [ -n "$${CI:-}" ]; then export BOXSWAP_LAB_REQUIRED=1; fi; \
+	if [ -n "$${CI:-}" ]; then export BOXSWAP_LAB_REQUIRED=1 BOXSWAP_ETCD_REQUIRED=1; fi; \
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /test/lab -e /test/e2e -e /test/reliability) && \
 	$(GO) test -count=1 -p 1 -timeout 60m $(LABPKGS)
 

@@ -32,6 +32,9 @@ type Config struct {
 	// Notify lists the webhooks told of each transition's start, end,
 	// failure and gate; none by default.
 	Notify []Webhook `yaml:"notify"`
+	// State, when its URL is set, keeps the state on etcd instead of the
+	// bbolt file beside boxes.yaml.
+	State State `yaml:"state"`
 }
 
 // NotifyKind is a kind of notification a webhook may ask for

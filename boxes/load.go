@@ -190,7 +190,7 @@ func (l *loader) load(data []byte) *Config {
 	if l.newer(root) {
 		return nil
 	}
-	m := l.mapping(root, "", "version", "boxes", "functions", "app", "data", "upgrade", "cleanup", "ssh", "hooks", "notify")
+	m := l.mapping(root, "", "version", "boxes", "functions", "app", "data", "upgrade", "cleanup", "ssh", "hooks", "notify", "state")
 	l.version(m)
 	c := &Config{File: l.file, Version: Version}
 	c.Boxes = l.boxes(m)
@@ -202,6 +202,7 @@ func (l *loader) load(data []byte) *Config {
 	c.SSH = l.ssh(m)
 	c.Hooks = l.hooks(m, c.Boxes)
 	c.Notify = l.notify(m)
+	c.State = l.state(m)
 	l.validate(c)
 	return c
 }

@@ -15,7 +15,7 @@ import (
 // before and after it runs, so that a run stopped anywhere resumes.
 type Engine struct {
 	Config *boxes.Config
-	Store  *state.Store
+	Store  state.Backend
 	// Boxes returns the Runner of a box by name.
 	Boxes func(name string) (boxes.Runner, error)
 	// Report is told each step's start and end, the boxes' output and the

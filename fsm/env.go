@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"boxswap/boxes"
 	"boxswap/internal/safefile"
 	"boxswap/state"
 	"boxswap/steps"
@@ -47,7 +48,7 @@ func (e *Engine) output(att *state.Attempt) (*output, func(), error) {
 
 func (e *Engine) env(ctx context.Context, att *state.Attempt, out *output) *steps.Env {
 	return &steps.Env{
-		Boxes:  e.Boxes,
+		Boxes:  e.fenced(),
 		Output: out.writer,
 		Facts:  &facts{store: e.Store, prefix: factsPrefix(att.Cycle), attempt: att.ID, step: func() string { return currentStep(att) }},
 		Approve: func(ctx context.Context, gate, prompt string) (string, error) {
@@ -80,4 +81,33 @@ func (e *Engine) forced() map[steps.Guard]bool {
 		}
 	}
 	return e.Force
+}
+
+// fenced is e.Boxes, each command preceded by a check that this process
+// still holds the operator lock when the state can lose it (etcd): an
+// operator suspended past its lease sends nothing more to the boxes.
+func (e *Engine) fenced() func(string) (boxes.Runner, error) {
+	f, ok := e.Store.(state.Fencer)
+	if !ok || e.Boxes == nil {
+		return e.Boxes
+	}
+	return func(name string) (boxes.Runner, error) {
+		r, err := e.Boxes(name)
+		if err != nil {
+			return nil, err
+		}
+		return fencedRunner{r: r, f: f}, nil
+	}
+}
+
+type fencedRunner struct {
+	r boxes.Runner
+	f state.Fencer
+}
+
+func (fr fencedRunner) Run(ctx context.Context, cmd string, stdout, stderr io.Writer) (int, error) {
+	if err := fr.f.Fence(); err != nil {
+		return -1, fmt.Errorf("not sent: %w", err)
+	}
+	return fr.r.Run(ctx, cmd, stdout, stderr)
 }

@@ -57,7 +57,7 @@ const (
 // each in the state before and after it acts. The engine decides which
 // steps run, in what order, and when to halt; the executor, how one runs.
 type executor struct {
-	store   *state.Store
+	store   state.Backend
 	att     *state.Attempt
 	out     *output
 	env     *steps.Env

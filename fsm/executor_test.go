@@ -115,7 +115,7 @@ func newExecutor(t *testing.T, from state.StepStatus) *executor {
 }
 
 // reopen is the executor a new process (resume, rollback) would have.
-func reopen(t *testing.T, store *state.Store, id uint64) *executor {
+func reopen(t *testing.T, store state.Backend, id uint64) *executor {
 	t.Helper()
 	att, err := store.Attempt(id)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 // facts scopes the step facts to the cycle and writes them through to the
 // state at once, so a crash right after a step learnt something keeps it.
 type facts struct {
-	store   *state.Store
+	store   state.Backend
 	prefix  string
 	attempt uint64
 	step    func() string
@@ -34,12 +34,12 @@ func factsPrefix(cycle int) string { return fmt.Sprintf("c%d/", cycle) }
 
 // ReadOnlyFacts reads the facts of cycle from store and keeps what is set
 // in memory: for running checks (plan) without changing the record.
-func ReadOnlyFacts(store *state.Store, cycle int) steps.Facts {
+func ReadOnlyFacts(store state.Backend, cycle int) steps.Facts {
 	return &readFacts{store: store, prefix: factsPrefix(cycle), set: map[string]*string{}}
 }
 
 type readFacts struct {
-	store  *state.Store
+	store  state.Backend
 	prefix string
 	mu     sync.Mutex
 	set    map[string]*string // nil value: deleted

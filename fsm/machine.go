@@ -74,7 +74,7 @@ func ValidPhase(phase Phase) bool {
 // ReadMeta reads the machine's meta from store and refuses a phase this
 // boxswap does not know (ErrUnknownPhase): read as "no next transition", it
 // would pass for the end of a cycle.
-func ReadMeta(store *state.Store) (state.Meta, error) {
+func ReadMeta(store state.Backend) (state.Meta, error) {
 	m, err := store.Meta()
 	if err != nil {
 		return m, err

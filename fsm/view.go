@@ -47,7 +47,7 @@ type StepView struct {
 
 // Where reads the state (and never the network) and returns where the
 // pair stands. A missing state file is a fresh start.
-func Where(cfg *boxes.Config, store *state.Store) (*View, error) {
+func Where(cfg *boxes.Config, store state.Backend) (*View, error) {
 	roles, err := RolesOf(cfg)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ need=(
 	systemd-nspawn:systemd-container ip:iproute2 ss:iproute2 nsenter:util-linux
 	apt-ftparchive:apt-utils arping:iputils-arping curl:curl
 	dnf:dnf rpm:rpm rpmbuild:rpm createrepo_c:createrepo-c chattr:e2fsprogs
+	etcd:etcd-server etcdctl:etcd-client
 )
 missing=()
 for n in "${need[@]}"; do
@@ -22,4 +23,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "deps: installing ${missing[*]}" >&2
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+# The state backend's tests start their own etcd servers (loopback, temporary
+# data dirs, free ports); the package's own service must not run on this
+# machine (it would listen on 2379 with a data dir nobody cleans): masked.
+if command -v systemctl >/dev/null && [ -e /lib/systemd/system/etcd.service ] &&
+	[ "$(readlink -f /etc/systemd/system/etcd.service 2>/dev/null)" != /dev/null ]; then
+	systemctl stop etcd 2>/dev/null || true
+	systemctl disable etcd 2>/dev/null || true
+	systemctl mask etcd 2>/dev/null || true
 fi

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,17 +23,7 @@ func (s *Store) Begin(a *Attempt) (uint64, error) {
 	if a == nil {
 		return 0, fmt.Errorf("state %s: begin: no attempt", s.path)
 	}
-	rec := *a
-	rec.Status = Running
-	if rec.Started.IsZero() {
-		rec.Started = time.Now()
-	}
-	rec.Steps = append([]StepRecord(nil), a.Steps...)
-	for i := range rec.Steps {
-		if rec.Steps[i].Status == "" {
-			rec.Steps[i].Status = Pending
-		}
-	}
+	rec := NewAttempt(*a)
 	err := s.update(func(tx *bolt.Tx) error {
 		id, err := tx.Bucket(bucketAttempts).NextSequence()
 		if err != nil {
@@ -44,8 +33,7 @@ func (s *Store) Begin(a *Attempt) (uint64, error) {
 		if err := s.putAttempt(tx, rec); err != nil {
 			return err
 		}
-		detail := fmt.Sprintf("attempt %d: %s (%s) from %s, %d steps", id, rec.Event, rec.Command, rec.From, len(rec.Steps))
-		return s.addEvent(tx, Event{Time: rec.Started, Kind: "begin", Detail: detail})
+		return s.addEvent(tx, BeginEvent(rec))
 	})
 	if err != nil {
 		return 0, err
@@ -199,20 +187,7 @@ func (s *Store) decodeAttempt(k, v []byte) (Attempt, error) {
 }
 
 func (s *Store) putAttempt(tx *bolt.Tx, a Attempt) error {
-	for i := range a.Steps {
-		t := a.Steps[i].Tail
-		if len(t) > MaxTail {
-			t = t[len(t)-MaxTail:]
-		}
-		clipped := make([]string, len(t))
-		for j, l := range t {
-			clipped[j] = clipLine(l)
-		}
-		if len(clipped) == 0 {
-			clipped = nil
-		}
-		a.Steps[i].Tail = clipped
-	}
+	ClipTails(&a)
 	if err := putJSON(tx.Bucket(bucketSummaries), itob(a.ID), summarize(a)); err != nil {
 		return err
 	}
@@ -243,8 +218,7 @@ func (s *Store) MarkDone(id uint64, stepID string, m Mark) error {
 			if err := s.putAttempt(tx, a); err != nil {
 				return err
 			}
-			return s.addEvent(tx, Event{Time: m.When, Who: m.Who, Kind: "mark-done",
-				Detail: fmt.Sprintf("%s (attempt %d): step %s marked done by hand (was %s): %s", a.Event, id, stepID, m.Was, m.Reason)})
+			return s.addEvent(tx, MarkDoneEvent(a, stepID, m))
 		}
 		return fmt.Errorf("state %s: attempt %d: step %s: %w", s.path, id, stepID, ErrNoStep)
 	})

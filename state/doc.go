@@ -1,6 +1,11 @@
 // Package state records the progress of boxswap in a bbolt file, and holds
 // the operator lock that keeps two operators from driving the boxes at once.
 //
+// Backend (backend.go) is the state's contract as fsm and the CLI use it,
+// with its rules written out; *Store, the bbolt file, is one backend and
+// state/etcdstate (a prefix of an etcd cluster, for teams) the other. Both
+// pass state/statetest, the shared suite.
+//
 // # Basics
 //
 // Open(path) returns a *Store without touching the disk. Every method opens
@@ -54,5 +59,7 @@
 // attempts.go attempts and their steps; facts.go facts; history.go
 // approvals, history and summaries; verify.go Check and Verify; db.go
 // opening the file for one transaction, and refusing a damaged or newer
-// one; lock.go the operator lock; records.go the records' types.
+// one; lock.go the operator lock; records.go the records' types;
+// backend.go the contract and the record rules every backend shares;
+// dump.go a whole state, as state push and pull copy it.
 package state

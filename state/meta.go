@@ -59,7 +59,7 @@ func (s *Store) SetPhase(attemptID uint64, phase Phase) error {
 			return err
 		}
 		if attemptID == 0 {
-			return s.addEvent(tx, Event{Time: now, Kind: "phase", Detail: fmt.Sprintf("phase set to %s (was %s)", phase, was)})
+			return s.addEvent(tx, PhaseEvent(phase, was, now))
 		}
 		a, err := s.getAttempt(tx, attemptID)
 		if err != nil {
@@ -69,8 +69,7 @@ func (s *Store) SetPhase(attemptID uint64, phase Phase) error {
 		if err := s.putAttempt(tx, a); err != nil {
 			return err
 		}
-		return s.addEvent(tx, Event{Time: now, Kind: "done",
-			Detail: fmt.Sprintf("attempt %d: %s done: %s -> %s", a.ID, a.Event, a.From, phase)})
+		return s.addEvent(tx, DoneEvent(a, now))
 	})
 }
 

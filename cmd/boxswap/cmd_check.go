@@ -96,7 +96,7 @@ func runCheck(ctx context.Context, opts checkOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
-	out := checkJSON{Config: summarize(cfg, g.statePath()), OK: true}
+	out := checkJSON{Config: summarize(cfg, g.stateURL()), OK: true}
 	if !g.JSON {
 		printConfigSummary(g.stdout, out.Config)
 	}

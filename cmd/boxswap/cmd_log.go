@@ -146,7 +146,7 @@ func printAttempts(w io.Writer, attempts []state.Attempt) {
 // printTimeline is log's default text: the history, earlier cycles'
 // attempts on one line each (read from their summaries, without decoding
 // their steps), and the current cycle's attempts with their steps.
-func printTimeline(w io.Writer, store *state.Store) error {
+func printTimeline(w io.Writer, store state.Backend) error {
 	var l logJSON
 	var err error
 	if l.History, err = store.History(); err != nil {

@@ -79,6 +79,9 @@ func manPage(root *cobra.Command) string {
 	_, status, _ := strings.Cut(exitStatusHelp, "\n")
 	verbatim(&b, status)
 	b.WriteString(".SH ENVIRONMENT\n.TP\n.B NO_COLOR\nWhen set, next, resume and rollback print plain lines even on a terminal, as with \\-\\-plain.\n")
+	b.WriteString(".TP\n.B BOXSWAP_ETCD_CA, BOXSWAP_ETCD_CERT, BOXSWAP_ETCD_KEY, BOXSWAP_ETCD_USER, BOXSWAP_ETCD_PASSWORD_FILE, BOXSWAP_ETCD_LEASE\n" +
+		"For a state on etcd: what the \\-\\-etcd\\-* flags give, when they are not given (boxes.yaml's state section comes last).\n")
+	b.WriteString(".TP\n.B BOXSWAP_ETCD_PASSWORD\nThe etcd password (never a flag: ps shows flags); else the password file's first line.\n")
 	b.WriteString(".SH FILES\n.TP\n.I boxes.yaml\nThe pair, its functions, the app, the data and the upgrade; see docs/boxes-yaml.md.\n")
 	b.WriteString(".TP\n.I boxswap.db\nThe state, beside boxes.yaml unless \\-\\-state says otherwise; \\fIboxswap.db.lock\\fR is the operator lock and \\fIboxswap.db.logs/\\fR holds each attempt's full output.\n")
 	b.WriteString(".SH SEE ALSO\ndocs/operator-guide.md, docs/troubleshooting.md, docs/boxes-yaml.md\n")

@@ -56,13 +56,16 @@ func runMarkDone(_ context.Context, step string, opts markDoneOptions, g *global
 	if _, err := g.loadConfig(); err != nil {
 		return err
 	}
-	lock, err := state.Lock(g.statePath(), state.CurrentHolder("boxswap mark-done"))
+	store, err := g.backend()
+	if err != nil {
+		return err
+	}
+	lock, err := store.Lock(state.CurrentHolder("boxswap mark-done"))
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	store, err := g.openStore()
-	if err != nil {
+	if err := verifyStore(store); err != nil {
 		return err
 	}
 	att, err := store.Last()

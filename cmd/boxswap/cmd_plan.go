@@ -135,7 +135,7 @@ func runPlan(ctx context.Context, opts planOptions, g *globalOptions) error {
 // checkEnv is a steps.Env for running checks only: it reads the cycle's
 // facts from the state but keeps what checks set in memory, approves
 // nothing, and discards remote output.
-func checkEnv(d boxDialer, store *state.Store, cycle int, force map[steps.Guard]bool) *steps.Env {
+func checkEnv(d boxDialer, store state.Backend, cycle int, force map[steps.Guard]bool) *steps.Env {
 	return &steps.Env{
 		Boxes:  d.Runner,
 		Output: func(string) io.Writer { return io.Discard },

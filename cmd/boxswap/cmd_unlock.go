@@ -57,7 +57,7 @@ func runUnlock(_ context.Context, opts unlockOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
-	h, err := state.ForceUnlock(g.statePath())
+	h, err := store.ForceUnlock()
 	if err != nil {
 		return withHint(err, "a boxswap on this host holds it: wait for it, or stop it (Ctrl-C, or kill -TERM its pid)")
 	}

@@ -45,6 +45,9 @@ type whereJSON struct {
 type lockJSON struct {
 	state.Holder
 	Alive bool `json:"alive"`
+	// leased: the lock is an etcd lease, whose end says its holder is gone
+	// wherever it ran.
+	leased bool
 }
 
 func runWhere(_ context.Context, _ whereOptions, g *globalOptions) error {
@@ -60,13 +63,14 @@ func runWhere(_ context.Context, _ whereOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
-	holder, alive, err := state.ReadLock(g.statePath())
+	holder, alive, err := store.ReadLock()
 	if err != nil {
 		return err
 	}
 	var lock *lockJSON
 	if holder != nil {
-		lock = &lockJSON{Holder: *holder, Alive: alive}
+		_, leased := store.(state.Fencer)
+		lock = &lockJSON{Holder: *holder, Alive: alive, leased: leased}
 	}
 	if g.JSON {
 		return g.printJSON(whereJSON{View: v, Lock: lock})
@@ -123,6 +127,8 @@ func printWhere(w io.Writer, v *fsm.View, lock *lockJSON) {
 		fmt.Fprintln(w, "lock: free")
 	case lock.Alive:
 		fmt.Fprintf(w, "lock: held by %s\n", holderText(lock.Holder))
+	case lock.leased:
+		fmt.Fprintf(w, "lock: free (left by %s, whose lease expired: boxswap resume takes it over)\n", holderText(lock.Holder))
 	case lock.Host != "" && lock.Host != thisHost():
 		// Its pid means nothing here: next refuses it, unlock --force clears it.
 		fmt.Fprintf(w, "lock: held by %s, on another host (this host cannot tell whether it still runs; boxswap unlock --force --reason TEXT clears it)\n", holderText(lock.Holder))

@@ -42,22 +42,24 @@ func runEngine(ctx context.Context, g *globalOptions, v engineVerb) error {
 	if err != nil {
 		return err
 	}
-	statePath := g.statePath()
 	command := "boxswap " + v.name
-	lock, err := state.Lock(statePath, state.CurrentHolder(command))
+	store, err := g.backend()
+	if err != nil {
+		return err
+	}
+	lock, err := store.Lock(state.CurrentHolder(command))
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	if lock.Warning != "" {
-		fmt.Fprintf(g.stderr, "boxswap: warning: %s\n", lock.Warning)
+	if w := lock.Info().Warning; w != "" {
+		fmt.Fprintf(g.stderr, "boxswap: warning: %s\n", w)
 	}
-	if r := lock.Reclaimed; r != nil {
+	if r := lock.Info().Reclaimed; r != nil {
 		fmt.Fprintf(g.stderr, "boxswap: reclaimed a stale lock of pid %d (%s), which is gone\n", r.PID, holderText(*r))
 	}
-	store, err := g.openStore()
-	if err != nil {
-		return err // an unusable state file is refused before any box is dialed
+	if err := verifyStore(store); err != nil {
+		return err // an unusable state is refused before any box is dialed
 	}
 	d, err := newDialer(cfg)
 	if err != nil {
@@ -78,6 +80,7 @@ func runEngine(ctx context.Context, g *globalOptions, v engineVerb) error {
 	e := &fsm.Engine{
 		Config:  cfg,
 		Store:   store,
+		LogDir:  g.logDir(),
 		Boxes:   d.Runner,
 		Report:  rep,
 		Notify:  notifier(cfg),

@@ -36,7 +36,8 @@ EXIT STATUS
        boxswap resume or boxswap rollback)
   2    usage: bad flags, or boxes.yaml has problems (each is listed as
        FILE:LINE)
-  3    locked: another boxswap next/resume/rollback holds the operator lock
+  3    locked: another boxswap next/resume/rollback holds the operator lock,
+       or this run lost it (its etcd lease expired) and stopped
   4    not approved: a gate needs --yes, or a "yes" typed on a terminal
   5    refused: a guard refused to act, or a box is not as a check step
        requires; nothing was changed (some guards can be overridden with
@@ -49,7 +50,8 @@ EXIT STATUS
        that cannot be undone
   8    state file: it is corrupt, was written by a newer boxswap, is not
        a regular file (a link, a FIFO, empty), or cannot be used here
-       (permission, missing folder, disk full)
+       (permission, missing folder, disk full); on etcd: no state at the
+       prefix (boxswap state init), or the cluster did not answer
   130  interrupted by the operator (SIGINT, Ctrl-C; also --stop-before);
        boxswap resume goes on
   143  stopped by SIGTERM; boxswap resume goes on
@@ -77,8 +79,16 @@ func classify(err error) (code int, kind, hint string) {
 	case errors.As(err, &lk) && lk.OtherHost:
 		return exitLocked, "locked", "make sure that run is over (ask its operator, or look on " + text.Printable(lk.Holder.Host) +
 			"), then boxswap unlock --force --reason TEXT, which records who removed it and why"
+	case errors.Is(err, state.ErrLockLost):
+		return exitLocked, "lock-lost", "another operator may have taken over: boxswap where shows who holds the lock; " +
+			"do not drive the boxes from here until that run is over, then boxswap resume checks what this one left"
 	case errors.Is(err, state.ErrLocked):
 		return exitLocked, "locked", "wait for the other run to finish; a lock whose process is dead is reclaimed by the next run"
+	case errors.Is(err, state.ErrNoState):
+		return exitState, "no-state", "check the prefix (boxswap --state etcd://HOST:PORT/ROOT pairs lists the states under ROOT), or create one with boxswap state init"
+	case errors.Is(err, state.ErrNoAnswer):
+		return exitState, "no-answer", "check the etcd cluster (etcdctl endpoint health --cluster) and the network to it; " +
+			"once it answers, boxswap where shows the state and boxswap resume checks the step that was running"
 	case errors.Is(err, state.ErrNotAFile):
 		return exitState, "state", "the message says what is there; boxswap reads and writes only regular files, and only a missing state file starts afresh"
 	case errors.Is(err, state.ErrUnusable):

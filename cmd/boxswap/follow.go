@@ -72,10 +72,11 @@ func printFollowLine(w io.Writer, l followLine) {
 	}
 }
 
-// follow polls store until the transition it follows ends or ctx is done
+// follow polls store (or, on a store that can watch, waits for a change)
+// until the transition it follows ends or ctx is done
 // (Ctrl-C: not an error). seen is what was already printed. It follows the
 // last attempt if it is running, else waits for a new one.
-func follow(ctx context.Context, store *state.Store, seen logJSON, print followPrinter, every time.Duration) error {
+func follow(ctx context.Context, store state.Backend, seen logJSON, print followPrinter, every time.Duration) error {
 	f := &follower{print: print, steps: map[string]string{}, attempts: map[uint64]state.Status{}}
 	for _, e := range seen.History {
 		f.seq = max(f.seq, e.Seq)
@@ -94,6 +95,13 @@ func follow(ctx context.Context, store *state.Store, seen logJSON, print followP
 	}
 	tk := time.NewTicker(every)
 	defer tk.Stop()
+	var changed <-chan struct{}
+	if w, ok := store.(state.Watcher); ok {
+		// A watch tells at once; the ticker, slowed down, stays as a
+		// safety net should the watch end.
+		tk.Reset(10 * every)
+		changed = w.Changed(ctx)
+	}
 	for {
 		done, err := f.poll(store)
 		if err != nil && !errors.Is(err, state.ErrBusy) {
@@ -106,6 +114,11 @@ func follow(ctx context.Context, store *state.Store, seen logJSON, print followP
 		case <-ctx.Done():
 			return nil
 		case <-tk.C:
+		case _, ok := <-changed:
+			if !ok {
+				changed = nil // the watch ended: poll
+				tk.Reset(every)
+			}
 		}
 	}
 }
@@ -127,7 +140,7 @@ func stepState(s state.StepRecord) string { return fmt.Sprintf("%s/%d", s.Status
 
 // poll prints what changed since the last poll and reports whether the
 // followed transition has ended.
-func (f *follower) poll(store *state.Store) (bool, error) {
+func (f *follower) poll(store state.Backend) (bool, error) {
 	attempts, err := store.Attempts()
 	if err != nil {
 		return false, err

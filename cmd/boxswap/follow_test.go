@@ -7,14 +7,34 @@ import (
 	"testing"
 	"time"
 
+	"boxswap/internal/etcdtest"
 	"boxswap/state"
+	"boxswap/state/etcdstate"
 )
 
 // log --follow, reading the state while another process writes it: each
 // stage is written only once the follower printed the previous one, so
 // the test sees every change without depending on timing.
 func TestFollowPrintsStepsUntilTheTransitionEnds(t *testing.T) {
-	store := state.Open(filepath.Join(t.TempDir(), "boxswap.db"))
+	testFollow(t, state.Open(filepath.Join(t.TempDir(), "boxswap.db")), 2*time.Millisecond)
+}
+
+// On etcd, follow waits on a watch: with a poll of an hour, only the
+// watch can make it see each change.
+func TestFollowWatchesEtcd(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	s, err := etcdstate.Open(etcdstate.Options{Endpoints: c.Endpoints(), Prefix: "/boxswap/follow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Create(); err != nil {
+		t.Fatal(err)
+	}
+	testFollow(t, s, time.Hour)
+}
+
+func testFollow(t *testing.T, store state.Backend, every time.Duration) {
 	if err := store.Init(state.Meta{Phase: "start", Cycle: 1, From: 27, To: 29}); err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +43,7 @@ func TestFollowPrintsStepsUntilTheTransitionEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		done <- follow(ctx, store, logJSON{}, func(l followLine) { lines <- l }, 2*time.Millisecond)
+		done <- follow(ctx, store, logJSON{}, func(l followLine) { lines <- l }, every)
 	}()
 	var got []string
 	expect := func(want string) {

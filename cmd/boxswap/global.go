@@ -17,6 +17,7 @@ import (
 	"boxswap/boxes"
 	"boxswap/fsm"
 	"boxswap/state"
+	"boxswap/state/etcdstate"
 	"boxswap/steps"
 )
 
@@ -28,6 +29,12 @@ type globalOptions struct {
 	Yes    bool
 	Force  []string
 	Plain  bool
+	// EtcdOpts reach a state on etcd (flags; see etcdOptions).
+	EtcdOpts etcdOptions
+
+	// cfg is boxes.yaml once loaded; etcd the etcd state once opened.
+	cfg  *boxes.Config
+	etcd *etcdstate.Store
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -55,8 +62,13 @@ func (g *globalOptions) validate(cmd *cobra.Command) error {
 	if cmd.Flags().Changed("state") && g.State == "" {
 		return usagef("--state is empty; give the path of the state file, or leave it out to use boxswap.db beside boxes.yaml")
 	}
+	if isEtcdURL(g.State) {
+		if _, _, err := etcdstate.ParseURL(g.State); err != nil {
+			return usagef("--state: %v", err)
+		}
+	}
 	if g.JSON && cmd.Annotations[annJSON] == "" {
-		return usagef("--json does not apply to %s; it applies to where, plan, status, sizes, log and check", name)
+		return usagef("--json does not apply to %s; it applies to where, plan, status, sizes, log, check and pairs", name)
 	}
 	if cmd.Annotations[annSteps] == "" {
 		if g.Yes {
@@ -110,7 +122,10 @@ func (g *globalOptions) loadConfig() (*boxes.Config, error) {
 	cfg, err := boxes.Load(g.Config)
 	var le *boxes.LoadError
 	switch {
-	case err == nil, errors.As(err, &le):
+	case err == nil:
+		g.cfg = cfg
+		return cfg, nil
+	case errors.As(err, &le):
 		return cfg, err
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, withHint(&usageError{err.Error()},
@@ -121,19 +136,26 @@ func (g *globalOptions) loadConfig() (*boxes.Config, error) {
 	return nil, withHint(&usageError{err.Error()}, "pass -c the path of a readable boxes.yaml file")
 }
 
-// openStore opens the state file and reads it whole once, so that every
-// verb refuses a damaged file, or one naming a phase this boxswap does not
+// openStore opens the state and reads it whole once, so that every verb
+// refuses a damaged state, or one naming a phase this boxswap does not
 // know, the same way (exit 8) before it does anything. It creates nothing;
 // the first write does.
-func (g *globalOptions) openStore() (*state.Store, error) {
-	store := state.Open(g.statePath())
+func (g *globalOptions) openStore() (state.Backend, error) {
+	store, err := g.backend()
+	if err != nil {
+		return nil, err
+	}
+	return store, verifyStore(store)
+}
+
+// verifyStore is openStore's check of a backend already opened (one whose
+// lock is held).
+func verifyStore(store state.Backend) error {
 	if err := store.Verify(); err != nil {
-		return nil, err
+		return err
 	}
-	if _, err := fsm.ReadMeta(store); err != nil {
-		return nil, err
-	}
-	return store, nil
+	_, err := fsm.ReadMeta(store)
+	return err
 }
 
 // printJSON writes v as indented JSON on stdout.

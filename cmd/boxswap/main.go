@@ -19,6 +19,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	_, err := root.ExecuteContextC(ctx)
+	_ = g.closeState()
 	if err == nil {
 		return exitOK
 	}

@@ -48,7 +48,8 @@ plan. Only one next, resume or rollback runs at a time (the operator lock,
 	})
 	f := root.PersistentFlags()
 	f.StringVarP(&g.Config, "config", "c", "boxes.yaml", "the `boxes.yaml` describing the pair")
-	f.StringVar(&g.State, "state", "", "the state `FILE` (default: boxswap.db beside boxes.yaml)")
+	f.StringVar(&g.State, "state", "", "the state `FILE`, or etcd://HOST:PORT[,HOST:PORT…]/PREFIX (default: boxes.yaml's state.url, else boxswap.db beside boxes.yaml)")
+	g.EtcdOpts.addFlags(f)
 	f.BoolVar(&g.JSON, "json", false, "print JSON (where, plan, status, sizes, log, check); errors too, as {\"error\": …}")
 	f.BoolVar(&g.Yes, "yes", false, "approve the gates of next and resume without asking")
 	f.BoolVar(&g.Plain, "plain", false, "print progress as plain lines (time, box, text), even on a terminal; so does NO_COLOR")
@@ -67,6 +68,8 @@ plan. Only one next, resume or rollback runs at a time (the operator lock,
 		newGraphCommand(g),
 		newUnlockCommand(g),
 		newMarkDoneCommand(g),
+		newStateCommand(g),
+		newPairsCommand(g),
 		newVersionCommand(g),
 		newCompletionCommand(g),
 		newGenManCommand(g),

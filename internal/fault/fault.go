@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"boxswap/steps"
@@ -21,11 +22,14 @@ import (
 //	BOXSWAP_FAULT="STEP-ID@POINT:ACTION[,STEP-ID@POINT:ACTION...]"
 //
 // POINT is where in a step's run the fault fires: before (at the step's
-// first Check, before it is recorded running), applied (after the step's
-// effect is in place, before it is recorded done: the nastiest point) or
-// undo (before the step's undo runs, once it is recorded undoing). ACTION
-// is kill (the process SIGKILLs itself: a real crash, nothing is cleaned
-// up) or fail (the step returns ErrInjected). A step ID that the
+// first Check, before it is recorded running), running (once it is
+// recorded running, before its Apply sends anything), applied (after the
+// step's effect is in place, before it is recorded done: the nastiest
+// point) or undo (before the step's undo runs, once it is recorded
+// undoing). ACTION is kill (the process SIGKILLs itself: a real crash,
+// nothing is cleaned up), fail (the step returns ErrInjected) or stop (the
+// process SIGSTOPs itself, as a suspended laptop: it goes on where it was
+// when sent SIGCONT; the fencing rehearsal of a state on etcd). A step ID that the
 // transition being run does not have is an error, so that a typo never
 // silently rehearses nothing.
 const Env = "BOXSWAP_FAULT"
@@ -39,11 +43,13 @@ type Action string
 // Fault points and actions.
 const (
 	Before  Point = "before"
+	Running Point = "running"
 	Applied Point = "applied"
 	Undo    Point = "undo"
 
 	Kill Action = "kill"
 	Fail Action = "fail"
+	Stop Action = "stop"
 )
 
 // ErrInjected is the error of a step failed by a fault of action fail.
@@ -63,8 +69,8 @@ type Faults struct {
 	list []Fault
 	err  error // a malformed spec, reported when a plan is wrapped
 	// OnKill, when set, replaces the SIGKILL (tests see the record at the
-	// kill and go on).
-	OnKill func()
+	// kill and go on); OnStop likewise the SIGSTOP.
+	OnKill, OnStop func()
 }
 
 // FromEnv returns the faults armed by BOXSWAP_FAULT, or nil when it is
@@ -96,14 +102,14 @@ func Parse(spec string) (*Faults, error) {
 		}
 		ft := Fault{Step: item[:at], Point: Point(item[at+1 : colon]), Action: Action(item[colon+1:])}
 		switch ft.Point {
-		case Before, Applied, Undo:
+		case Before, Running, Applied, Undo:
 		default:
-			return nil, fmt.Errorf("%s: %q: unknown point %q; points are before, applied and undo", Env, item, ft.Point)
+			return nil, fmt.Errorf("%s: %q: unknown point %q; points are before, running, applied and undo", Env, item, ft.Point)
 		}
 		switch ft.Action {
-		case Kill, Fail:
+		case Kill, Fail, Stop:
 		default:
-			return nil, fmt.Errorf("%s: %q: unknown action %q; actions are kill and fail", Env, item, ft.Action)
+			return nil, fmt.Errorf("%s: %q: unknown action %q; actions are kill, fail and stop", Env, item, ft.Action)
 		}
 		f.list = append(f.list, ft)
 	}
@@ -178,6 +184,9 @@ func (s *step) Check(ctx context.Context, env *steps.Env) (bool, string, error) 
 
 func (s *step) Apply(ctx context.Context, env *steps.Env) error {
 	s.applied = true
+	if err := s.f.at(s.ID(), Running, ""); err != nil {
+		return err
+	}
 	if err := s.Step.Apply(ctx, env); err != nil {
 		return err
 	}
@@ -207,6 +216,11 @@ func (f *Faults) at(id string, point Point, note string) error {
 		if ft.Action == Fail {
 			return fmt.Errorf("%s: %w (%s)", id, ErrInjected, ft)
 		}
+		if ft.Action == Stop {
+			fmt.Fprintf(os.Stderr, "boxswap: %s: stopping this process (%s); SIGCONT goes on\n", Env, ft)
+			f.stop()
+			return nil
+		}
 		if note != "" {
 			note = "; " + note
 		}
@@ -215,6 +229,15 @@ func (f *Faults) at(id string, point Point, note string) error {
 		return fmt.Errorf("%s: %s: the process survived its own SIGKILL", id, ft)
 	}
 	return nil
+}
+
+// stop SIGSTOPs this process and returns once it was continued.
+func (f *Faults) stop() {
+	if f.OnStop != nil {
+		f.OnStop()
+		return
+	}
+	_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
 }
 
 // die SIGKILLs this process: a real crash, with no deferred cleanup, no

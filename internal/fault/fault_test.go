@@ -12,6 +12,7 @@ func TestParse(t *testing.T) {
 		" a@undo:kill , b@before:fail":                    "a@undo:kill,b@before:fail",
 		"redirect/hook/before/x@y@applied:kill":           "redirect/hook/before/x@y@applied:kill",
 		"upgrade-dev/preflight/reach/thurst@applied:kill": "upgrade-dev/preflight/reach/thurst@applied:kill",
+		"redirect/take-address/thermals@running:stop":     "redirect/take-address/thermals@running:stop",
 	}
 	for spec, want := range good {
 		f, err := Parse(spec)

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"boxswap/internal/safefile"
+	"boxswap/state"
+	"boxswap/state/etcdstate"
+)
+
+// etcdOptions reach an etcd state: flags, then BOXSWAP_ETCD_* variables,
+// then boxes.yaml's state section. The password is never a flag (ps shows
+// flags): BOXSWAP_ETCD_PASSWORD, or a file.
+type etcdOptions struct {
+	CA, Cert, Key, User, PasswordFile string
+	Lease                             time.Duration
+}
+
+func (o *etcdOptions) addFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.CA, "etcd-ca", "", "etcd state: the `PEM` file of the CA of the servers' certificates (env BOXSWAP_ETCD_CA)")
+	f.StringVar(&o.Cert, "etcd-cert", "", "etcd state: the client certificate `PEM` (env BOXSWAP_ETCD_CERT)")
+	f.StringVar(&o.Key, "etcd-key", "", "etcd state: the client key `PEM` (env BOXSWAP_ETCD_KEY)")
+	f.StringVar(&o.User, "etcd-user", "", "etcd state: the `USER` (env BOXSWAP_ETCD_USER; password in BOXSWAP_ETCD_PASSWORD or --etcd-password-file)")
+	f.StringVar(&o.PasswordFile, "etcd-password-file", "", "etcd state: the `FILE` holding the password (env BOXSWAP_ETCD_PASSWORD_FILE)")
+	f.DurationVar(&o.Lease, "etcd-lease", 0, "etcd state: how long a silent holder keeps the operator lock (env BOXSWAP_ETCD_LEASE; default 15s)")
+}
+
+// isEtcdURL tells an etcd state from a file path.
+func isEtcdURL(s string) bool { return strings.HasPrefix(s, "etcd://") }
+
+// stateURL is where the state is, as the operator named it: --state, then
+// boxes.yaml's state.url, else the bbolt file beside boxes.yaml.
+func (g *globalOptions) stateURL() string {
+	if g.State != "" {
+		return g.State
+	}
+	if g.cfg != nil && g.cfg.State.URL != "" {
+		return g.cfg.State.URL
+	}
+	return g.statePath()
+}
+
+// backend is the state --state (or boxes.yaml) names, without reading it.
+// An etcd store is opened once per process and closed by run.
+func (g *globalOptions) backend() (state.Backend, error) {
+	u := g.stateURL()
+	if !isEtcdURL(u) {
+		return state.Open(u), nil
+	}
+	if g.etcd != nil {
+		return g.etcd, nil
+	}
+	s, err := g.openEtcd(u)
+	if err != nil {
+		return nil, err
+	}
+	g.etcd = s
+	return s, nil
+}
+
+// openEtcd opens the etcd state at u with the TLS and credentials of the
+// flags, the environment and boxes.yaml. Errors never quote a secret.
+func (g *globalOptions) openEtcd(u string) (*etcdstate.Store, error) {
+	eps, prefix, err := etcdstate.ParseURL(u)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	var y etcdOptions
+	if g.cfg != nil {
+		c := g.cfg.State
+		y = etcdOptions{CA: c.CA, Cert: c.Cert, Key: c.Key, User: c.User, PasswordFile: c.PasswordFile, Lease: c.Lease}
+	}
+	pick := func(flag, env, yaml string) string {
+		if flag != "" {
+			return flag
+		}
+		if v := os.Getenv(env); v != "" {
+			return v
+		}
+		return yaml
+	}
+	o := etcdstate.Options{Endpoints: eps, Prefix: prefix, Who: state.Me()}
+	o.Username = pick(g.EtcdOpts.User, "BOXSWAP_ETCD_USER", y.User)
+	o.Password, err = password(pick(g.EtcdOpts.PasswordFile, "BOXSWAP_ETCD_PASSWORD_FILE", y.PasswordFile))
+	if err != nil {
+		return nil, err
+	}
+	if o.Username != "" && o.Password == "" {
+		return nil, withHint(usagef("etcd state: user %s has no password", o.Username),
+			"set BOXSWAP_ETCD_PASSWORD, or give --etcd-password-file (state.password_file in boxes.yaml)")
+	}
+	lease := g.EtcdOpts.Lease
+	if v := os.Getenv("BOXSWAP_ETCD_LEASE"); lease == 0 && v != "" {
+		if lease, err = time.ParseDuration(v); err != nil || lease < time.Second {
+			return nil, usagef("BOXSWAP_ETCD_LEASE=%q: write a duration of at least 1s, like 15s", v)
+		}
+	}
+	if lease == 0 {
+		lease = y.Lease
+	}
+	o.TTL = int((lease + time.Second - 1) / time.Second)
+	o.TLS, err = tlsConfig(pick(g.EtcdOpts.CA, "BOXSWAP_ETCD_CA", y.CA),
+		pick(g.EtcdOpts.Cert, "BOXSWAP_ETCD_CERT", y.Cert), pick(g.EtcdOpts.Key, "BOXSWAP_ETCD_KEY", y.Key))
+	if err != nil {
+		return nil, err
+	}
+	return etcdstate.Open(o)
+}
+
+// password is BOXSWAP_ETCD_PASSWORD, or the first line of file.
+func password(file string) (string, error) {
+	if v := os.Getenv("BOXSWAP_ETCD_PASSWORD"); v != "" {
+		return v, nil
+	}
+	if file == "" {
+		return "", nil
+	}
+	f, err := safefile.Open(file, os.O_RDONLY)
+	if err != nil {
+		return "", fmt.Errorf("etcd password file: %w", err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	n, err := f.Read(buf)
+	if err != nil {
+		return "", fmt.Errorf("etcd password file %s: %w", file, err)
+	}
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	return strings.TrimRight(line, "\r"), nil
+}
+
+// tlsConfig is the client's TLS: none without a CA or certificate.
+func tlsConfig(ca, cert, key string) (*tls.Config, error) {
+	if ca == "" && cert == "" && key == "" {
+		return nil, nil
+	}
+	if (cert == "") != (key == "") {
+		return nil, usagef("etcd state: a client certificate needs its key, and a key its certificate (--etcd-cert, --etcd-key)")
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("etcd CA: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("etcd CA %s: no PEM certificate in it", ca)
+		}
+	}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("etcd client certificate %s: %w", cert, err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return c, nil
+}
+
+// logDir is where the engine writes each attempt's full output: beside the
+// bbolt file, or beside boxes.yaml for a state on etcd.
+func (g *globalOptions) logDir() string {
+	if u := g.stateURL(); isEtcdURL(u) {
+		return filepath.Join(filepath.Dir(g.Config), "boxswap.etcd.logs")
+	}
+	return ""
+}
+
+// closeState closes an etcd store the verb opened.
+func (g *globalOptions) closeState() error {
+	if g.etcd == nil {
+		return nil
+	}
+	err := g.etcd.Close()
+	g.etcd = nil
+	return err
+}

@@ -1,0 +1,225 @@
+package etcdstate
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"boxswap/state"
+)
+
+// DefaultTTL is the lease of the operator lock, in seconds: how long a
+// holder that stopped answering (a suspended laptop, a cut network) keeps
+// the lock before another operator may take it over.
+const DefaultTTL = 15
+
+// Options say where the state is and how to reach it.
+type Options struct {
+	// Endpoints are the cluster's client addresses (host:port or URLs).
+	Endpoints []string
+	// Prefix is the key prefix of the state: "/boxswap/site-a".
+	Prefix string
+	// TLS, when set, is the client's TLS configuration (CA, certificate).
+	TLS *tls.Config
+	// Username and Password authenticate to etcd; never printed.
+	Username, Password string
+	// TTL is the lock's lease in seconds; DefaultTTL when zero.
+	TTL int
+	// Timeout bounds each request; 10s when zero.
+	Timeout time.Duration
+	// Who is written in the events and approvals that name nobody.
+	Who string
+}
+
+// Store is a boxswap state under a prefix of an etcd cluster. Close it.
+type Store struct {
+	cli     *clientv3.Client
+	prefix  string // with no trailing slash
+	where   string // etcd://hosts/prefix, no credentials
+	ttl     int
+	timeout time.Duration
+	who     string
+
+	mu   sync.Mutex
+	held *lock // the operator lock this handle holds, fencing its writes
+	// mute is the first no-answer a lock holder got: its later writes and
+	// fences fail with it at once, so that a run that lost the cluster
+	// stops in one timeout, not one per record it would still write.
+	mute error
+}
+
+// muted returns the no-answer a lock holder already got, if any.
+func (s *Store) muted() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mute
+}
+
+// heard records err when it is a lock holder's first no-answer.
+func (s *Store) heard(err error) error {
+	if errors.Is(err, state.ErrNoAnswer) {
+		s.mu.Lock()
+		if s.held != nil && s.mute == nil {
+			s.mute = err
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+var _ state.Backend = (*Store)(nil)
+
+// ParseURL reads etcd://HOST:PORT[,HOST:PORT…]/PREFIX. Credentials in
+// the URL are refused: they would show in ps and in messages.
+func ParseURL(u string) (endpoints []string, prefix string, err error) {
+	rest, ok := strings.CutPrefix(u, "etcd://")
+	if !ok {
+		return nil, "", fmt.Errorf("state %q: not an etcd URL; write etcd://HOST:PORT[,HOST:PORT…]/PREFIX", u)
+	}
+	hosts, path, _ := strings.Cut(rest, "/")
+	if strings.Contains(hosts, "@") {
+		return nil, "", fmt.Errorf("state etcd://…: a user or password in the URL would show in ps and in messages; " +
+			"give them with --etcd-user and BOXSWAP_ETCD_PASSWORD or --etcd-password-file")
+	}
+	path = strings.Trim(path, "/")
+	if path == "" || strings.ContainsAny(path, "?#") || strings.Contains(path, "//") {
+		return nil, "", fmt.Errorf("state %s: give the state's prefix after the hosts, e.g. etcd://%s/boxswap/site-a", u, hosts)
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		if _, port, err := net.SplitHostPort(h); err != nil || port == "" {
+			return nil, "", fmt.Errorf("state %s: %q is not HOST:PORT", u, h)
+		}
+		endpoints = append(endpoints, h)
+	}
+	return endpoints, "/" + path, nil
+}
+
+// Open connects to the cluster (lazily: the first request dials). It does
+// not check that the state exists; every method does.
+func Open(o Options) (*Store, error) {
+	if len(o.Endpoints) == 0 {
+		return nil, errors.New("etcd state: no endpoints")
+	}
+	prefix := "/" + strings.Trim(o.Prefix, "/")
+	if prefix == "/" {
+		return nil, errors.New("etcd state: no prefix")
+	}
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	eps := make([]string, len(o.Endpoints))
+	hosts := make([]string, len(o.Endpoints))
+	for i, e := range o.Endpoints {
+		hosts[i] = strings.TrimPrefix(strings.TrimPrefix(e, "http://"), "https://")
+		eps[i] = e
+		if !strings.Contains(e, "://") {
+			eps[i] = "http://" + e
+			if o.TLS != nil {
+				eps[i] = "https://" + e
+			}
+		}
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: eps, TLS: o.TLS, Username: o.Username, Password: o.Password,
+		DialTimeout: o.Timeout, DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: 5 * time.Second,
+		Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcd state %s: %w", strings.Join(hosts, ","), err)
+	}
+	return &Store{cli: cli, prefix: prefix, ttl: o.TTL, timeout: o.Timeout, who: o.Who,
+		where: "etcd://" + strings.Join(hosts, ",") + prefix}, nil
+}
+
+// Close releases the lock if still held and closes the connection.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	l := s.held
+	s.mu.Unlock()
+	if l != nil {
+		_ = l.Unlock()
+	}
+	return s.cli.Close()
+}
+
+// Path is the state as etcd://hosts/prefix, without credentials.
+func (s *Store) Path() string { return s.where }
+
+// Client is the store's etcd client (for watches and tests).
+func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// Prefix is the state's key prefix, without a trailing slash.
+func (s *Store) Prefix() string { return s.prefix }
+
+func (s *Store) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.timeout)
+}
+
+func (s *Store) me() string {
+	if s.who == "" {
+		return state.Me()
+	}
+	return s.who
+}
+
+// Create makes the state at the prefix (`boxswap state init`): its schema
+// record; it reads as the fresh state (phase start, cycle 0). A prefix that already holds a state, or any
+// key, is refused: nothing is overwritten.
+func (s *Store) Create() error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	resp, err := s.cli.Get(ctx, s.prefix+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return s.unreachable(err)
+	}
+	if resp.Count > 0 {
+		return fmt.Errorf("state %s: there is already a state (or other keys) at this prefix; "+
+			"boxswap state init creates a new one only at an empty prefix", s.where)
+	}
+	txn, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(s.key(keySchema)), "=", 0)).
+		Then(clientv3.OpPut(s.key(keySchema), fmt.Sprint(state.SchemaVersion))).Commit()
+	if err != nil {
+		return s.unreachable(err)
+	}
+	if !txn.Succeeded {
+		return fmt.Errorf("state %s: created meanwhile by another boxswap", s.where)
+	}
+	return nil
+}
+
+// unreachable wraps a failed request: the cluster, or its quorum, is not
+// reachable. Nothing is known to be written.
+func (s *Store) unreachable(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("no answer within %s (is the cluster up, and has it a quorum?): %w", s.timeout, err)
+	}
+	return &unreachableError{where: s.where, err: err}
+}
+
+// unreachableError is a request etcd did not answer; it is
+// state.ErrUnusable. A write it reports may still land: the next read
+// tells, and every write is conditioned on what it read.
+type unreachableError struct {
+	where string
+	err   error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("state %s: etcd did not answer: %v; nothing more was done: once the cluster answers, boxswap where shows the state and boxswap resume goes on", e.where, e.err)
+}
+
+func (e *unreachableError) Is(target error) bool {
+	return target == state.ErrUnusable || target == state.ErrNoAnswer
+}
+func (e *unreachableError) Unwrap() error { return e.err }

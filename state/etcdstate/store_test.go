@@ -1,0 +1,118 @@
+package etcdstate_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"boxswap/internal/etcdtest"
+	"boxswap/state"
+	"boxswap/state/etcdstate"
+	"boxswap/state/statetest"
+)
+
+var prefixes atomic.Int64
+
+func open(t *testing.T, c *etcdtest.Cluster, prefix string) *etcdstate.Store {
+	t.Helper()
+	s, err := etcdstate.Open(etcdstate.Options{Endpoints: c.Endpoints(), Prefix: prefix, TTL: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// The shared backend suite on a real etcd server (one member, loopback).
+func TestBackendEtcd(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	cli := c.Client()
+	put := func(t *testing.T, b state.Backend, k, v string) {
+		t.Helper()
+		if _, err := cli.Put(context.Background(), b.(*etcdstate.Store).Prefix()+"/"+k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	statetest.Run(t, statetest.Kit{
+		New: func(t *testing.T) (state.Backend, func() state.Backend) {
+			prefix := fmt.Sprintf("/boxswap/suite-%d", prefixes.Add(1))
+			s := open(t, c, prefix)
+			if err := s.Create(); err != nil {
+				t.Fatal(err)
+			}
+			return s, func() state.Backend { return open(t, c, prefix) }
+		},
+		SetSchema:  func(t *testing.T, b state.Backend, n int) { put(t, b, "m/schema", strconv.Itoa(n)) },
+		DamageMeta: func(t *testing.T, b state.Backend) { put(t, b, "m/meta", "{not json") },
+		Expire: func(t *testing.T, l state.OperatorLock) {
+			lease := l.(interface{ Lease() clientv3.LeaseID }).Lease()
+			if _, err := cli.Revoke(context.Background(), lease); err != nil {
+				t.Fatal(err)
+			}
+		},
+	})
+}
+
+// A prefix nobody created is an error, never a fresh start; state init
+// refuses a prefix that holds keys.
+func TestMissingPrefix(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	s := open(t, c, "/boxswap/typo")
+	for name, err := range map[string]error{
+		"Meta":   func() error { _, err := s.Meta(); return err }(),
+		"Record": s.Record(state.Event{Kind: "x"}),
+		"Lock":   func() error { _, err := s.Lock(state.CurrentHolder("boxswap next")); return err }(),
+		"Verify": s.Verify(),
+	} {
+		if !errors.Is(err, state.ErrNoState) || !strings.Contains(err.Error(), "/boxswap/typo") {
+			t.Errorf("%s on a missing prefix = %v, want ErrNoState naming the prefix", name, err)
+		}
+	}
+	resp, err := c.Client().Get(context.Background(), "/boxswap/typo", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 0 {
+		t.Fatalf("refused calls wrote %d keys (%v)", resp.Count, err)
+	}
+	if err := s.Create(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(); err == nil {
+		t.Error("a second state init on the same prefix: no error")
+	}
+	if m, err := s.Meta(); err != nil || m.Phase != state.StartPhase {
+		t.Errorf("after init: %+v, %v", m, err)
+	}
+	if _, err := c.Client().Put(context.Background(), "/boxswap/typo/stray", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Verify(); !errors.Is(err, state.ErrCorrupt) {
+		t.Errorf("Verify with a foreign key under the prefix = %v, want ErrCorrupt", err)
+	}
+}
+
+func TestParseURL(t *testing.T) {
+	for _, c := range []struct{ in, eps, prefix, err string }{
+		{"etcd://10.0.0.1:2379/boxswap/site-a", "10.0.0.1:2379", "/boxswap/site-a", ""},
+		{"etcd://a:2379,b:2379,[::1]:2379/p/", "a:2379 b:2379 [::1]:2379", "/p", ""},
+		{"etcd://a:2379", "", "", "give the state's prefix"},
+		{"etcd://user:secret@a:2379/p", "", "", "would show in ps"},
+		{"etcd://a/p", "", "", "not HOST:PORT"},
+		{"/var/lib/boxswap.db", "", "", "not an etcd URL"},
+	} {
+		eps, prefix, err := etcdstate.ParseURL(c.in)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) || strings.Contains(err.Error(), "secret") {
+				t.Errorf("ParseURL(%q) = %v, want an error saying %q (and no secret)", c.in, err, c.err)
+			}
+			continue
+		}
+		if err != nil || strings.Join(eps, " ") != c.eps || prefix != c.prefix {
+			t.Errorf("ParseURL(%q) = %v, %q, %v", c.in, eps, prefix, err)
+		}
+	}
+}
