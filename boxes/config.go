@@ -105,6 +105,11 @@ type Function struct {
 	// address, so no box may be reached through it.
 	Alias       string `yaml:"alias"`
 	AddressUnit string `yaml:"address_unit"`
+	// Address is the IP address the unit adds (optional): when set, each
+	// move verifies it on the boxes (see steps.ReleaseAddress and
+	// steps.VerifyAddress). Interface is where it lives; "" finds it.
+	Address   string `yaml:"address"`
+	Interface string `yaml:"interface"`
 	// Settings are the settings_file lines for this function, in order:
 	// server_name, ssl_certificate, ssl_certificate_key.
 	Settings Settings `yaml:"settings"`
@@ -140,7 +145,38 @@ type App struct {
 	Checkout     string   `yaml:"checkout"`
 	SettingsFile string   `yaml:"settings_file"`
 	Install      string   `yaml:"install"`  // a shell command line, run as given
-	Services     []string `yaml:"services"` // stopped on the old box at cut-over
+	Services     []string `yaml:"services"` // every app service, in order
+	// Writers are the services of Services that write user data (all of
+	// them unless an entry says writes: false): stopped on both boxes for
+	// the final sync, started on the new box after it.
+	Writers []string `yaml:"-"`
+	// Containers is how the users' containers run (ContainersDocker,
+	// ContainersPodman or ContainersNone): those running on the old box
+	// are stopped before the final sync.
+	Containers string `yaml:"containers"`
+	// Check says how to know the app serves; nil: not checked.
+	Check *Check `yaml:"check"`
+}
+
+// Values of app.containers.
+const (
+	ContainersNone   = "none"
+	ContainersDocker = "docker"
+	ContainersPodman = "podman"
+)
+
+// Check is app.check: a page of the production site, fetched over HTTPS
+// with the production name (Host and SNI), that must answer Status (and
+// hold Text) within Timeout. The certificate is verified against CA (a
+// file on the boxes) or the boxes' system CAs, unless Insecure.
+type Check struct {
+	Path     string        `yaml:"path"`    // default /
+	Status   int           `yaml:"status"`  // default 200
+	Text     string        `yaml:"text"`    // optional
+	Timeout  time.Duration `yaml:"timeout"` // default 30s
+	CA       string        `yaml:"ca"`
+	Insecure bool          `yaml:"insecure"`
+	Line     int           `yaml:"-"`
 }
 
 // Data is the user data moved with production.

@@ -54,6 +54,8 @@ func TestLoadShipped(t *testing.T) {
 		SettingsFile: "/root/nbhosting/django/nbh_main/sitesettings.py",
 		Install:      "cd /root/nbhosting && ./install.sh",
 		Services:     []string{"nbh-uwsgi", "nbh-monitor", "docker"},
+		Writers:      []string{"nbh-uwsgi", "nbh-monitor", "docker"},
+		Containers:   ContainersNone,
 	}
 	if !reflect.DeepEqual(c.App, wantApp) {
 		t.Errorf("app = %+v, want %+v", c.App, wantApp)

@@ -100,7 +100,7 @@ func (l *loader) functions(top *mapping) map[string]Function {
 			l.missing(fm, name, "add functions."+name+": with alias, address_unit and settings")
 			continue
 		}
-		m := l.mapping(fm.vals[name], fm.at(name), "alias", "address_unit", "settings")
+		m := l.mapping(fm.vals[name], fm.at(name), "alias", "address_unit", "address", "interface", "settings")
 		if m.node == nil {
 			continue
 		}
@@ -111,6 +111,8 @@ func (l *loader) functions(top *mapping) map[string]Function {
 		if v, ok := l.str(m, "address_unit", "add address_unit: the systemd unit holding the "+name+" address", checkUnit); ok {
 			f.AddressUnit = v
 		}
+		f.Address, _ = l.str(m, "address", "", checkAddress)
+		f.Interface, _ = l.str(m, "interface", "", checkInterface)
 		need := "add settings: with server_name, ssl_certificate and ssl_certificate_key"
 		if m.get("settings") == nil {
 			l.missing(m, "settings", need)
@@ -142,17 +144,19 @@ func (l *loader) app(top *mapping) App {
 		l.missing(top, "app", "add app: with checkout, settings_file and install")
 		return a
 	}
-	m := l.mapping(top.vals["app"], "app", "checkout", "settings_file", "install", "services")
+	m := l.mapping(top.vals["app"], "app", "checkout", "settings_file", "install", "services", "containers", "check")
 	if m.node == nil {
 		return a
 	}
 	a.Checkout, _ = l.str(m, "checkout", "add checkout: the nbhosting git checkout, like /root/nbhosting", checkRemotePath)
 	a.SettingsFile, _ = l.str(m, "settings_file", "add settings_file: the sitesettings.py path", checkRemotePath)
 	a.Install, _ = l.str(m, "install", "add install: the command that installs the app, like cd /root/nbhosting && ./install.sh", checkCommand)
-	a.Services = l.strList(m, "services", "", "[nbh-uwsgi, nbh-monitor]", checkUnit)
-	if a.Services == nil {
-		a.Services = []string{}
+	a.Services, a.Writers = l.services(m)
+	a.Containers = ContainersNone
+	if v, ok := l.str(m, "containers", "", checkContainers); ok && v != "" {
+		a.Containers = v
 	}
+	a.Check = l.appCheck(m)
 	return a
 }
 

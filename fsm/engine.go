@@ -165,6 +165,9 @@ func (e *Engine) run(ctx context.Context, att *state.Attempt, planned []steps.St
 			if ctx.Err() != nil || errors.Is(err, ErrStopped) {
 				status = state.Interrupted
 			}
+			if to := s.Describe().RevertTo; to != "" && att.Steps[i].Status == state.StepFailed {
+				return e.revert(ctx, x, out, att, planned, i, to, err)
+			}
 			return e.haltNotify(ctx, out, att, status, s.ID(), err)
 		}
 	}

@@ -38,6 +38,7 @@ type fakeStep struct {
 	id           string
 	irreversible bool
 	retry        bool
+	revertTo     string // Description.RevertTo
 	// applyErr, when set, is returned by Apply (before any effect) while
 	// failures > 0, decrementing it.
 	applyErr error
@@ -50,7 +51,7 @@ type fakeStep struct {
 func (s *fakeStep) ID() string { return s.id }
 func (s *fakeStep) Describe() steps.Description {
 	return steps.Description{Box: "thermals", Text: "fake " + s.id, Commands: []string{"true " + s.id},
-		Irreversible: s.irreversible, Retry: s.retry}
+		Irreversible: s.irreversible, Retry: s.retry, RevertTo: s.revertTo}
 }
 func (s *fakeStep) Check(ctx context.Context, env *steps.Env) (bool, string, error) {
 	s.w.mu.Lock()
@@ -97,10 +98,12 @@ func testConfig() *boxes.Config {
 			{Name: "thermals", Host: "thermals.inria.fr", Port: 22, User: "root", Function: boxes.Development},
 		},
 		Functions: map[string]boxes.Function{
-			boxes.Production:  {Alias: "nbhosting.inria.fr", AddressUnit: "nbhosting-addr", Settings: boxes.Settings{ServerName: "nbhosting.inria.fr", SSLCertificate: "/p.crt", SSLCertificateKey: "/p.key"}},
+			boxes.Production:  {Alias: "nbhosting.inria.fr", AddressUnit: "nbhosting-addr", Address: "193.51.196.151", Settings: boxes.Settings{ServerName: "nbhosting.inria.fr", SSLCertificate: "/p.crt", SSLCertificateKey: "/p.key"}},
 			boxes.Development: {Alias: "nbhosting-dev.inria.fr", AddressUnit: "nbhosting-dev-addr", Settings: boxes.Settings{ServerName: "nbhosting-dev.inria.fr", SSLCertificate: "/d.crt", SSLCertificateKey: "/d.key"}},
 		},
-		App:     boxes.App{Checkout: "/root/nbhosting", SettingsFile: "/root/nbhosting/django/nbh_main/sitesettings.py", Install: "cd /root/nbhosting && ./install.sh", Services: []string{"nbh-uwsgi", "nbh-monitor", "docker"}},
+		App: boxes.App{Checkout: "/root/nbhosting", SettingsFile: "/root/nbhosting/django/nbh_main/sitesettings.py", Install: "cd /root/nbhosting && ./install.sh", Services: []string{"nbh-uwsgi", "nbh-monitor", "docker"},
+			Writers: []string{"nbh-monitor", "docker"}, Containers: boxes.ContainersPodman,
+			Check: &boxes.Check{Path: "/hub/login", Status: 200, Timeout: 30 * time.Second, CA: "/etc/ssl/lab-ca.pem"}},
 		Data:    boxes.Data{Root: "/nbhosting", Folders: []string{"students", "raw"}, BackupSuffix: ".prod", MaxDelete: 1000},
 		Upgrade: boxes.Upgrade{From: 27, To: 29, RebootTimeout: time.Minute, DevelBranch: "f29", MinFreeDisk: 1 << 20},
 	}

@@ -36,6 +36,11 @@ var (
 	// ErrNoSuchStep is returned when the operator names a step (e.g.
 	// --stop-before) that the transition does not have.
 	ErrNoSuchStep = errors.New("no such step")
+	// ErrMovedBack is returned when the check through the production
+	// address failed after the move and production was moved back to the
+	// old box (the window's steps undone); the transition is failed and
+	// resume runs the window again.
+	ErrMovedBack = errors.New("production moved back")
 )
 
 // exitCode finds the remote exit status in a step's error, if it has one.

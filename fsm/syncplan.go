@@ -34,6 +34,13 @@ func (p planner) dataEntries() []dataEntry {
 // the source (data.min_source_fraction).
 func (p planner) syncParams(src, dst boxes.Box, e dataEntry, final, dropDev bool) steps.SyncParams {
 	c := p.cfg
+	prod := c.Functions[boxes.Production]
+	// The guard looks for production's address on dst: the declared one,
+	// else what the alias resolves to there.
+	addr := prod.Address
+	if addr == "" {
+		addr = prod.Alias
+	}
 	passes := presyncPasses
 	if final {
 		passes = 1
@@ -49,7 +56,7 @@ func (p planner) syncParams(src, dst boxes.Box, e dataEntry, final, dropDev bool
 		Src: src.Name, Dst: dst.Name, DstHost: dst.Host, DstPort: dst.Port, DstUser: dst.User,
 		Root: c.Data.Root, Folder: e.name, File: e.file, SrcUnit: p.unit(boxes.Production), Function: boxes.Production,
 		MaxDelete: c.Data.MaxDelete, Final: final, Passes: passes, Mux: true, Basis: basis,
-		Exclude: c.Data.Exclude, Address: c.Functions[boxes.Production].Alias,
+		Exclude: c.Data.Exclude, Address: addr,
 		RoomMargin: int64(c.Data.RoomMargin), MinSourceFraction: c.Data.MinSourceFraction,
 	}
 }

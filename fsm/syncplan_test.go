@@ -41,7 +41,7 @@ func TestMovesSyncTheDataFiles(t *testing.T) {
 					t.Errorf("%s: the destination's guard does not measure the file:\n%s", s.ID(), cmds)
 				}
 			}
-			if !strings.Contains(cmds, "getent ahosts -- nbhosting.inria.fr") {
+			if !strings.Contains(cmds, "getent ahosts -- "+cfg.Functions["production"].Address) {
 				t.Errorf("%s: the destination's guard does not look for production's address:\n%s", s.ID(), cmds)
 			}
 		}

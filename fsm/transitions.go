@@ -230,12 +230,14 @@ func (p planner) short(n int) string { return p.cfg.Upgrade.Short(n) }
 const presyncPasses = 3
 
 // move: production from src to dst. Everything slow runs while src still
-// serves (sync passes, the settings switch and install.sh on dst); the
-// window without production is only: stop src's app services, a final
-// delta sync, move the address.
+// serves: the sync passes, the settings switch, install.sh and the app's
+// start on dst, and app.check on dst itself. The window without
+// production is only: stop the writers on both boxes (and src's
+// containers), a final delta sync, start dst's writers, move the address.
+// After it, once production answers: the address verified, and app.check
+// through it from src, which moves production back when it fails.
 func (p planner) move(src, dst boxes.Box, dropDev bool) []steps.Step {
 	c := p.cfg
-	prodUnit := p.unit(boxes.Production)
 	gate := fmt.Sprintf("move production from %s to %s", src.Name, dst.Name)
 	if dropDev {
 		gate = fmt.Sprintf("%s has been validated on %s; move production from %s to it", dst.Name, p.short(p.to), src.Name)
@@ -247,31 +249,78 @@ func (p planner) move(src, dst boxes.Box, dropDev bool) []steps.Step {
 		steps.Release(p.id("preflight/release", dst.Name), dst.Name, p.to, p.release(p.to)),
 	}
 	s = append(s, p.moveDst(src, dst, dropDev)...)
-	// The pre-sync repeats its passes while production is live and the
-	// delta shrinks, and leaves a shared box-to-box ssh connection; the
-	// final sync then needs no handshake and, the pre-sync having counted
-	// the deletions, one scan per folder (see steps.Sync). Each folder
-	// stays its own step: their IDs are what resume and --stop-before know.
-	sync := func(kind string, final bool) {
-		for _, e := range p.dataEntries() {
-			s = append(s, steps.Sync(p.id(kind, e.name), p.syncParams(src, dst, e, final, dropDev)))
-		}
-	}
-	sync("sync", false)
+	s = append(s, p.syncs(src, dst, dropDev, false)...)
 	prod := c.Functions[boxes.Production].Settings.Lines()
 	s = append(s,
 		steps.Settings(p.id("settings", dst.Name), dst.Name, c.App.SettingsFile, prod, c.App.Install),
 		steps.Install(p.id("install", dst.Name), dst.Name, "re-run install.sh with the production settings", c.App.Install),
 		steps.StartServices(p.id("start-services", dst.Name), dst.Name, c.App.Services),
-		steps.StopServices(p.id("stop-services", src.Name), src.Name, c.App.Services),
 	)
-	sync("final-sync", true)
-	s = append(s,
-		steps.UnitDown(p.id("release-address", src.Name), src.Name, prodUnit),
-		steps.UnitUp(p.id("take-address", dst.Name), dst.Name, prodUnit),
-	)
+	if c.App.Check != nil {
+		s = append(s, steps.AppCheck(p.id("check", dst.Name), dst.Name, p.checkParams("127.0.0.1")))
+	}
+	s = append(s, p.window(src, dst, dropDev)...)
+	s = append(s, p.afterWindow(src, dst)...)
 	if dropDev {
 		s = append(s, steps.Stamp(p.id("record-time"), productionSince, "when "+dst.Name+" took production"))
+	}
+	return s
+}
+
+// windowStart is the first step of a move's window: a failed check
+// through the production address undoes the move back to it.
+func (p planner) windowStart(src boxes.Box) string { return p.id("stop-writers", src.Name) }
+
+// window: the cut-over, production answering nowhere meanwhile.
+func (p planner) window(src, dst boxes.Box, dropDev bool) []steps.Step {
+	c := p.cfg
+	prod := c.Functions[boxes.Production]
+	s := []steps.Step{
+		steps.StopWriters(p.windowStart(src), src.Name, c.App.Writers, c.App.Containers),
+		steps.StopWriters(p.id("stop-writers", dst.Name), dst.Name, c.App.Writers, boxes.ContainersNone),
+	}
+	s = append(s, p.syncs(src, dst, dropDev, true)...)
+	return append(s,
+		steps.StartServices(p.id("start-writers", dst.Name), dst.Name, c.App.Writers),
+		steps.ReleaseAddress(p.id("release-address", src.Name), src.Name, prod.AddressUnit, prod.Address, []string{src.Name, dst.Name}),
+		steps.UnitUp(p.id("take-address", dst.Name), dst.Name, prod.AddressUnit),
+	)
+}
+
+// afterWindow: what a move checks once production answers again.
+func (p planner) afterWindow(src, dst boxes.Box) []steps.Step {
+	c := p.cfg
+	prod := c.Functions[boxes.Production]
+	var s []steps.Step
+	if prod.Address != "" {
+		s = append(s, steps.VerifyAddress(p.id("verify-address", dst.Name), dst.Name, src.Name, prod.Address, prod.Interface))
+	}
+	if c.App.Check != nil {
+		s = append(s, steps.ProductionCheck(p.id("check-production"), src.Name, dst.Name, prod.Address, p.windowStart(src), p.checkParams("")))
+	}
+	return s
+}
+
+// checkParams is app.check for the production name, resolved to connect.
+func (p planner) checkParams(connect string) steps.CheckParams {
+	k := p.cfg.App.Check
+	return steps.CheckParams{
+		Name: p.cfg.Functions[boxes.Production].Alias, Path: k.Path, Status: k.Status, Text: k.Text,
+		Timeout: k.Timeout, CA: k.CA, Insecure: k.Insecure, Connect: connect,
+	}
+}
+
+// syncs are a move's pre-sync passes (final false) or its final sync:
+// one step per data entry (see syncParams); their IDs are what resume and
+// --stop-before know.
+func (p planner) syncs(src, dst boxes.Box, dropDev, final bool) []steps.Step {
+	kind := "sync"
+	if final {
+		kind = "final-sync"
+	}
+	var s []steps.Step
+	for _, e := range p.dataEntries() {
+		s = append(s, steps.Sync(p.id(kind, e.name), p.syncParams(src, dst, e, final, dropDev)))
 	}
 	return s
 }

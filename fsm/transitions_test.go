@@ -143,11 +143,13 @@ func TestSameCodePlan(t *testing.T) {
 			before(t, ids, "switch-back/preflight/same-code/thurst", id)
 		}
 	}
-	before(t, ids, "switch-back/preflight/same-code/thurst", "switch-back/stop-services/thermals")
+	before(t, ids, "switch-back/preflight/same-code/thurst", "switch-back/stop-writers/thermals")
 }
 
-// The window without production holds only: stop the app on the old box,
-// the final delta sync, the address move. Everything slow comes first.
+// The window without production holds only: stop the writers on both
+// boxes, the final delta sync, start the new box's writers, the address
+// move. Everything slow comes first, app.check on the new box included;
+// the checks of the address and through it come after (issue 13, item 3).
 func TestRedirectKeepsTheCutOverWindowShort(t *testing.T) {
 	cfg := testConfig()
 	ids := planIDs(t, cfg, Redirect)
@@ -155,16 +157,61 @@ func TestRedirectKeepsTheCutOverWindowShort(t *testing.T) {
 		t.Fatalf("redirect must begin at the gate: %v", ids)
 	}
 	before(t, ids, "redirect/drop-development/thermals", "redirect/sync/students")
-	for _, slow := range []string{"redirect/sync/students", "redirect/sync/raw", "redirect/settings/thermals", "redirect/install/thermals", "redirect/start-services/thermals"} {
-		before(t, ids, slow, "redirect/stop-services/thurst")
+	order := []string{"redirect/sync/raw", "redirect/settings/thermals", "redirect/install/thermals", "redirect/start-services/thermals",
+		"redirect/check/thermals", "redirect/stop-writers/thurst", "redirect/stop-writers/thermals", "redirect/final-sync/students",
+		"redirect/final-sync/raw", "redirect/start-writers/thermals", "redirect/release-address/thurst", "redirect/take-address/thermals",
+		"redirect/verify-address/thermals", "redirect/check-production", "redirect/record-time"}
+	i := slices.Index(ids, order[0])
+	if i < 0 || !slices.Equal(ids[i:], order) {
+		t.Fatalf("redirect ends with\n%s\nwant\n%s", strings.Join(ids[max(i, 0):], "\n"), strings.Join(order, "\n"))
 	}
-	before(t, ids, "redirect/stop-services/thurst", "redirect/final-sync/students")
-	before(t, ids, "redirect/final-sync/raw", "redirect/release-address/thurst")
-	before(t, ids, "redirect/release-address/thurst", "redirect/take-address/thermals")
-	// Then only the time production moved is recorded (a fact, no box
-	// touched): the gate before upgrade-prod says how long it served.
-	if last := ids[len(ids)-2:]; last[0] != "redirect/take-address/thermals" || last[1] != "redirect/record-time" {
-		t.Fatalf("redirect ends with %s", last)
+}
+
+// The writers are stopped on both boxes, the old box's containers too,
+// and started on the new box only; the check through the production
+// address runs from the old box and moves production back to the start
+// of the window when it fails.
+func TestMoveStopsWritersAndChecks(t *testing.T) {
+	cfg := testConfig()
+	st, err := Steps(cfg, state.Meta{From: 27, To: 29}, SwitchBack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]steps.Description{}
+	for _, s := range st {
+		got[s.ID()] = s.Describe()
+	}
+	cmds := func(id string) string { return strings.Join(got[id].Commands, "\n") }
+	if c := cmds("switch-back/stop-writers/thermals"); !strings.Contains(c, "systemctl stop -- nbh-monitor docker") || !strings.Contains(c, "podman ps") {
+		t.Errorf("stop-writers/thermals: %s", c)
+	}
+	if c := cmds("switch-back/stop-writers/thurst"); strings.Contains(c, "podman") || strings.Contains(c, "nbh-uwsgi") {
+		t.Errorf("stop-writers/thurst stops more than the writers: %s", c)
+	}
+	if c := cmds("switch-back/start-writers/thurst"); c != "systemctl start -- nbh-monitor docker" {
+		t.Errorf("start-writers/thurst: %s", c)
+	}
+	if c := cmds("switch-back/check/thurst"); !strings.Contains(c, "--resolve nbhosting.inria.fr:443:127.0.0.1 --cacert /etc/ssl/lab-ca.pem") ||
+		!strings.Contains(c, "https://nbhosting.inria.fr/hub/login") || got["switch-back/check/thurst"].Box != "thurst" {
+		t.Errorf("check/thurst: %s on %s", c, got["switch-back/check/thurst"].Box)
+	}
+	d := got["switch-back/check-production"]
+	if d.Box != "thermals" || d.RevertTo != "switch-back/stop-writers/thermals" || !strings.Contains(cmds("switch-back/check-production"), "--resolve nbhosting.inria.fr:443:193.51.196.151") {
+		t.Errorf("check-production: on %s, reverts to %q: %s", d.Box, d.RevertTo, cmds("switch-back/check-production"))
+	}
+	if c := cmds("switch-back/release-address/thermals"); !strings.Contains(c, "ip -o -4 addr show to 193.51.196.151") {
+		t.Errorf("release-address does not check the address: %s", c)
+	}
+	if c := cmds("switch-back/verify-address/thurst"); !strings.Contains(c, "arping -q -U") || !strings.Contains(c, "arping -D") {
+		t.Errorf("verify-address: %s", c)
+	}
+	// Without app.check nor an address: the move as before, no checks.
+	cfg.App.Check, cfg.Functions = nil, map[string]boxes.Function{boxes.Production: {AddressUnit: "nbhosting-addr"}, boxes.Development: {AddressUnit: "nbhosting-dev-addr"}}
+	ids := planIDs(t, cfg, SwitchBack)
+	for _, id := range []string{"switch-back/check/thurst", "switch-back/check-production", "switch-back/verify-address/thurst"} {
+		if slices.Contains(ids, id) {
+			t.Errorf("%s planned without app.check or an address", id)
+		}
 	}
 }
 

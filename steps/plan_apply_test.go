@@ -70,6 +70,12 @@ func kinds(v string) map[string]Step {
 		"UnitUp":            UnitUp("i", "b", v),
 		"UnitDown":          UnitDown("i", "b", v),
 		"UnitState":         UnitState("i", "b", v, true, true),
+		"AppCheck":          AppCheck("i", "b", CheckParams{Name: v, Path: "/" + v, Status: 200, Text: v, Timeout: time.Second, CA: v, Connect: "127.0.0.1"}),
+		"ProductionCheck":   ProductionCheck("i", "a", "b", v, "w", CheckParams{Name: v, Path: "/", Status: 200, Timeout: time.Second, Insecure: true}),
+		"ReleaseAddress":    ReleaseAddress("i", "b", v, v, []string{"a", "b"}),
+		"VerifyAddress":     VerifyAddress("i", "b", "a", v, v),
+		"StopWritersDocker": StopWriters("i", "b", []string{v}, "docker"),
+		"StopWritersPodman": StopWriters("i", "b", []string{v}, "podman"),
 	}
 }
 

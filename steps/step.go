@@ -45,6 +45,11 @@ type Description struct {
 	// always says not done, or only repeats what Apply checked); empty,
 	// a successful Apply is confirmed by Check.
 	NoCheckAfter string `json:"no_check_after,omitempty"`
+	// RevertTo, when set, names an earlier step of the transition: when
+	// this step fails, the engine undoes the done steps back to that one
+	// (the check through the production address moves production back
+	// to the old box) and records the transition failed.
+	RevertTo string `json:"revert_to,omitempty"`
 }
 
 // Env is what a step may use. The engine builds one per transition.

@@ -43,6 +43,9 @@ type planJSON struct {
 	// Pending is the recorded attempt of this transition, when one did not finish.
 	Pending *pendingJSON `json:"pending"`
 	Steps   []planStep   `json:"steps"`
+	// Warnings are what boxes.yaml asks that weakens a check (app.check
+	// insecure: true).
+	Warnings []string `json:"warnings,omitempty"`
 	// Error is set when checks could not run (a box unreachable).
 	Error *jsonError `json:"error,omitempty"`
 }
@@ -93,6 +96,10 @@ func runPlan(ctx context.Context, opts planOptions, g *globalOptions) error {
 		return err
 	}
 	out := planJSON{Transition: t, Cycle: cycle}
+	if k := cfg.App.Check; k != nil && k.Insecure {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%s:%d: app.check has insecure: true: the production site's certificate is NOT verified, "+
+			"so a missing or wrong certificate on the new box goes unnoticed; give its CA with ca: instead", cfg.File, k.Line))
+	}
 	recorded := map[string]state.StepStatus{}
 	if last != nil && last.Event == t.Event && last.Cycle == cycle && last.Status != state.Done && last.Status != state.RolledBack {
 		out.Pending = &pendingJSON{ID: last.ID, Status: last.Status}
@@ -153,6 +160,9 @@ func printPlan(w io.Writer, p planJSON) {
 	fmt.Fprintf(w, "next: %s (%s to %s), cycle %d, %d steps\n", t.Event, t.From, t.To, p.Cycle, len(p.Steps))
 	if p.Pending != nil {
 		fmt.Fprintf(w, "attempt %d of it is %s: boxswap resume goes on with it, boxswap rollback undoes it\n", p.Pending.ID, p.Pending.Status)
+	}
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
 	for i, s := range p.Steps {
 		fmt.Fprintf(w, "\n%2d. %s  [%s]\n", i+1, s.ID, steps.BoxLabel(s.Box))

@@ -11,7 +11,7 @@ import (
 
 // addStopBefore gives next and resume their --stop-before flag.
 func addStopBefore(cmd *cobra.Command, to *string) {
-	cmd.Flags().StringVar(to, "stop-before", "", "stop before this step `ID` (e.g. redirect/stop-services/thurst, the start of the cut-over); resume goes on")
+	cmd.Flags().StringVar(to, "stop-before", "", "stop before this step `ID` (e.g. redirect/stop-writers/thurst, the start of the cut-over); resume goes on")
 }
 
 // askBoxes runs ask for every box of cfg at once and returns the answers

@@ -148,7 +148,7 @@ func (c *cut) change1pct(box string, files int) error {
 }
 
 // engineMove runs plan with the engine like "next --stop-before
-// EVENT/stop-services/SRC", changes 1 % of src's files, then "resume",
+// EVENT/stop-writers/SRC" (the window's start), changes 1 % of src's files, then "resume",
 // measuring the resume.
 func (c *cut) engineMove(ctx context.Context, variant, src string, plan []steps.Step, stopBefore string, files int) error {
 	c.n++
@@ -373,7 +373,7 @@ func cutover(ctx context.Context, fs *flag.FlagSet, args []string) error {
 			if err != nil {
 				return err
 			}
-			if err := c.engineMove(ctx, "boxswap "+string(m.event), m.src, plan, string(m.event)+"/stop-services/"+m.src, *files); err != nil {
+			if err := c.engineMove(ctx, "boxswap "+string(m.event), m.src, plan, string(m.event)+"/stop-writers/"+m.src, *files); err != nil {
 				return err
 			}
 		}

@@ -173,9 +173,9 @@ func (r *rehearsal) cycle(t *testing.T, n, from, to int) {
 		case n == 1 && p.event == "upgrade-dev":
 			r.nextWatched(t, "upgrade-dev")
 		case n == 1 && p.event == "redirect":
-			r.nextLateWrite(t, "redirect/stop-services/thurst", lab.Thurst, lab.Thermals)
+			r.nextLateWrite(t, "redirect/stop-writers/thurst", lab.Thurst, lab.Thermals)
 		case n == 1 && p.event == "switch-back":
-			r.nextLateWrite(t, "switch-back/stop-services/thermals", lab.Thermals, lab.Thurst)
+			r.nextLateWrite(t, "switch-back/stop-writers/thermals", lab.Thermals, lab.Thurst)
 		default:
 			r.mustMove(t, "--yes", "next")
 		}

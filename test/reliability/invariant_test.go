@@ -14,7 +14,8 @@ import (
 // production address (20 Hz) and a watcher asking both boxes whether they
 // hold the production address unit: never both, production never moving
 // back and forth within a transition, and unanswered only inside the
-// cut-over window (from stop-services to take-address) of the two moves.
+// cut-over window (from the first stop-writers to take-address) of the
+// two moves.
 func TestProductionInvariant(t *testing.T) {
 	h := labtest.New(t, lab.Options{})
 	var longest time.Duration
@@ -38,7 +39,7 @@ func TestProductionInvariant(t *testing.T) {
 		att := h.LastAttempt()
 		var from, until time.Time
 		for _, s := range att.Steps {
-			if strings.Contains(s.ID, "/stop-services/") {
+			if strings.Contains(s.ID, "/stop-writers/") && from.IsZero() {
 				from = s.Started
 			}
 			if strings.Contains(s.ID, "/take-address/") && c.event != "epilogue" {

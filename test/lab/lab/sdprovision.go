@@ -21,8 +21,15 @@ func sdProvision(root string, s *boxSpec, spec osSpec, dir string) error {
 	if _, err := os.Stat(filepath.Join(root, sdProvisioned)); err == nil {
 		return nil
 	}
+	tls, err := ensureTLS(dir)
+	if err != nil {
+		return err
+	}
 	files := map[string]string{
-		"etc/hostname": s.Name + "\n",
+		strings.TrimPrefix(BoxCAFile, "/"):   tls.ca,
+		strings.TrimPrefix(boxCertFile, "/"): tls.cert,
+		strings.TrimPrefix(boxKeyFile, "/"):  tls.key,
+		"etc/hostname":                       s.Name + "\n",
 		"etc/hosts": fmt.Sprintf("127.0.0.1 localhost\n127.0.1.1 %s\n%s %s\n%s %s\n%s nbhosting.lab\n%s nbhosting-dev.lab\n",
 			s.Name, sdThurst, Thurst, sdThermals, Thermals, sdProduction, sdDevelopment),
 		"root/.ssh/authorized_keys":                      strings.Join(s.AuthorizedKeys, "\n") + "\n",
@@ -43,7 +50,7 @@ func sdProvision(root string, s *boxSpec, spec osSpec, dir string) error {
 	}
 	for rel, content := range files {
 		mode := os.FileMode(0o644)
-		if strings.HasPrefix(rel, "root/.ssh/id_") && !strings.HasSuffix(rel, ".pub") || strings.HasPrefix(rel, "etc/ssh/ssh_host_") {
+		if strings.HasPrefix(rel, "root/.ssh/id_") && !strings.HasSuffix(rel, ".pub") || strings.HasPrefix(rel, "etc/ssh/ssh_host_") || "/"+rel == boxKeyFile {
 			mode = 0o600
 		}
 		if strings.HasSuffix(rel, ".sh") {
@@ -152,9 +159,14 @@ ExecStart=/bin/sh -c 'while :; do date -u +%%FT%%TZ >> /var/log/nbh-monitor.log;
 WantedBy=multi-user.target
 `
 
-const nginxSite = `# nbhosting (lab): the web front, proxying to the app (nbh-uwsgi).
+const nginxSite = `# nbhosting (lab): the web front, proxying to the app (nbh-uwsgi), over
+# HTTP and over HTTPS with a certificate for the functions' names from the
+# lab's CA (app.check verifies it).
 server {
 	listen 80 default_server;
+	listen 443 ssl default_server;
+	ssl_certificate ` + boxCertFile + `;
+	ssl_certificate_key ` + boxKeyFile + `;
 	location / {
 		proxy_pass http://127.0.0.1:8000;
 		proxy_set_header Host $host;
@@ -248,9 +260,19 @@ echo "nbhosting installed for $sn ($fn)"
 
 // sdBoxesYAML is the lab's boxes.yaml for the systemd kind.
 func sdBoxesYAML(spec osSpec) string {
-	return labYAML("# boxswap lab (real boxes): written by \"lab up\"; see test/lab.\n"+
+	y := labYAML("# boxswap lab (real boxes): written by \"lab up\"; see test/lab.\n"+
 		"# Run boxswap from the lab's network namespace: ip netns exec NETNS boxswap …\n",
 		sdThurst, sdThermals, 22, "nbh-uwsgi, nbh-monitor", spec.yaml)
+	// Real boxes have real addresses and a real web front over TLS: each
+	// move checks both (issue 13).
+	for _, r := range []struct{ after, add string }{
+		{"    address_unit: nbhosting-addr\n", "    address: " + sdProduction + "\n    interface: host0\n"},
+		{"    address_unit: nbhosting-dev-addr\n", "    address: " + sdDevelopment + "\n    interface: host0\n"},
+		{"  services: [nbh-uwsgi, nbh-monitor]\n", "  check:\n    path: /\n    status: 200\n    text: production\n    timeout: 10s\n    ca: " + BoxCAFile + "\n"},
+	} {
+		y = strings.Replace(y, r.after, r.after+r.add, 1)
+	}
+	return y
 }
 
 // UpstreamURL is where the boxes' checkouts fetch from: the lab's shared
