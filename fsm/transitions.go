@@ -187,7 +187,8 @@ func (p planner) releaseChange(box boxes.Box) []steps.Step {
 			steps.Reboot(p.id("reboot"), box.Name, reboot),
 		}
 	}
-	reboot.Command, reboot.Offline, reboot.LogCmd = "dnf system-upgrade reboot", true, "dnf system-upgrade log --number=-1"
+	reboot.Command, reboot.Offline, reboot.LogCmd = "dnf system-upgrade reboot", true, dnfUpgradeLog
+	reboot.LogName = "dnf system-upgrade log --number=-1 (dnf's lines)"
 	return []steps.Step{
 		steps.DnfUpgrade(p.id("dnf-upgrade"), box.Name, p.to),
 		steps.DnfInstall(p.id("dnf-plugin"), box.Name, "dnf-plugin-system-upgrade", p.to),
@@ -195,6 +196,11 @@ func (p planner) releaseChange(box boxes.Box) []steps.Step {
 		steps.Reboot(p.id("reboot"), box.Name, reboot),
 	}
 }
+
+// dnfUpgradeLog prints the last upgrade boot's log, the lines dnf wrote
+// (the transaction, its scriptlets' errors) when it has any: the whole
+// boot's journal ends with the reboot's own shutdown messages.
+const dnfUpgradeLog = "l=$(dnf system-upgrade log --number=-1 2>&1); printf '%s\\n' \"$l\" | grep -E ' dnf(-3)?\\[[0-9]+\\]: ' || printf '%s\\n' \"$l\""
 
 // release names release n for the operator: "Fedora 29" (dnf), "trixie
 // (release 13)" (apt).
