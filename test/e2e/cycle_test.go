@@ -82,8 +82,10 @@ func TestCycleFedora(t *testing.T) {
 	// The second cycle's upgrade-dev was done by hand (issue 12): the
 	// download, then dnf system-upgrade reboot; next recognises it.
 	// The first cycle's upgrade-prod has thurst's power cut in the middle
-	// of the offline rpm transaction (faults_fedora_test.go).
-	r.special = map[string]func(t *testing.T){"1/upgrade-prod": r.upgradeProdCrashOffline, "2/upgrade-dev": r.upgradeDevByHand}
+	// of the offline rpm transaction, the second's its dnf killed there
+	// (faults_fedora_test.go).
+	r.special = map[string]func(t *testing.T){"1/upgrade-prod": r.upgradeProdCrashOffline, "2/upgrade-dev": r.upgradeDevByHand,
+		"2/upgrade-prod": r.upgradeProdKillDnf}
 	plan := r.h.MustRun("plan", "--offline").Stdout
 	if !t.Run("cycle 27 to 29", func(t *testing.T) { r.cycle(t, 1, 27, 29) }) {
 		return

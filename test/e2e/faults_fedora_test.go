@@ -25,6 +25,68 @@ import (
 // slowPostMarker is the file nbh-runtime's slow %post writes first.
 const slowPostMarker = "var/lib/boxswap-lab-slow-post"
 
+// waitSlowPost waits until box's transaction runs nbh-runtime's slow
+// %post (its marker on the box's disk), or p ends.
+func waitSlowPost(t *testing.T, h *labtest.Harness, p *labtest.Proc, box string) {
+	t.Helper()
+	marker := h.Disk(box, slowPostMarker)
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		if _, err := os.Stat(marker); err == nil {
+			return
+		}
+		select {
+		case <-p.Done():
+			t.Fatalf("boxswap ended before the offline transaction reached nbh-runtime's %%post on %s: %s", box, p.Wait())
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.Cmd.Process.Kill()
+			t.Fatalf("the offline transaction never reached nbh-runtime's %%post on %s: %s", box, p.Wait())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// finish waits for p and, if it failed, resumes once; it returns all they
+// printed.
+func (r *rehearsal) finish(t *testing.T, p *labtest.Proc) string {
+	t.Helper()
+	res := p.Wait()
+	r.moving += res.Took
+	out := res.Stdout + res.Stderr
+	if res.Code != 0 {
+		t.Logf("next after the fault: exit %d; resuming", res.Code)
+		res = r.move("--yes", "resume")
+		out += res.Stdout + res.Stderr
+		if res.Code != 0 {
+			t.Fatalf("resume after the fault: %s", res)
+		}
+	}
+	if !strings.Contains(out, "needs recovery") {
+		t.Errorf("boxswap did not say the package database needed recovery:\n%s", out)
+	}
+	return out
+}
+
+// upgradeProdKillDnf (the second cycle, 29 to 31): dnf, which runs the
+// rpm transaction in its own process, is killed (SIGKILL, inside thurst)
+// in nbh-runtime-31's %post in the upgrade boot. The unit fails, its
+// cleanup reboots the box, half upgraded; boxswap recovers the database
+// and upgrade-prod ends healthy on 31.
+func (r *rehearsal) upgradeProdKillDnf(t *testing.T) {
+	h, box := r.h, lab.Thurst
+	h.Sh(box, "rm -f /"+slowPostMarker+"; touch /etc/boxswap-lab-slow-upgrade")
+	p := h.Start(nil, "--yes", "next")
+	waitSlowPost(t, h, p, box)
+	h.Sh(box, "rm -f /etc/boxswap-lab-slow-upgrade")
+	pid := h.Sh(box, "pgrep -x dnf-3")
+	h.Sh(box, "kill -9 "+pid)
+	t.Logf("%s: dnf (pid %s) killed in the upgrade boot, in nbh-runtime-31's %%post", box, pid)
+	r.finish(t, p)
+	rpmHealthy(t, h, box, 31)
+}
+
 // upgradeProdCrashOffline: thurst's power is cut in the middle of the
 // offline upgrade's rpm transaction (in nbh-runtime-29's %post), then it
 // boots again: the upgrade boot does not come back (dnf removed
@@ -35,24 +97,8 @@ const slowPostMarker = "var/lib/boxswap-lab-slow-post"
 func (r *rehearsal) upgradeProdCrashOffline(t *testing.T) {
 	h, box := r.h, lab.Thurst
 	h.Sh(box, "touch /etc/boxswap-lab-slow-upgrade")
-	marker := h.Disk(box, slowPostMarker)
 	p := h.Start(nil, "--yes", "next")
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
-		if _, err := os.Stat(marker); err == nil {
-			break
-		}
-		select {
-		case <-p.Done():
-			t.Fatalf("upgrade-prod ended before the offline transaction reached nbh-runtime's %%post: %s", p.Wait())
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.Cmd.Process.Kill()
-			t.Fatalf("the offline transaction never reached nbh-runtime's %%post: %s", p.Wait())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitSlowPost(t, h, p, box)
 	if err := h.Lab.Crash(box); err != nil {
 		t.Fatal(err)
 	}
@@ -67,20 +113,7 @@ func (r *rehearsal) upgradeProdCrashOffline(t *testing.T) {
 	}
 	dups, _, _ := h.Lab.Run(box, "rpm -qa --qf '%{NAME}-%{VERSION}\\n' | sort | tr '\\n' ' '; test -e /system-update && echo '/system-update still there'")
 	t.Logf("%s after the crash: %s", box, dups)
-	res := p.Wait()
-	r.moving += res.Took
-	out := res.Stdout + res.Stderr
-	if res.Code != 0 {
-		t.Logf("next after the crash: exit %d; resuming", res.Code)
-		res = r.move("--yes", "resume")
-		out += res.Stdout + res.Stderr
-		if res.Code != 0 {
-			t.Fatalf("resume after the crash: %s", res)
-		}
-	}
-	if !strings.Contains(out, "needs recovery") {
-		t.Errorf("boxswap did not say the package database needed recovery:\n%s", out)
-	}
+	r.finish(t, p)
 	rpmHealthy(t, h, box, 29)
 }
 
@@ -95,7 +128,6 @@ func rpmHealthy(t *testing.T, h *labtest.Harness, box string, release int) {
 		t.Errorf("%s: rpm database:\n%s\nwant\n%s", box, got, want)
 	}
 }
-
 
 // optionsPassed: upgrade.options (the lab's Fedora boxes.yaml has
 // --allowerasing) reached the box's dnf command line, quoted, as plan
