@@ -110,35 +110,48 @@ type Function struct {
 	// steps.VerifyAddress). Interface is where it lives; "" finds it.
 	Address   string `yaml:"address"`
 	Interface string `yaml:"interface"`
-	// Settings are the settings_file lines for this function, in order:
-	// server_name, ssl_certificate, ssl_certificate_key.
+	// Settings are the settings_file lines for this function, in the
+	// order boxes.yaml gives them: any Python names with typed values.
 	Settings Settings `yaml:"settings"`
 }
 
-// Settings holds the three lines of sitesettings.py that differ per function.
-type Settings struct {
-	ServerName        string `yaml:"server_name"`
-	SSLCertificate    string `yaml:"ssl_certificate"`
-	SSLCertificateKey string `yaml:"ssl_certificate_key"`
+// Setting is one line of the settings file a function sets: Key = Value,
+// Value written as the Python literal of its type.
+type Setting struct {
+	Key string
+	// Value is a string, a bool or an int64 (YAML text, true/false, a
+	// whole number).
+	Value any
+	Line  int // where boxes.yaml sets it
 }
 
-// Lines returns the settings as ordered key/value pairs.
-func (s Settings) Lines() [][2]string {
-	return [][2]string{
-		{"server_name", s.ServerName},
-		{"ssl_certificate", s.SSLCertificate},
-		{"ssl_certificate_key", s.SSLCertificateKey},
+// Settings are the lines of sitesettings.py that differ per function:
+// nbhosting's server_name, ssl_certificate and ssl_certificate_key, and
+// any others (production_box: true).
+type Settings []Setting
+
+// Get returns the value of key.
+func (s Settings) Get(key string) (any, bool) {
+	for _, kv := range s {
+		if kv.Key == key {
+			return kv.Value, true
+		}
 	}
+	return nil, false
 }
 
-// SettingsKeys are the keys of the settings lines, in order.
-func SettingsKeys() []string {
-	var keys []string
-	for _, kv := range (Settings{}).Lines() {
-		keys = append(keys, kv[0])
+// Keys are the settings' names, in order.
+func (s Settings) Keys() []string {
+	keys := make([]string, len(s))
+	for i, kv := range s {
+		keys[i] = kv.Key
 	}
 	return keys
 }
+
+// SettingsKeys are the names of the settings lines both functions set, in
+// production's order (Load checks that they set the same ones).
+func (c *Config) SettingsKeys() []string { return c.Functions[Production].Settings.Keys() }
 
 // App is the nbhosting checkout on each box.
 type App struct {
@@ -276,22 +289,50 @@ type SSH struct {
 	Keepalive      time.Duration `yaml:"keepalive"`       // default 15s; 0 disables
 }
 
-// Hooks are operator commands run before or after a transition's own steps.
+// Hooks are operator commands run before or after a transition's own
+// steps (after its approval gate), or at a point inside it.
 type Hooks struct {
 	Before []Hook `yaml:"before"`
 	After  []Hook `yaml:"after"`
+	// At hooks run at their Point.
+	At []Hook `yaml:"at"`
 }
 
 // Hook is one operator command. On is production, development or a box
-// name; functions are resolved as they stand when the transition starts.
+// name; functions are resolved where the hook runs: as they stand when the
+// transition starts for a hook before its take-address step, as they
+// stand at its end after it (after redirect's take, production is the
+// new box).
 type Hook struct {
 	Name  string `yaml:"name"`
 	On    string `yaml:"on"`
 	Run   string `yaml:"run"`   // shell command line, run as given
 	Check string `yaml:"check"` // optional: exit 0 means already done
 	Undo  string `yaml:"undo"`  // optional: run by rollback
-	Line  int    `yaml:"-"`
+	// Point is where an At hook runs: one of NamedPoints (redirect and
+	// switch-back only), or "before:STEP" / "after:STEP" with STEP a step
+	// ID of the transition, with or without its "EVENT/" prefix (fsm
+	// checks that it exists). Empty for Before and After hooks.
+	Point     string `yaml:"point"`
+	Line      int    `yaml:"-"`
+	PointLine int    `yaml:"-"`
 }
+
+// The named hook points of a move (redirect, switch-back); fsm maps each
+// to the steps it runs before or after.
+const (
+	PointBeforeWindow     = "before-window"      // before the first writer stops
+	PointAfterFinalSync   = "after-final-sync"   // after the last final sync
+	PointAfterTakeAddress = "after-take-address" // the new box holds the address
+	PointAfterWindow      = "after-window"       // production checked on the new box
+)
+
+// NamedPoints lists the named hook points in the order a move reaches them.
+var NamedPoints = []string{PointBeforeWindow, PointAfterFinalSync, PointAfterTakeAddress, PointAfterWindow}
+
+// MoveEvents are the transitions that move production, where the named
+// points are.
+var MoveEvents = []Event{EventRedirect, EventSwitchBack}
 
 // ByteSize is a size written as 10GiB, 500MB, 1024 (bytes).
 type ByteSize int64

@@ -100,7 +100,7 @@ func LoadBytes(path string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
-	l := &loader{file: path, dir: dir, pos: map[string]int{}}
+	l := &loader{file: path, dir: dir, pos: map[string]int{}, settingKeys: map[string]Settings{}}
 	cfg := l.load(data)
 	if cfg != nil && len(l.problems) == 0 {
 		l.sameMachine(cfg)
@@ -130,6 +130,9 @@ type loader struct {
 	pos map[string]int
 	// boxPaths[i] is where Config.Boxes[i] was read (boxes[1]).
 	boxPaths []string
+	// settingKeys are the keys each settings mapping writes (by path),
+	// those with a refused value too.
+	settingKeys map[string]Settings
 }
 
 func (l *loader) add(line int, hint, format string, args ...any) {

@@ -36,14 +36,14 @@ func TestLoadShipped(t *testing.T) {
 	}
 	wantF := map[string]Function{
 		Production: {Alias: "nbhosting.inria.fr", AddressUnit: "nbhosting-addr", Settings: Settings{
-			ServerName:        "nbhosting.inria.fr",
-			SSLCertificate:    "/etc/pki/tls/certs/nbhosting_inria_fr.crt",
-			SSLCertificateKey: "/etc/pki/tls/private/nbhosting.inria.fr.key",
+			{"server_name", "nbhosting.inria.fr", 22},
+			{"ssl_certificate", "/etc/pki/tls/certs/nbhosting_inria_fr.crt", 23},
+			{"ssl_certificate_key", "/etc/pki/tls/private/nbhosting.inria.fr.key", 24},
 		}},
 		Development: {Alias: "nbhosting-dev.inria.fr", AddressUnit: "nbhosting-dev-addr", Settings: Settings{
-			ServerName:        "nbhosting-dev.inria.fr",
-			SSLCertificate:    "/etc/pki/tls/certs/nbhosting-dev_inria_fr.crt",
-			SSLCertificateKey: "/etc/pki/tls/private/nbhosting-dev.inria.fr.key",
+			{"server_name", "nbhosting-dev.inria.fr", 29},
+			{"ssl_certificate", "/etc/pki/tls/certs/nbhosting-dev_inria_fr.crt", 30},
+			{"ssl_certificate_key", "/etc/pki/tls/private/nbhosting-dev.inria.fr.key", 31},
 		}},
 	}
 	if !reflect.DeepEqual(c.Functions, wantF) {
@@ -166,8 +166,9 @@ func TestLoadLab(t *testing.T) {
 			Before: []Hook{{Name: "notify", On: Production, Run: "wall 'production moves now'", Line: 50}},
 			After: []Hook{{Name: "smoke", On: "thermals", Run: "curl -fsS http://127.0.1.1:8080/",
 				Check: "test -f /tmp/smoke", Undo: "rm -f /tmp/smoke", Line: 54}},
+			At: []Hook{},
 		},
-		"epilogue": {Before: []Hook{}, After: []Hook{{Name: "notify", On: Development, Run: "wall done", Line: 61}}},
+		"epilogue": {Before: []Hook{}, After: []Hook{{Name: "notify", On: Development, Run: "wall done", Line: 61}}, At: []Hook{}},
 	}
 	if !reflect.DeepEqual(c.Hooks, want) {
 		t.Errorf("hooks =\n%+v\nwant\n%+v", c.Hooks, want)
@@ -480,9 +481,9 @@ func invariants(t *testing.T, c *Config) {
 			t.Errorf("no box with function %s", fn)
 		}
 		words = append(words, f.Alias, f.AddressUnit)
-		for _, kv := range f.Settings.Lines() {
-			if kv[1] == "" || strings.ContainsAny(kv[1], "\n\r\x00") {
-				t.Errorf("setting %s = %q", kv[0], kv[1])
+		for _, kv := range f.Settings {
+			if v, ok := kv.Value.(string); ok && (v == "" || strings.ContainsAny(v, "\n\r\x00")) {
+				t.Errorf("setting %s = %q", kv.Key, v)
 			}
 		}
 	}
@@ -744,5 +745,38 @@ func TestLoadDataGuardSettings(t *testing.T) {
 		if c.Data.MinSourceFraction != tc.fraction || c.Data.RoomMargin != tc.margin {
 			t.Errorf("%q: fraction %g margin %s, want %g %s", tc.yaml, c.Data.MinSourceFraction, c.Data.RoomMargin, tc.fraction, tc.margin)
 		}
+	}
+}
+
+// Issue 13, item 6: settings of any Python name with typed values, in
+// order; hooks at points, with the line of each point.
+func TestLoadTypedSettingsAndHookPoints(t *testing.T) {
+	c, err := Load("testdata/good/hook-points.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := c.Functions[Production].Settings
+	if got := prod.Keys(); !reflect.DeepEqual(got, []string{"server_name", "ssl_certificate", "ssl_certificate_key", "production_box", "workers"}) {
+		t.Errorf("keys = %q", got)
+	}
+	if v, _ := prod.Get("production_box"); v != true {
+		t.Errorf("production_box = %#v, want true", v)
+	}
+	if v, _ := c.Functions[Development].Settings.Get("workers"); v != int64(2) {
+		t.Errorf("development workers = %#v, want int64(2)", v)
+	}
+	if v, _ := prod.Get("server_name"); v != "nbhosting.inria.fr" {
+		t.Errorf("server_name = %#v", v)
+	}
+	if got := c.SettingsKeys(); len(got) != 5 {
+		t.Errorf("SettingsKeys = %q", got)
+	}
+	at := c.Hooks[EventRedirect].At
+	if len(at) != 3 || at[0].Point != PointBeforeWindow || at[0].PointLine != 47 || at[0].Undo != "nginx-up" ||
+		at[1].Point != PointAfterTakeAddress || at[2].Point != "before:install/thermals" || at[2].On != Development {
+		t.Errorf("redirect at = %+v", at)
+	}
+	if at := c.Hooks[EventUpgradeDev].At; len(at) != 1 || at[0].Point != "before:upgrade-dev/reboot" || at[0].Line != 58 || at[0].PointLine != 61 {
+		t.Errorf("upgrade-dev at = %+v", at)
 	}
 }

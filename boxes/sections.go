@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,29 +114,97 @@ func (l *loader) functions(top *mapping) map[string]Function {
 		}
 		f.Address, _ = l.str(m, "address", "", checkAddress)
 		f.Interface, _ = l.str(m, "interface", "", checkInterface)
-		need := "add settings: with server_name, ssl_certificate and ssl_certificate_key"
+		need := "add settings: the settings_file lines that differ for " + name + ", like server_name, ssl_certificate and ssl_certificate_key"
 		if m.get("settings") == nil {
 			l.missing(m, "settings", need)
 		} else {
-			s := l.mapping(m.vals["settings"], m.at("settings"), "server_name", "ssl_certificate", "ssl_certificate_key")
-			if s.node != nil {
-				for _, kv := range []struct {
-					key string
-					dst *string
-				}{
-					{"server_name", &f.Settings.ServerName},
-					{"ssl_certificate", &f.Settings.SSLCertificate},
-					{"ssl_certificate_key", &f.Settings.SSLCertificateKey},
-				} {
-					if v, ok := l.str(s, kv.key, "add "+kv.key+": the "+name+" value of that line", checkSetting); ok {
-						*kv.dst = v
-					}
-				}
-			}
+			f.Settings = l.settings(m, "settings", need)
 		}
 		out[name] = f
 	}
+	l.sameSettings(fm, out)
 	return out
+}
+
+// settings reads a function's settings lines in order: Python names with
+// text, true/false or whole-number values.
+func (l *loader) settings(fm *mapping, key, need string) Settings {
+	m := l.mapping(fm.vals[key], fm.at(key))
+	if m.node == nil {
+		return nil
+	}
+	out := Settings{}
+	for i := 0; i+1 < len(m.node.Content); i += 2 {
+		k := m.node.Content[i]
+		if m.vals[k.Value] != m.node.Content[i+1] {
+			continue // not a plain key, or a duplicate: reported
+		}
+		l.settingKeys[m.path] = append(l.settingKeys[m.path], Setting{Key: k.Value, Line: k.Line})
+		if msg, hint := checkPythonName(k.Value); msg != "" {
+			l.add(k.Line, hint, "%s: key %q %s", m.path, clip(k.Value), msg)
+			continue
+		}
+		if v, ok := l.settingValue(m, k.Value); ok {
+			out = append(out, Setting{Key: k.Value, Value: v, Line: k.Line})
+		}
+	}
+	if len(out) == 0 && len(m.vals) == 0 {
+		l.missing(fm, key, need)
+	}
+	return out
+}
+
+// settingValue reads one settings value: text (one line), true or false,
+// or a whole number.
+func (l *loader) settingValue(m *mapping, key string) (any, bool) {
+	n := l.node(m.vals[key], m.at(key))
+	if n == nil {
+		return nil, false
+	}
+	hint := `write text (quoted if it looks like a number: "29"), true or false, or a whole number`
+	if n.Kind == yaml.ScalarNode {
+		switch n.ShortTag() {
+		case "!!str":
+			return n.Value, l.check(n, m.at(key), n.Value, checkSetting)
+		case "!!bool":
+			var b bool
+			if err := n.Decode(&b); err == nil {
+				return b, true
+			}
+		case "!!int":
+			var v int64
+			if err := n.Decode(&v); err == nil {
+				return v, true
+			}
+			l.add(n.Line, "write a smaller whole number", "%s: %s is out of range", m.at(key), clip(n.Value))
+			return nil, false
+		}
+	}
+	l.add(n.Line, hint, "%s: must be text, true or false, or a whole number, not %s", m.at(key), kindName(n))
+	return nil, false
+}
+
+// sameSettings checks that both functions set the same keys: a switch
+// rewrites each line, in both directions.
+func (l *loader) sameSettings(fm *mapping, fs map[string]Function) {
+	// The keys as written, bad values included: those are reported once.
+	keys := func(fn string) Settings { return l.settingKeys[join(fm.at(fn), "settings")] }
+	if fs[Production].Settings == nil || fs[Development].Settings == nil {
+		return
+	}
+	for _, pair := range [][2]string{{Production, Development}, {Development, Production}} {
+		has, lacks := keys(pair[0]), keys(pair[1])
+		for _, kv := range has {
+			if msg, _ := checkPythonName(kv.Key); msg != "" {
+				continue // reported
+			}
+			if _, ok := lacks.Get(kv.Key); !ok {
+				path := join(fm.at(pair[1]), "settings")
+				l.add(l.line(path), fmt.Sprintf("set %s for %s too: each function sets the same lines, so that a switch rewrites every one of them", kv.Key, pair[1]),
+					"%s: missing %s (functions.%s.settings sets it on line %d)", path, kv.Key, pair[0], kv.Line)
+			}
+		}
+	}
 }
 
 func (l *loader) app(top *mapping) App {
@@ -392,53 +461,81 @@ func (l *loader) hooks(top *mapping, boxes []Box) map[Event]Hooks {
 		if hm.vals[ev] == nil {
 			continue
 		}
-		em := l.mapping(hm.vals[ev], hm.at(ev), "before", "after")
+		em := l.mapping(hm.vals[ev], hm.at(ev), "before", "after", "at")
 		var h Hooks
 		names := map[string]int{}
-		for _, when := range []string{"before", "after"} {
-			items := l.seq(em, when, "", "write "+when+" as a list of hooks, each with name, on and run")
+		for _, when := range []string{"before", "after", "at"} {
+			hint := "write " + when + " as a list of hooks, each with name, on and run"
+			if when == "at" {
+				hint = "write at as a list of hooks, each with name, on, run and point"
+			}
+			items := l.seq(em, when, "", hint)
 			list := []Hook{}
 			for i, it := range items {
 				path := fmt.Sprintf("%s[%d]", em.at(when), i)
 				l.pos[path] = it.Line
-				m := l.mapping(it, path, "name", "on", "run", "check", "undo")
-				if m.node == nil {
-					if it.Kind == yaml.ScalarNode && it.ShortTag() == "!!null" {
-						l.add(it.Line, "give each hook name, on and run", "%s: hook is empty", path)
-					}
-					continue
+				if k, ok := l.hook(it, path, e, when == "at", targets, names); ok {
+					list = append(list, k)
 				}
-				k := Hook{Line: it.Line}
-				if v, ok := l.str(m, "name", "add name: a short word naming the hook", checkHookName); ok {
-					if first, dup := names[v]; dup {
-						l.add(l.line(m.at("name")), fmt.Sprintf("rename one; the first is on line %d", first), "%s: two hooks named %q in %s", path, v, ev)
-					} else {
-						names[v] = l.line(m.at("name"))
-						k.Name = v
-					}
-				}
-				if v, ok := l.str(m, "on", "add on: production, development or a box name", checkOn); ok {
-					if contains(targets, v) {
-						k.On = v
-					} else {
-						l.add(l.line(m.at("on")), "write on: "+strings.Join(targets, ", on: "),
-							"%s.on: %q is not production, development or a box name (%s)", path, v, strings.Join(targets[2:], ", "))
-					}
-				}
-				k.Run, _ = l.str(m, "run", "add run: the command to run", checkCommand)
-				k.Check, _ = l.str(m, "check", "", checkCommand)
-				k.Undo, _ = l.str(m, "undo", "", checkCommand)
-				list = append(list, k)
 			}
-			if when == "before" {
+			switch when {
+			case "before":
 				h.Before = list
-			} else {
+			case "after":
 				h.After = list
+			default:
+				h.At = list
 			}
 		}
 		out[e] = h
 	}
 	return out
+}
+
+// hook reads one hook of event; names holds the lines of the names seen in
+// that event (unique across its before, after and at lists). An at hook
+// has a point.
+func (l *loader) hook(it *yaml.Node, path string, ev Event, at bool, targets []string, names map[string]int) (Hook, bool) {
+	keys := []string{"name", "on", "run", "check", "undo"}
+	if at {
+		keys = append(keys, "point")
+	}
+	m := l.mapping(it, path, keys...)
+	if m.node == nil {
+		if it.Kind == yaml.ScalarNode && it.ShortTag() == "!!null" {
+			l.add(it.Line, "give each hook name, on and run", "%s: hook is empty", path)
+		}
+		return Hook{}, false
+	}
+	k := Hook{Line: it.Line}
+	if v, ok := l.str(m, "name", "add name: a short word naming the hook", checkHookName); ok {
+		if first, dup := names[v]; dup {
+			l.add(l.line(m.at("name")), fmt.Sprintf("rename one; the first is on line %d", first), "%s: two hooks named %q in %s", path, v, ev)
+		} else {
+			names[v] = l.line(m.at("name"))
+			k.Name = v
+		}
+	}
+	if v, ok := l.str(m, "on", "add on: production, development or a box name", checkOn); ok {
+		if contains(targets, v) {
+			k.On = v
+		} else {
+			l.add(l.line(m.at("on")), "write on: "+strings.Join(targets, ", on: "),
+				"%s.on: %q is not production, development or a box name (%s)", path, v, strings.Join(targets[2:], ", "))
+		}
+	}
+	k.Run, _ = l.str(m, "run", "add run: the command to run", checkCommand)
+	k.Check, _ = l.str(m, "check", "", checkCommand)
+	k.Undo, _ = l.str(m, "undo", "", checkCommand)
+	if at {
+		k.Point, _ = l.str(m, "point", "add point: "+strings.Join(NamedPoints, ", ")+" (redirect and switch-back), or before:STEP or after:STEP with a step ID of "+string(ev), checkPoint)
+		k.PointLine = l.line(m.at("point"))
+		if contains(NamedPoints, k.Point) && !slices.Contains(MoveEvents, ev) {
+			l.add(k.PointLine, "use before:STEP or after:STEP with a step ID of "+string(ev)+" (boxswap plan lists them)",
+				"%s.point: %s is a point of redirect and switch-back, not of %s", path, k.Point, ev)
+		}
+	}
+	return k, true
 }
 
 // notify reads the webhooks. An absent or empty list sends nothing.

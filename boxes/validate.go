@@ -30,12 +30,14 @@ func onlyChars(s, set string) bool {
 }
 
 var (
-	boxNameRe  = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
-	userRe     = regexp.MustCompile(`^[a-z_][a-z0-9_-]*$`)
-	unitRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9:_.@-]*$`)
-	hookNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	labelRe    = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?$`)
-	suiteRe    = regexp.MustCompile(`^[a-z][a-z0-9]{0,31}$`)
+	boxNameRe    = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	userRe       = regexp.MustCompile(`^[a-z_][a-z0-9_-]*$`)
+	unitRe       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9:_.@-]*$`)
+	hookNameRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	pythonNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	stepIDRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+	labelRe      = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?$`)
+	suiteRe      = regexp.MustCompile(`^[a-z][a-z0-9]{0,31}$`)
 	// sourceRe is what apt reads in sources.list.d: its own file name
 	// rule, with the two extensions it knows.
 	sourceRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*\.(list|sources)$`)
@@ -508,4 +510,39 @@ func checkNotifyEvent(s string) (string, string) {
 		return "is not a notification event", "write events from " + strings.Join(names, ", ")
 	}
 	return "", ""
+}
+
+// pythonKeywords cannot be assigned to in a settings file.
+var pythonKeywords = strings.Fields("False None True and as assert async await break class continue def del elif else except " +
+	"finally for from global if import in is lambda nonlocal not or pass raise return try while with yield")
+
+// checkPythonName accepts the names a settings line may assign: ASCII
+// Python identifiers (the settings step finds ^NAME = lines), not keywords.
+func checkPythonName(s string) (string, string) {
+	hint := "write a Python variable name as in the settings file: letters, digits and _, not starting with a digit"
+	if !pythonNameRe.MatchString(s) || len(s) > 128 {
+		return "is not a Python name", hint
+	}
+	if contains(pythonKeywords, s) {
+		return "is a Python keyword", hint
+	}
+	return "", ""
+}
+
+// checkPoint accepts a hook point: a named point, or before:STEP or
+// after:STEP with STEP a plain step ID (fsm checks that it exists).
+func checkPoint(s string) (string, string) {
+	hint := "write " + strings.Join(NamedPoints, ", ") + ", or before:STEP or after:STEP with a step ID that boxswap plan shows, like before:install/thermals"
+	if contains(NamedPoints, s) {
+		return "", ""
+	}
+	for _, p := range []string{"before:", "after:"} {
+		if id, ok := strings.CutPrefix(s, p); ok {
+			if id == "" || len(id) > 200 || !stepIDRe.MatchString(id) {
+				return "does not name a step ID after " + p, hint
+			}
+			return "", ""
+		}
+	}
+	return "is not a hook point", hint
 }

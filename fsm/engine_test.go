@@ -98,8 +98,8 @@ func testConfig() *boxes.Config {
 			{Name: "thermals", Host: "thermals.inria.fr", Port: 22, User: "root", Function: boxes.Development},
 		},
 		Functions: map[string]boxes.Function{
-			boxes.Production:  {Alias: "nbhosting.inria.fr", AddressUnit: "nbhosting-addr", Address: "193.51.196.151", Settings: boxes.Settings{ServerName: "nbhosting.inria.fr", SSLCertificate: "/p.crt", SSLCertificateKey: "/p.key"}},
-			boxes.Development: {Alias: "nbhosting-dev.inria.fr", AddressUnit: "nbhosting-dev-addr", Settings: boxes.Settings{ServerName: "nbhosting-dev.inria.fr", SSLCertificate: "/d.crt", SSLCertificateKey: "/d.key"}},
+			boxes.Production:  {Alias: "nbhosting.inria.fr", AddressUnit: "nbhosting-addr", Address: "193.51.196.151", Settings: boxes.Settings{{Key: "server_name", Value: "nbhosting.inria.fr"}, {Key: "ssl_certificate", Value: "/p.crt"}, {Key: "ssl_certificate_key", Value: "/p.key"}}},
+			boxes.Development: {Alias: "nbhosting-dev.inria.fr", AddressUnit: "nbhosting-dev-addr", Settings: boxes.Settings{{Key: "server_name", Value: "nbhosting-dev.inria.fr"}, {Key: "ssl_certificate", Value: "/d.crt"}, {Key: "ssl_certificate_key", Value: "/d.key"}}},
 		},
 		App: boxes.App{Checkout: "/root/nbhosting", SettingsFile: "/root/nbhosting/django/nbh_main/sitesettings.py", Install: "cd /root/nbhosting && ./install.sh", Services: []string{"nbh-uwsgi", "nbh-monitor", "docker"},
 			Writers: []string{"nbh-monitor", "docker"}, Containers: boxes.ContainersPodman,

@@ -11,7 +11,7 @@ import (
 
 // Steps returns the steps of event for the cycle in meta, built from
 // boxes.yaml: the default transitions of the seed's procedure, with the
-// operator's hooks before and after.
+// operator's hooks before, after and at points inside (see withHooks).
 func Steps(cfg *boxes.Config, meta state.Meta, event Event) ([]steps.Step, error) {
 	r, err := RolesOf(cfg)
 	if err != nil {
@@ -24,14 +24,6 @@ func Steps(cfg *boxes.Config, meta state.Meta, event Event) ([]steps.Step, error
 	p := planner{cfg: cfg, r: r, from: meta.From, to: meta.To, event: event}
 	if p.from == 0 && p.to == 0 {
 		p.from, p.to = cfg.Upgrade.From, cfg.Upgrade.To
-	}
-	before, err := p.hooks(t.From, cfg.Hooks[event].Before, "before")
-	if err != nil {
-		return nil, err
-	}
-	after, err := p.hooks(t.From, cfg.Hooks[event].After, "after")
-	if err != nil {
-		return nil, err
 	}
 	var body []steps.Step
 	switch event {
@@ -47,14 +39,9 @@ func Steps(cfg *boxes.Config, meta state.Meta, event Event) ([]steps.Step, error
 		body = p.epilogue()
 	}
 	// The approval gate comes before everything the transition would do,
-	// its before hooks included: a declined gate must not have announced
-	// the move (wall 'nbhosting moves in 5 minutes') already.
-	var out []steps.Step
-	if len(body) > 0 && steps.IsGate(body[0]) {
-		out, body = append(out, body[0]), body[1:]
-	}
-	out = append(append(out, before...), body...)
-	return append(out, after...), nil
+	// its hooks included: a declined gate must not have announced the
+	// move (wall 'nbhosting moves in 5 minutes') already.
+	return p.withHooks(t, body)
 }
 
 func transition(event Event) (Transition, bool) {
@@ -200,7 +187,8 @@ func (p planner) releaseChange(box boxes.Box) []steps.Step {
 			steps.Reboot(p.id("reboot"), box.Name, reboot),
 		}
 	}
-	reboot.Command, reboot.Offline, reboot.LogCmd = "dnf system-upgrade reboot", true, "dnf system-upgrade log --number=-1"
+	reboot.Command, reboot.Offline, reboot.LogCmd = "dnf system-upgrade reboot", true, dnfUpgradeLog
+	reboot.LogName = "dnf system-upgrade log --number=-1 (dnf's lines)"
 	return []steps.Step{
 		steps.DnfUpgrade(p.id("dnf-upgrade"), box.Name, p.to),
 		steps.DnfInstall(p.id("dnf-plugin"), box.Name, "dnf-plugin-system-upgrade", p.to),
@@ -208,6 +196,11 @@ func (p planner) releaseChange(box boxes.Box) []steps.Step {
 		steps.Reboot(p.id("reboot"), box.Name, reboot),
 	}
 }
+
+// dnfUpgradeLog prints the last upgrade boot's log, the lines dnf wrote
+// (the transaction, its scriptlets' errors) when it has any: the whole
+// boot's journal ends with the reboot's own shutdown messages.
+const dnfUpgradeLog = "l=$(dnf system-upgrade log --number=-1 2>&1); printf '%s\\n' \"$l\" | grep -E ' dnf(-3)?\\[[0-9]+\\]: ' || printf '%s\\n' \"$l\""
 
 // release names release n for the operator: "Fedora 29" (dnf), "trixie
 // (release 13)" (apt).
@@ -250,7 +243,7 @@ func (p planner) move(src, dst boxes.Box, dropDev bool) []steps.Step {
 	}
 	s = append(s, p.moveDst(src, dst, dropDev)...)
 	s = append(s, p.syncs(src, dst, dropDev, false)...)
-	prod := c.Functions[boxes.Production].Settings.Lines()
+	prod := c.Functions[boxes.Production].Settings
 	s = append(s,
 		steps.Settings(p.id("settings", dst.Name), dst.Name, c.App.SettingsFile, prod, c.App.Install),
 		steps.Install(p.id("install", dst.Name), dst.Name, "re-run install.sh with the production settings", c.App.Install),
@@ -353,7 +346,7 @@ func (p planner) epilogue() []steps.Step {
 	if c.Cleanup.Containers {
 		s = append(s, steps.CleanupContainers(p.id("cleanup-containers", dev.Name), dev.Name))
 	}
-	devLines := c.Functions[boxes.Development].Settings.Lines()
+	devLines := c.Functions[boxes.Development].Settings
 	units := []string{p.unit(boxes.Production), p.unit(boxes.Development)}
 	s = append(s,
 		steps.Settings(p.id("settings", dev.Name), dev.Name, c.App.SettingsFile, devLines, c.App.Install),
@@ -364,25 +357,4 @@ func (p planner) epilogue() []steps.Step {
 		steps.RecordStatus(p.id("status", dev.Name), dev.Name, units),
 	)
 	return s
-}
-
-// hooks turns the operator's hooks into command steps; "on" names a
-// function (as it stands at phase) or a box.
-func (p planner) hooks(phase Phase, hs []boxes.Hook, when string) ([]steps.Step, error) {
-	var out []steps.Step
-	table := Table(p.r, phase, p.from, p.to)
-	for _, h := range hs {
-		box := ""
-		for _, b := range table {
-			if b.Name == h.On || b.Function == h.On {
-				box = b.Name
-			}
-		}
-		if box == "" {
-			return nil, fmt.Errorf("%s:%d: hook %q of %s runs on %s, but no box holds it at %s; use a box name",
-				p.cfg.File, h.Line, h.Name, p.event, h.On, phase)
-		}
-		out = append(out, steps.Command(p.id("hook", when, h.Name), box, "hook "+h.Name, h.Run, h.Check, h.Undo))
-	}
-	return out, nil
 }

@@ -25,21 +25,11 @@ import (
 func (s *Store) view(fn func(tx *bolt.Tx) error) error { return s.viewWith(false, fn) }
 
 // viewWith is view, loading bbolt's freelist when asked so that a damaged
-// one is found before a read-write open trips on it. Only a missing file is
-// a fresh state: an empty file, a link, a FIFO or a device is refused.
+// one is found as ErrCorrupt.
 func (s *Store) viewWith(freelist bool, fn func(tx *bolt.Tx) error) error {
-	fi, err := safefile.Lstat(s.path)
-	switch {
-	case errors.Is(err, safefile.ErrNotRegular):
-		return &notFileError{path: s.path, cause: err}
-	case err != nil:
-		return s.unusable(err)
-	case fi == nil:
-		return fn(nil)
-	case fi.Size() == 0:
-		if err := s.waitCreated(); err != nil {
-			return err
-		}
+	exists, err := s.present()
+	if err != nil || !exists {
+		return errors.Join(err, fn(nil))
 	}
 	return s.withDB(&bolt.Options{ReadOnly: true, PreLoadFreelist: freelist}, func(db *bolt.DB) error {
 		return db.View(func(tx *bolt.Tx) error {
@@ -51,16 +41,39 @@ func (s *Store) viewWith(freelist bool, fn func(tx *bolt.Tx) error) error {
 	})
 }
 
+// present tells whether the file is there. Only a missing file is a fresh
+// state: an empty file, a link, a FIFO or a device is refused.
+func (s *Store) present() (bool, error) {
+	fi, err := safefile.Lstat(s.path)
+	switch {
+	case errors.Is(err, safefile.ErrNotRegular):
+		return false, &notFileError{path: s.path, cause: err}
+	case err != nil:
+		return false, s.unusable(err)
+	case fi == nil:
+		return false, nil
+	case fi.Size() == 0:
+		if err := s.waitCreated(); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
 // update runs fn in a read-write transaction, creating the file and its
-// buckets when needed.
+// buckets when needed: one open of the file, nothing written before the
+// checks pass. bbolt's read-write open loads the freelist (a damaged one
+// faults, which withDB turns into ErrCorrupt) and would rewrite a missing
+// one at once: NoFreelistSync keeps the open from writing, and is turned
+// off again before the transaction so that its commit stores the freelist
+// as every write does. The transaction then refuses a truncated file, a
+// newer schema or another program's database (check) before fn runs.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
-	// Check the file read-only first: a read-write open of a damaged file
-	// can write to it (bbolt rewrites a missing freelist on open) or fault
-	// while loading the freelist, and a newer schema must never be written.
-	if err := s.viewWith(true, func(*bolt.Tx) error { return nil }); err != nil {
+	if _, err := s.present(); err != nil {
 		return err
 	}
-	return s.withDB(&bolt.Options{}, func(db *bolt.DB) error {
+	return s.withDB(&bolt.Options{NoFreelistSync: true}, func(db *bolt.DB) error {
+		db.NoFreelistSync = false
 		tx, err := db.Begin(true)
 		if err != nil {
 			return s.unusable(fmt.Errorf("begin transaction: %w", err))
@@ -69,15 +82,8 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 		if err := s.check(tx); err != nil {
 			return err
 		}
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("state %s: create bucket %s: %w", s.path, name, err)
-			}
-		}
-		if tx.Bucket(bucketMeta).Get(keySchema) == nil {
-			if err := tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
-				return fmt.Errorf("state %s: write schema version: %w", s.path, err)
-			}
+		if err := s.prepare(tx); err != nil {
+			return err
 		}
 		if err := fn(tx); err != nil {
 			return err
@@ -87,6 +93,21 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 		}
 		return nil
 	})
+}
+
+// prepare creates the buckets and the schema version of a new file.
+func (s *Store) prepare(tx *bolt.Tx) error {
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("state %s: create bucket %s: %w", s.path, name, err)
+		}
+	}
+	if tx.Bucket(bucketMeta).Get(keySchema) == nil {
+		if err := tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+			return fmt.Errorf("state %s: write schema version: %w", s.path, err)
+		}
+	}
+	return nil
 }
 
 // withDB opens the file for the span of fn. Damage that makes bbolt fault
@@ -103,22 +124,15 @@ func (s *Store) withDB(opts *bolt.Options, fn func(*bolt.DB) error) (err error) 
 			return
 		}
 		if db == nil && file != nil {
-			_ = file.Close() // releases bbolt's flock, which Open never returned
+			// Open never returned: release bbolt's flock ourselves. Closing
+			// the file is not enough, the mapping Open made keeps the file,
+			// and so its lock (exclusive for a write), until it is unmapped.
+			_ = unix.Flock(int(file.Fd()), unix.LOCK_UN)
+			_ = file.Close()
 		}
-		if re, ok := p.(runtime.Error); ok {
-			_, fault := re.(interface{ Addr() uintptr })
-			// An index out of range inside bbolt is a page pointing past
-			// the file (a garbled branch); in our own code it is a bug.
-			if fault || panickedIn(debug.Stack(), "go.etcd.io/bbolt.") {
-				err = s.corrupt(fmt.Errorf("bbolt: %v", p))
-				return
-			}
-		} else if msg, ok := p.(string); ok {
-			// bbolt panics with a string on pages it cannot make sense of.
-			err = s.corrupt(fmt.Errorf("bbolt: %s", msg))
-			return
+		if err = s.damaged(p); err == nil {
+			panic(p)
 		}
-		panic(p)
 	}()
 	opts.Timeout = s.timeout
 	opts.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
@@ -134,6 +148,12 @@ func (s *Store) withDB(opts *bolt.Options, fn func(*bolt.DB) error) (err error) 
 		if errors.Is(err, safefile.ErrNotRegular) {
 			return nil, &notFileError{path: s.path, cause: err}
 		}
+		if err == nil {
+			if err = s.flock(f, lockHow(opts.ReadOnly)); err != nil {
+				_ = f.Close()
+				return nil, err
+			}
+		}
 		file = f
 		return f, err
 	}
@@ -147,6 +167,30 @@ func (s *Store) withDB(opts *bolt.Options, fn func(*bolt.DB) error) (err error) 
 		}
 	}()
 	return fn(db)
+}
+
+func lockHow(readOnly bool) int {
+	if readOnly {
+		return unix.LOCK_SH
+	}
+	return unix.LOCK_EX
+}
+
+// damaged returns ErrCorrupt for a panic recovered while bbolt read the
+// file, nil for a panic that is a bug of ours.
+func (s *Store) damaged(p any) error {
+	if re, ok := p.(runtime.Error); ok {
+		_, fault := re.(interface{ Addr() uintptr })
+		// An index out of range inside bbolt is a page pointing past
+		// the file (a garbled branch); in our own code it is a bug.
+		if fault || panickedIn(debug.Stack(), "go.etcd.io/bbolt.") {
+			return s.corrupt(fmt.Errorf("bbolt: %v", p))
+		}
+	} else if msg, ok := p.(string); ok {
+		// bbolt panics with a string on pages it cannot make sense of.
+		return s.corrupt(fmt.Errorf("bbolt: %s", msg))
+	}
+	return nil
 }
 
 // panickedIn reports whether the function that panicked, as a recovering
@@ -223,23 +267,36 @@ func (s *Store) waitCreated() error {
 		return &notFileError{path: s.path, cause: err}
 	}
 	defer f.Close()
-	for deadline := time.Now().Add(s.timeout); ; time.Sleep(10 * time.Millisecond) {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
-			return s.unusable(err)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("state %s: %w: another process kept it open for over %s", s.path, ErrBusy, s.timeout)
-		}
+	if err := s.flock(f, unix.LOCK_SH); errors.Is(err, berrors.ErrTimeout) {
+		return fmt.Errorf("state %s: %w: another process kept it open for over %s", s.path, ErrBusy, s.timeout)
+	} else if err != nil {
+		return err
 	}
 	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
 	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
 		return nil
 	}
 	return &notFileError{path: s.path, cause: errors.New("the file is empty")}
+}
+
+// flock takes f's flock (how: LOCK_SH or LOCK_EX) within the store's
+// timeout, or returns bbolt's ErrTimeout. It tries every millisecond where
+// bbolt's own flock tries every 50: a writer holds the lock for most of
+// its short transactions, and one writing in a loop leaves a reader only
+// the moments between two of them. bbolt's flock of the same file then
+// succeeds at once.
+func (s *Store) flock(f *os.File, how int) error {
+	for deadline := time.Now().Add(s.timeout); ; time.Sleep(time.Millisecond) {
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR):
+			return s.unusable(err)
+		case time.Now().After(deadline):
+			return berrors.ErrTimeout
+		}
+	}
 }
 
 // unusable wraps a local failure to use the file (permission, missing

@@ -274,7 +274,7 @@ func TestPipReinstallPerPackage(t *testing.T) {
 		t.Errorf("check after = %v %q %v", done, why, err)
 	}
 	os.Remove(filepath.Join(r.dir, "stdlib", "EXTERNALLY-MANAGED"))
-	if s := pipReinstallScript(PipParams{Pip: "pip3.13"}, []string{"a==1"}, false); !strings.HasPrefix(s, "for p in a==1; do o=$(pip3.13 install -- \"$p\" 2>&1)") {
+	if s := pipReinstallScript(PipParams{Pip: "pip3.13"}, quoteAll([]string{"a==1"}), ""); !strings.HasPrefix(s, "for p in a==1; do o=$(pip3.13 install -- \"$p\" 2>&1)") {
 		t.Errorf("script %s", s)
 	}
 }

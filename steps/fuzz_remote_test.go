@@ -37,7 +37,7 @@ func FuzzPinnedPackages(f *testing.F) {
 				t.Fatalf("kept %q from %q", p, s)
 			}
 		}
-		if cmd := pipReinstallScript(PipParams{}, pinnedPackages(s), false); !strings.HasPrefix(cmd, "for p in ") {
+		if cmd := pipReinstallScript(PipParams{}, quoteAll(pinnedPackages(s)), ""); !strings.HasPrefix(cmd, "for p in ") {
 			t.Fatalf("command %q", cmd)
 		}
 	})

@@ -99,7 +99,7 @@ func FuzzSwitchLines(f *testing.F) {
 	f.Add("server_name=1", "server_name", "\n")
 	f.Add("x  =  1\nx==2\nxy = 3\n x = 4", "x", "v")
 	f.Fuzz(func(t *testing.T, content, key, value string) {
-		out, changed, err := SwitchLines(content, [][2]string{{key, value}})
+		out, changed, err := SwitchLines(content, texts([][2]string{{key, value}}))
 		if err != nil {
 			return
 		}
@@ -133,7 +133,7 @@ func FuzzSwitchLines(f *testing.F) {
 		if matched == 0 || diff != changed {
 			t.Fatalf("matched %d, changed %d, counted %d", matched, diff, changed)
 		}
-		if _, n, err := SwitchLines(out, [][2]string{{key, value}}); err != nil || n != 0 {
+		if _, n, err := SwitchLines(out, texts([][2]string{{key, value}})); err != nil || n != 0 {
 			t.Fatalf("not idempotent: %d %v", n, err)
 		}
 	})

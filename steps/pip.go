@@ -157,19 +157,27 @@ func pipOwnPackages(out string) (string, error) {
 	return b.String(), nil
 }
 
-// pipReinstallScript reinstalls pkgs one by one with pip (with
-// --break-system-packages when breakSystem), printing pip's output and,
-// per package, a line "boxswap-pip: ok PKG" or "boxswap-pip: failed PKG:
-// REASON" (pip's first ERROR line). It always exits 0: the results are in
-// the lines.
-func pipReinstallScript(p PipParams, pkgs []string, breakSystem bool) string {
-	install := p.pip() + " install "
-	if breakSystem {
-		install += "--break-system-packages "
-	}
-	return "for p in " + quoteAll(pkgs) + "; do o=$(" + install + "-- \"$p\" 2>&1); rc=$?; printf '%s\\n' \"$o\"; " +
+// pipReinstallScript reinstalls the packages of list (quoted words) one
+// by one with pip (breakFlag is pipBreakSystem or ""), printing pip's
+// output and, per package, a line "boxswap-pip: ok PKG" or "boxswap-pip:
+// failed PKG: REASON" (pip's first ERROR line). It always exits 0: the
+// results are in the lines. Plan shows it with placeholders for both
+// (pipReinstallShown), Apply sends it with the packages still missing.
+func pipReinstallScript(p PipParams, list, breakFlag string) string {
+	return "for p in " + list + "; do o=$(" + p.pip() + " install" + breakFlag + " -- \"$p\" 2>&1); rc=$?; printf '%s\\n' \"$o\"; " +
 		"if [ $rc = 0 ]; then echo \"" + pipResult + "ok $p\"; else " +
 		"r=$(printf '%s\\n' \"$o\" | grep -m1 '^ERROR:' || printf '%s\\n' \"$o\" | tail -n 1); echo \"" + pipResult + "failed $p: $r\"; fi; done"
+}
+
+// pipBreakSystem is the flag of pipReinstallScript when the new python is
+// externally managed (PEP 668).
+const pipBreakSystem = " --break-system-packages"
+
+// pipReinstallShown is pipReinstallScript as plan shows it: what the box
+// answers at run time as <placeholders>.
+func pipReinstallShown(p PipParams, box string) string {
+	return pipReinstallScript(p, "<the packages of "+box+"/pip-freeze missing for the new python>",
+		"<"+pipBreakSystem+" if the new python is externally managed (PEP 668)>")
 }
 
 // pipResults reads the per-package lines of pipReinstallScript: package
@@ -290,7 +298,7 @@ func PipReinstall(id, box string, p PipParams) Step {
 		Text: "reinstall, one by one, the recorded pip packages on " + box + " if python's version changed (as unit " + UnitName(id) +
 			"; --break-system-packages for this reinstall into /usr/local when the new python is externally managed, PEP 668)",
 		Commands: []string{p.versionCmd(), p.externallyManagedCmd(), p.listCmd(),
-			p.pip() + " install [--break-system-packages] -- <each name==version recorded in " + box + "/pip-freeze>"},
+			detached{unit: UnitName(id), cmd: pipReinstallShown(p, box)}.shown()},
 		Retry: true,
 	}}}
 }
@@ -383,7 +391,11 @@ func (s *pipReinstallStep) Apply(ctx context.Context, env *Env) error {
 		if err != nil {
 			return err
 		}
-		d.cmd = pipReinstallScript(s.p, miss, res.Exit == 0)
+		flag := ""
+		if res.Exit == 0 {
+			flag = pipBreakSystem
+		}
+		d.cmd = pipReinstallScript(s.p, quoteAll(miss), flag)
 		end, err := d.start(ctx, env)
 		if err != nil {
 			return err

@@ -47,12 +47,15 @@ var (
 		Manual: "dpkg --configure -a; apt-get -f install; dpkg --audit",
 	}
 	// Rpm's interrupted transaction shows as two versions of one package
-	// (the install-only ones aside).
+	// (the install-only ones aside). The recovery is Fedora's: remove the
+	// older of each pair, then distro-sync the rest to the release the
+	// database now says (the new one once its release package went in),
+	// which finishes an interrupted upgrade.
 	Rpm = PkgManager{
 		Name: "rpm",
 		Health: "d=$(rpm -qa --qf '%{NAME}.%{ARCH}\\n' | grep -Ev '^(gpg-pubkey|kernel|kernel-core|kernel-modules|kernel-modules-extra|kernel-devel)\\.' | sort | uniq -d); " +
 			"if [ -z \"$d\" ]; then echo 'rpm: healthy'; else echo 'rpm: an interrupted transaction left two versions of:'; printf '%s\\n' \"$d\" | head -n 20; exit 1; fi",
-		Recover: "dnf -y remove --duplicates",
+		Recover: "dnf -y remove --duplicates && dnf -y distro-sync",
 		Manual:  "dnf remove --duplicates; dnf check; rpm --rebuilddb",
 	}
 )

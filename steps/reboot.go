@@ -49,8 +49,9 @@ type RebootParams struct {
 	// last package change.
 	To int
 	// LogCmd prints the upgrade's log ("dnf system-upgrade log
-	// --number=-1", "tail -n 30 /var/log/apt/term.log").
-	LogCmd string
+	// --number=-1", "tail -n 30 /var/log/apt/term.log"); LogName is what
+	// errors call it (default LogCmd).
+	LogCmd, LogName string
 }
 
 const (
@@ -195,7 +196,11 @@ func (s *rebootStep) logTail(ctx context.Context, env *Env) string {
 	if len(lines) == 0 {
 		return ""
 	}
-	return "\n" + s.p.LogCmd + " ends with:\n  " + strings.Join(lines, "\n  ")
+	name := s.p.LogName
+	if name == "" {
+		name = s.p.LogCmd
+	}
+	return "\n" + name + " ends with:\n  " + strings.Join(lines, "\n  ")
 }
 
 // byHand recognises a reboot into To done without boxswap.

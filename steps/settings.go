@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"boxswap/boxes"
 )
 
 // maxSettingsFile bounds the file Settings rewrites: it travels as one
@@ -14,23 +17,24 @@ const maxSettingsFile = 100 << 10
 
 // SwitchLines sets each key of lines to its value in a Python settings
 // file: every line that starts with the key, then spaces, then '=' becomes
-// `key = "value"`. Every other byte stays as it was (line endings, CRLF, a
-// missing final newline). changed counts the lines whose text changed. A
-// key without a line is an error: the file is not the one expected.
-func SwitchLines(content string, lines [][2]string) (string, int, error) {
+// `key = LITERAL`, the value's Python literal (PyLiteral). Every other byte
+// stays as it was (line endings, CRLF, a missing final newline). changed
+// counts the lines whose text changed. A key without a line is an error:
+// the file is not the one expected.
+func SwitchLines(content string, lines boxes.Settings) (string, int, error) {
 	want := make(map[string]string, len(lines))
 	for _, kv := range lines {
-		if !isIdent(kv[0]) {
-			return "", 0, fmt.Errorf("settings key %q is not a Python name", clip(kv[0]))
+		if !isIdent(kv.Key) {
+			return "", 0, fmt.Errorf("settings key %q is not a Python name", clip(kv.Key))
 		}
-		if _, dup := want[kv[0]]; dup {
-			return "", 0, fmt.Errorf("settings key %s given twice", kv[0])
+		if _, dup := want[kv.Key]; dup {
+			return "", 0, fmt.Errorf("settings key %s given twice", kv.Key)
 		}
-		lit, err := pyString(kv[1])
+		lit, err := PyLiteral(kv.Value)
 		if err != nil {
-			return "", 0, fmt.Errorf("settings key %s: %w", kv[0], err)
+			return "", 0, fmt.Errorf("settings key %s: %w", kv.Key, err)
 		}
-		want[kv[0]] = kv[0] + " = " + lit
+		want[kv.Key] = kv.Key + " = " + lit
 	}
 	found := make(map[string]bool, len(want))
 	var b strings.Builder
@@ -60,8 +64,8 @@ func SwitchLines(content string, lines [][2]string) (string, int, error) {
 	}
 	var missing []string
 	for _, kv := range lines {
-		if !found[kv[0]] {
-			missing = append(missing, kv[0])
+		if !found[kv.Key] {
+			missing = append(missing, kv.Key)
 		}
 	}
 	if len(missing) > 0 {
@@ -90,7 +94,29 @@ func settingKey(line string) string {
 	return ""
 }
 
-// pyString returns s as a double-quoted Python string literal.
+// PyLiteral returns v as a Python literal: a string double-quoted (see
+// pyString), a bool True or False, an integer in decimal. Other types are
+// refused (boxes.yaml gives only these).
+func PyLiteral(v any) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return pyString(v)
+	case bool:
+		if v {
+			return "True", nil
+		}
+		return "False", nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	case int:
+		return strconv.Itoa(v), nil
+	}
+	return "", fmt.Errorf("value of type %T is not text, true/false or a whole number", v)
+}
+
+// pyString returns s as a double-quoted Python string literal: backslash,
+// quote and every control character escaped, so the literal is one line
+// whatever s holds.
 func pyString(s string) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", errors.New("value is not valid UTF-8")
@@ -120,22 +146,27 @@ func pyString(s string) (string, error) {
 
 type settingsStep struct {
 	base
-	box, file, backup, tmp string
-	lines                  [][2]string
-	reinstall              string
+	box, file, backup string
+	lines             boxes.Settings
+	reinstall         string
 }
 
 // Settings switches the given lines of file on box to their values (see
 // SwitchLines). Before the first change of this cycle it copies file to a
 // backup named after the step (a backup left by an older cycle is
-// replaced, so Undo never restores stale settings). Undo restores the
-// backup, then runs reinstall (operator shell, as given) when set.
-func Settings(id, box, file string, lines [][2]string, reinstall string) Step {
-	s := &settingsStep{box: box, file: file, lines: append([][2]string(nil), lines...), reinstall: reinstall,
-		backup: file + ".boxswap-orig-" + slug(id), tmp: file + ".boxswap-new"}
+// replaced, so Undo never restores stale settings). A file that is a
+// symbolic link is edited in its target, and stays a link. Undo restores
+// the backup, then runs reinstall (operator shell, as given) when set.
+func Settings(id, box, file string, lines boxes.Settings, reinstall string) Step {
+	s := &settingsStep{box: box, file: file, lines: append(boxes.Settings(nil), lines...), reinstall: reinstall,
+		backup: file + ".boxswap-orig-" + slug(id)}
 	keys := make([]string, len(lines))
 	for i, kv := range lines {
-		keys[i] = kv[0] + " = " + kv[1]
+		lit, err := PyLiteral(kv.Value)
+		if err != nil {
+			lit = "<" + err.Error() + ">"
+		}
+		keys[i] = kv.Key + " = " + lit
 	}
 	s.base = base{id: id, desc: Description{
 		Box:   box,
@@ -167,15 +198,24 @@ func slug(id string) string {
 
 func (s *settingsStep) readCmd() string   { return "cat -- " + quote(s.file) }
 func (s *settingsStep) backupCmd() string { return "cp -p -- " + quote(s.file) + " " + quote(s.backup) }
-func (s *settingsStep) restoreCmd() string {
-	return "cp -p -- " + quote(s.backup) + " " + quote(s.file)
+
+// replaceCmd replaces the settings file atomically with what fill writes
+// into "$n", keeping its mode and owner (it holds secrets): a copy of the
+// file is filled, then renamed over it. A symbolic link is followed to its
+// target, which is replaced the same way beside it: the link stays.
+func (s *settingsStep) replaceCmd(fill string) string {
+	return "t=$(readlink -f -- " + quote(s.file) + ") && [ -f \"$t\" ] || { echo " +
+		quote(s.file+": not a regular file, nor a link to one") + " >&2; exit 1; }; " +
+		"n=\"$t.boxswap-new\" && rm -f -- \"$n\" && cp -p -- \"$t\" \"$n\" && " + fill + " && mv -f -- \"$n\" \"$t\""
 }
 
-// writeCmd replaces the file atomically, keeping its mode and owner (it
-// holds secrets): copy it, overwrite the copy, rename over.
+func (s *settingsStep) restoreCmd() string {
+	return s.replaceCmd("cat -- " + quote(s.backup) + " > \"$n\"")
+}
+
+// writeCmd writes quotedContent (one shell word) over the file.
 func (s *settingsStep) writeCmd(quotedContent string) string {
-	f, t := quote(s.file), quote(s.tmp)
-	return "rm -f -- " + t + " && cp -p -- " + f + " " + t + " && printf '%s' " + quotedContent + " > " + t + " && mv -f -- " + t + " " + f
+	return s.replaceCmd("printf '%s' " + quotedContent + " > \"$n\"")
 }
 
 func (s *settingsStep) factKey() string { return s.box + "/settings-backup/" + s.id }

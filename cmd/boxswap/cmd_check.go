@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"boxswap/boxes"
+	"boxswap/fsm"
 )
 
 type checkOptions struct {
@@ -96,6 +97,9 @@ func runCheck(ctx context.Context, opts checkOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := fsm.CheckPlans(cfg); err != nil {
+		return withHint(&usageError{err.Error()}, "fix the hooks in boxes.yaml (boxswap plan lists each transition's step IDs), then run boxswap check --offline")
+	}
 	out := checkJSON{Config: summarize(cfg, g.stateURL()), OK: true}
 	if !g.JSON {
 		printConfigSummary(g.stdout, out.Config)
@@ -169,7 +173,7 @@ func summarize(cfg *boxes.Config, statePath string) configSummary {
 		s.Boxes = append(s.Boxes, boxRef{Name: b.Name, Host: b.Host, Port: b.Port, User: b.User, Function: b.Function})
 	}
 	for _, h := range cfg.Hooks {
-		s.Hooks += len(h.Before) + len(h.After)
+		s.Hooks += len(h.Before) + len(h.After) + len(h.At)
 	}
 	return s
 }

@@ -57,6 +57,8 @@ type boxStatus struct {
 type statusJSON struct {
 	Boxes []*boxStatus `json:"boxes"`
 	Error *jsonError   `json:"error,omitempty"`
+	// keys are the settings boxes.yaml sets, listed first.
+	keys []string
 }
 
 func runStatus(ctx context.Context, _ statusOptions, g *globalOptions) error {
@@ -65,7 +67,7 @@ func runStatus(ctx context.Context, _ statusOptions, g *globalOptions) error {
 		return err
 	}
 	defer d.Close()
-	var out statusJSON
+	out := statusJSON{keys: cfg.SettingsKeys()}
 	out.Boxes, err = askBoxes(cfg, func(b boxes.Box) *boxStatus { return boxStatusOf(ctx, cfg, d, b) },
 		func(s *boxStatus) error { return s.err })
 	if len(out.Boxes) == 2 && out.Boxes[0].Images != nil && out.Boxes[1].Images != nil {
@@ -83,7 +85,7 @@ func boxStatusOf(ctx context.Context, cfg *boxes.Config, d boxDialer, b boxes.Bo
 		st.Error, st.err = err.Error(), err
 		return st
 	}
-	keys := boxes.SettingsKeys()
+	keys := cfg.SettingsKeys()
 	sections := []struct {
 		what, cmd string
 		parse     func(string) error
@@ -175,7 +177,7 @@ func printStatus(w io.Writer, s statusJSON) {
 			})
 		}
 		section("settings")
-		for _, k := range unionSettings(s.Boxes) {
+		for _, k := range unionSettings(s.keys, s.Boxes) {
 			row("  "+k, func(b *boxStatus) string {
 				if v, ok := settingValue(b.Settings, k); ok {
 					return v
@@ -287,9 +289,8 @@ func unionImages(bs []*boxStatus) []string {
 	})
 }
 
-func unionSettings(bs []*boxStatus) []string {
-	keys := boxes.SettingsKeys()
-	return append(keys, union(bs, func(b *boxStatus) (out []string) {
+func unionSettings(keys []string, bs []*boxStatus) []string {
+	return append(slices.Clone(keys), union(bs, func(b *boxStatus) (out []string) {
 		for _, l := range b.Settings {
 			k, _, _ := strings.Cut(l, "=")
 			if k = strings.TrimSpace(k); !slices.Contains(keys, k) {

@@ -105,7 +105,7 @@ func TestLogGolden(t *testing.T) {
 
 // status side by side, from a fixed report.
 func TestStatusGolden(t *testing.T) {
-	s := statusJSON{Boxes: []*boxStatus{
+	s := statusJSON{keys: []string{"server_name", "ssl_certificate", "ssl_certificate_key"}, Boxes: []*boxStatus{
 		{Name: "thurst", Host: "thurst.inria.fr", Declared: "production", Function: "none", Release: "29",
 			Units:        []unitStatus{{"nbhosting-addr", "inactive", "disabled"}, {"nbhosting-dev-addr", "inactive", "disabled"}, {"nbh-uwsgi", "inactive", "enabled"}},
 			SettingsFile: "/root/nbhosting/django/nbh_main/sitesettings.py",

@@ -287,7 +287,7 @@ func singlePass(cfg *boxes.Config, src, dst boxes.Box) []steps.Step {
 		}))
 	}
 	return append(s,
-		steps.Settings(id("settings/"+dst.Name), dst.Name, cfg.App.SettingsFile, cfg.Functions[boxes.Production].Settings.Lines(), cfg.App.Install),
+		steps.Settings(id("settings/"+dst.Name), dst.Name, cfg.App.SettingsFile, cfg.Functions[boxes.Production].Settings, cfg.App.Install),
 		steps.Command(id("install/"+dst.Name), dst.Name, "install.sh", cfg.App.Install, "", ""),
 		steps.StartServices(id("start-services/"+dst.Name), dst.Name, cfg.App.Services),
 		steps.UnitDown(id("release-address/"+src.Name), src.Name, prodUnit),

@@ -81,10 +81,17 @@ func TestCycleFedora(t *testing.T) {
 	r := newRehearsal(t, lab.Options{Kind: lab.KindSystemd, OS: lab.OSFedora, Files: 12, FileSize: 512})
 	// The second cycle's upgrade-dev was done by hand (issue 12): the
 	// download, then dnf system-upgrade reboot; next recognises it.
-	r.special = map[string]func(t *testing.T){"2/upgrade-dev": r.upgradeDevByHand}
+	// The first cycle's upgrade-prod has thurst's power cut in the middle
+	// of the offline rpm transaction, the second's its dnf killed there
+	// (faults_fedora_test.go).
+	r.special = map[string]func(t *testing.T){"1/upgrade-prod": r.upgradeProdCrashOffline, "2/upgrade-dev": r.upgradeDevByHand,
+		"2/upgrade-prod": r.upgradeProdKillDnf}
+	plan := r.h.MustRun("plan", "--offline").Stdout
 	if !t.Run("cycle 27 to 29", func(t *testing.T) { r.cycle(t, 1, 27, 29) }) {
 		return
 	}
+	r.h.T = t
+	optionsPassed(t, r.h, plan)
 	t.Run("second cycle 29 to 31", func(t *testing.T) {
 		r.h.T = t
 		rewriteUpgrade(t, r.h, 29, 31)

@@ -77,6 +77,7 @@ var osSpecs = map[string]osSpec{
 	OSFedora: {from: 27, to: 29, develBranch: "f29", yaml: `upgrade:
   from: 27
   to: 29
+  options: [--allowerasing]
   reboot_timeout: 5m
   devel_branch: f29
   min_free_disk: 1MiB

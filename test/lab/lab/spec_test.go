@@ -32,7 +32,12 @@ func TestBoxesYAMLLoads(t *testing.T) {
 	}
 	for fn, want := range functionSettings {
 		got := c.Functions[fn].Settings
-		if [3]string{got.ServerName, got.SSLCertificate, got.SSLCertificateKey} != want {
+		var vals [3]string
+		for i, k := range []string{"server_name", "ssl_certificate", "ssl_certificate_key"} {
+			v, _ := got.Get(k)
+			vals[i], _ = v.(string)
+		}
+		if vals != want {
 			t.Errorf("%s settings: %+v, want %v", fn, got, want)
 		}
 	}

@@ -12,7 +12,12 @@
 #                          system-release(releasever) = N, fedora-release = N
 #   nbh-runtime-N.0        /usr/share/nbh-runtime/VERSION (N) and a
 #                          per-release feature file: py36 in 27, py37 in 29,
-#                          py38 in 31 (one removed, one added each upgrade)
+#                          py38 in 31 (one removed, one added each upgrade);
+#                          its %post sleeps 30 s while the box has
+#                          /etc/boxswap-lab-slow-upgrade (a transaction to
+#                          interrupt), writing /var/lib/boxswap-lab-slow-post
+#   (fedora-release-N's %pre fails while the box has
+#   /etc/boxswap-lab-fail-upgrade: an upgrade that does not take)
 #   nbh-legacy-1.0         27 only; obsoleted by nbh-compat (29, 31), so a
 #                          distro-sync 27 -> 29 really replaces a package
 #   dnf-plugin-system-upgrade   the same in every repository: the lab's port
@@ -92,6 +97,17 @@ Provides: fedora-release-server = $n
 %description
 Fedora $n release files, built for the boxswap lab.
 
+%pre -p <lua>
+-- The tests of a failed upgrade boot: this package, the first the upgrade
+-- installs, refuses to install while the flag is there, so the offline
+-- transaction fails and the box comes back on its old release. Lua, not
+-- sh: a shell scriptlet would require /bin/sh, which no package of the
+-- box's rpmdb provides.
+if posix.access("/etc/boxswap-lab-fail-upgrade") then
+	io.stderr:write("boxswap lab: fedora-release-$n refuses to install (/etc/boxswap-lab-fail-upgrade is there)\n")
+	error("boxswap lab: fedora-release-$n refuses to install")
+end
+
 %install
 mkdir -p %{buildroot}/etc %{buildroot}/usr/lib
 cat > %{buildroot}/usr/lib/os-release <<'OS'
@@ -141,6 +157,17 @@ Requires: fedora-release >= $n
 %description
 Changes with every release: VERSION holds the release, features/ one
 file that the next release removes.
+
+%post -p <lua>
+-- The tests of an interrupted transaction: with the flag, the transaction
+-- stays in this scriptlet long enough to cut the box's power there (the
+-- marker says it started).
+if posix.access("/etc/boxswap-lab-slow-upgrade") then
+	local f = io.open("/var/lib/boxswap-lab-slow-post", "w")
+	f:write("nbh-runtime-$n %post started\n")
+	f:close()
+	posix.sleep(30)
+end
 
 %install
 mkdir -p %{buildroot}/usr/share/nbh-runtime/features
