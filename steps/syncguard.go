@@ -90,8 +90,12 @@ func (s *syncStep) dstGuard(ctx context.Context, env *Env) (dstSeen, error) {
 			p.Folder, p.Src, p.Dst, p.Dst, p.function(), p.SrcUnit, seen.unit, p.function(), p.SrcUnit), ErrRefused)
 	}
 	if seen.address != "" {
-		return seen, refusal(fmt.Sprintf("refusing to sync %s from %s to %s: %s holds %s's address %s (%s) on an interface although %s is %s there, and the sync would overwrite the data it may serve; remove the address from %s (ip addr del), then run boxswap resume",
-			p.Folder, p.Src, p.Dst, p.Dst, p.function(), seen.address, p.Address, p.SrcUnit, seen.unit, p.Dst), ErrRefused)
+		addr := seen.address
+		if p.Address != seen.address {
+			addr += " (" + p.Address + ")"
+		}
+		return seen, refusal(fmt.Sprintf("refusing to sync %s from %s to %s: %s holds %s's address %s on an interface although %s is %s there, and the sync would overwrite the data it may serve; remove the address from %s (ip addr del), then run boxswap resume",
+			p.Folder, p.Src, p.Dst, p.Dst, p.function(), addr, p.SrcUnit, seen.unit, p.Dst), ErrRefused)
 	}
 	return seen, nil
 }

@@ -82,7 +82,7 @@ func TestSyncRefusesADestinationHoldingTheAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	refusedUntouched(t, ls, Sync("redirect/sync/students", ls.p),
-		"thermals holds production's address "+own+" ("+own+") on an interface although nbhosting-addr is inactive there",
+		"thermals holds production's address "+own+" on an interface although nbhosting-addr is inactive there",
 		"remove the address from thermals")
 	// An address nobody here holds, or loopback, lets the sync go on.
 	for _, a := range []string{"198.18.0.100", "localhost"} {

@@ -28,8 +28,13 @@ func TestHooksAtPointsAndTypedSettings(t *testing.T) {
 	h.Sh(lab.Thurst, "printf 'production_box = True\\nworkers = 8\\n' >> "+settingsFile)
 	h.Sh(lab.Thermals, "printf 'production_box = False\\nworkers = 2\\n' >> "+settingsFile)
 	h.EditConfig(func(s string) string {
-		s = strings.Replace(s, "    address_unit: nbhosting-addr\n    settings:\n", "    address_unit: nbhosting-addr\n    settings:\n      production_box: true\n      workers: 8\n", 1)
-		s = strings.Replace(s, "    address_unit: nbhosting-dev-addr\n    settings:\n", "    address_unit: nbhosting-dev-addr\n    settings:\n      production_box: false\n      workers: 2\n", 1)
+		// functions: production's settings come first, development's next.
+		if parts := strings.Split(s, "    settings:\n"); len(parts) == 3 {
+			s = parts[0] + "    settings:\n      production_box: true\n      workers: 8\n" +
+				parts[1] + "    settings:\n      production_box: false\n      workers: 2\n" + parts[2]
+		} else {
+			t.Fatalf("the lab's boxes.yaml has %d settings sections, want 2", len(parts)-1)
+		}
 		return strings.Replace(s, "hooks: {}\n", `hooks:
   redirect:
     at:

@@ -54,7 +54,7 @@ func TestSyncGuardsAndOutcomesOnRealBoxes(t *testing.T) {
 	// namespace), its unit inactive.
 	addr := h.Sh(lab.Thermals, "getent ahosts nbhosting.lab | { read -r a _; echo $a; }")
 	h.Sh(lab.Thermals, "ip addr add "+addr+"/32 dev host0")
-	refused("address", "thermals holds production's address "+addr+" (nbhosting.lab) on an interface although nbhosting-addr is inactive there")
+	refused("address", "thermals holds production's address "+addr+" on an interface although nbhosting-addr is inactive there")
 	h.Sh(lab.Thermals, "ip addr del "+addr+"/32 dev host0")
 
 	// A near-empty source: thermals holds ten times thurst's entries.
