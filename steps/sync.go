@@ -212,13 +212,19 @@ func Sync(id string, p SyncParams) Step {
 	}
 	cmds := append(guardCmds(p), RsyncCommand(p, true), rsyncCmd(p, capped(p, false)))
 	if p.Final {
-		// The dry run only runs when no pre-sync of this cycle counted.
-		cmds = append(guardCmds(p), rsyncCmd(p, noDelete), rsyncCmd(p, capped(p, false)), RsyncCommand(p, true))
+		// The dry run only runs when no pre-sync of this cycle counted;
+		// the change list's when its watches answered (changes.go).
+		cmds = append(append(guardCmds(p), finalChangedCmds(p)...),
+			rsyncCmd(p, noDelete), rsyncCmd(p, capped(p, false)), RsyncCommand(p, true))
 	} else if p.Passes > 1 {
 		what = fmt.Sprintf("sync (up to %d passes while the delta shrinks)", p.Passes)
 	}
 	if m := MuxCommand(p); m != "" && !p.Final {
 		cmds = append(cmds, m)
+	}
+	if w := watchStartCmds(p); w != nil {
+		// The source's watch starts before the passes, the destination's after.
+		cmds = append(append(append(guardCmds(p), w[0]), cmds[3:]...), w[1])
 	}
 	return &syncStep{p: p, base: base{id: id, desc: Description{
 		Box: p.Src,
@@ -341,6 +347,7 @@ func (s *syncStep) Apply(ctx context.Context, env *Env) error {
 			return s.finalApply(ctx, env, v)
 		}
 	}
+	watch := s.startSrcWatch(ctx, env) // before the passes: what they miss is listed
 	st, err := s.dryRun(ctx, env)
 	if err != nil {
 		return err
@@ -367,6 +374,9 @@ func (s *syncStep) Apply(ctx context.Context, env *Env) error {
 		if _, err := stream(ctx, env, p.Src, "ssh master connection to "+p.Dst, m, false); err != nil {
 			progress(env, "no shared connection to %s for the final sync: %v", p.Dst, err)
 		}
+	}
+	if err := s.startDstWatch(ctx, env, watch); err != nil {
+		return err
 	}
 	if env != nil && env.Facts != nil {
 		v := fmt.Sprintf("%d passes, dry run counted %d deletions", passes, st.Deleted)
@@ -431,14 +441,22 @@ func counted(env *Env, p SyncParams) (string, bool) {
 func (s *syncStep) finalApply(ctx context.Context, env *Env, presync string) error {
 	p := s.p
 	progress(env, "final sync of %s from %s to %s (pre-sync: %s)", p.Folder, p.Src, p.Dst, presync)
-	res, err := stream(ctx, env, p.Src, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete), false)
+	return s.changedFinal(ctx, env)
+}
+
+// finalRun is finalApply's rsync runs; opts adds the change list.
+func (s *syncStep) finalRun(ctx context.Context, env *Env, opts string) error {
+	p := s.p
+	res, err := stream(ctx, env, p.Src, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete+opts), false)
 	if err == nil {
 		return nil
 	}
-	if exitCode(err) != 25 {
+	pending, ok := skippedDeletes(res.Tail)
+	// With a list, a type change (a folder replaced by a file) also needs
+	// a deletion: rsync then exits 23, having said how many it skipped.
+	if exitCode(err) != 25 && (opts == "" || exitCode(err) != 23 || !ok) {
 		return s.sshHint(err)
 	}
-	pending, ok := skippedDeletes(res.Tail)
 	if !ok {
 		return refusal(fmt.Sprintf("refusing to finish the final sync of %s from %s to %s: rsync stopped at its deletion limit but did not say how many deletions it skipped; nothing was deleted; check %s on %s by hand, then run boxswap resume",
 			p.Folder, p.Src, p.Dst, p.dstDir(), p.Dst), ErrRefused)
@@ -447,7 +465,7 @@ func (s *syncStep) finalApply(ctx context.Context, env *Env, presync string) err
 		return err
 	}
 	progress(env, "final sync of %s: deleting %d files on %s", p.Folder, pending, p.Dst)
-	return s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete)))
+	return s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete))+opts)
 }
 
 // skippedDeletes reads "Deletions stopped due to --max-delete limit (N
