@@ -125,6 +125,13 @@ func changedOpts(p SyncParams) string {
 	return " --from0 --delete-missing-args --files-from " + p.watchState(watchSrc) + "/list"
 }
 
+// dirTimesOpts is the last run of a final sync with a list: the listed
+// folders alone (no content, nothing deleted), so that their times are set
+// after rsync wrote in them.
+func dirTimesOpts(p SyncParams) string {
+	return noDelete + " --from0 --files-from " + p.watchState(watchSrc) + "/dirs"
+}
+
 func newToken() string {
 	b := make([]byte, 12)
 	rand.Read(b)
@@ -183,24 +190,24 @@ func (s *syncStep) startDstWatch(ctx context.Context, env *Env, src string) erro
 // changedList stops both watches and leaves on the source the list of
 // what changed since the pre-sync; it returns how many paths, or why the
 // final sync must scan.
-func (s *syncStep) changedList(ctx context.Context, env *Env) (string, string) {
+func (s *syncStep) changedList(ctx context.Context, env *Env) (how string, dirs int, why string) {
 	p := s.p
 	v, ok := "", false
 	if env != nil && env.Facts != nil {
 		v, ok = env.Facts.Get(p.watchKey())
 	}
 	if !ok {
-		return "", "the pre-sync left no change watch"
+		return "", 0, "the pre-sync left no change watch"
 	}
 	if strings.HasPrefix(v, "none: ") {
-		return "", strings.TrimPrefix(v, "none: ")
+		return "", 0, strings.TrimPrefix(v, "none: ")
 	}
 	var src, dst string
 	if _, err := fmt.Sscanf(v, "src=%s dst=%s", &src, &dst); err != nil {
-		return "", fmt.Sprintf("the pre-sync's watch fact %q is not one this boxswap reads", v)
+		return "", 0, fmt.Sprintf("the pre-sync's watch fact %q is not one this boxswap reads", v)
 	}
 	if !hexToken(src) || !hexToken(dst) {
-		return "", fmt.Sprintf("the pre-sync's watch fact %q holds a token this boxswap did not draw", v)
+		return "", 0, fmt.Sprintf("the pre-sync's watch fact %q holds a token this boxswap did not draw", v)
 	}
 	// The destination's marks first: the source's watch resolves them
 	// against the source's tree with its own.
@@ -209,21 +216,24 @@ func (s *syncStep) changedList(ctx context.Context, env *Env) (string, string) {
 		box := p.watchBox(w.role)
 		if w.role == watchSrc && counts[0] > 0 {
 			if _, err := run(ctx, env, p.Src, "bring the change marks of "+p.Dst, mergeCmd(p), false); err != nil {
-				return "", fmt.Sprintf("could not bring %s's change marks to %s: %v", p.Dst, p.Src, err)
+				return "", 0, fmt.Sprintf("could not bring %s's change marks to %s: %v", p.Dst, p.Src, err)
 			}
 		}
 		res, err := run(ctx, env, box, "stop the change watch on "+p.watchDir(w.role), WatchStopCommand(p, w.role, w.token), false)
 		out := strings.TrimSpace(res.Stdout)
 		if err != nil {
-			return "", fmt.Sprintf("the watch on %s did not answer: %v", box, err)
+			return "", 0, fmt.Sprintf("the watch on %s did not answer: %v", box, err)
 		}
-		n, err := strconv.Atoi(strings.TrimPrefix(out, "ok "))
-		if !strings.HasPrefix(out, "ok ") || err != nil {
-			return "", fmt.Sprintf("watch on %s: %s", box, strings.TrimPrefix(out, "doubt "))
+		if _, err := fmt.Sscanf(out, "ok %d", &counts[i]); err != nil {
+			return "", 0, fmt.Sprintf("watch on %s: %s", box, strings.TrimPrefix(out, "doubt "))
 		}
-		counts[i] = n
+		if w.role == watchSrc {
+			if _, err := fmt.Sscanf(out, "ok %d %d", &counts[i], &dirs); err != nil {
+				return "", 0, fmt.Sprintf("watch on %s: %q is not an answer this boxswap reads", box, out)
+			}
+		}
 	}
-	return fmt.Sprintf("%d paths changed (with %d changes seen on %s)", counts[1], counts[0], p.Dst), ""
+	return fmt.Sprintf("%d paths changed (with %d changes seen on %s)", counts[1], counts[0], p.Dst), dirs, ""
 }
 
 // record says how the final sync ran, in its step's facts: a full scan
@@ -253,7 +263,7 @@ func (s *syncStep) record(env *Env, how, fullScanWhy string) error {
 // with the change list when both watches answered, else (or when rsync
 // refuses the list) with the full scan, recorded either way first.
 func (s *syncStep) changedFinal(ctx context.Context, env *Env) error {
-	how, why := s.changedList(ctx, env)
+	how, dirs, why := s.changedList(ctx, env)
 	if err := s.record(env, how, why); err != nil {
 		return err
 	}
@@ -261,6 +271,9 @@ func (s *syncStep) changedFinal(ctx context.Context, env *Env) error {
 		return s.finalRun(ctx, env, "")
 	}
 	err := s.finalRun(ctx, env, changedOpts(s.p))
+	if err == nil && dirs > 0 {
+		err = s.rsync(ctx, env, dirTimesOpts(s.p))
+	}
 	if err == nil || errors.Is(err, ErrRefused) || exitCode(err) == 255 {
 		return err
 	}
@@ -304,6 +317,6 @@ func finalChangedCmds(p SyncParams) []string {
 	}
 	return []string{
 		WatchStopCommand(p, watchDst, planToken), mergeCmd(p), WatchStopCommand(p, watchSrc, planToken),
-		rsyncCmd(p, noDelete+changedOpts(p)), rsyncCmd(p, capped(p, false)+changedOpts(p)),
+		rsyncCmd(p, noDelete+changedOpts(p)), rsyncCmd(p, capped(p, false)+changedOpts(p)), rsyncCmd(p, dirTimesOpts(p)),
 	}
 }

@@ -16,7 +16,9 @@
 #   STATE/extra (the destination's marks, copied there) and writes
 #   STATE/list for rsync --files-from --from0: every path that may differ
 #   from the copy made after the watch started, resolved on the source (a
-#   superset: a path listed that did not change is harmless).
+#   superset: a path listed that did not change is harmless), and
+#   STATE/dirs, its folders, for a last run that sets their times; it
+#   answers "ok PATHS FOLDERS".
 import ctypes
 import errno
 import os
@@ -220,7 +222,7 @@ def start(state, root, token, maxage, role="src"):
     old = watcher_pid(state)
     if old:
         os.kill(old, signal.SIGKILL)
-    for n in ("pid", "ctl", "reply", "list", "status", "marks", "extra"):
+    for n in ("pid", "ctl", "reply", "list", "dirs", "status", "marks", "extra"):
         try:
             os.unlink(os.path.join(state, n))
         except FileNotFoundError:
@@ -293,7 +295,18 @@ def watch(w, state, token, maxage, wr):
     if len(paths) > MAX_PATHS:
         return finish(state, "doubt more than %d paths changed: a full scan costs no more" % MAX_PATHS)
     put(os.path.join(state, "list"), b"".join(p + b"\0" for p in paths))
-    finish(state, "ok %d" % len(paths))
+    # rsync may set a folder's time before it writes a file in it (or, not
+    # listed, never): a last run over the folders alone, every listed one
+    # and every parent of a listed path, sets their times.
+    dirs = set()
+    for p in paths:
+        p = p.rstrip(b"/") or b"."
+        if p != b".":
+            dirs.add(os.path.dirname(p) or b".")
+        if os.path.isdir(os.path.join(w.root, p)) and not os.path.islink(os.path.join(w.root, p)):
+            dirs.add(p)
+    put(os.path.join(state, "dirs"), b"".join(p + b"\0" for p in dirs))
+    finish(state, "ok %d %d" % (len(paths), len(dirs)))
 
 
 def finish(state, status, answer=True):

@@ -373,8 +373,9 @@ func differential(t *testing.T, seed int64) {
 	}
 	fullRsync(t, src, ref)
 	if d := diffTrees(treeOf(t, dst), treeOf(t, ref)); len(d) > 0 {
-		t.Fatalf("seed %d: after the final sync (%s), the destination differs from a full rsync's in %d paths:\n%s",
-			seed, how, len(d), strings.Join(d[:min(len(d), 20)], "\n"))
+		list, _ := os.ReadFile(filepath.Join(strings.Replace(cs.p.watchState(watchSrc), "~", cs.home, 1), "list"))
+		t.Fatalf("seed %d: after the final sync (%s), the destination differs from a full rsync's in %d paths:\n%s\nthe list: %q",
+			seed, how, len(d), strings.Join(d[:min(len(d), 20)], "\n"), list)
 	}
 	if n := cs.fact(cs.p.fullScansKey()); n != "" {
 		t.Errorf("full scans counted: %s", n)
