@@ -118,11 +118,12 @@ func mergeCmd(p SyncParams) string {
 	return sshCmd(p, " -- ") + quote(p.dstLogin()) + " 'cat -- " + dst + "' > " + src
 }
 
-// changedOpts are the rsync options that send only the listed paths: a
-// listed path missing on the source is deleted on the destination
-// (--delete-missing-args), counted against --max-delete like any other.
+// changedOpts are the rsync options that send only the listed paths (a
+// folder listed as "F/" one level deep, with --delete: what is gone from
+// the source is deleted there, counted against --max-delete as in a full
+// sync).
 func changedOpts(p SyncParams) string {
-	return " --from0 --delete-missing-args --files-from " + p.watchState(watchSrc) + "/list"
+	return " --from0 --files-from " + p.watchState(watchSrc) + "/list"
 }
 
 // dirTimesOpts is the last run of a final sync with a list: the listed
@@ -277,8 +278,8 @@ func (s *syncStep) changedFinal(ctx context.Context, env *Env) error {
 	if err == nil || errors.Is(err, ErrRefused) || exitCode(err) == 255 {
 		return err
 	}
-	// The list's run failed where a full one may not (an rsync older than
-	// 3.1 without --delete-missing-args): scan.
+	// The list's run failed where a full one may not (an rsync that
+	// refuses a list entry): scan.
 	if rerr := s.record(env, "", fmt.Sprintf("rsync with the change list failed: %v", err)); rerr != nil {
 		return rerr
 	}

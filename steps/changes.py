@@ -173,29 +173,37 @@ class Watch:
             self.mark(d)  # its entries and modification time changed
 
     def reach(self, rel):
-        """rel, or its first ancestor that is no longer a folder (a file, a
-        link): rsync cannot list a path through it, and the ancestor, a
-        change too, holds the answer."""
+        """What rsync is given for rel: rel itself (b"" when it exists),
+        or, rel being gone, its deepest folder still there as b"/" (synced
+        one level deep: what is gone is deleted, counted against
+        --max-delete as a full sync counts it), or its first ancestor that
+        is no longer a folder (a file, a link: a change too, it holds the
+        answer). No --delete-missing-args: rsync 3.2.7 to 3.4.3 with the
+        2025 security fixes refuse it ("invalid file mode 00")."""
         parts = rel.split(b"/")
-        for i in range(1, len(parts)):
+        for i in range(1, len(parts) + 1):
+            p = b"/".join(parts[:i])
             try:
-                st = os.lstat(os.path.join(self.root, *parts[:i]))
+                st = os.lstat(os.path.join(self.root, p))
             except FileNotFoundError:
-                return b"/".join(parts[:i])
+                return b"/".join(parts[:i - 1]) or b".", b"/"
             except NotADirectoryError:
-                break
-            if not stat.S_ISDIR(st.st_mode):
-                return b"/".join(parts[:i])
-        return rel
+                return b"/".join(parts[:i - 1]), b""
+            if i < len(parts) and not stat.S_ISDIR(st.st_mode):
+                return p, b""
+        return rel, b""
 
     def paths(self):
         """The list for rsync --files-from (no -r): a folder as "F/" is
         synced one level deep (its files sent, what is no longer there
         deleted); a folder that appeared is listed so at every level; a
-        path that is gone is deleted (--delete-missing-args)."""
+        path that is gone is deleted by its folder's (see reach)."""
         out = []
         for rel, deep in self.marks.items():
-            rel = self.reach(rel)
+            rel, gone = self.reach(rel)
+            if gone:
+                out.append(rel + gone)
+                continue
             try:
                 isdir = stat.S_ISDIR(os.lstat(os.path.join(self.root, rel)).st_mode)
             except OSError:

@@ -452,9 +452,9 @@ func (s *syncStep) finalRun(ctx context.Context, env *Env, opts string) error {
 		return nil
 	}
 	pending, ok := skippedDeletes(res.Tail)
-	// With a list, a type change (a folder replaced by a file) also needs
-	// a deletion: rsync then exits 23, having said how many it skipped.
-	if exitCode(err) != 25 && (opts == "" || exitCode(err) != 23 || !ok) {
+	// A type change (a folder replaced by a file) also needs a deletion:
+	// rsync then exits 23, having said how many it skipped.
+	if exitCode(err) != 25 && (exitCode(err) != 23 || !ok) {
 		return s.sshHint(err)
 	}
 	if !ok {
