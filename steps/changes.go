@@ -126,11 +126,11 @@ func changedOpts(p SyncParams) string {
 	return " --from0 --files-from " + p.watchState(watchSrc) + "/list"
 }
 
-// dirTimesOpts is the last run of a final sync with a list: the listed
-// folders alone (no content, nothing deleted), so that their times are set
-// after rsync wrote in them.
-func dirTimesOpts(p SyncParams) string {
-	return noDelete + " --from0 --files-from " + p.watchState(watchSrc) + "/dirs"
+// dirTimesThen follows each real run of a final sync with a list, in the
+// same command: the listed folders alone (no content, nothing deleted),
+// so that their times are set after rsync wrote in them.
+func dirTimesThen(p SyncParams) string {
+	return " && " + rsyncCmd(p, noDelete+" --from0 --files-from "+p.watchState(watchSrc)+"/dirs")
 }
 
 func newToken() string {
@@ -264,17 +264,14 @@ func (s *syncStep) record(env *Env, how, fullScanWhy string) error {
 // with the change list when both watches answered, else (or when rsync
 // refuses the list) with the full scan, recorded either way first.
 func (s *syncStep) changedFinal(ctx context.Context, env *Env) error {
-	how, dirs, why := s.changedList(ctx, env)
+	how, _, why := s.changedList(ctx, env)
 	if err := s.record(env, how, why); err != nil {
 		return err
 	}
 	if why != "" {
-		return s.finalRun(ctx, env, "")
+		return s.finalRun(ctx, env, "", "")
 	}
-	err := s.finalRun(ctx, env, changedOpts(s.p))
-	if err == nil && dirs > 0 {
-		err = s.rsync(ctx, env, dirTimesOpts(s.p))
-	}
+	err := s.finalRun(ctx, env, changedOpts(s.p), dirTimesThen(s.p))
 	if err == nil || errors.Is(err, ErrRefused) || exitCode(err) == 255 {
 		return err
 	}
@@ -283,7 +280,7 @@ func (s *syncStep) changedFinal(ctx context.Context, env *Env) error {
 	if rerr := s.record(env, "", fmt.Sprintf("rsync with the change list failed: %v", err)); rerr != nil {
 		return rerr
 	}
-	return s.finalRun(ctx, env, "")
+	return s.finalRun(ctx, env, "", "")
 }
 
 // planToken stands for a watch's token in plan: it is drawn at run time.
@@ -318,6 +315,6 @@ func finalChangedCmds(p SyncParams) []string {
 	}
 	return []string{
 		WatchStopCommand(p, watchDst, planToken), mergeCmd(p), WatchStopCommand(p, watchSrc, planToken),
-		rsyncCmd(p, noDelete+changedOpts(p)), rsyncCmd(p, capped(p, false)+changedOpts(p)), rsyncCmd(p, dirTimesOpts(p)),
+		rsyncCmd(p, noDelete+changedOpts(p)) + dirTimesThen(p), rsyncCmd(p, capped(p, false)+changedOpts(p)) + dirTimesThen(p),
 	}
 }

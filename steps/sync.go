@@ -444,10 +444,11 @@ func (s *syncStep) finalApply(ctx context.Context, env *Env, presync string) err
 	return s.changedFinal(ctx, env)
 }
 
-// finalRun is finalApply's rsync runs; opts adds the change list.
-func (s *syncStep) finalRun(ctx context.Context, env *Env, opts string) error {
+// finalRun is finalApply's rsync runs; opts adds the change list, then a
+// command run after each real run that succeeded (in the same session).
+func (s *syncStep) finalRun(ctx context.Context, env *Env, opts, then string) error {
 	p := s.p
-	res, err := stream(ctx, env, p.Src, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete+opts), false)
+	res, err := stream(ctx, env, p.Src, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete+opts)+then, false)
 	if err == nil {
 		return nil
 	}
@@ -465,7 +466,8 @@ func (s *syncStep) finalRun(ctx context.Context, env *Env, opts string) error {
 		return err
 	}
 	progress(env, "final sync of %s: deleting %d files on %s", p.Folder, pending, p.Dst)
-	return s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete))+opts)
+	_, err = stream(ctx, env, p.Src, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, capped(p, force(env, ForceMaxDelete))+opts)+then, false)
+	return s.sshHint(err)
 }
 
 // skippedDeletes reads "Deletions stopped due to --max-delete limit (N

@@ -404,11 +404,22 @@ func cutover(ctx context.Context, fs *flag.FlagSet, args []string) error {
 				return err
 			}
 		}
-		if err := c.handFloor(ctx, lab.Thermals, lab.Thurst, *files, true); err != nil {
-			return err
+		// Production is on thermals after a single pass, on thurst
+		// without: the floors start from where it is and end there.
+		floors := []struct {
+			src, dst string
+			warm     bool
+		}{{lab.Thermals, lab.Thurst, true}, {lab.Thurst, lab.Thermals, false}}
+		if !*single {
+			floors = []struct {
+				src, dst string
+				warm     bool
+			}{{lab.Thurst, lab.Thermals, false}, {lab.Thermals, lab.Thurst, true}}
 		}
-		if err := c.handFloor(ctx, lab.Thurst, lab.Thermals, *files, false); err != nil {
-			return err
+		for _, f := range floors {
+			if err := c.handFloor(ctx, f.src, f.dst, *files, f.warm); err != nil {
+				return err
+			}
 		}
 		if *single {
 			if err := c.engineMove(ctx, "single pass in the window (a)", lab.Thermals, singlePass(cfg, thermals, thurst),
