@@ -126,13 +126,6 @@ func changedOpts(p SyncParams) string {
 	return " --from0 --files-from " + p.watchState(watchSrc) + "/list"
 }
 
-// dirTimesThen follows each real run of a final sync with a list, in the
-// same command: the listed folders alone (no content, nothing deleted),
-// so that their times are set after rsync wrote in them.
-func dirTimesThen(p SyncParams) string {
-	return " && " + rsyncCmd(p, noDelete+" --from0 --files-from "+p.watchState(watchSrc)+"/dirs")
-}
-
 func newToken() string {
 	b := make([]byte, 12)
 	rand.Read(b)
@@ -191,24 +184,24 @@ func (s *syncStep) startDstWatch(ctx context.Context, env *Env, src string) erro
 // changedList stops both watches and leaves on the source the list of
 // what changed since the pre-sync; it returns how many paths, or why the
 // final sync must scan.
-func (s *syncStep) changedList(ctx context.Context, env *Env) (how string, dirs int, why string) {
+func (s *syncStep) changedList(ctx context.Context, env *Env) (how, why string) {
 	p := s.p
 	v, ok := "", false
 	if env != nil && env.Facts != nil {
 		v, ok = env.Facts.Get(p.watchKey())
 	}
 	if !ok {
-		return "", 0, "the pre-sync left no change watch"
+		return "", "the pre-sync left no change watch"
 	}
 	if strings.HasPrefix(v, "none: ") {
-		return "", 0, strings.TrimPrefix(v, "none: ")
+		return "", strings.TrimPrefix(v, "none: ")
 	}
 	var src, dst string
 	if _, err := fmt.Sscanf(v, "src=%s dst=%s", &src, &dst); err != nil {
-		return "", 0, fmt.Sprintf("the pre-sync's watch fact %q is not one this boxswap reads", v)
+		return "", fmt.Sprintf("the pre-sync's watch fact %q is not one this boxswap reads", v)
 	}
 	if !hexToken(src) || !hexToken(dst) {
-		return "", 0, fmt.Sprintf("the pre-sync's watch fact %q holds a token this boxswap did not draw", v)
+		return "", fmt.Sprintf("the pre-sync's watch fact %q holds a token this boxswap did not draw", v)
 	}
 	// The destination's marks first: the source's watch resolves them
 	// against the source's tree with its own.
@@ -217,24 +210,19 @@ func (s *syncStep) changedList(ctx context.Context, env *Env) (how string, dirs 
 		box := p.watchBox(w.role)
 		if w.role == watchSrc && counts[0] > 0 {
 			if _, err := run(ctx, env, p.Src, "bring the change marks of "+p.Dst, mergeCmd(p), false); err != nil {
-				return "", 0, fmt.Sprintf("could not bring %s's change marks to %s: %v", p.Dst, p.Src, err)
+				return "", fmt.Sprintf("could not bring %s's change marks to %s: %v", p.Dst, p.Src, err)
 			}
 		}
 		res, err := run(ctx, env, box, "stop the change watch on "+p.watchDir(w.role), WatchStopCommand(p, w.role, w.token), false)
 		out := strings.TrimSpace(res.Stdout)
 		if err != nil {
-			return "", 0, fmt.Sprintf("the watch on %s did not answer: %v", box, err)
+			return "", fmt.Sprintf("the watch on %s did not answer: %v", box, err)
 		}
 		if _, err := fmt.Sscanf(out, "ok %d", &counts[i]); err != nil {
-			return "", 0, fmt.Sprintf("watch on %s: %s", box, strings.TrimPrefix(out, "doubt "))
-		}
-		if w.role == watchSrc {
-			if _, err := fmt.Sscanf(out, "ok %d %d", &counts[i], &dirs); err != nil {
-				return "", 0, fmt.Sprintf("watch on %s: %q is not an answer this boxswap reads", box, out)
-			}
+			return "", fmt.Sprintf("watch on %s: %s", box, strings.TrimPrefix(out, "doubt "))
 		}
 	}
-	return fmt.Sprintf("%d paths changed (with %d changes seen on %s)", counts[1], counts[0], p.Dst), dirs, ""
+	return fmt.Sprintf("%d paths changed (with %d changes seen on %s)", counts[1], counts[0], p.Dst), ""
 }
 
 // record says how the final sync ran, in its step's facts: a full scan
@@ -264,14 +252,14 @@ func (s *syncStep) record(env *Env, how, fullScanWhy string) error {
 // with the change list when both watches answered, else (or when rsync
 // refuses the list) with the full scan, recorded either way first.
 func (s *syncStep) changedFinal(ctx context.Context, env *Env) error {
-	how, _, why := s.changedList(ctx, env)
+	how, why := s.changedList(ctx, env)
 	if err := s.record(env, how, why); err != nil {
 		return err
 	}
 	if why != "" {
-		return s.finalRun(ctx, env, "", "")
+		return s.finalRun(ctx, env, "")
 	}
-	err := s.finalRun(ctx, env, changedOpts(s.p), dirTimesThen(s.p))
+	err := s.finalRun(ctx, env, changedOpts(s.p))
 	if err == nil || errors.Is(err, ErrRefused) || exitCode(err) == 255 {
 		return err
 	}
@@ -280,7 +268,7 @@ func (s *syncStep) changedFinal(ctx context.Context, env *Env) error {
 	if rerr := s.record(env, "", fmt.Sprintf("rsync with the change list failed: %v", err)); rerr != nil {
 		return rerr
 	}
-	return s.finalRun(ctx, env, "", "")
+	return s.finalRun(ctx, env, "")
 }
 
 // planToken stands for a watch's token in plan: it is drawn at run time.
@@ -315,6 +303,6 @@ func finalChangedCmds(p SyncParams) []string {
 	}
 	return []string{
 		WatchStopCommand(p, watchDst, planToken), mergeCmd(p), WatchStopCommand(p, watchSrc, planToken),
-		rsyncCmd(p, noDelete+changedOpts(p)) + dirTimesThen(p), rsyncCmd(p, capped(p, false)+changedOpts(p)) + dirTimesThen(p),
+		rsyncCmd(p, noDelete+changedOpts(p)), rsyncCmd(p, capped(p, false)+changedOpts(p)),
 	}
 }

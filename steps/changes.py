@@ -16,9 +16,7 @@
 #   STATE/extra (the destination's marks, copied there) and writes
 #   STATE/list for rsync --files-from --from0: every path that may differ
 #   from the copy made after the watch started, resolved on the source (a
-#   superset: a path listed that did not change is harmless), and
-#   STATE/dirs, its folders, for a last run that sets their times; it
-#   answers "ok PATHS FOLDERS".
+#   superset: a path listed that did not change is harmless).
 import ctypes
 import errno
 import os
@@ -230,7 +228,7 @@ def start(state, root, token, maxage, role="src"):
     old = watcher_pid(state)
     if old:
         os.kill(old, signal.SIGKILL)
-    for n in ("pid", "ctl", "reply", "list", "dirs", "status", "marks", "extra"):
+    for n in ("pid", "ctl", "reply", "list", "status", "marks", "extra"):
         try:
             os.unlink(os.path.join(state, n))
         except FileNotFoundError:
@@ -302,19 +300,12 @@ def watch(w, state, token, maxage, wr):
     paths = w.paths()
     if len(paths) > MAX_PATHS:
         return finish(state, "doubt more than %d paths changed: a full scan costs no more" % MAX_PATHS)
+    # rsync sets the times of the folders a path is given through (implied
+    # folders) after writing in them, but not the top folder's unless listed.
+    if paths:
+        paths.append(b".")
     put(os.path.join(state, "list"), b"".join(p + b"\0" for p in paths))
-    # rsync may set a folder's time before it writes a file in it (or, not
-    # listed, never): a last run over the folders alone, every listed one
-    # and every parent of a listed path, sets their times.
-    dirs = set()
-    for p in paths:
-        p = p.rstrip(b"/") or b"."
-        if p != b".":
-            dirs.add(os.path.dirname(p) or b".")
-        if os.path.isdir(os.path.join(w.root, p)) and not os.path.islink(os.path.join(w.root, p)):
-            dirs.add(p)
-    put(os.path.join(state, "dirs"), b"".join(p + b"\0" for p in dirs))
-    finish(state, "ok %d %d" % (len(paths), len(dirs)))
+    finish(state, "ok %d" % len(paths))
 
 
 def finish(state, status, answer=True):

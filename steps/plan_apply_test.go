@@ -210,7 +210,7 @@ func boxAnswer(cmd string) reply {
 	case strings.Contains(cmd, "BOXSWAP_CHANGES_PY\n") && strings.Contains(cmd, " start "):
 		return reply{out: "ready 3\n"}
 	case strings.HasPrefix(cmd, "s=~/.cache/boxswap/watch-"):
-		return reply{out: "ok 3 1\n"}
+		return reply{out: "ok 3\n"}
 	case cmd == "python3 --version":
 		return reply{out: "Python 3.12.1\n"}
 	case strings.HasSuffix(cmd, " list -v --format=json"):

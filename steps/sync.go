@@ -444,11 +444,10 @@ func (s *syncStep) finalApply(ctx context.Context, env *Env, presync string) err
 	return s.changedFinal(ctx, env)
 }
 
-// finalRun is finalApply's rsync runs; opts adds the change list, then a
-// command run after each real run that succeeded (in the same session).
-func (s *syncStep) finalRun(ctx context.Context, env *Env, opts, then string) error {
+// finalRun is finalApply's rsync runs; opts adds the change list.
+func (s *syncStep) finalRun(ctx context.Context, env *Env, opts string) error {
 	p := s.p
-	res, err := stream(ctx, env, p.Src, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete+opts)+then, false)
+	res, err := stream(ctx, env, p.Src, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete+opts), false)
 	if err == nil {
 		return nil
 	}
@@ -466,8 +465,7 @@ func (s *syncStep) finalRun(ctx context.Context, env *Env, opts, then string) er
 		return err
 	}
 	progress(env, "final sync of %s: deleting %d files on %s", p.Folder, pending, p.Dst)
-	_, err = stream(ctx, env, p.Src, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, capped(p, force(env, ForceMaxDelete))+opts)+then, false)
-	return s.sshHint(err)
+	return s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete))+opts)
 }
 
 // skippedDeletes reads "Deletions stopped due to --max-delete limit (N
