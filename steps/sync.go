@@ -209,6 +209,9 @@ func Sync(id string, p SyncParams) Step {
 	what := "sync"
 	if p.Final {
 		what = "final sync"
+		if p.Mux {
+			what = "final sync (of what the pre-sync's change watches listed; a full scan at any doubt)"
+		}
 	}
 	cmds := append(guardCmds(p), RsyncCommand(p, true), rsyncCmd(p, capped(p, false)))
 	if p.Final {
@@ -219,12 +222,15 @@ func Sync(id string, p SyncParams) Step {
 	} else if p.Passes > 1 {
 		what = fmt.Sprintf("sync (up to %d passes while the delta shrinks)", p.Passes)
 	}
+	if p.Mux && !p.Final {
+		what += ", with change watches on both boxes for the final sync"
+	}
 	if m := MuxCommand(p); m != "" && !p.Final {
 		cmds = append(cmds, m)
 	}
 	if w := watchStartCmds(p); w != nil {
 		// The source's watch starts before the passes, the destination's after.
-		cmds = append(append(append(guardCmds(p), w[0]), cmds[3:]...), w[1])
+		cmds = append(append(append(guardCmds(p), w[0]), cmds[len(guardCmds(p)):]...), w[1])
 	}
 	return &syncStep{p: p, base: base{id: id, desc: Description{
 		Box: p.Src,
