@@ -210,7 +210,7 @@ func (m *mutator) change(kind int) {
 		tm := time.Unix(1600000000+int64(m.rng.Intn(1e8)), 0)
 		os.Chtimes(m.pick(all), tm, tm)
 	case 14:
-		os.Symlink(m.pick([]string{"../x", "/etc/passwd", "nowhere", m.name()}), filepath.Join(d, m.name()))
+		os.Symlink(m.pick([]string{"../x", "/nonexistent/boxswap-test-target", "nowhere", m.name()}), filepath.Join(d, m.name()))
 	case 15: // a folder moves away and comes back (A, B, A)
 		if x := m.pick(dirs); x != "" {
 			tmp := filepath.Join(m.root, m.name())
