@@ -30,7 +30,7 @@ func TestMoveSyncsPrepareAShortWindow(t *testing.T) {
 					}
 				case string(event) + "/final-sync/" + f:
 					seen[id] = true
-					if !strings.Contains(d.Commands[3], "--max-delete=-1") || !strings.Contains(all, "ControlPath=") || strings.Contains(all, "ControlMaster=yes") {
+					if !strings.Contains(firstRsync(d.Commands), "--max-delete=-1") || !strings.Contains(all, "--files-from") || !strings.Contains(all, "ControlPath=") || strings.Contains(all, "ControlMaster=yes") {
 						t.Errorf("%s: the final sync does not start with a no-delete run over the shared connection:\n%s", id, all)
 					}
 				}
@@ -40,4 +40,15 @@ func TestMoveSyncsPrepareAShortWindow(t *testing.T) {
 			t.Errorf("%s: syncs found %v", event, seen)
 		}
 	}
+}
+
+// firstRsync is the first rsync command of a step (the change watches'
+// commands come before it).
+func firstRsync(cmds []string) string {
+	for _, c := range cmds {
+		if strings.HasPrefix(c, "rsync ") {
+			return c
+		}
+	}
+	return ""
 }

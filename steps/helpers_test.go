@@ -130,15 +130,19 @@ func newEnv(runners map[string]boxes.Runner) *testEnv {
 type shRunner struct {
 	bin  string
 	dir  string
+	env  []string // more environment (HOME for the change watches)
+	mu   sync.Mutex
 	cmds []string
 }
 
 func (r *shRunner) Run(ctx context.Context, cmd string, stdout, stderr io.Writer) (int, error) {
+	r.mu.Lock()
 	r.cmds = append(r.cmds, cmd)
+	r.mu.Unlock()
 	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
 	c.Stdout, c.Stderr = stdout, stderr
 	c.Dir = r.dir
-	c.Env = append(os.Environ(), "PATH="+r.bin+":"+os.Getenv("PATH"), "LC_ALL=C")
+	c.Env = append(append(os.Environ(), "PATH="+r.bin+":"+os.Getenv("PATH"), "LC_ALL=C"), r.env...)
 	err := c.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {

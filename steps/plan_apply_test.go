@@ -40,6 +40,10 @@ func kinds(v string) map[string]Step {
 	pf := p
 	pf.Folder, pf.File, pf.Exclude, pf.Address, pf.Final = "db.sqlite3", true, []string{v}, v, true
 	pip := PipParams{Python: "python3", Pip: "python3 -m pip"}
+	mux := p
+	mux.Mux, mux.Passes = true, 3
+	final := mux
+	final.Final, final.Passes = true, 1
 	return map[string]Step{
 		"AptSources":        AptSources("i", "b", AptSourcesParams{From: "bookworm", To: "trixie", Keep: []string{v}}),
 		"AptUpdate":         AptUpdate("i", "b", 13),
@@ -66,6 +70,8 @@ func kinds(v string) map[string]Step {
 		"RecordStatus":      RecordStatus("i", "b", []string{v}),
 		"Sync":              Sync("i", p),
 		"SyncFile":          Sync("i", pf),
+		"SyncMux":           Sync("i", mux),
+		"SyncFinalMux":      withFacts{Sync("i", final), map[string]string{final.countedKey(): "1 passes", final.watchKey(): "src=" + strings.Repeat("ab", 12) + " dst=" + strings.Repeat("cd", 12)}},
 		"UnitUp":            UnitUp("i", "b", v),
 		"UnitDown":          UnitDown("i", "b", v),
 		"UnitState":         UnitState("i", "b", v, true, true),
@@ -76,6 +82,20 @@ func kinds(v string) map[string]Step {
 		"StopWritersDocker": StopWriters("i", "b", []string{v}, "docker"),
 		"StopWritersPodman": StopWriters("i", "b", []string{v}, "podman"),
 	}
+}
+
+// withFacts is a step run after what its earlier steps left (a final
+// sync after its pre-sync).
+type withFacts struct {
+	Step
+	facts map[string]string
+}
+
+func (w withFacts) Apply(ctx context.Context, env *Env) error {
+	for k, v := range w.facts {
+		env.Facts.Set(k, v)
+	}
+	return w.Step.Apply(ctx, env)
 }
 
 // queries are the read-only commands a step may send besides those plan
@@ -192,6 +212,10 @@ func boxAnswer(cmd string) reply {
 		return reply{out: "unit inactive\navail 999999999\nentries 0\n"}
 	case strings.Contains(cmd, "--dry-run --stats"):
 		return reply{out: "Number of files: 3\nNumber of created files: 1\nNumber of deleted files: 0\nNumber of regular files transferred: 1\n"}
+	case strings.Contains(cmd, "BOXSWAP_CHANGES_PY\n") && strings.Contains(cmd, " start "):
+		return reply{out: "ready 3\n"}
+	case strings.HasPrefix(cmd, "s=~/.cache/boxswap/watch-"):
+		return reply{out: "ok 3\n"}
 	case cmd == "python3 --version":
 		return reply{out: "Python 3.12.1\n"}
 	case strings.HasSuffix(cmd, " list -v --format=json"):

@@ -245,17 +245,29 @@ func Sync(id string, p SyncParams) Step {
 	what := "sync"
 	if p.Final {
 		what = "final sync"
+		if p.Mux {
+			what = "final sync (of what the pre-sync's change watches listed; a full scan at any doubt)"
+		}
 	}
 	cmds := append(guardCmds(p), dstGuardCmd(p), RsyncCommand(p, true), rsyncCmd(p, capped(p, false)))
 	if p.Final {
 		// The destination's guard and the dry run only run when no
-		// pre-sync of this cycle counted.
-		cmds = append(guardCmds(p), rsyncCmd(p, noDelete), rsyncCmd(p, capped(p, false)), dstGuardCmd(p), RsyncCommand(p, true))
+		// pre-sync of this cycle counted; the change list's when its
+		// watches answered (changes.go).
+		cmds = append(append(guardCmds(p), finalChangedCmds(p)...),
+			rsyncCmd(p, noDelete), rsyncCmd(p, capped(p, false)), dstGuardCmd(p), RsyncCommand(p, true))
 	} else if p.Passes > 1 {
 		what = fmt.Sprintf("sync (up to %d passes while the delta shrinks)", p.Passes)
 	}
+	if p.Mux && !p.Final {
+		what += ", with change watches on both boxes for the final sync"
+	}
 	if m := MuxCommand(p); m != "" && !p.Final {
 		cmds = append(cmds, m)
+	}
+	if w := watchStartCmds(p); w != nil {
+		// The source's watch starts before the passes, the destination's after.
+		cmds = append(append(append(guardCmds(p), w[0]), cmds[len(guardCmds(p)):]...), w[1])
 	}
 	return &syncStep{p: p, base: base{id: id, desc: Description{
 		Box: p.Src,
@@ -384,11 +396,13 @@ func (s *syncStep) Apply(ctx context.Context, env *Env) error {
 			return s.finalApply(ctx, env, v)
 		}
 	}
-	// The first pass: the destination's guards, then the dry run's.
+	// The first pass: the destination's guards, the source's change watch
+	// (what the passes miss is listed), then the dry run's.
 	seen, err := s.dstGuard(ctx, env)
 	if err != nil {
 		return err
 	}
+	watch := s.startSrcWatch(ctx, env)
 	st, err := s.dryRun(ctx, env)
 	if err != nil {
 		return err
@@ -418,6 +432,9 @@ func (s *syncStep) Apply(ctx context.Context, env *Env) error {
 		if _, err := stream(ctx, env, p.Src, "ssh master connection to "+p.Dst, m, false); err != nil {
 			progress(env, "no shared connection to %s for the final sync: %v", p.Dst, err)
 		}
+	}
+	if err := s.startDstWatch(ctx, env, watch); err != nil {
+		return err
 	}
 	if env != nil && env.Facts != nil {
 		v := fmt.Sprintf("%d passes, dry run counted %d deletions", passes, st.Deleted)
@@ -482,7 +499,13 @@ func counted(env *Env, p SyncParams) (string, bool) {
 func (s *syncStep) finalApply(ctx context.Context, env *Env, presync string) error {
 	p := s.p
 	progress(env, "final sync of %s from %s to %s (pre-sync: %s)", p.Folder, p.Src, p.Dst, presync)
-	_, rep, err := s.scanRsync(ctx, env, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete), false)
+	return s.changedFinal(ctx, env)
+}
+
+// finalRun is finalApply's rsync runs; opts adds the change list.
+func (s *syncStep) finalRun(ctx context.Context, env *Env, opts string) error {
+	p := s.p
+	_, rep, err := s.scanRsync(ctx, env, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete+opts), false)
 	switch code := exitCode(err); {
 	case err == nil:
 		return nil
@@ -491,6 +514,9 @@ func (s *syncStep) finalApply(ctx context.Context, env *Env, presync string) err
 		if err := s.vanished(env, "the final sync", rep); err != nil || !rep.HasSkipped {
 			return err
 		}
+	case code == rsyncPartial && rep.HasSkipped:
+		// A type change (a folder replaced by a file) also needs a
+		// deletion: rsync then exits 23, having said how many it skipped.
 	case code != 25:
 		return s.rsyncOutcome(env, "the final sync", rep, err)
 	}
@@ -503,7 +529,7 @@ func (s *syncStep) finalApply(ctx context.Context, env *Env, presync string) err
 		return err
 	}
 	progress(env, "final sync of %s: deleting %d files on %s", p.Folder, pending, p.Dst)
-	return s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete)))
+	return s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete))+opts)
 }
 
 // skippedDeletes reads "Deletions stopped due to --max-delete limit (N

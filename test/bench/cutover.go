@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -126,6 +127,8 @@ type cut struct {
 	log     io.Writer
 	results map[string][]time.Duration
 	order   []string
+	// finals is, per boxswap move, its final-sync steps' time together.
+	finals []time.Duration
 }
 
 func (c *cut) record(variant string, d time.Duration) {
@@ -180,6 +183,7 @@ func (c *cut) engineMove(ctx context.Context, variant, src string, plan []steps.
 	c.record(variant, g)
 	fmt.Printf("%-40s before the window %s; resume %s; longest unanswered %s (%d probes)\n", variant, sec(pre), sec(t2.Sub(t1)), sec(g), n)
 	in := false
+	var final time.Duration
 	for _, s := range att.Steps {
 		if s.ID == stopBefore {
 			in = true
@@ -187,6 +191,17 @@ func (c *cut) engineMove(ctx context.Context, variant, src string, plan []steps.
 		if in {
 			fmt.Printf("    %-44s %s\n", s.ID, ms(s.Ended.Sub(s.Started)))
 		}
+		if strings.Contains(s.ID, "/final-sync/") {
+			final += s.Ended.Sub(s.Started)
+			for k, v := range s.Facts {
+				if strings.HasPrefix(k, "final-sync/") { // how it synced: the change list or a full scan
+					fmt.Printf("      %s\n", v)
+				}
+			}
+		}
+	}
+	if strings.HasPrefix(variant, "boxswap ") {
+		c.finals = append(c.finals, final)
 	}
 	return nil
 }
@@ -305,7 +320,13 @@ func cutover(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	keep := fs.Bool("keep", false, "leave the lab up (take it down with: go run ./test/lab down -dir DIR)")
 	kind := fs.String("kind", lab.KindSystemd, "systemd (real boxes; users see nginx's 502 as down) or ns (the namespace lab)")
 	inNetns := fs.Bool("in-netns", false, "internal: the lab is up at -dir and this process runs in its namespace")
+	jsonOut := fs.Bool("json", false, "print one JSON object of medians (redirect_ms, switch_back_ms, final_sync_ms, floor_ms...) on stdout, the rest on stderr")
+	single := fs.Bool("single", true, "measure the single-pass variant (a) too")
 	fs.Parse(args)
+	stdout := os.Stdout
+	if *jsonOut {
+		os.Stdout = os.Stderr // fmt.Printf's lines
+	}
 	t0 := time.Now()
 	var l *lab.Lab
 	var err error
@@ -339,7 +360,7 @@ func cutover(ctx context.Context, fs *flag.FlagSet, args []string) error {
 			return err
 		}
 		c := l.Command(self, append([]string{"cutover", "-in-netns"}, args...)...)
-		c.Stdout, c.Stderr = os.Stdout, os.Stderr
+		c.Stdout, c.Stderr = stdout, os.Stderr
 		return c.Run()
 	}
 	fmt.Printf("machine: %s\nlab up with %d files of %d bytes per folder per box (%d files, %d MB per box) in %s\n",
@@ -377,19 +398,34 @@ func cutover(ctx context.Context, fs *flag.FlagSet, args []string) error {
 				return err
 			}
 		}
-		if err := c.engineMove(ctx, "single pass in the window (a)", lab.Thurst, singlePass(cfg, thurst, thermals),
-			"bench-single/stop-services/"+lab.Thurst, *files); err != nil {
-			return err
+		if *single {
+			if err := c.engineMove(ctx, "single pass in the window (a)", lab.Thurst, singlePass(cfg, thurst, thermals),
+				"bench-single/stop-services/"+lab.Thurst, *files); err != nil {
+				return err
+			}
 		}
-		if err := c.handFloor(ctx, lab.Thermals, lab.Thurst, *files, true); err != nil {
-			return err
+		// Production is on thermals after a single pass, on thurst
+		// without: the floors start from where it is and end there.
+		floors := []struct {
+			src, dst string
+			warm     bool
+		}{{lab.Thermals, lab.Thurst, true}, {lab.Thurst, lab.Thermals, false}}
+		if !*single {
+			floors = []struct {
+				src, dst string
+				warm     bool
+			}{{lab.Thurst, lab.Thermals, false}, {lab.Thermals, lab.Thurst, true}}
 		}
-		if err := c.handFloor(ctx, lab.Thurst, lab.Thermals, *files, false); err != nil {
-			return err
+		for _, f := range floors {
+			if err := c.handFloor(ctx, f.src, f.dst, *files, f.warm); err != nil {
+				return err
+			}
 		}
-		if err := c.engineMove(ctx, "single pass in the window (a)", lab.Thermals, singlePass(cfg, thermals, thurst),
-			"bench-single/stop-services/"+lab.Thermals, *files); err != nil {
-			return err
+		if *single {
+			if err := c.engineMove(ctx, "single pass in the window (a)", lab.Thermals, singlePass(cfg, thermals, thurst),
+				"bench-single/stop-services/"+lab.Thermals, *files); err != nil {
+				return err
+			}
 		}
 	}
 	fmt.Printf("\nlongest unanswered stretch on the production address (%d Hz prober), 1 %% of %d files changed since the pre-sync:\n", *hz, 2**files)
@@ -404,5 +440,27 @@ func cutover(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		fmt.Printf("  %-42s median %s  (%.2fx floor, %.2fx warm floor)  [%s]\n", v, sec(m),
 			float64(m)/float64(floor), float64(m)/float64(warm), strings.Join(all, " "))
 	}
+	if *jsonOut {
+		return c.printJSON(stdout, *files, *size, *rounds)
+	}
 	return nil
+}
+
+// printJSON prints the medians as one JSON object: the production window
+// of each move as users see it (502 counted as down), the final syncs'
+// part of a boxswap move, and the hand floor.
+func (c *cut) printJSON(w io.Writer, files, size, rounds int) error {
+	msOf := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	out := map[string]any{
+		"files_per_folder": files, "file_size": size, "rounds": rounds, "kind": c.l.Info.Kind,
+		"redirect_ms":    msOf(median(c.results["boxswap redirect"])),
+		"switch_back_ms": msOf(median(c.results["boxswap switch-back"])),
+		"final_sync_ms":  msOf(median(c.finals)),
+		"floor_ms":       msOf(median(c.results["floor: final rsync + address move by hand"])),
+		"warm_floor_ms":  msOf(median(c.results["floor, warm connections"])),
+	}
+	if s := c.results["single pass in the window (a)"]; len(s) > 0 {
+		out["single_pass_ms"] = msOf(median(s))
+	}
+	return json.NewEncoder(w).Encode(out)
 }

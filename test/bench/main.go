@@ -7,7 +7,7 @@
 // Usage (Linux, root: the lab needs both):
 //
 //	go build -o /tmp/bench/bench ./test/bench
-//	/tmp/bench/bench cutover -dir /tmp/bench/cut  [-files 10000 -file-size 25000 -rounds 3]
+//	/tmp/bench/bench cutover -dir /tmp/bench/cut  [-files 10000 -file-size 25000 -rounds 3 -json -single=false]
 //	/tmp/bench/bench steps   -dir /tmp/bench/steps [-runs 5]
 //	/tmp/bench/bench reads   -boxswap /tmp/bench/boxswap [-runs 30]
 //	/tmp/bench/bench memory  -dir /tmp/bench/mem [-bytes 1073741824]
