@@ -189,6 +189,9 @@ func (w *writer) next(dir string) (uint64, error) {
 // errConflict: another writer changed what this write read; try again.
 var errConflict = errors.New("conflict")
 
+// errLanded: an earlier try of this write, whose answer was lost, landed.
+var errLanded = errors.New("landed")
+
 // sentError is a transaction whose answer was lost (a member died, the
 // connection dropped): it may or may not have been applied.
 type sentError struct{ err error }
@@ -215,11 +218,28 @@ func (s *Store) update(fn func(w *writer) error) error {
 	for try := 0; try < maxTries; try++ {
 		err := s.view(func(r *reader) error {
 			w := &writer{reader: r, puts: map[string][]byte{}}
+			if sent {
+				// A try whose answer was lost may have landed after
+				// landed looked: then this read shows its token. Reading
+				// the token also conditions this try on it (commit
+				// compares every key read), so that a try landing after
+				// this read fails this one instead of doubling it.
+				last, err := r.get(keyWrite)
+				if err != nil {
+					return err
+				}
+				if string(last) == token {
+					return errLanded
+				}
+			}
 			if err := fn(w); err != nil {
 				return err
 			}
 			return s.commit(w, token)
 		})
+		if errors.Is(err, errLanded) {
+			return nil
+		}
 		var se *sentError
 		if errors.As(err, &se) {
 			sent = true
