@@ -117,20 +117,26 @@ func (s *Store) me() string {
 	return s.who
 }
 
+// Stamped is e as history records it, in either backend: numbered seq,
+// timed now and by who unless it already says when and who.
+func (e Event) Stamped(seq uint64, who string) Event {
+	e.Seq = seq
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if e.Who == "" {
+		e.Who = who
+	}
+	return e
+}
+
 func (s *Store) addEvent(tx *bolt.Tx, e Event) error {
 	b := tx.Bucket(bucketHistory)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
 	}
-	e.Seq = seq
-	if e.Time.IsZero() {
-		e.Time = time.Now()
-	}
-	if e.Who == "" {
-		e.Who = s.me()
-	}
-	return putJSON(b, itob(seq), e)
+	return putJSON(b, itob(seq), e.Stamped(seq, s.me()))
 }
 
 func summarize(a Attempt) Summary {

@@ -29,20 +29,30 @@ is not needed when --state is given.`,
 	}
 }
 
+// etcdBackend is the state on etcd, for the verbs only etcd has; a bbolt
+// state is a usage error saying so (refusal, with %s its path) and how.
+func (g *globalOptions) etcdBackend(refusal, hint string) (*etcdstate.Store, error) {
+	b, err := g.backend()
+	if err != nil {
+		return nil, err
+	}
+	s, ok := b.(*etcdstate.Store)
+	if !ok {
+		return nil, withHint(usagef(refusal, b.Path()), hint)
+	}
+	return s, nil
+}
+
 func runPairs(_ context.Context, g *globalOptions) error {
 	if g.State == "" {
 		if _, err := g.loadConfig(); err != nil {
 			return err
 		}
 	}
-	b, err := g.backend()
+	s, err := g.etcdBackend("pairs lists the states under an etcd prefix; %s is a bbolt file, one pair's",
+		"give --state etcd://HOST:PORT/ROOT, the prefix the pairs' states are under")
 	if err != nil {
 		return err
-	}
-	s, ok := b.(*etcdstate.Store)
-	if !ok {
-		return withHint(usagef("pairs lists the states under an etcd prefix; %s is a bbolt file, one pair's", b.Path()),
-			"give --state etcd://HOST:PORT/ROOT, the prefix the pairs' states are under")
 	}
 	pairs, err := s.Pairs()
 	if err != nil {

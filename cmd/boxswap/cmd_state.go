@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"boxswap/state"
-	"boxswap/state/etcdstate"
 )
 
 func newStateCommand(g *globalOptions) *cobra.Command {
@@ -52,14 +51,10 @@ func runStateInit(_ context.Context, g *globalOptions) error {
 	if _, err := g.loadConfig(); err != nil {
 		return err
 	}
-	b, err := g.backend()
+	s, err := g.etcdBackend("state init creates a state on etcd; %s is a bbolt file, which its first write creates",
+		"give --state etcd://HOST:PORT/PREFIX, or state.url in boxes.yaml")
 	if err != nil {
 		return err
-	}
-	s, ok := b.(*etcdstate.Store)
-	if !ok {
-		return withHint(usagef("state init creates a state on etcd; %s is a bbolt file, which its first write creates", b.Path()),
-			"give --state etcd://HOST:PORT/PREFIX, or state.url in boxes.yaml")
 	}
 	if err := s.Create(); err != nil {
 		return err

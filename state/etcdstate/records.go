@@ -370,14 +370,7 @@ func (s *Store) addEvent(w *writer, e state.Event) error {
 	if err != nil {
 		return err
 	}
-	e.Seq = seq
-	if e.Time.IsZero() {
-		e.Time = time.Now()
-	}
-	if e.Who == "" {
-		e.Who = s.me()
-	}
-	return w.putJSON(idKey(dirHistory, seq), e)
+	return w.putJSON(idKey(dirHistory, seq), e.Stamped(seq, s.me()))
 }
 
 // History returns all events, oldest first.
