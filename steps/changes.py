@@ -300,10 +300,11 @@ def watch(w, state, token, maxage, wr):
     paths = w.paths()
     if len(paths) > MAX_PATHS:
         return finish(state, "doubt more than %d paths changed: a full scan costs no more" % MAX_PATHS)
-    # rsync sets the times of the folders a path is given through (implied
-    # folders) after writing in them, but not the top folder's unless listed.
-    if paths:
-        paths.append(b".")
+    # The top folder "." is listed only when its entries or attributes
+    # changed (marked like any folder): listed, rsync sends all its entries
+    # (25,000 student folders at 100,000 files: 0.2 s). The list's runs
+    # write in place (--inplace, --no-implied-dirs): a changed file does not
+    # touch its folder's time; a created or deleted entry marks its folder.
     put(os.path.join(state, "list"), b"".join(p + b"\0" for p in paths))
     finish(state, "ok %d" % len(paths))
 
