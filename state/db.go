@@ -28,8 +28,11 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error { return s.viewWith(false
 // one is found as ErrCorrupt.
 func (s *Store) viewWith(freelist bool, fn func(tx *bolt.Tx) error) error {
 	exists, err := s.present()
-	if err != nil || !exists {
-		return errors.Join(err, fn(nil))
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return fn(nil)
 	}
 	return s.withDB(&bolt.Options{ReadOnly: true, PreLoadFreelist: freelist}, func(db *bolt.DB) error {
 		return db.View(func(tx *bolt.Tx) error {

@@ -191,6 +191,11 @@ func TestDevNullRefused(t *testing.T) {
 	if err := s.SetFact("k", "v"); !errors.Is(err, ErrNotAFile) {
 		t.Errorf("SetFact() on /dev/null: %v, want ErrNotAFile", err)
 	}
+	// A read of a refused file says only that: not also what a fresh
+	// state would have answered.
+	if _, err := s.Attempt(1); !errors.Is(err, ErrNotAFile) || errors.Is(err, ErrNoAttempt) {
+		t.Errorf("Attempt(1) of /dev/null: %v, want ErrNotAFile alone", err)
+	}
 	if _, err := Lock(os.DevNull, CurrentHolder("test")); err == nil {
 		t.Errorf("Lock(/dev/null) took a lock on /dev/null.lock")
 	}
