@@ -83,3 +83,30 @@ func TestOSRelease(t *testing.T) {
 		}
 	}
 }
+
+// The real boxes' boxes.yaml (sdBoxesYAML) loads too, for both OS paths,
+// with what it adds to the shared template: the functions' addresses and
+// the app check (a line of the template it is added after that moved
+// would drop it silently).
+func TestSdBoxesYAMLLoads(t *testing.T) {
+	for osName, spec := range osSpecs {
+		path := filepath.Join(t.TempDir(), "boxes.yaml")
+		if err := os.WriteFile(path, []byte(sdBoxesYAML(spec)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := boxes.Load(path)
+		if err != nil {
+			t.Fatalf("%s: %v", osName, err)
+		}
+		prod, dev := c.Functions[boxes.Production], c.Functions[boxes.Development]
+		if prod.Address != sdProduction || prod.Interface != "host0" || dev.Address != sdDevelopment || dev.Interface != "host0" {
+			t.Errorf("%s: addresses: %+v", osName, c.Functions)
+		}
+		if c.App.Check == nil || c.App.Check.CA != BoxCAFile {
+			t.Errorf("%s: app.check: %+v", osName, c.App.Check)
+		}
+		if c.Boxes[0].Host != sdThurst || c.Upgrade.From != spec.from || c.Upgrade.To != spec.to || c.Upgrade.DevelBranch != spec.develBranch {
+			t.Errorf("%s: boxes %+v, upgrade %+v", osName, c.Boxes, c.Upgrade)
+		}
+	}
+}
