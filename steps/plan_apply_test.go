@@ -49,6 +49,10 @@ func kinds(v string) map[string]Step {
 		"AptUpdate":         AptUpdate("i", "b", 13),
 		"AptUpgrade":        AptUpgrade("i", "b", 13, "trixie", []string{v}),
 		"Branch":            Branch("i", "b", v, "f29"),
+		"BranchAtFact":      BranchAt("i", BranchParams{Box: "b", Checkout: v, Branch: "f29", StartFact: "a/head", From: Remote{Host: "h", Checkout: v}}),
+		"RecordHead":        RecordHead("i", "b", v, "b/head"),
+		"CleanCheckout":     CleanCheckout("i", "b", v, v+"/settings.py"),
+		"SameCode":          SameCode("i", "b", "a", v),
 		"Reachable":         Reachable("i", "b"),
 		"FreeDisk":          FreeDisk("i", "b", []string{v}, 1),
 		"CleanupContainers": CleanupContainers("i", "b"),
@@ -176,7 +180,10 @@ func startsPlanned(c string, shown []string) bool {
 	return false
 }
 
-var placeholderRE = regexp.MustCompile(`<[^<>]*>`)
+// placeholderRE matches a <placeholder>, with the quotes quote put around
+// it when plan quotes it as a word: the value it stands for may need none
+// (a commit).
+var placeholderRE = regexp.MustCompile(`'?<[^<>]*>'?`)
 
 // withoutDescription drops a start's unit description: the label is in the
 // start only there.
@@ -233,6 +240,7 @@ func sentBy(run func(context.Context, *Env) error) []string {
 	te := newEnv(map[string]boxes.Runner{"a": r, "b": r})
 	te.Approve = func(context.Context, string, string) (string, error) { return "tester", nil }
 	te.facts.m["b/python3"], te.facts.m["b/pip-freeze"] = "3.11", "numpy==1.26.4\n" // a snapshot before the upgrade
+	te.facts.m["a/head"] = "0123456789abcdef0123456789abcdef01234567"               // the commit the other box runs (BranchAtFact)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	_ = run(ctx, te.Env)
