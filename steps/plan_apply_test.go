@@ -2,6 +2,9 @@ package steps
 
 import (
 	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"regexp"
 	"slices"
 	"strings"
@@ -245,4 +248,49 @@ func sentBy(run func(context.Context, *Env) error) []string {
 	defer cancel()
 	_ = run(ctx, te.Env)
 	return r.sent()
+}
+
+// kinds has every step kind: each exported function of the package that
+// returns a Step is called there, but those whose steps send no command
+// to a box (gates, a stamp) and Release (OSRelease's other name).
+func TestKindsHasEveryStepKind(t *testing.T) {
+	noCommand := map[string]bool{"Gate": true, "GateSince": true, "Stamp": true, "Release": true}
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, ".", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctors, called := map[string]bool{}, map[string]bool{}
+	for name, f := range pkgs["steps"].Files {
+		for _, decl := range f.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok {
+				continue
+			}
+			if fn.Name.Name == "kinds" && strings.HasSuffix(name, "plan_apply_test.go") {
+				ast.Inspect(fn.Body, func(n ast.Node) bool {
+					if c, ok := n.(*ast.CallExpr); ok {
+						if id, ok := c.Fun.(*ast.Ident); ok {
+							called[id.Name] = true
+						}
+					}
+					return true
+				})
+			}
+			res := fn.Type.Results
+			if fn.Recv == nil && fn.Name.IsExported() && !strings.HasSuffix(name, "_test.go") && res != nil && len(res.List) == 1 {
+				if id, ok := res.List[0].Type.(*ast.Ident); ok && id.Name == "Step" && !noCommand[fn.Name.Name] {
+					ctors[fn.Name.Name] = true
+				}
+			}
+		}
+	}
+	for c := range ctors {
+		if !called[c] {
+			t.Errorf("kinds does not build a %s step: what plan shows of it is not checked against what it sends", c)
+		}
+	}
+	if len(ctors) < 30 {
+		t.Errorf("found only %d step kinds: %v", len(ctors), ctors)
+	}
 }
