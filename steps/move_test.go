@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -240,5 +241,42 @@ func TestStopWritersStopsContainers(t *testing.T) {
 	}
 	if done, _, err := s.Check(ctx, te.Env); !done || err != nil || strings.Contains(mustRead(t, filepath.Join(r.dir, "log")), "docker ") {
 		t.Fatalf("docker stopped: %v %v; log:\n%s", done, err, mustRead(t, filepath.Join(r.dir, "log")))
+	}
+}
+
+// The operator's stop ends app.check's wait between tries at once (an app
+// that never answers would otherwise be polled until app.check.timeout),
+// and no try starts after it.
+func TestStopEndsTheAppCheckWait(t *testing.T) {
+	needCurl(t)
+	var tries atomic.Int32
+	port, ca := tlsSite(t, func(w http.ResponseWriter, r *http.Request) {
+		tries.Add(1)
+		w.WriteHeader(502)
+	})
+	p := CheckParams{Name: "example.com", Port: port, Path: "/", Status: 200, Timeout: time.Hour,
+		CA: ca, Connect: "127.0.0.1", Poll: 20 * time.Millisecond}
+	te := newEnv(map[string]boxes.Runner{"thermals": newShRunner(t)})
+	stop := make(chan struct{})
+	ctx := boxes.WithStop(context.Background(), stop)
+	done := make(chan error, 1)
+	go func() { done <- AppCheck("redirect/check/thermals", "thermals", p).Apply(ctx, te.Env) }()
+	for tries.Load() < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the app check went on after the stop")
+	}
+	if !errors.Is(err, boxes.ErrStopped) || errors.Is(err, ErrPrecondition) {
+		t.Errorf("Apply after the stop: %v, want boxes.ErrStopped", err)
+	}
+	n := tries.Load()
+	time.Sleep(100 * time.Millisecond)
+	if m := tries.Load(); m > n {
+		t.Errorf("%d tries after the stop returned", m-n)
 	}
 }
