@@ -48,13 +48,14 @@ func needCurl(t *testing.T) {
 // the name is resolved to the box itself, the certificate verified.
 func TestAppCheckVerifiesTheSite(t *testing.T) {
 	needCurl(t)
-	status := 200
+	var status atomic.Int32 // set by the test, read by the server
+	status.Store(200)
 	port, ca := tlsSite(t, func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.Host, "example.com") || r.TLS == nil || r.TLS.ServerName != "example.com" {
 			http.Error(w, "wrong host "+r.Host, 421)
 			return
 		}
-		w.WriteHeader(status)
+		w.WriteHeader(int(status.Load()))
 		fmt.Fprintf(w, "thermals 13 production\n")
 	})
 	p := CheckParams{Name: "example.com", Port: port, Path: "/hub", Status: 200, Text: "production", Timeout: 2 * time.Second,
@@ -92,8 +93,9 @@ func TestAppCheckVerifiesTheSite(t *testing.T) {
 		t.Errorf("insecure: %v; %s", err, s.Describe().Text)
 	}
 	// The app comes up within the timeout: tried again until it answers.
-	p.Insecure, p.CA, status = false, ca, 502
-	go func() { time.Sleep(300 * time.Millisecond); status = 200 }()
+	p.Insecure, p.CA = false, ca
+	status.Store(502)
+	go func() { time.Sleep(300 * time.Millisecond); status.Store(200) }()
 	if err := AppCheck("i", "thermals", p).Apply(ctx, te.Env); err != nil {
 		t.Errorf("an app answering within the timeout: %v", err)
 	}
