@@ -95,8 +95,8 @@ func settingKey(line string) string {
 }
 
 // PyLiteral returns v as a Python literal: a string double-quoted (see
-// pyString), a bool True or False, an integer in decimal. Other types are
-// refused (boxes.yaml gives only these).
+// pyString), a bool True or False, an int64 in decimal. Other types are
+// refused (boxes.Setting holds only these).
 func PyLiteral(v any) (string, error) {
 	switch v := v.(type) {
 	case string:
@@ -108,8 +108,6 @@ func PyLiteral(v any) (string, error) {
 		return "False", nil
 	case int64:
 		return strconv.FormatInt(v, 10), nil
-	case int:
-		return strconv.Itoa(v), nil
 	}
 	return "", fmt.Errorf("value of type %T is not text, true/false or a whole number", v)
 }
