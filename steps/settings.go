@@ -30,11 +30,11 @@ func SwitchLines(content string, lines boxes.Settings) (string, int, error) {
 		if _, dup := want[kv.Key]; dup {
 			return "", 0, fmt.Errorf("settings key %s given twice", kv.Key)
 		}
-		lit, err := PyLiteral(kv.Value)
+		line, err := settingLine(kv)
 		if err != nil {
 			return "", 0, fmt.Errorf("settings key %s: %w", kv.Key, err)
 		}
-		want[kv.Key] = kv.Key + " = " + lit
+		want[kv.Key] = line
 	}
 	found := make(map[string]bool, len(want))
 	var b strings.Builder
@@ -72,6 +72,12 @@ func SwitchLines(content string, lines boxes.Settings) (string, int, error) {
 		return "", 0, fmt.Errorf("no line `%s =` in the settings file", strings.Join(missing, " =`, `"))
 	}
 	return b.String(), changed, nil
+}
+
+// settingLine is the line that sets kv: `key = LITERAL`.
+func settingLine(kv boxes.Setting) (string, error) {
+	lit, err := PyLiteral(kv.Value)
+	return kv.Key + " = " + lit, err
 }
 
 // settingKey returns the name a line assigns when it matches ^name *=,
@@ -160,11 +166,11 @@ func Settings(id, box, file string, lines boxes.Settings, reinstall string) Step
 		backup: file + ".boxswap-orig-" + slug(id)}
 	keys := make([]string, len(lines))
 	for i, kv := range lines {
-		lit, err := PyLiteral(kv.Value)
+		line, err := settingLine(kv)
 		if err != nil {
-			lit = "<" + err.Error() + ">"
+			line = kv.Key + " = <" + err.Error() + ">"
 		}
-		keys[i] = kv.Key + " = " + lit
+		keys[i] = line
 	}
 	s.base = base{id: id, desc: Description{
 		Box:   box,
