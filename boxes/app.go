@@ -100,6 +100,10 @@ func (l *loader) appCheck(app *mapping) *Check {
 
 var ifaceRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,14}$`)
 
+// IsInterface reports whether s is a network interface name: what
+// functions.*.interface accepts, and what steps reads from ip's output.
+func IsInterface(s string) bool { return ifaceRe.MatchString(s) }
+
 // checkAddress accepts an IPv4 address: arping, which announces it and
 // probes for another holder, speaks ARP.
 func checkAddress(s string) (string, string) {
@@ -111,7 +115,7 @@ func checkAddress(s string) (string, string) {
 }
 
 func checkInterface(s string) (string, string) {
-	if !ifaceRe.MatchString(s) {
+	if !IsInterface(s) {
 		return "is not a network interface name", "write the interface that holds the address, like eth0, or leave interface out"
 	}
 	return "", ""

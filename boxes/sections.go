@@ -451,11 +451,7 @@ func (l *loader) hooks(top *mapping, boxes []Box) map[Event]Hooks {
 		}
 	}
 	out := map[Event]Hooks{}
-	names := make([]string, len(Events))
-	for i, ev := range Events {
-		names[i] = string(ev)
-	}
-	hm := l.mapping(top.vals["hooks"], "hooks", names...)
+	hm := l.mapping(top.vals["hooks"], "hooks", words(Events)...)
 	for _, e := range Events {
 		ev := string(e)
 		if hm.vals[ev] == nil {

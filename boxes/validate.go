@@ -503,11 +503,7 @@ func checkWebhookURL(s string) (string, string) {
 
 func checkNotifyEvent(s string) (string, string) {
 	if !slices.Contains(NotifyEvents, NotifyKind(s)) {
-		names := make([]string, len(NotifyEvents))
-		for i, k := range NotifyEvents {
-			names[i] = string(k)
-		}
-		return "is not a notification event", "write events from " + strings.Join(names, ", ")
+		return "is not a notification event", "write events from " + strings.Join(words(NotifyEvents), ", ")
 	}
 	return "", ""
 }

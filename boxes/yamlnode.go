@@ -143,6 +143,16 @@ func orTop(path string) string {
 	return path
 }
 
+// words are the strings of a list of names typed as strings (Events,
+// NotifyEvents).
+func words[T ~string](list []T) []string {
+	out := make([]string, len(list))
+	for i, x := range list {
+		out[i] = string(x)
+	}
+	return out
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {

@@ -29,8 +29,8 @@ type anchor struct {
 var namedPoints = map[string][]anchor{
 	boxes.PointBeforeWindow:     {{prefix: "stop-writers/"}},
 	boxes.PointAfterFinalSync:   {{prefix: "final-sync/", last: true, after: true}},
-	boxes.PointAfterTakeAddress: {{prefix: "take-address/", after: true}},
-	boxes.PointAfterWindow:      {{prefix: "check-production", after: true}, {prefix: "verify-address/", after: true}, {prefix: "take-address/", after: true}},
+	boxes.PointAfterTakeAddress: {{prefix: takeAddress, after: true}},
+	boxes.PointAfterWindow:      {{prefix: "check-production", after: true}, {prefix: "verify-address/", after: true}, {prefix: takeAddress, after: true}},
 }
 
 // takeAddress starts the ID (without "EVENT/") of the step after which a
@@ -60,12 +60,9 @@ func (p planner) withHooks(t Transition, body []steps.Step) ([]steps.Step, error
 	if err != nil {
 		return nil, err
 	}
-	take := len(body)
-	for i, s := range body {
-		if strings.HasPrefix(p.rel(s.ID()), takeAddress) {
-			take = i
-			break
-		}
+	take := p.find(body, anchor{prefix: takeAddress})
+	if take < 0 {
+		take = len(body)
 	}
 	// phase is where functions stand at body[i] (after it when after).
 	phase := func(i int, after bool) Phase {

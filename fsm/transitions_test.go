@@ -181,7 +181,14 @@ func TestMoveStopsWritersAndChecks(t *testing.T) {
 	for _, s := range st {
 		got[s.ID()] = s.Describe()
 	}
-	cmds := func(id string) string { return strings.Join(got[id].Commands, "\n") }
+	cmds := func(id string) string {
+		t.Helper()
+		d, ok := got[id]
+		if !ok {
+			t.Fatalf("no step %s", id)
+		}
+		return strings.Join(d.Commands, "\n")
+	}
 	if c := cmds("switch-back/stop-writers/thermals"); !strings.Contains(c, "systemctl stop -- nbh-monitor docker") || !strings.Contains(c, "podman ps") {
 		t.Errorf("stop-writers/thermals: %s", c)
 	}

@@ -3,15 +3,14 @@ package steps
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
+
+	"boxswap/boxes"
 )
 
 // holdersCmd lists the interfaces of a box holding addr: a kernel fact,
 // not what the address unit says.
 func holdersCmd(addr string) string { return "ip -o -4 addr show to " + quote(addr) }
-
-var ifaceRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,14}$`)
 
 // holderIfaces reads `ip -o addr show` lines: "2: host0    inet …".
 func holderIfaces(out string) []string {
@@ -22,7 +21,7 @@ func holderIfaces(out string) []string {
 			continue
 		}
 		name, _, _ := strings.Cut(f[1], "@")
-		if ifaceRe.MatchString(name) {
+		if boxes.IsInterface(name) {
 			ifs = append(ifs, name)
 		}
 	}

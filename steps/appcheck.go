@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"boxswap/boxes"
 )
 
 // CheckParams is app.check as one box runs it: a page of the site fetched
@@ -113,12 +115,15 @@ func (p CheckParams) fetch(ctx context.Context, env *Env, box string) (bool, str
 }
 
 // poll tries until one try succeeds or Timeout has passed since the
-// first; it returns what the last try saw.
+// first; it returns what the last try saw. The waits between tries are
+// waits: the operator's stop ends them (boxes.Waiting).
 func (p CheckParams) poll(ctx context.Context, env *Env, box string, try func() (bool, string, error)) (string, error) {
 	wait := p.Poll
 	if wait <= 0 {
 		wait = time.Second
 	}
+	wctx, stopWaiting := boxes.Waiting(ctx)
+	defer stopWaiting()
 	deadline := time.Now().Add(p.Timeout)
 	for {
 		ok, why, err := try()
@@ -131,9 +136,9 @@ func (p CheckParams) poll(ctx context.Context, env *Env, box string, try func() 
 		progress(env, "%s: %s; trying again for %s", box, why, time.Until(deadline).Round(time.Second))
 		t := time.NewTimer(wait)
 		select {
-		case <-ctx.Done():
+		case <-wctx.Done():
 			t.Stop()
-			return why, ctx.Err()
+			return why, fmt.Errorf("%s: waiting to check %s again: %w", box, p.url(), context.Cause(wctx))
 		case <-t.C:
 		}
 	}

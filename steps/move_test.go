@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,13 +48,14 @@ func needCurl(t *testing.T) {
 // the name is resolved to the box itself, the certificate verified.
 func TestAppCheckVerifiesTheSite(t *testing.T) {
 	needCurl(t)
-	status := 200
+	var status atomic.Int32 // set by the test, read by the server
+	status.Store(200)
 	port, ca := tlsSite(t, func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.Host, "example.com") || r.TLS == nil || r.TLS.ServerName != "example.com" {
 			http.Error(w, "wrong host "+r.Host, 421)
 			return
 		}
-		w.WriteHeader(status)
+		w.WriteHeader(int(status.Load()))
 		fmt.Fprintf(w, "thermals 13 production\n")
 	})
 	p := CheckParams{Name: "example.com", Port: port, Path: "/hub", Status: 200, Text: "production", Timeout: 2 * time.Second,
@@ -91,8 +93,9 @@ func TestAppCheckVerifiesTheSite(t *testing.T) {
 		t.Errorf("insecure: %v; %s", err, s.Describe().Text)
 	}
 	// The app comes up within the timeout: tried again until it answers.
-	p.Insecure, p.CA, status = false, ca, 502
-	go func() { time.Sleep(300 * time.Millisecond); status = 200 }()
+	p.Insecure, p.CA = false, ca
+	status.Store(502)
+	go func() { time.Sleep(300 * time.Millisecond); status.Store(200) }()
 	if err := AppCheck("i", "thermals", p).Apply(ctx, te.Env); err != nil {
 		t.Errorf("an app answering within the timeout: %v", err)
 	}
@@ -240,5 +243,42 @@ func TestStopWritersStopsContainers(t *testing.T) {
 	}
 	if done, _, err := s.Check(ctx, te.Env); !done || err != nil || strings.Contains(mustRead(t, filepath.Join(r.dir, "log")), "docker ") {
 		t.Fatalf("docker stopped: %v %v; log:\n%s", done, err, mustRead(t, filepath.Join(r.dir, "log")))
+	}
+}
+
+// The operator's stop ends app.check's wait between tries at once (an app
+// that never answers would otherwise be polled until app.check.timeout),
+// and no try starts after it.
+func TestStopEndsTheAppCheckWait(t *testing.T) {
+	needCurl(t)
+	var tries atomic.Int32
+	port, ca := tlsSite(t, func(w http.ResponseWriter, r *http.Request) {
+		tries.Add(1)
+		w.WriteHeader(502)
+	})
+	p := CheckParams{Name: "example.com", Port: port, Path: "/", Status: 200, Timeout: time.Hour,
+		CA: ca, Connect: "127.0.0.1", Poll: 20 * time.Millisecond}
+	te := newEnv(map[string]boxes.Runner{"thermals": newShRunner(t)})
+	stop := make(chan struct{})
+	ctx := boxes.WithStop(context.Background(), stop)
+	done := make(chan error, 1)
+	go func() { done <- AppCheck("redirect/check/thermals", "thermals", p).Apply(ctx, te.Env) }()
+	for tries.Load() < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the app check went on after the stop")
+	}
+	if !errors.Is(err, boxes.ErrStopped) || errors.Is(err, ErrPrecondition) {
+		t.Errorf("Apply after the stop: %v, want boxes.ErrStopped", err)
+	}
+	n := tries.Load()
+	time.Sleep(100 * time.Millisecond)
+	if m := tries.Load(); m > n {
+		t.Errorf("%d tries after the stop returned", m-n)
 	}
 }

@@ -30,11 +30,11 @@ func SwitchLines(content string, lines boxes.Settings) (string, int, error) {
 		if _, dup := want[kv.Key]; dup {
 			return "", 0, fmt.Errorf("settings key %s given twice", kv.Key)
 		}
-		lit, err := PyLiteral(kv.Value)
+		line, err := settingLine(kv)
 		if err != nil {
 			return "", 0, fmt.Errorf("settings key %s: %w", kv.Key, err)
 		}
-		want[kv.Key] = kv.Key + " = " + lit
+		want[kv.Key] = line
 	}
 	found := make(map[string]bool, len(want))
 	var b strings.Builder
@@ -74,6 +74,12 @@ func SwitchLines(content string, lines boxes.Settings) (string, int, error) {
 	return b.String(), changed, nil
 }
 
+// settingLine is the line that sets kv: `key = LITERAL`.
+func settingLine(kv boxes.Setting) (string, error) {
+	lit, err := PyLiteral(kv.Value)
+	return kv.Key + " = " + lit, err
+}
+
 // settingKey returns the name a line assigns when it matches ^name *=,
 // else "".
 func settingKey(line string) string {
@@ -95,8 +101,8 @@ func settingKey(line string) string {
 }
 
 // PyLiteral returns v as a Python literal: a string double-quoted (see
-// pyString), a bool True or False, an integer in decimal. Other types are
-// refused (boxes.yaml gives only these).
+// pyString), a bool True or False, an int64 in decimal. Other types are
+// refused (boxes.Setting holds only these).
 func PyLiteral(v any) (string, error) {
 	switch v := v.(type) {
 	case string:
@@ -108,8 +114,6 @@ func PyLiteral(v any) (string, error) {
 		return "False", nil
 	case int64:
 		return strconv.FormatInt(v, 10), nil
-	case int:
-		return strconv.Itoa(v), nil
 	}
 	return "", fmt.Errorf("value of type %T is not text, true/false or a whole number", v)
 }
@@ -162,11 +166,11 @@ func Settings(id, box, file string, lines boxes.Settings, reinstall string) Step
 		backup: file + ".boxswap-orig-" + slug(id)}
 	keys := make([]string, len(lines))
 	for i, kv := range lines {
-		lit, err := PyLiteral(kv.Value)
+		line, err := settingLine(kv)
 		if err != nil {
-			lit = "<" + err.Error() + ">"
+			line = kv.Key + " = <" + err.Error() + ">"
 		}
-		keys[i] = kv.Key + " = " + lit
+		keys[i] = line
 	}
 	s.base = base{id: id, desc: Description{
 		Box:   box,

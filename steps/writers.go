@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"boxswap/boxes"
 )
 
 type writersStep struct {
@@ -19,7 +21,7 @@ type writersStep struct {
 // starts the services and those containers again). A docker daemon that
 // is not running has no container running: that is not an error.
 func StopWriters(id, box string, services []string, containers string) Step {
-	if containers == "none" {
+	if containers == boxes.ContainersNone {
 		containers = ""
 	}
 	svc := StopServices(id, box, services).(*servicesStep)
@@ -41,7 +43,7 @@ func StopWriters(id, box string, services []string, containers string) Step {
 // socket, and a stopped daemon runs none.
 func (s *writersStep) listCmd() string {
 	ps := s.containers + " ps --no-trunc --format '{{.ID}} {{.Names}}'"
-	if s.containers == "docker" {
+	if s.containers == boxes.ContainersDocker {
 		return "if systemctl is-active --quiet docker.service; then " + ps + "; fi"
 	}
 	return ps

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"boxswap/boxes"
+	"boxswap/fsm"
 	"boxswap/state"
 	"boxswap/test/lab/lab"
 )
@@ -428,7 +429,7 @@ func (h *Harness) MovesOnly() {
 	h.EditConfig(func(s string) string {
 		return regexp.MustCompile(`(?m)^  to: [0-9]+$`).ReplaceAllString(s, fmt.Sprintf("  to: %d", rel))
 	})
-	m := state.Meta{Phase: state.Phase("dev-upgraded"), Cycle: 1, From: rel, To: rel}
+	m := state.Meta{Phase: fsm.DevUpgraded, Cycle: 1, From: rel, To: rel}
 	if err := state.Open(h.State).Init(m); err != nil {
 		h.T.Fatalf("seed the state at dev-upgraded: %v", err)
 	}

@@ -9,9 +9,6 @@ import (
 	"boxswap/test/labtest"
 )
 
-// The lab's production address (sdProduction in test/lab/lab).
-const prodAddr = "198.18.0.100"
-
 const settingsFile = "/root/nbhosting/django/nbh_main/sitesettings.py"
 
 // Issue 13, item 6 on real boxes: hooks at points inside the moves run on
@@ -23,6 +20,7 @@ const settingsFile = "/root/nbhosting/django/nbh_main/sitesettings.py"
 func TestHooksAtPointsAndTypedSettings(t *testing.T) {
 	h := labtest.New(t, lab.Options{Kind: lab.KindSystemd, OS: lab.OSDebian})
 	h.MovesOnly()
+	prodAddr := h.Lab.Info.ProductionAddress
 	// thermals keeps its settings in /etc, linked from the checkout.
 	h.Sh(lab.Thermals, "mkdir -p /etc/nbhosting && mv "+settingsFile+" /etc/nbhosting/sitesettings.py && ln -s /etc/nbhosting/sitesettings.py "+settingsFile)
 	h.Sh(lab.Thurst, "printf 'production_box = True\\nworkers = 8\\n' >> "+settingsFile)

@@ -8,9 +8,9 @@ import (
 )
 
 // TestSwapWithoutUpgrade: a cycle whose upgrade.to is the boxes' own
-// release moves production to the other box and back on real boxes, the
-// upgrade transitions finding no release to change; the boxes match the
-// seed's table after each transition. labtest's MovesOnly, which the
+// release moves production to the other box and back on real boxes,
+// upgrade-prod finding no release to change (the state is seeded past
+// upgrade-dev); the boxes match the seed's table after each transition. labtest's MovesOnly, which the
 // tests of the moves start from, is this cycle seeded at dev-upgraded.
 func TestSwapWithoutUpgrade(t *testing.T) {
 	h := labtest.New(t, lab.Options{Kind: lab.KindSystemd, OS: lab.OSDebian})

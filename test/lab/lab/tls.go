@@ -3,18 +3,16 @@
 package lab
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"time"
+
+	"boxswap/internal/testpki"
 )
 
 // Where the boxes find the lab's TLS files: the CA that app.check trusts
@@ -70,41 +68,12 @@ func readAll(dir string, names []string) ([]string, error) {
 // newTLS makes a CA and a server certificate for nbhosting.lab and
 // nbhosting-dev.lab (both boxes serve either function in turn).
 func newTLS(now time.Time) (labTLS, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return labTLS{}, err
-	}
-	ca := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "boxswap lab CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		return labTLS{}, err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return labTLS{}, err
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "nbhosting.lab"},
-		DNSNames:  []string{"nbhosting.lab", "nbhosting-dev.lab"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return labTLS{}, err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return labTLS{}, err
-	}
-	enc := func(typ string, der []byte) string {
-		return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
-	}
-	return labTLS{ca: enc("CERTIFICATE", caDER), cert: enc("CERTIFICATE", leafDER), key: enc("EC PRIVATE KEY", keyDER)}, nil
+	p, err := testpki.Issue("boxswap lab CA", x509.Certificate{
+		Subject:     pkix.Name{CommonName: "nbhosting.lab"},
+		DNSNames:    []string{"nbhosting.lab", "nbhosting-dev.lab"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, now, 10*365*24*time.Hour)
+	return labTLS{p.CA, p.Cert, p.Key}, err
 }
 
 // verify checks that cert is the CA's for name: what curl on a box does.
