@@ -532,24 +532,6 @@ func (s *syncStep) finalRun(ctx context.Context, env *Env, opts string) error {
 	return s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete))+opts)
 }
 
-// skippedDeletes reads "Deletions stopped due to --max-delete limit (N
-// skipped)" from rsync's last lines.
-func skippedDeletes(tail []string) (int64, bool) {
-	for i := len(tail) - 1; i >= 0; i-- {
-		_, rest, ok := strings.Cut(tail[i], "--max-delete limit (")
-		if !ok {
-			continue
-		}
-		num, _, ok := strings.Cut(rest, " skipped)")
-		if !ok {
-			continue
-		}
-		n, err := statNumber(num)
-		return n, err == nil
-	}
-	return 0, false
-}
-
 // changes is how many files a sync would write or delete (created files
 // are among the transferred ones).
 func changes(st RsyncStats) int64 { return st.Transferred + st.Deleted }

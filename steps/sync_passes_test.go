@@ -239,6 +239,8 @@ func TestFinalSyncStillGuardsDirection(t *testing.T) {
 	}
 }
 
+// TestSkippedDeletes reads rsync's output as the final sync does: through
+// its scanner.
 func TestSkippedDeletes(t *testing.T) {
 	for _, tc := range []struct {
 		tail []string
@@ -251,8 +253,10 @@ func TestSkippedDeletes(t *testing.T) {
 		{[]string{"Deletions stopped due to --max-delete limit (x skipped)"}, 0, false},
 		{nil, 0, false},
 	} {
-		n, ok := skippedDeletes(tc.tail)
-		if n != tc.n || ok != tc.ok {
+		sc := &rsyncScanner{}
+		fmt.Fprint(sc, strings.Join(tc.tail, "\n"))
+		r := sc.report()
+		if n, ok := r.Skipped, r.HasSkipped; n != tc.n || ok != tc.ok {
 			t.Errorf("%q: %d %v, want %d %v", tc.tail, n, ok, tc.n, tc.ok)
 		}
 	}
