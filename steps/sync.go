@@ -418,14 +418,12 @@ func (s *syncStep) Apply(ctx context.Context, env *Env) error {
 	if err := s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete))); err != nil {
 		return err
 	}
-	passes := 1
-	if !p.Final {
-		if st, passes, err = s.morePasses(ctx, env, st); err != nil {
-			return err
-		}
-	}
 	if p.Final {
 		return nil
+	}
+	st, passes, err := s.morePasses(ctx, env, st)
+	if err != nil {
+		return err
 	}
 	if m := MuxCommand(p); m != "" {
 		// Best effort: without it the final sync dials as usual.
@@ -489,20 +487,14 @@ func counted(env *Env, p SyncParams) (string, bool) {
 	return env.Facts.Get(p.countedKey())
 }
 
-// finalApply is the final sync after a pre-sync counted the deletions, with
-// one scan instead of two in the common case and the data guard kept:
-// a first run transfers but deletes nothing and reports how many deletions
-// it skipped; none (the usual case: nobody deletes files during the
-// window) ends it; more than max_delete is refused with nothing deleted;
-// otherwise a second run deletes them, capped at max_delete. The guard's
-// direction and empty-source checks ran before.
-func (s *syncStep) finalApply(ctx context.Context, env *Env, presync string) error {
-	p := s.p
-	progress(env, "final sync of %s from %s to %s (pre-sync: %s)", p.Folder, p.Src, p.Dst, presync)
-	return s.changedFinal(ctx, env)
-}
-
-// finalRun is finalApply's rsync runs; opts adds the change list.
+// finalRun is the rsync runs of the final sync after a pre-sync counted
+// the deletions (finalApply), opts adding the change list: one scan instead of
+// two in the common case, with the data guard kept. A first run transfers
+// but deletes nothing and reports how many deletions it skipped; none (the
+// usual case: nobody deletes files during the window) ends it; more than
+// max_delete is refused with nothing deleted; otherwise a second run
+// deletes them, capped at max_delete. The guard's direction and
+// empty-source checks ran before.
 func (s *syncStep) finalRun(ctx context.Context, env *Env, opts string) error {
 	p := s.p
 	_, rep, err := s.scanRsync(ctx, env, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete+opts), false)
