@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -297,8 +296,9 @@ func TestMuxCommand(t *testing.T) {
 	}
 	q.Final, q.Passes = false, 3
 	d := Sync("id", q).Describe()
-	if !slices.Contains(d.Commands, want) {
-		t.Errorf("the pre-sync does not describe its master connection: %q", d.Commands)
+	// After the passes, before the destination's change watch (the last).
+	if n := len(d.Commands); n < 2 || d.Commands[n-2] != want || !strings.Contains(d.Commands[n-1], " start ") || !strings.Contains(d.Commands[n-1], " dst\n") {
+		t.Errorf("the pre-sync does not describe its master connection after its passes: %q", d.Commands)
 	}
 	if !strings.Contains(d.Text, "up to 3 passes") {
 		t.Errorf("text = %q", d.Text)
