@@ -24,7 +24,8 @@ type SyncParams struct {
 	DstUser string
 	Folder  string // one folder under Root: students, raw (a file with File)
 	// File makes Folder a single file under Root (data.files: db.sqlite3):
-	// synced as it is, without a trailing slash, --delete or a basis.
+	// synced as it is, without a trailing slash or a basis (--delete has
+	// nothing to delete beside one file).
 	File    bool
 	Root    string // absolute data root on both boxes
 	DstRoot string // data root on Dst when it differs (tests); default Root
@@ -239,8 +240,9 @@ type syncStep struct {
 
 // Sync copies one data folder from p.Src to p.Dst with rsync -a --delete,
 // run on the source box, box to box. It is guarded: the source must hold
-// p.SrcUnit active, its folder must exist and not be empty, and a dry run
-// must not delete more than p.MaxDelete files. Undo leaves the copy.
+// p.SrcUnit active, its folder must exist and not be empty, the
+// destination must pass its guards (syncguard.go), and a dry run must not
+// delete more than p.MaxDelete files. Undo leaves the copy.
 func Sync(id string, p SyncParams) Step {
 	what := "sync"
 	if p.Final {
