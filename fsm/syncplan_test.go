@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"boxswap/boxes"
 	"boxswap/state"
 )
 
@@ -53,5 +54,37 @@ func TestMovesSyncTheDataFiles(t *testing.T) {
 	cfg.Data.BackupSuffix = ""
 	if ids := planIDs(t, cfg, Epilogue); slices.Contains(ids, "epilogue/backup/db.sqlite3") {
 		t.Errorf("a backup without backup_suffix: %v", ids)
+	}
+}
+
+// Without a declared address, the destination's guard looks for what
+// production's alias resolves to there; the data guards' settings reach
+// every sync's plan text.
+func TestSyncGuardLooksForTheAliasWithoutAnAddress(t *testing.T) {
+	cfg := testConfig()
+	prod := cfg.Functions[boxes.Production]
+	prod.Address = ""
+	cfg.Functions[boxes.Production] = prod
+	cfg.Data.MinSourceFraction = 0.25
+	st, err := Steps(cfg, state.Meta{From: 27, To: 29}, Redirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range st {
+		if !strings.Contains(s.ID(), "sync/") {
+			continue
+		}
+		n++
+		d := s.Describe()
+		if cmds := strings.Join(d.Commands, "\n"); !strings.Contains(cmds, "getent ahosts -- "+prod.Alias+" ") {
+			t.Errorf("%s: the destination's guard does not look for %s:\n%s", s.ID(), prod.Alias, cmds)
+		}
+		if !strings.Contains(d.Text, "less than 0.25 of the destination's entries") {
+			t.Errorf("%s: plan does not say data.min_source_fraction: %s", s.ID(), d.Text)
+		}
+	}
+	if n == 0 {
+		t.Fatal("redirect has no sync step")
 	}
 }

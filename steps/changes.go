@@ -253,10 +253,13 @@ func (s *syncStep) record(env *Env, how, fullScanWhy string) error {
 	return env.Facts.Set(p.changesKey(), how)
 }
 
-// changedFinal is the final sync after a pre-sync counted the deletions:
-// with the change list when both watches answered, else (or when rsync
-// refuses the list) with the full scan, recorded either way first.
-func (s *syncStep) changedFinal(ctx context.Context, env *Env) error {
+// finalApply is the final sync after a pre-sync counted the deletions
+// (presync says what it did): with the change list when both watches
+// answered, else (or when rsync refuses the list) with the full scan,
+// recorded either way first.
+func (s *syncStep) finalApply(ctx context.Context, env *Env, presync string) error {
+	p := s.p
+	progress(env, "final sync of %s from %s to %s (pre-sync: %s)", p.Folder, p.Src, p.Dst, presync)
 	how, why := s.changedList(ctx, env)
 	if err := s.record(env, how, why); err != nil {
 		return err

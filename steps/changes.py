@@ -221,7 +221,7 @@ class Watch:
         return out
 
 
-def start(state, root, token, maxage, role="src"):
+def start(state, root, token, maxage, role):
     if os.path.islink(state):
         fail("unavailable %s is a symbolic link" % state)
     os.makedirs(state, mode=0o700, exist_ok=True)
@@ -327,7 +327,7 @@ def main():
     if verb == "start":
         start(*args)
     else:
-        sys.exit("usage: changes.py start|stop ...")
+        sys.exit("usage: changes.py start STATE ROOT TOKEN MAXAGE ROLE (a watch is stopped through STATE/ctl)")
 
 
 main()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,7 +85,6 @@ func (cs *changesSync) fact(key string) string {
 // mutator applies random changes to a tree: every kind a user or an app
 // makes, in names with spaces, newlines and bytes that are not UTF-8.
 type mutator struct {
-	t     *testing.T
 	rng   *rand.Rand
 	root  string
 	root0 bool // running as root: chown too
@@ -315,7 +315,7 @@ func differential(t *testing.T, seed int64) {
 	src := filepath.Join(cs.src, "students")
 	dst := filepath.Join(cs.dst, "students")
 	rng := rand.New(rand.NewSource(seed))
-	m := &mutator{t: t, rng: rng, root: src, root0: os.Geteuid() == 0}
+	m := &mutator{rng: rng, root: src, root0: os.Geteuid() == 0}
 	os.MkdirAll(src, 0o755)
 	m.grow(300)
 	// A first copy, as the last cycle left: the pre-sync is a delta.
@@ -329,7 +329,7 @@ func differential(t *testing.T, seed int64) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		live := &mutator{t: t, rng: rand.New(rand.NewSource(seed * 1000)), root: src, root0: m.root0, n: 100000}
+		live := &mutator{rng: rand.New(rand.NewSource(seed * 1000)), root: src, root0: m.root0, n: 100000}
 		for {
 			select {
 			case <-stop:
@@ -350,7 +350,7 @@ func differential(t *testing.T, seed int64) {
 		m.step()
 	}
 	// The destination's app writes too, before the window.
-	dm := &mutator{t: t, rng: rand.New(rand.NewSource(seed * 7)), root: dst, root0: m.root0, n: 200000}
+	dm := &mutator{rng: rand.New(rand.NewSource(seed * 7)), root: dst, root0: m.root0, n: 200000}
 	for range 1 + rng.Intn(5) {
 		dm.step()
 	}
@@ -386,7 +386,7 @@ func presyncedWatch(t *testing.T, cs *changesSync) (src, dst string) {
 	t.Helper()
 	src = filepath.Join(cs.src, "students")
 	dst = filepath.Join(cs.dst, "students")
-	m := &mutator{t: t, rng: rand.New(rand.NewSource(9)), root: src}
+	m := &mutator{rng: rand.New(rand.NewSource(9)), root: src}
 	os.MkdirAll(src, 0o755)
 	os.MkdirAll(cs.dst, 0o755)
 	m.grow(100)
@@ -410,21 +410,12 @@ func fullScan(t *testing.T, cs *changesSync, src, dst, want string, count int) {
 	if n := cs.fact(cs.p.fullScansKey()); n != strconv.Itoa(count) {
 		t.Errorf("full scans counted: %q, want %d", n, count)
 	}
-	if !slicesContainsPrefix(cs.te.progress, "final sync of students: full scan: ") {
+	if !slices.ContainsFunc(cs.te.progress, func(l string) bool { return strings.HasPrefix(l, "final sync of students: full scan: ") }) {
 		t.Errorf("the operator was not told: %q", cs.te.progress)
 	}
 	if d := diffTrees(treeOf(t, dst), treeOf(t, src)); len(d) > 0 {
 		t.Errorf("after a full scan the destination differs: %q", d)
 	}
-}
-
-func slicesContainsPrefix(l []string, p string) bool {
-	for _, s := range l {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func TestFinalSyncChangesFallBack(t *testing.T) {

@@ -219,7 +219,7 @@ func boxAnswer(cmd string) reply {
 	case strings.HasPrefix(cmd, "find ") && strings.HasSuffix(cmd, "| head -n 1"):
 		return reply{out: "/nbhosting/x/a\n"}
 	case strings.HasPrefix(cmd, "printf 'unit %s"):
-		return reply{out: "unit inactive\navail 999999999\nentries 0\n"}
+		return reply{out: "unit inactive\ndf Filesystem 1-blocks Used Available Capacity Mounted on\ndf /dev/vda 2000000000 1000000000 999999999 50% /\nentries 0\n"}
 	case strings.Contains(cmd, "--dry-run --stats"):
 		return reply{out: "Number of files: 3\nNumber of created files: 1\nNumber of deleted files: 0\nNumber of regular files transferred: 1\n"}
 	case strings.Contains(cmd, "BOXSWAP_CHANGES_PY\n") && strings.Contains(cmd, " start "):

@@ -98,10 +98,25 @@ func (w *rsyncScanner) line(l string) {
 			r.FailedNames = append(r.FailedNames, name)
 		}
 	default:
-		if n, ok := skippedDeletes([]string{l}); ok {
+		if n, ok := skippedIn(l); ok {
 			r.Skipped, r.HasSkipped = n, true
 		}
 	}
+}
+
+// skippedIn reads "Deletions stopped due to --max-delete limit (N
+// skipped)".
+func skippedIn(l string) (int64, bool) {
+	_, rest, ok := strings.Cut(l, "--max-delete limit (")
+	if !ok {
+		return 0, false
+	}
+	num, _, ok := strings.Cut(rest, " skipped)")
+	if !ok {
+		return 0, false
+	}
+	n, err := statNumber(num)
+	return n, err == nil
 }
 
 // quotedIn returns the first "quoted" part of an rsync message.

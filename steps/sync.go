@@ -24,7 +24,8 @@ type SyncParams struct {
 	DstUser string
 	Folder  string // one folder under Root: students, raw (a file with File)
 	// File makes Folder a single file under Root (data.files: db.sqlite3):
-	// synced as it is, without a trailing slash, --delete or a basis.
+	// synced as it is, without a trailing slash or a basis (--delete has
+	// nothing to delete beside one file).
 	File    bool
 	Root    string // absolute data root on both boxes
 	DstRoot string // data root on Dst when it differs (tests); default Root
@@ -239,8 +240,9 @@ type syncStep struct {
 
 // Sync copies one data folder from p.Src to p.Dst with rsync -a --delete,
 // run on the source box, box to box. It is guarded: the source must hold
-// p.SrcUnit active, its folder must exist and not be empty, and a dry run
-// must not delete more than p.MaxDelete files. Undo leaves the copy.
+// p.SrcUnit active, its folder must exist and not be empty, the
+// destination must pass its guards (syncguard.go), and a dry run must not
+// delete more than p.MaxDelete files. Undo leaves the copy.
 func Sync(id string, p SyncParams) Step {
 	what := "sync"
 	if p.Final {
@@ -418,14 +420,12 @@ func (s *syncStep) Apply(ctx context.Context, env *Env) error {
 	if err := s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete))); err != nil {
 		return err
 	}
-	passes := 1
-	if !p.Final {
-		if st, passes, err = s.morePasses(ctx, env, st); err != nil {
-			return err
-		}
-	}
 	if p.Final {
 		return nil
+	}
+	st, passes, err := s.morePasses(ctx, env, st)
+	if err != nil {
+		return err
 	}
 	if m := MuxCommand(p); m != "" {
 		// Best effort: without it the final sync dials as usual.
@@ -489,20 +489,14 @@ func counted(env *Env, p SyncParams) (string, bool) {
 	return env.Facts.Get(p.countedKey())
 }
 
-// finalApply is the final sync after a pre-sync counted the deletions, with
-// one scan instead of two in the common case and the data guard kept:
-// a first run transfers but deletes nothing and reports how many deletions
-// it skipped; none (the usual case: nobody deletes files during the
-// window) ends it; more than max_delete is refused with nothing deleted;
-// otherwise a second run deletes them, capped at max_delete. The guard's
-// direction and empty-source checks ran before.
-func (s *syncStep) finalApply(ctx context.Context, env *Env, presync string) error {
-	p := s.p
-	progress(env, "final sync of %s from %s to %s (pre-sync: %s)", p.Folder, p.Src, p.Dst, presync)
-	return s.changedFinal(ctx, env)
-}
-
-// finalRun is finalApply's rsync runs; opts adds the change list.
+// finalRun is the rsync runs of the final sync after a pre-sync counted
+// the deletions (finalApply), opts adding the change list: one scan instead of
+// two in the common case, with the data guard kept. A first run transfers
+// but deletes nothing and reports how many deletions it skipped; none (the
+// usual case: nobody deletes files during the window) ends it; more than
+// max_delete is refused with nothing deleted; otherwise a second run
+// deletes them, capped at max_delete. The guard's direction and
+// empty-source checks ran before.
 func (s *syncStep) finalRun(ctx context.Context, env *Env, opts string) error {
 	p := s.p
 	_, rep, err := s.scanRsync(ctx, env, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete+opts), false)
@@ -530,24 +524,6 @@ func (s *syncStep) finalRun(ctx context.Context, env *Env, opts string) error {
 	}
 	progress(env, "final sync of %s: deleting %d files on %s", p.Folder, pending, p.Dst)
 	return s.rsync(ctx, env, capped(p, force(env, ForceMaxDelete))+opts)
-}
-
-// skippedDeletes reads "Deletions stopped due to --max-delete limit (N
-// skipped)" from rsync's last lines.
-func skippedDeletes(tail []string) (int64, bool) {
-	for i := len(tail) - 1; i >= 0; i-- {
-		_, rest, ok := strings.Cut(tail[i], "--max-delete limit (")
-		if !ok {
-			continue
-		}
-		num, _, ok := strings.Cut(rest, " skipped)")
-		if !ok {
-			continue
-		}
-		n, err := statNumber(num)
-		return n, err == nil
-	}
-	return 0, false
 }
 
 // changes is how many files a sync would write or delete (created files

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -239,6 +238,8 @@ func TestFinalSyncStillGuardsDirection(t *testing.T) {
 	}
 }
 
+// TestSkippedDeletes reads rsync's output as the final sync does: through
+// its scanner.
 func TestSkippedDeletes(t *testing.T) {
 	for _, tc := range []struct {
 		tail []string
@@ -251,8 +252,10 @@ func TestSkippedDeletes(t *testing.T) {
 		{[]string{"Deletions stopped due to --max-delete limit (x skipped)"}, 0, false},
 		{nil, 0, false},
 	} {
-		n, ok := skippedDeletes(tc.tail)
-		if n != tc.n || ok != tc.ok {
+		sc := &rsyncScanner{}
+		fmt.Fprint(sc, strings.Join(tc.tail, "\n"))
+		r := sc.report()
+		if n, ok := r.Skipped, r.HasSkipped; n != tc.n || ok != tc.ok {
 			t.Errorf("%q: %d %v, want %d %v", tc.tail, n, ok, tc.n, tc.ok)
 		}
 	}
@@ -293,8 +296,9 @@ func TestMuxCommand(t *testing.T) {
 	}
 	q.Final, q.Passes = false, 3
 	d := Sync("id", q).Describe()
-	if !slices.Contains(d.Commands, want) {
-		t.Errorf("the pre-sync does not describe its master connection: %q", d.Commands)
+	// After the passes, before the destination's change watch (the last).
+	if n := len(d.Commands); n < 2 || d.Commands[n-2] != want || !strings.Contains(d.Commands[n-1], " start ") || !strings.Contains(d.Commands[n-1], " dst\n") {
+		t.Errorf("the pre-sync does not describe its master connection after its passes: %q", d.Commands)
 	}
 	if !strings.Contains(d.Text, "up to 3 passes") {
 		t.Errorf("text = %q", d.Text)

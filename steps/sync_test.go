@@ -255,7 +255,7 @@ func TestSyncDescribe(t *testing.T) {
 		"rsync -a --delete --protect-args --max-delete=-1" + e,
 		"rsync -a --delete --protect-args --max-delete=1000" + e,
 		`printf 'unit %s\n' "$(systemctl is-active -- nbhosting-addr)"; ` +
-			`printf 'avail %s\n' "$(df -P -k -- /nbhosting | { read -r _; read -r _ _ _ a _; echo "$a"; })"; ` +
+			`df -P -B1 -- /nbhosting 2>/dev/null | sed 's/^/df /'; ` +
 			`printf 'entries %s\n' "$(find /nbhosting/raw -mindepth 1 2>/dev/null | wc -l)"`,
 		"rsync -a --delete --protect-args --dry-run --stats" + e,
 	}
@@ -280,7 +280,7 @@ func TestSyncSSHFailureHint(t *testing.T) {
 		return reply{}
 	}}
 	d := &fakeRunner{script: func(cmd string) reply {
-		return reply{out: "unit inactive\navail 1000000\nentries 3\n"}
+		return reply{out: "unit inactive\ndf Filesystem 1-blocks Used Available Capacity Mounted on\ndf /dev/vda 2000000000 1000000000 1000000 50% /\nentries 3\n"}
 	}}
 	te := newEnv(map[string]boxes.Runner{"thurst": f, "thermals": d})
 	p := SyncParams{Src: "thurst", Dst: "thermals", DstHost: "thermals.inria.fr", Folder: "students", Root: "/nbhosting", SrcUnit: "nbhosting-addr"}

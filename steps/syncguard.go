@@ -51,7 +51,8 @@ type dstSeen struct {
 // dstGuardCmd is the one command the destination runs before the first
 // pass: its function unit's state, whether it holds the function's
 // address, the room on the data root and what the destination already
-// holds of the synced folder or file, one "key value" line each.
+// holds of the synced folder or file, one "key value" line each; df's
+// lines each follow the key df, as parseDF reads them.
 func dstGuardCmd(p SyncParams) string {
 	target := quote(path.Join(p.dstRoot(), p.Folder))
 	cmd := "printf 'unit %s\\n' \"$(" + isActiveCmd(p.SrcUnit) + ")\"; "
@@ -61,7 +62,7 @@ func dstGuardCmd(p SyncParams) string {
 		cmd += "a=$(getent ahosts -- " + quote(p.Address) + " | { read -r a _; echo \"$a\"; }); case $a in 127.*|::1) a=;; esac; " +
 			"if test -n \"$a\" && test -n \"$(ip -o addr show to \"$a\")\"; then printf 'address %s\\n' \"$a\"; fi; "
 	}
-	cmd += "printf 'avail %s\\n' \"$(df -P -k -- " + quote(p.dstRoot()) + " | { read -r _; read -r _ _ _ a _; echo \"$a\"; })\"; "
+	cmd += "df -P -B1 -- " + quote(p.dstRoot()) + " 2>/dev/null | sed 's/^/df /'; "
 	if p.File {
 		return cmd + "printf 'entries %s\\n' \"$(stat -c %s -- " + target + " 2>/dev/null || echo 0)\""
 	}
@@ -100,10 +101,12 @@ func (s *syncStep) dstGuard(ctx context.Context, env *Env) (dstSeen, error) {
 	return seen, nil
 }
 
-// parseDstSeen reads dstGuardCmd's answer; avail and entries must be
-// there (a missing data root leaves avail empty).
+// parseDstSeen reads dstGuardCmd's answer; unit and entries must be
+// there. entries comes after df's lines: an answer that has it and no df
+// line is a data root df found no filesystem for.
 func parseDstSeen(out string) (dstSeen, error) {
 	var d dstSeen
+	var df []string
 	got := map[string]bool{}
 	for _, l := range strings.Split(out, "\n") {
 		key, val, _ := strings.Cut(strings.TrimSpace(l), " ")
@@ -113,30 +116,37 @@ func parseDstSeen(out string) (dstSeen, error) {
 			d.unit = val
 		case "address":
 			d.address = val
-		case "avail", "entries":
-			if key == "avail" && val == "" {
-				d.noRoot = true
-				break
-			}
+		case "df":
+			df = append(df, val)
+		case "entries":
 			n, err := strconv.ParseInt(val, 10, 64)
 			if err != nil || n < 0 {
 				return d, fmt.Errorf("%s is not a count in the answer (%q)", key, clip(l))
 			}
-			if key == "avail" {
-				d.avail = n * 1024
-			} else {
-				d.entries = n
-			}
+			d.entries = n
 		default:
 			continue
 		}
 		got[key] = true
 	}
-	for _, k := range []string{"unit", "avail", "entries"} {
+	for _, k := range []string{"unit", "entries"} {
 		if !got[k] {
 			return d, fmt.Errorf("no %s in the answer %q", k, clip(strings.TrimSpace(out)))
 		}
 	}
+	if len(df) == 0 {
+		d.noRoot = true
+		return d, nil
+	}
+	rows, err := parseDF(strings.Join(df, "\n"))
+	if err != nil {
+		return d, err
+	}
+	if len(rows) == 0 {
+		d.noRoot = true
+		return d, nil
+	}
+	d.avail = rows[0].Avail
 	return d, nil
 }
 

@@ -235,3 +235,22 @@ func TestSyncExcludes(t *testing.T) {
 		}
 	}
 }
+
+// The destination's answer is read with df's own parser: a filesystem
+// name with spaces does not shift the free space to another column, and
+// a data root df found nothing for is told apart from a cut answer.
+func TestParseDstSeen(t *testing.T) {
+	d, err := parseDstSeen("unit inactive\n" +
+		"df Filesystem 1-blocks Used Available Capacity Mounted on\n" +
+		"df map auto home 4096000 1024 3072000 1% /nbhosting\n" +
+		"entries 7\n")
+	if err != nil || d.avail != 3072000 || d.entries != 7 || d.unit != "inactive" || d.noRoot {
+		t.Errorf("spaced filesystem: %+v %v", d, err)
+	}
+	if d, err := parseDstSeen("unit inactive\nentries 0\n"); err != nil || !d.noRoot {
+		t.Errorf("no df line: %+v %v, want no root", d, err)
+	}
+	if _, err := parseDstSeen("unit inactive\ndf Filesystem 1-blocks Used Available Capacity Mounted on\n"); err == nil {
+		t.Error("an answer cut before entries was read")
+	}
+}

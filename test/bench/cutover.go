@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -150,6 +151,14 @@ func (c *cut) change1pct(box string, files int) error {
 	return err
 }
 
+// The variants' names, as the summary and -json read their results.
+const (
+	boxswapVariant = "boxswap " // and the move's event
+	singleVariant  = "single pass in the window (a)"
+	floorVariant   = "floor: final rsync + address move by hand"
+	warmVariant    = "floor, warm connections"
+)
+
 // engineMove runs plan with the engine like "next --stop-before
 // EVENT/stop-writers/SRC" (the window's start), changes 1 % of src's files, then "resume",
 // measuring the resume.
@@ -200,7 +209,7 @@ func (c *cut) engineMove(ctx context.Context, variant, src string, plan []steps.
 			}
 		}
 	}
-	if strings.HasPrefix(variant, "boxswap ") {
+	if strings.HasPrefix(variant, boxswapVariant) {
 		c.finals = append(c.finals, final)
 	}
 	return nil
@@ -236,10 +245,10 @@ func (c *cut) handFloor(ctx context.Context, src, dst string, files int, warm bo
 		{src, "systemctl stop " + svcs + " && " + rs("students") + " && " + rs("raw") + " && systemctl stop nbhosting-addr"},
 		{dst, "systemctl start nbhosting-addr"},
 	}
-	name := "floor: final rsync + address move by hand"
+	name := floorVariant
 	var t1 time.Time
 	if warm {
-		name = "floor, warm connections"
+		name = warmVariant
 		clients := map[string]*sshClient{}
 		for _, b := range []string{src, dst} {
 			cl, err := c.l.Dial(b)
@@ -394,12 +403,12 @@ func cutover(ctx context.Context, fs *flag.FlagSet, args []string) error {
 			if err != nil {
 				return err
 			}
-			if err := c.engineMove(ctx, "boxswap "+string(m.event), m.src, plan, string(m.event)+"/stop-writers/"+m.src, *files); err != nil {
+			if err := c.engineMove(ctx, boxswapVariant+string(m.event), m.src, plan, string(m.event)+"/stop-writers/"+m.src, *files); err != nil {
 				return err
 			}
 		}
 		if *single {
-			if err := c.engineMove(ctx, "single pass in the window (a)", lab.Thurst, singlePass(cfg, thurst, thermals),
+			if err := c.engineMove(ctx, singleVariant, lab.Thurst, singlePass(cfg, thurst, thermals),
 				"bench-single/stop-services/"+lab.Thurst, *files); err != nil {
 				return err
 			}
@@ -411,10 +420,7 @@ func cutover(ctx context.Context, fs *flag.FlagSet, args []string) error {
 			warm     bool
 		}{{lab.Thermals, lab.Thurst, true}, {lab.Thurst, lab.Thermals, false}}
 		if !*single {
-			floors = []struct {
-				src, dst string
-				warm     bool
-			}{{lab.Thurst, lab.Thermals, false}, {lab.Thermals, lab.Thurst, true}}
+			slices.Reverse(floors)
 		}
 		for _, f := range floors {
 			if err := c.handFloor(ctx, f.src, f.dst, *files, f.warm); err != nil {
@@ -422,15 +428,15 @@ func cutover(ctx context.Context, fs *flag.FlagSet, args []string) error {
 			}
 		}
 		if *single {
-			if err := c.engineMove(ctx, "single pass in the window (a)", lab.Thermals, singlePass(cfg, thermals, thurst),
+			if err := c.engineMove(ctx, singleVariant, lab.Thermals, singlePass(cfg, thermals, thurst),
 				"bench-single/stop-services/"+lab.Thermals, *files); err != nil {
 				return err
 			}
 		}
 	}
 	fmt.Printf("\nlongest unanswered stretch on the production address (%d Hz prober), 1 %% of %d files changed since the pre-sync:\n", *hz, 2**files)
-	floor := median(c.results["floor: final rsync + address move by hand"])
-	warm := median(c.results["floor, warm connections"])
+	floor := median(c.results[floorVariant])
+	warm := median(c.results[warmVariant])
 	for _, v := range c.order {
 		m := median(c.results[v])
 		var all []string
@@ -453,13 +459,13 @@ func (c *cut) printJSON(w io.Writer, files, size, rounds int) error {
 	msOf := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	out := map[string]any{
 		"files_per_folder": files, "file_size": size, "rounds": rounds, "kind": c.l.Info.Kind,
-		"redirect_ms":    msOf(median(c.results["boxswap redirect"])),
-		"switch_back_ms": msOf(median(c.results["boxswap switch-back"])),
+		"redirect_ms":    msOf(median(c.results[boxswapVariant+string(fsm.Redirect)])),
+		"switch_back_ms": msOf(median(c.results[boxswapVariant+string(fsm.SwitchBack)])),
 		"final_sync_ms":  msOf(median(c.finals)),
-		"floor_ms":       msOf(median(c.results["floor: final rsync + address move by hand"])),
-		"warm_floor_ms":  msOf(median(c.results["floor, warm connections"])),
+		"floor_ms":       msOf(median(c.results[floorVariant])),
+		"warm_floor_ms":  msOf(median(c.results[warmVariant])),
 	}
-	if s := c.results["single pass in the window (a)"]; len(s) > 0 {
+	if s := c.results[singleVariant]; len(s) > 0 {
 		out["single_pass_ms"] = msOf(median(s))
 	}
 	return json.NewEncoder(w).Encode(out)
