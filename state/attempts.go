@@ -138,18 +138,7 @@ func (s *Store) UpdateStep(id uint64, stepID string, fn func(*StepRecord) error)
 }
 
 func (s *Store) updateStep(tx *bolt.Tx, id uint64, stepID string, fn func(*StepRecord) error) error {
-	return s.updateAttempt(tx, id, func(a *Attempt) error {
-		for i := range a.Steps {
-			if a.Steps[i].ID == stepID {
-				if err := fn(&a.Steps[i]); err != nil {
-					return err
-				}
-				a.Steps[i].ID = stepID
-				return nil
-			}
-		}
-		return fmt.Errorf("state %s: attempt %d: step %s: %w", s.path, id, stepID, ErrNoStep)
-	})
+	return s.updateAttempt(tx, id, func(a *Attempt) error { return EditStep(s.path, a, stepID, fn) })
 }
 
 func clipLine(l string) string {
@@ -205,21 +194,13 @@ func (s *Store) MarkDone(id uint64, stepID string, m Mark) error {
 		if err != nil {
 			return err
 		}
-		for i := range a.Steps {
-			r := &a.Steps[i]
-			if r.ID != stepID {
-				continue
-			}
-			if r.Status == StepDone {
-				return fmt.Errorf("state %s: attempt %d: step %s is already done", s.path, id, stepID)
-			}
-			m.Was = r.Status
-			r.Status, r.Ended, r.Marked = StepDone, m.When, &m
-			if err := s.putAttempt(tx, a); err != nil {
-				return err
-			}
-			return s.addEvent(tx, MarkDoneEvent(a, stepID, m))
+		m, err := MarkStep(s.path, &a, stepID, m)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("state %s: attempt %d: step %s: %w", s.path, id, stepID, ErrNoStep)
+		if err := s.putAttempt(tx, a); err != nil {
+			return err
+		}
+		return s.addEvent(tx, MarkDoneEvent(a, stepID, m))
 	})
 }

@@ -283,12 +283,34 @@ func ClipTails(a *Attempt) {
 // Summarize is the Summary of an attempt.
 func Summarize(a Attempt) Summary { return summarize(a) }
 
-// StepOf finds step stepID in a, or nil.
-func StepOf(a *Attempt, stepID string) *StepRecord {
+// EditStep lets fn change the step stepID of a, as UpdateStep does for
+// every backend: the step keeps its ID, and an attempt without such a
+// step is an error wrapping ErrNoStep, naming the state where.
+func EditStep(where string, a *Attempt, stepID string, fn func(*StepRecord) error) error {
 	for i := range a.Steps {
 		if a.Steps[i].ID == stepID {
-			return &a.Steps[i]
+			if err := fn(&a.Steps[i]); err != nil {
+				return err
+			}
+			a.Steps[i].ID = stepID
+			return nil
 		}
 	}
-	return nil
+	return fmt.Errorf("state %s: attempt %d: step %s: %w", where, a.ID, stepID, ErrNoStep)
+}
+
+// MarkStep records in a that the operator did step stepID by hand, as
+// MarkDone does for every backend: the step becomes done with m (its Was
+// set) as its mark; a step already done is refused. It returns the mark
+// as recorded, for MarkDoneEvent.
+func MarkStep(where string, a *Attempt, stepID string, m Mark) (Mark, error) {
+	err := EditStep(where, a, stepID, func(r *StepRecord) error {
+		if r.Status == StepDone {
+			return fmt.Errorf("state %s: attempt %d: step %s is already done", where, a.ID, stepID)
+		}
+		m.Was = r.Status
+		r.Status, r.Ended, r.Marked = StepDone, m.When, &m
+		return nil
+	})
+	return m, err
 }

@@ -233,17 +233,7 @@ func (s *Store) UpdateStep(id uint64, stepID string, fn func(*state.StepRecord) 
 }
 
 func (s *Store) updateStep(w *writer, id uint64, stepID string, fn func(*state.StepRecord) error) error {
-	return s.updateAttempt(w, id, func(a *state.Attempt) error {
-		r := state.StepOf(a, stepID)
-		if r == nil {
-			return fmt.Errorf("state %s: attempt %d: step %s: %w", s.where, id, stepID, state.ErrNoStep)
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-		r.ID = stepID
-		return nil
-	})
+	return s.updateAttempt(w, id, func(a *state.Attempt) error { return state.EditStep(s.where, a, stepID, fn) })
 }
 
 // MarkDone records a step done by hand.
@@ -253,16 +243,10 @@ func (s *Store) MarkDone(id uint64, stepID string, m state.Mark) error {
 		if err != nil {
 			return err
 		}
-		r := state.StepOf(&a, stepID)
-		if r == nil {
-			return fmt.Errorf("state %s: attempt %d: step %s: %w", s.where, id, stepID, state.ErrNoStep)
+		mk, err := state.MarkStep(s.where, &a, stepID, m)
+		if err != nil {
+			return err
 		}
-		if r.Status == state.StepDone {
-			return fmt.Errorf("state %s: attempt %d: step %s is already done", s.where, id, stepID)
-		}
-		mk := m
-		mk.Was = r.Status
-		r.Status, r.Ended, r.Marked = state.StepDone, mk.When, &mk
 		if err := s.putAttempt(w, a); err != nil {
 			return err
 		}
