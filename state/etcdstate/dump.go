@@ -49,15 +49,11 @@ func (s *Store) Load(d *state.Dump) error {
 		}
 		ops = ops[n:]
 	}
-	txn, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(s.key(keySchema)), "=", 0)).
-		Then(clientv3.OpPut(s.key(keySchema), strconv.Itoa(state.SchemaVersion))).Commit()
-	if err != nil {
-		return s.unreachable(err)
-	}
-	if !txn.Succeeded {
+	created, err := s.putSchema(ctx)
+	if err == nil && !created {
 		return fmt.Errorf("state %s: another boxswap created a state here during the copy; check it with boxswap where", s.where)
 	}
-	return nil
+	return err
 }
 
 func (s *Store) loadOps(d *state.Dump) ([]clientv3.Op, error) {

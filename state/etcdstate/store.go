@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -187,15 +188,22 @@ func (s *Store) Create() error {
 		return fmt.Errorf("state %s: there is already a state (or other keys) at this prefix; "+
 			"boxswap state init creates a new one only at an empty prefix", s.where)
 	}
-	txn, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(s.key(keySchema)), "=", 0)).
-		Then(clientv3.OpPut(s.key(keySchema), fmt.Sprint(state.SchemaVersion))).Commit()
-	if err != nil {
-		return s.unreachable(err)
-	}
-	if !txn.Succeeded {
+	created, err := s.putSchema(ctx)
+	if err == nil && !created {
 		return fmt.Errorf("state %s: created meanwhile by another boxswap", s.where)
 	}
-	return nil
+	return err
+}
+
+// putSchema writes the schema record, which makes the state exist, unless
+// another boxswap wrote one first (then false).
+func (s *Store) putSchema(ctx context.Context) (bool, error) {
+	txn, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(s.key(keySchema)), "=", 0)).
+		Then(clientv3.OpPut(s.key(keySchema), strconv.Itoa(state.SchemaVersion))).Commit()
+	if err != nil {
+		return false, s.unreachable(err)
+	}
+	return txn.Succeeded, nil
 }
 
 // unreachable wraps a failed request: the cluster, or its quorum, is not
