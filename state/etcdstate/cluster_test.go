@@ -18,14 +18,8 @@ import (
 // nothing half written, and once quorum returns the writes go on.
 func TestClusterLeaderAndQuorum(t *testing.T) {
 	c := etcdtest.Start(t, 3)
-	s, err := etcdstate.Open(etcdstate.Options{Endpoints: c.Endpoints(), Prefix: "/boxswap/c3", TTL: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Create(); err != nil {
-		t.Fatal(err)
-	}
+	opts := etcdstate.Options{Endpoints: c.Endpoints(), Prefix: "/boxswap/c3", TTL: 5}
+	s := create(t, opts)
 	lock, err := s.Lock(state.CurrentHolder("boxswap next"))
 	if err != nil {
 		t.Fatal(err)
@@ -87,11 +81,7 @@ func TestClusterLeaderAndQuorum(t *testing.T) {
 	c.WaitReady()
 	// The next run (this same process: its pid lives, so it waits out the
 	// lease) takes the lock over and finds the state as it was.
-	s2, err := etcdstate.Open(etcdstate.Options{Endpoints: c.Endpoints(), Prefix: "/boxswap/c3", TTL: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := openWith(t, opts)
 	var l2 state.OperatorLock
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		if l2, err = s2.Lock(state.CurrentHolder("boxswap resume")); err == nil || time.Now().After(deadline) {
@@ -121,22 +111,13 @@ func TestClusterLeaderAndQuorum(t *testing.T) {
 // once, its holder named; one whose process runs is not.
 func TestLockOfADeadProcessIsReclaimed(t *testing.T) {
 	c := etcdtest.Start(t, 1)
-	open := func() *etcdstate.Store {
-		s, err := etcdstate.Open(etcdstate.Options{Endpoints: c.Endpoints(), Prefix: "/boxswap/dead", TTL: 60})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
+	opts := etcdstate.Options{Endpoints: c.Endpoints(), Prefix: "/boxswap/dead", TTL: 60}
+	open := func() *etcdstate.Store { return openWith(t, opts) }
 	gone := exec.Command("true")
 	if err := gone.Run(); err != nil {
 		t.Fatal(err)
 	}
-	first := open()
-	if err := first.Create(); err != nil {
-		t.Fatal(err)
-	}
+	first := create(t, opts)
 	h := state.CurrentHolder("boxswap next")
 	h.PID = gone.Process.Pid
 	if _, err := first.Lock(h); err != nil {

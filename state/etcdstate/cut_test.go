@@ -66,14 +66,7 @@ func (c *cutter) cut() {
 func TestCutAnswersNeverDoubleAWrite(t *testing.T) {
 	c := etcdtest.Start(t, 1)
 	px := newCutter(t, strings.TrimPrefix(c.Endpoints()[0], "http://"))
-	s, err := etcdstate.Open(etcdstate.Options{Endpoints: []string{px.l.Addr().String()}, Prefix: "/boxswap/cut", TTL: 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Create(); err != nil {
-		t.Fatal(err)
-	}
+	s := create(t, etcdstate.Options{Endpoints: []string{px.l.Addr().String()}, Prefix: "/boxswap/cut", TTL: 30})
 	lock, err := s.Lock(state.CurrentHolder("boxswap next"))
 	if err != nil {
 		t.Fatal(err)

@@ -19,13 +19,30 @@ import (
 
 var prefixes atomic.Int64
 
+// open opens prefix on c with a 2s lease; see openWith.
 func open(t *testing.T, c *etcdtest.Cluster, prefix string) *etcdstate.Store {
 	t.Helper()
-	s, err := etcdstate.Open(etcdstate.Options{Endpoints: c.Endpoints(), Prefix: prefix, TTL: 2})
+	return openWith(t, etcdstate.Options{Endpoints: c.Endpoints(), Prefix: prefix, TTL: 2})
+}
+
+// openWith opens the store o names, closed when the test ends.
+func openWith(t *testing.T, o etcdstate.Options) *etcdstate.Store {
+	t.Helper()
+	s, err := etcdstate.Open(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// create is openWith and Create (`state init`).
+func create(t *testing.T, o etcdstate.Options) *etcdstate.Store {
+	t.Helper()
+	s := openWith(t, o)
+	if err := s.Create(); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 
@@ -42,10 +59,7 @@ func TestBackendEtcd(t *testing.T) {
 	statetest.Run(t, statetest.Kit{
 		New: func(t *testing.T) (state.Backend, func() state.Backend) {
 			prefix := fmt.Sprintf("/boxswap/suite-%d", prefixes.Add(1))
-			s := open(t, c, prefix)
-			if err := s.Create(); err != nil {
-				t.Fatal(err)
-			}
+			s := create(t, etcdstate.Options{Endpoints: c.Endpoints(), Prefix: prefix, TTL: 2})
 			return s, func() state.Backend { return open(t, c, prefix) }
 		},
 		SetSchema:  func(t *testing.T, b state.Backend, n int) { put(t, b, "m/schema", strconv.Itoa(n)) },
