@@ -61,12 +61,16 @@ type Options struct {
 // TLSFiles are PEM files for a member's client port.
 type TLSFiles struct{ CA, Cert, Key string }
 
-// Binary returns the etcd server's path, failing or skipping t without it.
+// Binary returns the etcd server's path, failing or skipping t without it
+// or without etcdctl (which WaitReady, Leader and Ctl run).
 func Binary(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
+	if err == nil {
+		_, err = exec.LookPath("etcdctl")
+	}
 	if err != nil {
-		msg := "no etcd binary: apt-get install etcd-server etcd-client (scripts/deps.sh)"
+		msg := "no etcd or etcdctl binary: apt-get install etcd-server etcd-client (scripts/deps.sh)"
 		if os.Getenv("BOXSWAP_ETCD_REQUIRED") == "1" || os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
