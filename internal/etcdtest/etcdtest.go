@@ -61,11 +61,11 @@ type Options struct {
 // TLSFiles are PEM files for a member's client port.
 type TLSFiles struct{ CA, Cert, Key string }
 
-// Binary returns the etcd server's path, failing or skipping t without it
-// or without etcdctl (which WaitReady, Leader and Ctl run).
-func Binary(t testing.TB) string {
+// Require fails or skips t without the etcd server or without etcdctl
+// (which WaitReady, Leader and Ctl run).
+func Require(t testing.TB) {
 	t.Helper()
-	bin, err := exec.LookPath("etcd")
+	_, err := exec.LookPath("etcd")
 	if err == nil {
 		_, err = exec.LookPath("etcdctl")
 	}
@@ -76,7 +76,6 @@ func Binary(t testing.TB) string {
 		}
 		t.Skip(msg)
 	}
-	return bin
 }
 
 // Start starts a cluster of n members on loopback and waits until it
@@ -86,7 +85,7 @@ func Start(t testing.TB, n int) *Cluster { return StartWith(t, n, Options{}) }
 // StartWith is Start placed by o.
 func StartWith(t testing.TB, n int, o Options) *Cluster {
 	t.Helper()
-	Binary(t)
+	Require(t)
 	if o.Command == nil {
 		o.Command = exec.Command
 	}
