@@ -306,6 +306,9 @@ func testMarkDone(t *testing.T, k Kit) {
 	if e := h[len(h)-1]; e.Kind != "mark-done" || e.Who != "ann@laptop" || !strings.Contains(e.Detail, "did it by hand") {
 		t.Errorf("last event = %+v", e)
 	}
+	if len(h) != 2 || a.Steps[2].Marked != nil {
+		t.Errorf("the refused MarkDones wrote: %d events (want begin and one mark-done), done step marked %+v", len(h), a.Steps[2].Marked)
+	}
 }
 
 func testHistoryApprovals(t *testing.T, k Kit) {
