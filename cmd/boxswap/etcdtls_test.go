@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -70,5 +71,18 @@ func TestEtcdTLS(t *testing.T) {
 	t.Setenv("BOXSWAP_ETCD_KEY", "")
 	if code, _, stderr := runCLI(t, args("where")...); code != exitUsage || !strings.Contains(stderr, "needs its key") {
 		t.Errorf("a client certificate without its key: exit %d, %s", code, stderr)
+	}
+	t.Setenv("BOXSWAP_ETCD_CA", "")
+	t.Setenv("BOXSWAP_ETCD_CERT", "")
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString("\nstate:\n  url: " + url + "\n  ca: " + ca + "\n  cert: " + cert + "\n  key: " + key + "\n  lease: 5s\n")
+	if err := errors.Join(err, f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := runCLI(t, "-c", cfg, "where"); code != 0 || !strings.Contains(out, "phase: start") {
+		t.Errorf("where with TLS from boxes.yaml: exit %d, %s%s", code, out, stderr)
 	}
 }
