@@ -223,3 +223,17 @@ func TestEtcdPairs(t *testing.T) {
 		t.Errorf("pairs: exit %d\n%s", code, out)
 	}
 }
+
+// A lease under a second is refused however it is given (a flag, the
+// environment), as boxes.yaml's state.lease is, before any dial.
+func TestEtcdLeaseUnderASecond(t *testing.T) {
+	cfg := etcdConfig(t)
+	base := []string{"-c", cfg, "--state", "etcd://127.0.0.1:1/boxswap/lease"}
+	if code, _, stderr := runCLI(t, append(base, "--etcd-lease", "500ms", "where")...); code != exitUsage || !strings.Contains(stderr, "at least 1s") {
+		t.Errorf("--etcd-lease 500ms: exit %d, %s", code, stderr)
+	}
+	t.Setenv("BOXSWAP_ETCD_LEASE", "500ms")
+	if code, _, stderr := runCLI(t, append(base, "where")...); code != exitUsage || !strings.Contains(stderr, "at least 1s") {
+		t.Errorf("BOXSWAP_ETCD_LEASE=500ms: exit %d, %s", code, stderr)
+	}
+}

@@ -98,6 +98,9 @@ func (g *globalOptions) openEtcd(u string) (*etcdstate.Store, error) {
 			"set BOXSWAP_ETCD_PASSWORD, or give --etcd-password-file (state.password_file in boxes.yaml)")
 	}
 	lease := g.EtcdOpts.Lease
+	if lease != 0 && lease < time.Second {
+		return nil, usagef("--etcd-lease %s: write a duration of at least 1s, like 15s", lease)
+	}
 	if v := os.Getenv("BOXSWAP_ETCD_LEASE"); lease == 0 && v != "" {
 		if lease, err = time.ParseDuration(v); err != nil || lease < time.Second {
 			return nil, usagef("BOXSWAP_ETCD_LEASE=%q: write a duration of at least 1s, like 15s", v)
