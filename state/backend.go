@@ -222,6 +222,19 @@ var _ Backend = (*Store)(nil)
 // The helpers below are the record rules every backend applies the same
 // way; bbolt's own methods use them too.
 
+// InitMeta is the meta record Init writes for m: this schema, phase start
+// when none, Changed now when zero.
+func InitMeta(m Meta) Meta {
+	m.Schema = SchemaVersion
+	if m.Phase == "" {
+		m.Phase = StartPhase
+	}
+	if m.Changed.IsZero() {
+		m.Changed = time.Now()
+	}
+	return m
+}
+
 // NewAttempt is the record Begin writes for a: status running, Started now
 // when zero, steps without a status pending; the ID is the caller's.
 func NewAttempt(a Attempt) Attempt {

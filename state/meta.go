@@ -32,13 +32,7 @@ func (s *Store) Meta() (Meta, error) {
 // Init writes the meta record, for a new cycle. Attempts, facts, approvals
 // and history are kept. It records no history event.
 func (s *Store) Init(m Meta) error {
-	m.Schema = SchemaVersion
-	if m.Phase == "" {
-		m.Phase = StartPhase
-	}
-	if m.Changed.IsZero() {
-		m.Changed = time.Now()
-	}
+	m = InitMeta(m)
 	return s.update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketMeta), keyMeta, m) })
 }
 

@@ -37,13 +37,7 @@ func (s *Store) decodeMeta(v []byte) (state.Meta, error) {
 
 // Init writes the meta record, keeping the rest.
 func (s *Store) Init(m state.Meta) error {
-	m.Schema = state.SchemaVersion
-	if m.Phase == "" {
-		m.Phase = state.StartPhase
-	}
-	if m.Changed.IsZero() {
-		m.Changed = time.Now()
-	}
+	m = state.InitMeta(m)
 	return s.update(func(w *writer) error { return w.putJSON(keyMeta, m) })
 }
 
