@@ -95,7 +95,7 @@ func (s *releaseStep) Apply(ctx context.Context, env *Env) error {
 	}
 	return fmt.Errorf("%s after %s was stopped on %s: %w: the new box does not take an address another box holds; "+
 		"make the unit's stop remove it (ExecStop), remove it by hand (ip addr del), then run boxswap resume; production serves nowhere meanwhile, or run boxswap rollback to give it back to %s",
-		held, s.unit, s.box, ErrRefused, s.box)
+		held, s.unit, s.box, ErrHalted, s.box)
 }
 
 // Describe: Apply stops the unit and fails unless the address is gone;
@@ -149,14 +149,14 @@ func (s *verifyStep) Apply(ctx context.Context, env *Env) error {
 		return err
 	}
 	if len(ifs) == 0 {
-		return fmt.Errorf("%s does not hold %s after taking it: %w; see its address unit's journal, then run boxswap resume", s.box, s.addr, ErrPrecondition)
+		return fmt.Errorf("%s does not hold %s after taking it: %w; see its address unit's journal, then run boxswap resume", s.box, s.addr, ErrHalted)
 	}
 	other, err := holds(ctx, env, s.other, s.addr)
 	if err != nil {
 		return err
 	}
 	if len(other) > 0 {
-		return fmt.Errorf("%s holds %s too (on %s): %w; remove it there, then run boxswap resume", s.other, s.addr, strings.Join(other, ", "), ErrPrecondition)
+		return fmt.Errorf("%s holds %s too (on %s): %w; remove it there, then run boxswap resume", s.other, s.addr, strings.Join(other, ", "), ErrHalted)
 	}
 	iface := s.iface
 	if iface == "" {
@@ -173,7 +173,7 @@ func (s *verifyStep) Apply(ctx context.Context, env *Env) error {
 		return err
 	case res.Exit == 1:
 		return fmt.Errorf("%s: another machine answers ARP for %s (%s): %w; find it and remove the address there, then run boxswap resume",
-			s.box, s.addr, lastLine(res.Tail), ErrPrecondition)
+			s.box, s.addr, lastLine(res.Tail), ErrHalted)
 	case res.Exit != 0:
 		return arpingError(s.box, dadCmd(iface, s.addr), res)
 	}

@@ -128,7 +128,7 @@ func TestReleaseAddressRefusesAnAddressLeftBehind(t *testing.T) {
 	te := newEnv(map[string]boxes.Runner{"thurst": thurst, "thermals": thermals})
 	s := ReleaseAddress("redirect/release-address/thurst", "thurst", "nbhosting-addr", "198.18.0.100", []string{"thurst", "thermals"})
 	err := s.Apply(context.Background(), te.Env)
-	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "thurst still holds 198.18.0.100 on host0 after nbhosting-addr was stopped on thurst") {
+	if !errors.Is(err, ErrHalted) || errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "thurst still holds 198.18.0.100 on host0 after nbhosting-addr was stopped on thurst") {
 		t.Fatalf("apply: %v", err)
 	}
 	if done, why, _ := s.Check(context.Background(), te.Env); done || !strings.Contains(why, "thurst still holds") {
@@ -164,6 +164,10 @@ func TestVerifyAddress(t *testing.T) {
 		err := VerifyAddress("i", "thermals", "thurst", "198.18.0.100", "").Apply(ctx, te.Env)
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+		// The address was taken: never "nothing was changed".
+		if tc.want != "" && tc.dad != 127 && (!errors.Is(err, ErrHalted) || errors.Is(err, ErrPrecondition)) {
+			t.Errorf("%s: %v is not ErrHalted", name, err)
 		}
 		if tc.want == "" && !strings.Contains(strings.Join(dst.cmds, "\n"), "arping -q -U -c 1 -I host0 198.18.0.100") {
 			t.Errorf("%s: not announced: %q", name, dst.cmds)

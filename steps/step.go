@@ -87,6 +87,11 @@ var (
 	// ErrRefused is returned by a guard that refused to act (wrong
 	// direction, empty source, too many deletions); nothing was changed.
 	ErrRefused = errors.New("refused")
+	// ErrHalted is returned by a step that changed something (stopped a
+	// unit, took an address) and then found a box not as the steps after
+	// it need: unlike a refusal, something was changed, and the message
+	// says what and where production stands.
+	ErrHalted = errors.New("halted")
 )
 
 // BoxLabel is how a step's box is named to the operator: a step with no

@@ -105,6 +105,9 @@ func classify(err error) (code int, kind, hint string) {
 		return exitRefused, "refused", "nothing was changed; fix what the guard saw, or override it with --force GUARD if you are sure"
 	case errors.Is(err, steps.ErrPrecondition):
 		return exitRefused, "precondition", "nothing was changed; make the box as the step expects, then boxswap resume"
+	case errors.Is(err, steps.ErrHalted):
+		return exitFailure, "halted", "this transition changed the boxes before it stopped (boxswap where lists its done steps): " +
+			"fix what the message names, then boxswap resume, or boxswap rollback to undo the done steps"
 	case errors.As(err, &se):
 		return 128 + int(se.sig), "interrupted", "boxswap where shows where it stopped; boxswap resume goes on"
 	case errors.Is(err, fsm.ErrStopped), errors.Is(err, context.Canceled):

@@ -171,6 +171,8 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("gate redirect/approve: %w", steps.ErrNotApproved), exitNotApproved, "not-approved"},
 		{fmt.Errorf("sync: %w", steps.ErrRefused), exitRefused, "refused"},
 		{fmt.Errorf("thermals runs Fedora 27: %w", steps.ErrPrecondition), exitRefused, "precondition"},
+		// Stopped after changing something: not "nothing was changed".
+		{fmt.Errorf("thurst still holds the address: %w", steps.ErrHalted), exitFailure, "halted"},
 		{fsm.ErrStopped, exitInterrupted, "interrupted"},
 		{fmt.Errorf("thermals: %w", context.Canceled), exitInterrupted, "interrupted"},
 		{fmt.Errorf("thermals: %w", boxes.ErrUnreachable), exitUnreachable, "unreachable"},

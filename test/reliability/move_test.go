@@ -171,6 +171,10 @@ func TestAddressLeftBehindIsRefused(t *testing.T) {
 	if want := "thurst still holds " + h.Lab.Info.ProductionAddress; !strings.Contains(v.Transition.Error, want) {
 		t.Errorf("error %q does not say %q", v.Transition.Error, want)
 	}
+	// thurst's address unit was stopped: the hint must not say nothing was.
+	if r.Code != 1 || strings.Contains(r.Stderr, "nothing was changed") {
+		t.Errorf("exit %d, want 1 (halted) and no \"nothing was changed\": %s", r.Code, r)
+	}
 	if st := stepStatus(v, "redirect/take-address/thermals"); st != state.Pending {
 		t.Errorf("take-address/thermals is %s, want pending", st)
 	}
