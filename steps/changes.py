@@ -10,7 +10,7 @@
 #   A line "VERB TOKEN" written to the FIFO STATE/ctl (a shell command,
 #   no python in the window: see WatchStopCommand) makes the watcher read
 #   every event queued so far, answer "ok N" or "doubt REASON" on the FIFO
-#   STATE/reply (and in STATE/status), and exit. Any doubt means a full
+#   STATE/reply (and in STATE/status), and linger (see linger). Any doubt means a full
 #   scan. VERB "marks" (the destination's watch, ROLE dst) writes
 #   STATE/marks: what changed there, raw. VERB "stop" (the source's) adds
 #   STATE/extra (the destination's marks, copied there) and writes
@@ -61,10 +61,11 @@ def get(path):
         return f.read()
 
 
-def watcher_pid(state):
-    """The pid of a live watcher of state, or 0."""
+def watcher_pid(state, name="pid"):
+    """The pid of a live watcher of state (its file name: "pid" while it
+    watches, "linger" once it answered), or 0."""
     try:
-        pid = int(get(os.path.join(state, "pid")) or b"0")
+        pid = int(get(os.path.join(state, name)) or b"0")
     except ValueError:
         return 0
     if pid <= 0:
@@ -228,7 +229,8 @@ def start(state, root, token, maxage, role):
     old = watcher_pid(state)
     if old:
         os.kill(old, signal.SIGKILL)
-    for n in ("pid", "ctl", "reply", "list", "status", "marks", "extra"):
+    end_lingering(os.path.dirname(state))
+    for n in ("pid", "ctl", "reply", "list", "status", "marks", "extra", "linger"):
         try:
             os.unlink(os.path.join(state, n))
         except FileNotFoundError:
@@ -320,6 +322,40 @@ def finish(state, status, answer=True):
     fd = os.open(os.path.join(state, "reply"), os.O_WRONLY)
     os.write(fd, status.encode() + b"\n")
     os.close(fd)
+    linger(state)
+
+
+# How long a watcher that answered keeps its watches (seconds).
+LINGER = 60
+
+
+def linger(state):
+    """Keeps the watches of a watcher that answered for LINGER s more, its
+    pid in STATE/linger: the kernel tears down a watch per folder when its
+    descriptor closes (0.06 s for 85,000), and the stop is answered inside
+    the production window, the final sync's rsync running next. The next
+    start on this box ends every lingering watcher first (end_lingering):
+    two moves' watches never add up against fs.inotify.max_user_watches."""
+    signal.alarm(0)
+    put(os.path.join(state, "linger"), b"%d" % os.getpid())
+    time.sleep(LINGER)
+    try:
+        os.unlink(os.path.join(state, "linger"))
+    except FileNotFoundError:
+        pass
+
+
+def end_lingering(parent):
+    """Ends the watchers under parent that answered and linger."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for n in names:
+        if n.startswith("watch-"):
+            pid = watcher_pid(os.path.join(parent, n), "linger")
+            if pid:
+                os.kill(pid, signal.SIGKILL)
 
 
 def main():

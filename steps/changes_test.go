@@ -51,24 +51,99 @@ func newChangesSync(t *testing.T) *changesSync {
 	return cs
 }
 
-// killWatches ends the watchers a test left running.
+// killWatches ends the watchers a test left running, watching or
+// lingering.
 func (cs *changesSync) killWatches(t *testing.T) {
 	for _, role := range []string{watchSrc, watchDst} {
-		if pid := cs.watcher(role); pid > 0 {
-			syscall.Kill(pid, syscall.SIGKILL)
+		for _, pid := range []int{cs.watcher(role), cs.lingering(role)} {
+			if pid > 0 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
 		}
 	}
 }
 
 // watcher is the pid of the watch of role, 0 when none runs.
-func (cs *changesSync) watcher(role string) int {
+func (cs *changesSync) watcher(role string) int { return cs.pidIn(role, "pid") }
+
+// lingering is the pid of the watcher of role that answered and lingers
+// with its watches (changes.py linger), 0 when none does.
+func (cs *changesSync) lingering(role string) int { return cs.pidIn(role, "linger") }
+
+func (cs *changesSync) pidIn(role, name string) int {
 	st := strings.Replace(cs.p.watchState(role), "~", cs.home, 1)
-	b, err := os.ReadFile(filepath.Join(st, "pid"))
+	b, err := os.ReadFile(filepath.Join(st, name))
 	if err != nil {
 		return 0
 	}
 	pid, _ := strconv.Atoi(string(b))
 	return pid
+}
+
+// inotifyWatches counts the inotify watches process pid holds, -1 when it
+// is gone (or a zombie).
+func inotifyWatches(pid int) int {
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err != nil || strings.Contains(string(st), ") Z ") {
+		return -1
+	}
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fdinfo/*", pid))
+	n := 0
+	for _, f := range fds {
+		b, _ := os.ReadFile(f)
+		n += strings.Count(string(b), "inotify wd:")
+	}
+	return n
+}
+
+// A watcher that answered keeps its watches for a while (their teardown
+// is not in the window), and the next pre-sync's start on the box ends
+// it first.
+func TestFinalSyncWatcherLingersOutOfTheWindow(t *testing.T) {
+	cs := newChangesSync(t)
+	src, dst := presyncedWatch(t, cs)
+	folders := 0
+	filepath.WalkDir(src, func(_ string, d os.DirEntry, _ error) error {
+		if d.IsDir() {
+			folders++
+		}
+		return nil
+	})
+	pids := map[string]int{watchSrc: cs.watcher(watchSrc), watchDst: cs.watcher(watchDst)}
+	os.WriteFile(filepath.Join(src, "after"), []byte("x"), 0o644)
+	if err := Sync("redirect/final-sync/students", cs.final()).Apply(context.Background(), cs.te.Env); err != nil {
+		t.Fatal(err)
+	}
+	if how := cs.fact(cs.p.changesKey()); !strings.Contains(how, "paths changed") {
+		t.Fatalf("final sync: %q", how)
+	}
+	if d := diffTrees(treeOf(t, dst), treeOf(t, src)); len(d) > 0 {
+		t.Errorf("the destination differs: %q", d)
+	}
+	for role, pid := range pids {
+		if pid <= 0 || cs.lingering(role) != pid || cs.watcher(role) != 0 {
+			t.Fatalf("%s: watcher %d, lingering %d, watching %d", role, pid, cs.lingering(role), cs.watcher(role))
+		}
+		if n := inotifyWatches(pid); n != folders && !(role == watchDst && n > 0) {
+			t.Errorf("%s: the lingering watcher holds %d watches, want the %d folders", role, n, folders)
+		}
+	}
+	// The next move's pre-sync (the same folder, the other way is the
+	// same on one machine) ends both before it watches.
+	if err := Sync("redirect/sync/students", cs.p).Apply(context.Background(), cs.te.Env); err != nil {
+		t.Fatal(err)
+	}
+	for role, pid := range pids {
+		deadline := time.Now().Add(5 * time.Second)
+		for inotifyWatches(pid) >= 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := inotifyWatches(pid); n >= 0 {
+			t.Errorf("%s: the lingering watcher %d still runs (%d watches) after the next start", role, pid, n)
+		}
+		if p := cs.watcher(role); p <= 0 || p == pid {
+			t.Errorf("%s: the new watch is %d", role, p)
+		}
+	}
 }
 
 func (cs *changesSync) final() SyncParams {

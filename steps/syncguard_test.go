@@ -157,8 +157,7 @@ func TestSyncRefusesADestinationWithoutRoom(t *testing.T) {
 // sync after its pre-sync counted runs nothing on the destination.
 func TestFinalSyncAfterPresyncSkipsTheDestinationGuard(t *testing.T) {
 	ctx := context.Background()
-	ls := newLocalSync(t, "active")
-	ls.p.Mux = true
+	ls := newChangesSync(t).localSync // watches under a temporary HOME, ended after
 	mustWrite(t, filepath.Join(ls.src, "students", "a"), "a")
 	mustWrite(t, filepath.Join(ls.dst, "students", "b"), "b")
 	if err := Sync("redirect/sync/students", ls.p).Apply(ctx, ls.te.Env); err != nil {
