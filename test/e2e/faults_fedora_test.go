@@ -80,7 +80,12 @@ func (r *rehearsal) upgradeProdKillDnf(t *testing.T) {
 	p := h.Start(nil, "--yes", "next")
 	waitSlowPost(t, h, p, box)
 	h.Sh(box, "rm -f /etc/boxswap-lab-slow-upgrade")
-	pid := h.Sh(box, "pgrep -x dnf-3")
+	// Exactly one dnf runs the upgrade's transaction: more (or none)
+	// would make the kill below not the fault this test means.
+	pid := strings.TrimSpace(h.Sh(box, "pgrep -x dnf-3 || true"))
+	if strings.Count(pid, "\n") != 0 || pid == "" {
+		t.Fatalf("%s: want the one dnf of the upgrade boot, pgrep -x dnf-3 found %q", box, pid)
+	}
 	h.Sh(box, "kill -9 "+pid)
 	t.Logf("%s: dnf (pid %s) killed in the upgrade boot, in nbh-runtime-31's %%post", box, pid)
 	r.finish(t, p)
