@@ -149,11 +149,18 @@ Restart=on-failure
 WantedBy=multi-user.target
 `
 
+// monitorUnit's loop ends its sleep itself on SIGTERM (kill 0: its process
+// group, the shell with it; no "$", which systemd would expand): in the lab's boxes
+// systemd cannot always kill a unit's control group ("Failed to kill
+// control group ... Input/output error"), and a plain "sleep 60" under a
+// shell that waits for it then held a stop 90 s (stop-writers, in a
+// bench's window, until "State 'final-sigterm' timed out").
 const monitorUnit = `[Unit]
 Description=nbhosting monitor (lab)
 
 [Service]
-ExecStart=/bin/sh -c 'while :; do date -u +%%FT%%TZ >> /var/log/nbh-monitor.log; sleep 60; done'
+ExecStart=/bin/sh -c 'trap "trap - TERM; kill 0" TERM; while :; do date -u +%%FT%%TZ >> /var/log/nbh-monitor.log; sleep 60 & wait; done'
+TimeoutStopSec=10
 
 [Install]
 WantedBy=multi-user.target
