@@ -210,14 +210,14 @@ func boxAnswer(cmd string) reply {
 		return reply{out: "token=\nstarted=\nalive=no\nrc=\n"}
 	case strings.HasPrefix(cmd, "if test -e ") && strings.Contains(cmd, "echo src"):
 		return reply{out: "src\n"}
+	case strings.HasPrefix(cmd, "systemctl is-active") && strings.Contains(cmd, "; then echo there; "):
+		return reply{out: "active\nthere\n/nbhosting/x/a\n"} // a sync's guard
 	case strings.HasPrefix(cmd, "systemctl is-active"):
 		return reply{out: "active\n"}
 	case strings.HasPrefix(cmd, "systemctl is-enabled"):
 		return reply{out: "enabled\n"}
 	case cmd == OSReleaseCommand:
 		return reply{out: "NAME=Fedora\nVERSION_ID=27\n"}
-	case strings.HasPrefix(cmd, "find ") && strings.HasSuffix(cmd, "| head -n 1"):
-		return reply{out: "/nbhosting/x/a\n"}
 	case strings.HasPrefix(cmd, "printf 'unit %s"):
 		return reply{out: "unit inactive\ndf Filesystem 1-blocks Used Available Capacity Mounted on\ndf /dev/vda 2000000000 1000000000 999999999 50% /\nentries 0\n"}
 	case strings.Contains(cmd, "--dry-run --stats"):

@@ -251,12 +251,12 @@ func Sync(id string, p SyncParams) Step {
 			what = "final sync (of what the pre-sync's change watches listed; a full scan at any doubt)"
 		}
 	}
-	cmds := append(guardCmds(p), dstGuardCmd(p), RsyncCommand(p, true), rsyncCmd(p, capped(p, false)))
+	cmds := []string{guardCmd(p), dstGuardCmd(p), RsyncCommand(p, true), rsyncCmd(p, capped(p, false))}
 	if p.Final {
 		// The destination's guard and the dry run only run when no
 		// pre-sync of this cycle counted; the change list's when its
 		// watches answered (changes.go).
-		cmds = append(append(guardCmds(p), finalChangedCmds(p)...),
+		cmds = append(append([]string{guardCmd(p)}, finalChangedCmds(p)...),
 			rsyncCmd(p, noDelete), rsyncCmd(p, capped(p, false)), dstGuardCmd(p), RsyncCommand(p, true))
 	} else if p.Passes > 1 {
 		what = fmt.Sprintf("sync (up to %d passes while the delta shrinks)", p.Passes)
@@ -269,7 +269,7 @@ func Sync(id string, p SyncParams) Step {
 	}
 	if w := watchStartCmds(p); w != nil {
 		// The source's watch starts before the passes, the destination's after.
-		cmds = append(append(append(guardCmds(p), w[0]), cmds[len(guardCmds(p)):]...), w[1])
+		cmds = append(append([]string{cmds[0], w[0]}, cmds[1:]...), w[1])
 	}
 	return &syncStep{p: p, base: base{id: id, desc: Description{
 		Box: p.Src,
@@ -287,16 +287,16 @@ func (p SyncParams) countedKey() string {
 	return "sync-counted/" + p.Src + ">" + p.Dst + ":" + path.Join(p.Root, p.Folder) + ">" + p.dstDir()
 }
 
-func guardCmds(p SyncParams) []string {
+// guardCmd asks the source in one round trip (a final sync runs it in the
+// window): its address unit's state, then "there" and the folder's first
+// entry (a file: its path when not empty), or "missing".
+func guardCmd(p SyncParams) string {
 	dir := quote(path.Join(p.Root, p.Folder))
+	test, first := "test -d "+dir, "find "+dir+" -mindepth 1 -maxdepth 1 | head -n 1"
 	if p.File {
-		return []string{isActiveCmd(p.SrcUnit), "test -f " + dir, "find " + dir + " -maxdepth 0 -size +0c"}
+		test, first = "test -f "+dir, "find "+dir+" -maxdepth 0 -size +0c"
 	}
-	return []string{
-		isActiveCmd(p.SrcUnit),
-		"test -d " + dir,
-		"find " + dir + " -mindepth 1 -maxdepth 1 | head -n 1",
-	}
+	return isActiveCmd(p.SrcUnit) + "; if " + test + "; then echo there; " + first + "; else echo missing; fi"
 }
 
 // guard returns an error wrapping ErrRefused when the source must not be
@@ -306,33 +306,30 @@ func (s *syncStep) guard(ctx context.Context, env *Env) error {
 	if err := p.validate(); err != nil {
 		return refusal(fmt.Sprintf("refusing to sync %s from %s: %v", p.Folder, p.Src, err), ErrRefused)
 	}
-	cmds := guardCmds(p)
-	res, err := execute(ctx, env, p.Src, "", cmds[0], false)
+	cmd := guardCmd(p)
+	res, err := execute(ctx, env, p.Src, "", cmd, false)
 	if err != nil {
 		return err
 	}
-	state, _, perr := parseActive(firstLine(res.Stdout))
+	lines := strings.SplitN(res.Stdout, "\n", 3)
+	state, _, perr := parseActive(lines[0])
 	if perr != nil {
-		return fmt.Errorf("%s: %s: %w", p.Src, cmds[0], perr)
+		return fmt.Errorf("%s: %s: %w", p.Src, cmd, perr)
 	}
 	if state != "active" {
 		return refusal(fmt.Sprintf("refusing to sync %s from %s: it does not hold %s (%s is %s); wrong direction?",
 			p.Folder, p.Src, p.function(), p.SrcUnit, state), ErrRefused)
 	}
 	dir := path.Join(p.Root, p.Folder)
-	res, err = execute(ctx, env, p.Src, "", cmds[1], false)
-	if err != nil {
-		return err
-	}
-	if res.Exit != 0 {
+	switch {
+	case len(lines) > 1 && lines[1] == "missing":
 		return refusal(fmt.Sprintf("refusing to sync %s from %s: %s does not exist there (as a %s); check data.root and data.%ss in boxes.yaml",
 			p.Folder, p.Src, dir, p.what(), p.what()), ErrRefused)
-	}
-	res, err = run(ctx, env, p.Src, "", cmds[2], false)
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(res.Stdout) == "" {
+	case len(lines) < 3 || lines[1] != "there":
+		return fmt.Errorf("%s: %s: unexpected answer %q", p.Src, cmd, clip(res.Stdout))
+	case res.Exit != 0: // find could not read the folder
+		return &ExitError{Box: p.Src, Command: cmd, Code: res.Exit, Tail: res.Tail}
+	case strings.TrimSpace(lines[2]) == "":
 		how := "--delete would empty"
 		if p.File {
 			how = "the sync would empty"

@@ -249,9 +249,7 @@ func TestSyncDescribe(t *testing.T) {
 	d := Sync("redirect/final-sync/raw", p).Describe()
 	e := ` -e 'ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes' -- /nbhosting/raw/ root@thermals.inria.fr:/nbhosting/raw/`
 	want := []string{
-		"systemctl is-active -- nbhosting-addr",
-		"test -d /nbhosting/raw",
-		"find /nbhosting/raw -mindepth 1 -maxdepth 1 | head -n 1",
+		"systemctl is-active -- nbhosting-addr; if test -d /nbhosting/raw; then echo there; find /nbhosting/raw -mindepth 1 -maxdepth 1 | head -n 1; else echo missing; fi",
 		"rsync -a --delete --protect-args --max-delete=-1" + e,
 		"rsync -a --delete --protect-args --max-delete=1000" + e,
 		`printf 'unit %s\n' "$(systemctl is-active -- nbhosting-addr)"; ` +
@@ -271,9 +269,7 @@ func TestSyncSSHFailureHint(t *testing.T) {
 	f := &fakeRunner{script: func(cmd string) reply {
 		switch {
 		case strings.HasPrefix(cmd, "systemctl"):
-			return reply{out: "active\n"}
-		case strings.HasPrefix(cmd, "find"):
-			return reply{out: "/nbhosting/students/alice\n"}
+			return reply{out: "active\nthere\n/nbhosting/students/alice\n"}
 		case strings.HasPrefix(cmd, "rsync"):
 			return reply{errout: "Host key verification failed.\nrsync error: unexplained error (code 255)\n", exit: 255}
 		}
@@ -353,5 +349,34 @@ func TestSyncStartsFromTheBackupBasis(t *testing.T) {
 	}
 	if done, why, err := s.Check(ctx, ls.te.Env); !done || err != nil {
 		t.Fatalf("check after = %v %q %v", done, why, err)
+	}
+}
+
+// The source's guard is one round trip; an answer it cannot read, or a
+// folder find cannot list, is an error, never a sync nor a refusal that
+// says nothing was there.
+func TestSyncGuardAnswers(t *testing.T) {
+	p := SyncParams{Src: "thurst", Dst: "thermals", DstHost: "h", Folder: "students", Root: "/nbhosting", SrcUnit: "nbhosting-addr", MaxDelete: 10}
+	for _, tc := range []struct {
+		name string
+		r    reply
+		want string
+		kind error
+	}{
+		{"wrong direction", reply{out: "inactive\nthere\n/nbhosting/students/a\n"}, "it does not hold production", ErrRefused},
+		{"missing", reply{out: "active\nmissing\n"}, "/nbhosting/students does not exist there", ErrRefused},
+		{"empty", reply{out: "active\nthere\n\n"}, "is empty there", ErrRefused},
+		{"cut short", reply{out: "active\n"}, `unexpected answer "active\n"`, nil},
+		{"unreadable", reply{out: "active\nthere\n\n", errout: "find: '/nbhosting/students': Permission denied\n", exit: 1}, "Permission denied", nil},
+	} {
+		f := &fakeRunner{script: func(string) reply { return tc.r }}
+		te := newEnv(map[string]boxes.Runner{"thurst": f})
+		err := Sync("redirect/sync/students", p).Apply(context.Background(), te.Env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || (tc.kind != nil) != errors.Is(err, ErrRefused) {
+			t.Errorf("%s: %v, want %q (refused: %v)", tc.name, err, tc.want, tc.kind != nil)
+		}
+		if s := f.sent(); len(s) != 1 {
+			t.Errorf("%s: sent %q, want the guard alone", tc.name, s)
+		}
 	}
 }
