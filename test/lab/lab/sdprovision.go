@@ -42,6 +42,7 @@ func sdProvision(root string, s *boxSpec, spec osSpec, dir string) error {
 		"etc/systemd/system/nbh-uwsgi.service":           appUnit,
 		"etc/systemd/system/nbh-monitor.service":         monitorUnit,
 		"usr/local/lib/nbh/app.py":                       appPy,
+		"usr/local/lib/nbh/monitor.py":                   monitorPy,
 		"etc/nginx/sites-available/default":              nginxSite,
 		"etc/nbhosting/function":                         s.Function + "\n",
 		"root/nbhosting/install.sh":                      sdInstallSh,
@@ -149,21 +150,29 @@ Restart=on-failure
 WantedBy=multi-user.target
 `
 
-// monitorUnit's loop ends its sleep itself on SIGTERM (kill 0: its process
-// group, the shell with it; no "$", which systemd would expand): in the lab's boxes
-// systemd cannot always kill a unit's control group ("Failed to kill
-// control group ... Input/output error"), and a plain "sleep 60" under a
-// shell that waits for it then held a stop 90 s (stop-writers, in a
-// bench's window, until "State 'final-sigterm' timed out").
+// monitorUnit is one process with no child: in the lab's boxes systemd
+// cannot kill a unit's control group ("Failed to kill control group ...
+// Input/output error"), and a shell loop's "sleep 60" child made a stop
+// wait until "State 'final-sigterm' timed out" (90 s, then 10 s with the
+// sleep killed by the loop itself), inside a bench's window.
 const monitorUnit = `[Unit]
 Description=nbhosting monitor (lab)
 
 [Service]
-ExecStart=/bin/sh -c 'trap "trap - TERM; kill 0" TERM; while :; do date -u +%%FT%%TZ >> /var/log/nbh-monitor.log; sleep 60 & wait; done'
+ExecStart=/usr/bin/python3 /usr/local/lib/nbh/monitor.py
 TimeoutStopSec=10
 
 [Install]
 WantedBy=multi-user.target
+`
+
+const monitorPy = `# nbhosting monitor (lab): a stamp a minute, in one process.
+import time
+
+while True:
+    with open("/var/log/nbh-monitor.log", "a") as f:
+        f.write(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
+    time.sleep(60)
 `
 
 const nginxSite = `# nbhosting (lab): the web front, proxying to the app (nbh-uwsgi), over
