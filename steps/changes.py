@@ -318,6 +318,9 @@ def finish(state, status, answer=True):
         os.unlink(os.path.join(state, n))
     if not answer:
         return
+    # Lingering from now on: a start never sees a watcher with neither
+    # file (a stale one is told by its /proc cmdline).
+    put(os.path.join(state, "linger"), b"%d" % os.getpid())
     signal.alarm(30)  # a stop that does not read its answer ends the watcher
     fd = os.open(os.path.join(state, "reply"), os.O_WRONLY)
     os.write(fd, status.encode() + b"\n")
@@ -337,7 +340,6 @@ def linger(state):
     start on this box ends every lingering watcher first (end_lingering):
     two moves' watches never add up against fs.inotify.max_user_watches."""
     signal.alarm(0)
-    put(os.path.join(state, "linger"), b"%d" % os.getpid())
     time.sleep(LINGER)
     try:
         os.unlink(os.path.join(state, "linger"))
@@ -346,16 +348,38 @@ def linger(state):
 
 
 def end_lingering(parent):
-    """Ends the watchers under parent that answered and linger."""
+    """Ends the watchers under parent that answered and linger, and waits
+    (1 s at most) until the kernel has released their watches: the new
+    watch counts against the same fs.inotify.max_user_watches."""
     try:
         names = os.listdir(parent)
     except OSError:
         return
+    killed = []
     for n in names:
-        if n.startswith("watch-"):
-            pid = watcher_pid(os.path.join(parent, n), "linger")
-            if pid:
-                os.kill(pid, signal.SIGKILL)
+        if not n.startswith("watch-"):
+            continue
+        state = os.path.join(parent, n)
+        pid = watcher_pid(state, "linger")
+        if pid and pid != os.getpid():
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        try:
+            os.unlink(os.path.join(state, "linger"))
+        except FileNotFoundError:
+            pass
+    end = time.monotonic() + 1
+    while killed and time.monotonic() < end:
+        killed = [p for p in killed if running(p)]
+        if killed:
+            time.sleep(0.01)
+
+
+def running(pid):
+    """Whether pid is a process that has not exited (a zombie has: its
+    descriptors, and so its watches, are released)."""
+    st = get("/proc/%d/stat" % pid)
+    return bool(st) and st[st.rfind(b")") + 2:][:1] != b"Z"
 
 
 def main():

@@ -41,7 +41,9 @@
 // unchanged, so errors.Is finds it. Guards that refuse to act wrap
 // ErrRefused (Sync: wrong direction, empty source, more deletions than
 // max_delete unless Env.Force["max-delete"]); check-only kinds wrap
-// ErrPrecondition; gates wrap ErrNotApproved; Undo of the reboot and of the
+// ErrPrecondition; a step that changed a box and then finds it not as the
+// next steps need (the address left behind, not taken, held twice) wraps
+// ErrHalted; gates wrap ErrNotApproved; Undo of the reboot and of the
 // container cleanup returns ErrIrreversible.
 //
 // # Caveats

@@ -210,8 +210,8 @@ func boxAnswer(cmd string) reply {
 		return reply{out: "token=\nstarted=\nalive=no\nrc=\n"}
 	case strings.HasPrefix(cmd, "if test -e ") && strings.Contains(cmd, "echo src"):
 		return reply{out: "src\n"}
-	case strings.HasPrefix(cmd, "systemctl is-active") && strings.Contains(cmd, "; then echo there; "):
-		return reply{out: "active\nthere\n/nbhosting/x/a\n"} // a sync's guard
+	case strings.HasPrefix(cmd, "printf 'unit %s") && strings.Contains(cmd, "; then echo there; "):
+		return reply{out: "unit active\nthere\n/nbhosting/x/a\n"} // a sync's guard
 	case strings.HasPrefix(cmd, "systemctl is-active"):
 		return reply{out: "active\n"}
 	case strings.HasPrefix(cmd, "systemctl is-enabled"):

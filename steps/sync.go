@@ -288,15 +288,17 @@ func (p SyncParams) countedKey() string {
 }
 
 // guardCmd asks the source in one round trip (a final sync runs it in the
-// window): its address unit's state, then "there" and the folder's first
-// entry (a file: its path when not empty), or "missing".
+// window): "unit STATE" (as dstGuardCmd says it), then "there" and the
+// folder's first entry (a file: its path when not empty), or "missing".
+// No pipe after find: its exit status is the command's, so a folder it
+// cannot read is an error, not an empty folder.
 func guardCmd(p SyncParams) string {
 	dir := quote(path.Join(p.Root, p.Folder))
-	test, first := "test -d "+dir, "find "+dir+" -mindepth 1 -maxdepth 1 | head -n 1"
+	test, first := "test -d "+dir, "find "+dir+" -mindepth 1 -maxdepth 1 -print -quit"
 	if p.File {
 		test, first = "test -f "+dir, "find "+dir+" -maxdepth 0 -size +0c"
 	}
-	return isActiveCmd(p.SrcUnit) + "; if " + test + "; then echo there; " + first + "; else echo missing; fi"
+	return `printf 'unit %s\n' "$(` + isActiveCmd(p.SrcUnit) + `)"; if ` + test + "; then echo there; " + first + "; else echo missing; fi"
 }
 
 // guard returns an error wrapping ErrRefused when the source must not be
@@ -312,7 +314,11 @@ func (s *syncStep) guard(ctx context.Context, env *Env) error {
 		return err
 	}
 	lines := strings.SplitN(res.Stdout, "\n", 3)
-	state, _, perr := parseActive(lines[0])
+	unit, ok := strings.CutPrefix(lines[0], "unit ")
+	if !ok {
+		return fmt.Errorf("%s: %s: unexpected answer %q", p.Src, cmd, clip(res.Stdout))
+	}
+	state, _, perr := parseActive(unit)
 	if perr != nil {
 		return fmt.Errorf("%s: %s: %w", p.Src, cmd, perr)
 	}

@@ -249,7 +249,7 @@ func TestSyncDescribe(t *testing.T) {
 	d := Sync("redirect/final-sync/raw", p).Describe()
 	e := ` -e 'ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes' -- /nbhosting/raw/ root@thermals.inria.fr:/nbhosting/raw/`
 	want := []string{
-		"systemctl is-active -- nbhosting-addr; if test -d /nbhosting/raw; then echo there; find /nbhosting/raw -mindepth 1 -maxdepth 1 | head -n 1; else echo missing; fi",
+		`printf 'unit %s\n' "$(systemctl is-active -- nbhosting-addr)"; if test -d /nbhosting/raw; then echo there; find /nbhosting/raw -mindepth 1 -maxdepth 1 -print -quit; else echo missing; fi`,
 		"rsync -a --delete --protect-args --max-delete=-1" + e,
 		"rsync -a --delete --protect-args --max-delete=1000" + e,
 		`printf 'unit %s\n' "$(systemctl is-active -- nbhosting-addr)"; ` +
@@ -268,8 +268,8 @@ func TestSyncDescribe(t *testing.T) {
 func TestSyncSSHFailureHint(t *testing.T) {
 	f := &fakeRunner{script: func(cmd string) reply {
 		switch {
-		case strings.HasPrefix(cmd, "systemctl"):
-			return reply{out: "active\nthere\n/nbhosting/students/alice\n"}
+		case strings.HasPrefix(cmd, "printf 'unit %s"):
+			return reply{out: "unit active\nthere\n/nbhosting/students/alice\n"}
 		case strings.HasPrefix(cmd, "rsync"):
 			return reply{errout: "Host key verification failed.\nrsync error: unexplained error (code 255)\n", exit: 255}
 		}
@@ -363,11 +363,13 @@ func TestSyncGuardAnswers(t *testing.T) {
 		want string
 		kind error
 	}{
-		{"wrong direction", reply{out: "inactive\nthere\n/nbhosting/students/a\n"}, "it does not hold production", ErrRefused},
-		{"missing", reply{out: "active\nmissing\n"}, "/nbhosting/students does not exist there", ErrRefused},
-		{"empty", reply{out: "active\nthere\n\n"}, "is empty there", ErrRefused},
-		{"cut short", reply{out: "active\n"}, `unexpected answer "active\n"`, nil},
-		{"unreadable", reply{out: "active\nthere\n\n", errout: "find: '/nbhosting/students': Permission denied\n", exit: 1}, "Permission denied", nil},
+		{"wrong direction", reply{out: "unit inactive\nthere\n/nbhosting/students/a\n"}, "it does not hold production", ErrRefused},
+		{"missing", reply{out: "unit active\nmissing\n"}, "/nbhosting/students does not exist there", ErrRefused},
+		{"empty", reply{out: "unit active\nthere\n"}, "is empty there", ErrRefused},
+		{"no systemctl answer", reply{out: "unit \nthere\n/nbhosting/students/a\n"}, `unexpected answer from systemctl is-active: ""`, nil},
+		{"cut short", reply{out: "unit active\n"}, `unexpected answer "unit active\n"`, nil},
+		{"not ours", reply{out: "active\nthere\n"}, `unexpected answer "active\nthere\n"`, nil},
+		{"unreadable", unreadableGuard(t), "Permission denied", nil},
 	} {
 		f := &fakeRunner{script: func(string) reply { return tc.r }}
 		te := newEnv(map[string]boxes.Runner{"thurst": f})
@@ -379,4 +381,44 @@ func TestSyncGuardAnswers(t *testing.T) {
 			t.Errorf("%s: sent %q, want the guard alone", tc.name, s)
 		}
 	}
+}
+
+// unreadableGuard runs the guard's real command with sh over a folder its
+// user cannot list (as nobody when the test runs as root, who reads
+// anything), systemctl stubbed, and returns what it answered.
+func unreadableGuard(t *testing.T) reply {
+	t.Helper()
+	top := t.TempDir()
+	root, stubs := filepath.Join(top, "nbhosting"), filepath.Join(top, "bin")
+	mustWrite(t, filepath.Join(root, "students", "alice"), "a")
+	mustWrite(t, filepath.Join(stubs, "systemctl"), "#!/bin/sh\necho active\n")
+	for _, c := range []struct {
+		path string
+		mode os.FileMode
+	}{{filepath.Dir(top), 0o755}, {top, 0o755}, {root, 0o755}, {stubs, 0o755}, {filepath.Join(stubs, "systemctl"), 0o755}, {filepath.Join(root, "students"), 0o000}} {
+		if err := os.Chmod(c.path, c.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { os.Chmod(filepath.Join(root, "students"), 0o755) })
+	cmd := guardCmd(SyncParams{Folder: "students", Root: root, SrcUnit: "nbhosting-addr"})
+	argv := []string{"sh", "-c", cmd}
+	if os.Geteuid() == 0 {
+		argv = append([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}, argv...)
+	}
+	c := exec.Command(argv[0], argv[1:]...)
+	c.Env = []string{"PATH=" + stubs + ":/usr/bin:/bin"}
+	var out, errout strings.Builder
+	c.Stdout, c.Stderr = &out, &errout
+	err := c.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%q: %v", argv, err)
+	}
+	if code == 0 || !strings.HasPrefix(out.String(), "unit active\nthere\n") {
+		t.Fatalf("the guard over an unreadable folder: exit %d, %q, %q", code, out.String(), errout.String())
+	}
+	return reply{out: out.String(), errout: errout.String(), exit: code}
 }

@@ -157,9 +157,9 @@ func TestCheckThroughTheAddressMovesBack(t *testing.T) {
 }
 
 // Issue 13, item 2: an address unit whose stop leaves the address on
-// thurst makes redirect refuse before thermals takes it, naming thurst;
+// thurst makes redirect halt before thermals takes it, naming thurst;
 // with the unit fixed and the address removed, resume completes.
-func TestAddressLeftBehindIsRefused(t *testing.T) {
+func TestAddressLeftBehindHalts(t *testing.T) {
 	h := movesLab(t)
 	const dropIn = "/etc/systemd/system/nbhosting-addr.service.d/leave.conf"
 	h.Sh(lab.Thurst, "mkdir -p "+dropIn[:strings.LastIndex(dropIn, "/")]+" && printf '[Service]\\nExecStop=\\nExecStop=/bin/true\\n' > "+dropIn+" && systemctl daemon-reload")
