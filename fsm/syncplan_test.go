@@ -7,6 +7,7 @@ import (
 
 	"boxswap/boxes"
 	"boxswap/state"
+	"boxswap/steps"
 )
 
 // data.files: each file is its own sync step in both moves, synced as a
@@ -22,15 +23,8 @@ func TestMovesSyncTheDataFiles(t *testing.T) {
 		before(t, ids, e+"/sync/raw", e+"/sync/db.sqlite3")
 		before(t, ids, e+"/sync/db.sqlite3", e+"/install/"+map[Event]string{Redirect: "thermals", SwitchBack: "thurst"}[ev])
 		before(t, ids, e+"/final-sync/raw", e+"/final-sync/db.sqlite3")
-		st, err := Steps(cfg, state.Meta{From: 27, To: 29}, ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range st {
+		for _, s := range syncSteps(t, cfg, ev) {
 			cmds := strings.Join(s.Describe().Commands, "\n")
-			if !strings.Contains(s.ID(), "sync/") {
-				continue
-			}
 			if !strings.Contains(cmds, "'--exclude=.~*'") {
 				t.Errorf("%s: no exclude:\n%s", s.ID(), cmds)
 			}
@@ -66,16 +60,7 @@ func TestSyncGuardLooksForTheAliasWithoutAnAddress(t *testing.T) {
 	prod.Address = ""
 	cfg.Functions[boxes.Production] = prod
 	cfg.Data.MinSourceFraction = 0.25
-	st, err := Steps(cfg, state.Meta{From: 27, To: 29}, Redirect)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, s := range st {
-		if !strings.Contains(s.ID(), "sync/") {
-			continue
-		}
-		n++
+	for _, s := range syncSteps(t, cfg, Redirect) {
 		d := s.Describe()
 		if cmds := strings.Join(d.Commands, "\n"); !strings.Contains(cmds, "getent ahosts -- "+prod.Alias+" ") {
 			t.Errorf("%s: the destination's guard does not look for %s:\n%s", s.ID(), prod.Alias, cmds)
@@ -84,7 +69,24 @@ func TestSyncGuardLooksForTheAliasWithoutAnAddress(t *testing.T) {
 			t.Errorf("%s: plan does not say data.min_source_fraction: %s", s.ID(), d.Text)
 		}
 	}
-	if n == 0 {
-		t.Fatal("redirect has no sync step")
+}
+
+// syncSteps are the sync and final-sync steps of event's plan (from 27 to
+// 29); a plan without any fails the test.
+func syncSteps(t *testing.T, cfg *boxes.Config, event Event) []steps.Step {
+	t.Helper()
+	st, err := Steps(cfg, state.Meta{From: 27, To: 29}, event)
+	if err != nil {
+		t.Fatal(err)
 	}
+	var out []steps.Step
+	for _, s := range st {
+		if strings.Contains(s.ID(), "sync/") {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s has no sync step", event)
+	}
+	return out
 }

@@ -319,24 +319,16 @@ func TestRedirectSyncsStartFromTheLastBackup(t *testing.T) {
 		event Event
 		want  bool
 	}{{Redirect, true}, {SwitchBack, false}} {
-		st, err := Steps(cfg, state.Meta{From: 27, To: 29}, tc.event)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, s := range st {
-			if !strings.Contains(s.ID(), "sync/") {
-				continue
-			}
-			n++
+		syncs := syncSteps(t, cfg, tc.event)
+		for _, s := range syncs {
 			cmds := strings.Join(s.Describe().Commands, "\n")
 			folder := s.ID()[strings.LastIndex(s.ID(), "/")+1:]
 			if got := strings.Contains(cmds, "'--copy-dest=../"+folder+".prod'"); got != tc.want {
 				t.Errorf("%s: basis %v, want %v:\n%s", s.ID(), got, tc.want, cmds)
 			}
 		}
-		if n != 4 {
-			t.Fatalf("%s: %d syncs, want 4", tc.event, n)
+		if len(syncs) != 4 {
+			t.Fatalf("%s: %d syncs, want 4", tc.event, len(syncs))
 		}
 	}
 	cfg.Data.BackupSuffix = ""
