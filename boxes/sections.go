@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"boxswap/internal/safefile"
 )
 
 func (l *loader) newer(root *yaml.Node) bool {
@@ -378,10 +380,11 @@ func (l *loader) ssh(top *mapping) SSH {
 	for _, kv := range []struct {
 		key, def string
 		dst      *string
+		in       safefile.Input
 	}{
-		{"known_hosts", "~/.ssh/known_hosts", &s.KnownHosts},
-		{"identity", "", &s.Identity},
-		{"config", "", &s.Config},
+		{"known_hosts", "~/.ssh/known_hosts", &s.KnownHosts, KnownHostsInput},
+		{"identity", "", &s.Identity, SmallInput},
+		{"config", "", &s.Config, SmallInput},
 	} {
 		v, ok := l.str(m, kv.key, "", checkLocalPath)
 		if !ok && m.get(kv.key) != nil {
@@ -398,6 +401,7 @@ func (l *loader) ssh(top *mapping) SSH {
 			l.add(l.line(m.at(kv.key)), "write an absolute path", "ssh.%s: %v", kv.key, err)
 			continue
 		}
+		l.localFile(m, kv.key, v, p, kv.in)
 		*kv.dst = p
 	}
 	if v, ok := l.duration(m, "connect_timeout", "15s"); ok {

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"os"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"boxswap/internal/safefile"
 )
 
 // keys are the signers one dial offers: the agent's first, then the
@@ -60,7 +61,7 @@ func loadKeys(sock string, ep Endpoint) (*keys, error) {
 		}
 	}
 	for _, path := range ep.Identities {
-		b, err := os.ReadFile(path)
+		b, err := safefile.ReadInput(path, SmallInput)
 		if errors.Is(err, fs.ErrNotExist) {
 			k.notes = append(k.notes, path+" (not found)")
 			continue

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/kevinburke/ssh_config"
+
+	"boxswap/internal/safefile"
 )
 
 // Endpoint is where and as whom a box is reached, after ~/.ssh/config.
@@ -66,7 +68,7 @@ func loadSSHConfig(path string) (f *sshConfigFile, err error) {
 		return nil, nil
 	}
 	path = expandHome(path)
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadInput(path, SmallInput)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
 	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
+
+	"boxswap/internal/safefile"
 )
 
 var (
@@ -109,6 +111,11 @@ func loadKnownHosts(file string) (*hostKeys, error) {
 	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("known_hosts %s does not exist: create it with the boxes' keys (ssh-keyscan HOST >> %s, after checking the fingerprints out of band) or set ssh.known_hosts in boxes.yaml: %w",
 			file, Quote(file), err)
+	}
+	// The reader below takes a name: the file is checked first, so that
+	// a device or a FIFO is not read without end.
+	if err := safefile.CheckInput(file, KnownHostsInput); err != nil {
+		return nil, fmt.Errorf("known_hosts: %w", err)
 	}
 	db, err := knownhosts.NewDB(file)
 	if err != nil {

@@ -3,6 +3,8 @@ package boxes
 import (
 	"strings"
 	"time"
+
+	"boxswap/internal/safefile"
 )
 
 // State says where the state is kept when it is not the default bbolt file
@@ -47,7 +49,8 @@ func (l *loader) state(top *mapping) State {
 	for _, kv := range []struct {
 		key string
 		dst *string
-	}{{"ca", &s.CA}, {"cert", &s.Cert}, {"key", &s.Key}, {"password_file", &s.PasswordFile}} {
+		in  safefile.Input
+	}{{"ca", &s.CA, SmallInput}, {"cert", &s.Cert, SmallInput}, {"key", &s.Key, SmallInput}, {"password_file", &s.PasswordFile, SecretInput}} {
 		v, ok := l.str(m, kv.key, "", checkLocalPath)
 		if !ok || v == "" {
 			continue
@@ -57,6 +60,7 @@ func (l *loader) state(top *mapping) State {
 			l.add(l.line(m.at(kv.key)), "write an absolute path", "state.%s: %v", kv.key, err)
 			continue
 		}
+		l.localFile(m, kv.key, v, p, kv.in)
 		*kv.dst = p
 	}
 	s.User, _ = l.str(m, "user", "", nil)

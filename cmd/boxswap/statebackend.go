@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"boxswap/boxes"
 	"boxswap/internal/safefile"
 	"boxswap/state"
 	"boxswap/state/etcdstate"
@@ -78,18 +80,20 @@ func (g *globalOptions) openEtcd(u string) (*etcdstate.Store, error) {
 		c := g.cfg.State
 		y = etcdOptions{CA: c.CA, Cert: c.Cert, Key: c.Key, User: c.User, PasswordFile: c.PasswordFile, Lease: c.Lease}
 	}
-	pick := func(flag, env, yaml string) string {
-		if flag != "" {
-			return flag
+	// pick also says where the value came from, for the errors that name
+	// a file.
+	pick := func(flag, env, key, yaml string) (string, string) {
+		switch {
+		case flag != "":
+			return flag, "--etcd-" + key
+		case os.Getenv(env) != "":
+			return os.Getenv(env), env
 		}
-		if v := os.Getenv(env); v != "" {
-			return v
-		}
-		return yaml
+		return yaml, "state." + strings.ReplaceAll(key, "-", "_") + " in " + g.Config
 	}
 	o := etcdstate.Options{Endpoints: eps, Prefix: prefix, Who: state.Me()}
-	o.Username = pick(g.EtcdOpts.User, "BOXSWAP_ETCD_USER", y.User)
-	o.Password, err = password(pick(g.EtcdOpts.PasswordFile, "BOXSWAP_ETCD_PASSWORD_FILE", y.PasswordFile))
+	o.Username, _ = pick(g.EtcdOpts.User, "BOXSWAP_ETCD_USER", "user", y.User)
+	o.Password, err = password(pick(g.EtcdOpts.PasswordFile, "BOXSWAP_ETCD_PASSWORD_FILE", "password-file", y.PasswordFile))
 	if err != nil {
 		return nil, err
 	}
@@ -110,59 +114,90 @@ func (g *globalOptions) openEtcd(u string) (*etcdstate.Store, error) {
 		lease = y.Lease
 	}
 	o.TTL = int((lease + time.Second - 1) / time.Second)
-	o.TLS, err = tlsConfig(pick(g.EtcdOpts.CA, "BOXSWAP_ETCD_CA", y.CA),
-		pick(g.EtcdOpts.Cert, "BOXSWAP_ETCD_CERT", y.Cert), pick(g.EtcdOpts.Key, "BOXSWAP_ETCD_KEY", y.Key))
+	ca, caFrom := pick(g.EtcdOpts.CA, "BOXSWAP_ETCD_CA", "ca", y.CA)
+	cert, certFrom := pick(g.EtcdOpts.Cert, "BOXSWAP_ETCD_CERT", "cert", y.Cert)
+	key, keyFrom := pick(g.EtcdOpts.Key, "BOXSWAP_ETCD_KEY", "key", y.Key)
+	o.TLS, err = tlsConfig(namedFile{ca, caFrom}, namedFile{cert, certFrom}, namedFile{key, keyFrom})
 	if err != nil {
 		return nil, err
 	}
 	return etcdstate.Open(o)
 }
 
-// password is BOXSWAP_ETCD_PASSWORD, or the first line of file.
-func password(file string) (string, error) {
+// namedFile is a file the operator named, and where (a flag, a variable,
+// boxes.yaml's key), for the errors.
+type namedFile struct{ path, from string }
+
+// read reads the file within in's bounds. A file boxswap will not read (a
+// device, a folder, a FIFO but for a secret, too large) or cannot read is
+// a usage error naming the file and where it was given.
+func (f namedFile) read(what string, in safefile.Input) ([]byte, error) {
+	data, err := safefile.ReadInput(f.path, in)
+	kinds := "a regular file (a link to one is fine)"
+	if in.Pipe {
+		kinds = "a regular file or a pipe (a link to one is fine)"
+	}
+	switch {
+	case errors.Is(err, safefile.ErrBadInput):
+		return nil, withHint(usagef("%s (%s): %v", what, f.from, err), "name "+kinds+", at most "+safefile.Size(in.Max))
+	case err != nil:
+		return nil, withHint(usagef("%s (%s): %v", what, f.from, err), "check the path and its permissions")
+	}
+	return data, nil
+}
+
+// password is BOXSWAP_ETCD_PASSWORD, or the first line of file (a regular
+// file or a pipe: --etcd-password-file <(pass show etcd)).
+func password(file, from string) (string, error) {
 	if v := os.Getenv("BOXSWAP_ETCD_PASSWORD"); v != "" {
 		return v, nil
 	}
 	if file == "" {
 		return "", nil
 	}
-	f, err := safefile.Open(file, os.O_RDONLY)
+	data, err := namedFile{file, from}.read("etcd password file", boxes.SecretInput)
 	if err != nil {
-		return "", fmt.Errorf("etcd password file: %w", err)
+		return "", err
 	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	n, err := f.Read(buf)
-	if err != nil {
-		return "", fmt.Errorf("etcd password file %s: %w", file, err)
+	line, _, _ := strings.Cut(string(data), "\n")
+	if line = strings.TrimRight(line, "\r"); line == "" {
+		return "", withHint(usagef("etcd password file %s (%s) is empty", file, from),
+			"write the password on its first line, or set BOXSWAP_ETCD_PASSWORD")
 	}
-	line, _, _ := strings.Cut(string(buf[:n]), "\n")
-	return strings.TrimRight(line, "\r"), nil
+	return line, nil
 }
 
 // tlsConfig is the client's TLS: none without a CA or certificate.
-func tlsConfig(ca, cert, key string) (*tls.Config, error) {
-	if ca == "" && cert == "" && key == "" {
+func tlsConfig(ca, cert, key namedFile) (*tls.Config, error) {
+	if ca.path == "" && cert.path == "" && key.path == "" {
 		return nil, nil
 	}
-	if (cert == "") != (key == "") {
+	if (cert.path == "") != (key.path == "") {
 		return nil, usagef("etcd state: a client certificate needs its key, and a key its certificate (--etcd-cert, --etcd-key)")
 	}
 	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ca != "" {
-		pem, err := os.ReadFile(ca)
+	if ca.path != "" {
+		pem, err := ca.read("etcd CA", boxes.SmallInput)
 		if err != nil {
-			return nil, fmt.Errorf("etcd CA: %w", err)
+			return nil, err
 		}
 		c.RootCAs = x509.NewCertPool()
 		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("etcd CA %s: no PEM certificate in it", ca)
+			return nil, fmt.Errorf("etcd CA %s: no PEM certificate in it", ca.path)
 		}
 	}
-	if cert != "" {
-		pair, err := tls.LoadX509KeyPair(cert, key)
+	if cert.path != "" {
+		certPEM, err := cert.read("etcd client certificate", boxes.SmallInput)
 		if err != nil {
-			return nil, fmt.Errorf("etcd client certificate %s: %w", cert, err)
+			return nil, err
+		}
+		keyPEM, err := key.read("etcd client key", boxes.SmallInput)
+		if err != nil {
+			return nil, err
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("etcd client certificate %s: %w", cert.path, err)
 		}
 		c.Certificates = []tls.Certificate{pair}
 	}
