@@ -130,7 +130,7 @@ func checkContainers(s string) (string, string) {
 
 // checkURLPath accepts the path (and query) of a URL on the site.
 func checkURLPath(s string) (string, string) {
-	if !strings.HasPrefix(s, "/") || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == '#' || hidden(r) }) {
+	if !strings.HasPrefix(s, "/") || len(s) > maxURL || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == '#' || hidden(r) }) {
 		return "is not a URL path", "write the path of a page on the site, starting with /, like /hub/login"
 	}
 	return "", ""

@@ -92,7 +92,7 @@ func (w Webhook) Wants(kind NotifyKind) bool {
 type Box struct {
 	Name     string `yaml:"name"`
 	Host     string `yaml:"host"`
-	Port     int    `yaml:"port"` // default 22
+	Port     Port   `yaml:"port"` // default 22; decimal (Port)
 	User     string `yaml:"user"` // default root
 	Function string `yaml:"function"`
 	// Line is where the box is declared in File, for error messages.

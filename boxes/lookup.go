@@ -43,5 +43,5 @@ func (c *Config) Other(name string) (Box, bool) {
 
 // Addr is host:port for dialing, with brackets around an IPv6 address.
 func (b Box) Addr() string {
-	return net.JoinHostPort(b.Host, strconv.Itoa(b.Port))
+	return net.JoinHostPort(b.Host, strconv.Itoa(b.Port.Int()))
 }

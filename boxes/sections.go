@@ -61,9 +61,10 @@ func (l *loader) boxes(top *mapping) []Box {
 		if v, ok := l.str(m, "host", "add host: the box's own DNS name or address", checkHost); ok {
 			b.Host = v
 		}
-		if v, ok := l.integer(m, "port", ""); ok {
-			if v < 1 || v > 65535 {
-				l.add(l.line(m.at("port")), "write a TCP port between 1 and 65535, usually 22", "%s: port %d is out of range", m.path, v)
+		if n := l.scalar(m, "port", "", "write a whole number without quotes", "!!int"); n != nil {
+			// Port's own reading, as yaml.v3 would decode it: decimal.
+			if v, err := ParsePort(n.Value); err != nil {
+				l.add(n.Line, "write a TCP port between 1 and 65535 in decimal, usually 22", "%s: %v", m.path, err)
 			} else {
 				b.Port = v
 			}

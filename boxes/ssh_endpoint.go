@@ -122,7 +122,7 @@ func expandTokens(s string, ep Endpoint) string {
 
 // resolve applies the ssh config to a box (see Endpoint for the rules).
 func resolveEndpoint(box Box, identity string, sc *sshConfigFile) (Endpoint, error) {
-	ep := Endpoint{Box: box.Name, Alias: box.Host, Host: box.Host, Port: box.Port, User: box.User}
+	ep := Endpoint{Box: box.Name, Alias: box.Host, Host: box.Host, Port: box.Port.Int(), User: box.User}
 	if hn := sc.get(box.Host, "HostName"); hn != "" {
 		ep.Host = strings.ReplaceAll(hn, "%h", box.Host)
 	}

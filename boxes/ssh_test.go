@@ -41,7 +41,7 @@ func newLab(t *testing.T, srv *sshtest.Server) *lab {
 	l.cfg = &Config{
 		File: filepath.Join(dir, "boxes.yaml"),
 		Boxes: []Box{
-			{Name: "thermals", Host: srv.Host(), Port: srv.Port(), User: "root", Function: Development},
+			{Name: "thermals", Host: srv.Host(), Port: Port(srv.Port()), User: "root", Function: Development},
 		},
 		SSH: SSH{
 			KnownHosts:     l.knownHosts,
@@ -307,7 +307,7 @@ func TestUnreachableClosedPort(t *testing.T) {
 	ln.Close()
 	srv := sshtest.New(t)
 	l := newLab(t, srv)
-	l.cfg.Boxes[0].Port = port
+	l.cfg.Boxes[0].Port = Port(port)
 	_, err = runner(t, l.dialer(t), "thermals").Run(testCtx(t), "true", nil, nil)
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("err %v, want ErrUnreachable", err)
@@ -350,7 +350,7 @@ func TestHandshakeTimeout(t *testing.T) {
 	})
 	srv := sshtest.New(t)
 	l := newLab(t, srv)
-	l.cfg.Boxes[0].Port = ln.Addr().(*net.TCPAddr).Port
+	l.cfg.Boxes[0].Port = Port(ln.Addr().(*net.TCPAddr).Port)
 	l.cfg.SSH.ConnectTimeout = 50 * time.Millisecond
 	_, err = runner(t, l.dialer(t), "thermals").Run(testCtx(t), "true", nil, nil)
 	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "connect_timeout") {
@@ -730,7 +730,7 @@ func TestTwoBoxesConcurrently(t *testing.T) {
 	l := newLab(t, a)
 	b.Authorize(a.ClientSigner().PublicKey())
 	appendLine(t, l.knownHosts, b.HostKeyLine(""))
-	l.cfg.Boxes = append(l.cfg.Boxes, Box{Name: "thurst", Host: b.Host(), Port: b.Port(), User: "root", Function: Production})
+	l.cfg.Boxes = append(l.cfg.Boxes, Box{Name: "thurst", Host: b.Host(), Port: Port(b.Port()), User: "root", Function: Production})
 	d := l.dialer(t)
 	ctx := testCtx(t)
 	var wg sync.WaitGroup

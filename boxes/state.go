@@ -63,7 +63,7 @@ func (l *loader) state(top *mapping) State {
 		l.localFile(m, kv.key, v, p, kv.in)
 		*kv.dst = p
 	}
-	s.User, _ = l.str(m, "user", "", nil)
+	s.User, _ = l.str(m, "user", "", checkEtcdUser)
 	if (s.Cert == "") != (s.Key == "") {
 		l.add(l.line("state"), "give both cert and key, or neither", "state: a client certificate needs its key, and a key its certificate")
 	}
@@ -77,8 +77,19 @@ func (l *loader) state(top *mapping) State {
 	return s
 }
 
+// checkEtcdUser keeps an etcd user name on one line.
+func checkEtcdUser(s string) (string, string) {
+	if len(s) > 255 || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || hidden(r) }) {
+		return "is not an etcd user name", "write the user name alone, on one line, like boxswap"
+	}
+	return "", ""
+}
+
 // checkStateURL accepts etcd://HOST:PORT[,…]/PREFIX without credentials.
 func checkStateURL(s string) (string, string) {
+	if len(s) > maxURL || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || hidden(r) }) {
+		return "is not an etcd URL", "write etcd://HOST:PORT[,HOST:PORT…]/PREFIX on one line, without spaces"
+	}
 	rest, ok := strings.CutPrefix(s, "etcd://")
 	switch hosts, prefix, _ := strings.Cut(rest, "/"); {
 	case !ok:

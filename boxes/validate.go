@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"unicode"
 )
 
 // The checks below keep every value that is not a command a plain word for
@@ -60,7 +59,7 @@ func checkPip(s string) (string, string) {
 // checkOption accepts one word of the package manager's command line;
 // it reaches the shell quoted.
 func checkOption(s string) (string, string) {
-	if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || hidden(r) }) {
+	if s == "" || len(s) > 4096 || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || hidden(r) }) {
 		return "is not one command-line word", "write each option as its own list item, like options: [--allowerasing]"
 	}
 	return "", ""
@@ -141,12 +140,20 @@ func checkSetting(s string) (string, string) {
 	if strings.ContainsFunc(s, hidden) {
 		return "holds a newline or another control character", "write the value on one line"
 	}
+	if len(s) > 4096 {
+		return "is longer than 4096 bytes", "write a value of one settings line"
+	}
 	return "", ""
 }
+
+// maxPath is PATH_MAX, for the paths on a box and on the operator's machine.
+const maxPath = 4096
 
 // checkRemotePath accepts an absolute, clean path on a box.
 func checkRemotePath(s string) (string, string) {
 	switch {
+	case len(s) > maxPath:
+		return "is longer than a path can be (4096 bytes)", "write the path of a file or folder on the box"
 	case !strings.HasPrefix(s, "/"):
 		return "is not an absolute path", "write a path starting with /"
 	case !onlyChars(s, shellSafe):
@@ -194,7 +201,7 @@ func checkExclude(s string) (string, string) {
 	switch {
 	case strings.TrimSpace(s) == "":
 		return "is empty", hint
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+	case strings.ContainsFunc(s, hidden):
 		return "holds a newline or another control character", hint
 	case s == "!" || strings.HasPrefix(s, "- ") || strings.HasPrefix(s, "+ "):
 		return "is an rsync filter rule, not a pattern", hint
@@ -207,6 +214,8 @@ func checkExclude(s string) (string, string) {
 func checkSuffix(s string) (string, string) {
 	hint := "write a suffix like .prod, or \"\" to keep no backup"
 	switch {
+	case len(s) > 255:
+		return "is longer than a file name can be (255 bytes)", hint
 	case strings.Contains(s, "/"):
 		return "holds a /", hint
 	case strings.Trim(s, ".") == "":
@@ -261,6 +270,9 @@ func hidden(r rune) bool { return text.Hidden(r) }
 func checkLocalPath(s string) (string, string) {
 	if strings.ContainsFunc(s, hidden) {
 		return "holds a newline or another control character", "write the path on one line"
+	}
+	if len(s) > maxPath {
+		return "is longer than a path can be (4096 bytes)", "write the path of a file on this machine"
 	}
 	return "", ""
 }
@@ -482,12 +494,18 @@ func count(n int) string {
 	return fmt.Sprint(n)
 }
 
+// maxURL bounds a URL in boxes.yaml, as browsers and servers do.
+const maxURL = 2048
+
 // checkWebhookURL accepts an absolute http or https URL with a host: a
 // notice must go where the operator meant, never to a file or a command.
 func checkWebhookURL(s string) (string, string) {
 	hint := "write an address like https://chat.example.org/hooks/boxswap"
-	if strings.ContainsFunc(s, unicode.IsControl) || strings.ContainsAny(s, " ") {
+	if strings.ContainsFunc(s, hidden) || strings.ContainsAny(s, " ") {
 		return "holds spaces or control characters", hint
+	}
+	if len(s) > maxURL {
+		return "is longer than 2048 bytes", hint
 	}
 	u, err := url.Parse(s)
 	switch {

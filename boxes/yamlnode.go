@@ -260,7 +260,16 @@ func (l *loader) str(m *mapping, key, need string, check checker) (string, bool)
 // checker says what is wrong with a value ("" if nothing) and what to do.
 type checker func(string) (msg, hint string)
 
+// maxText bounds every text value of boxes.yaml, commands included; the
+// checkers bound each kind of value more tightly where it has a limit of
+// its own (a path, a file name, a URL).
+const maxText = 64 << 10
+
 func (l *loader) check(n *yaml.Node, path, v string, check checker) bool {
+	if len(v) > maxText {
+		l.add(n.Line, "check what the value holds; boxes.yaml values are at most 64 KiB", "%s: is %d bytes long", path, len(v))
+		return false
+	}
 	if check == nil {
 		return true
 	}

@@ -53,7 +53,7 @@ func (p planner) syncParams(src, dst boxes.Box, e dataEntry, final, dropDev bool
 		basis = e.name + c.Data.BackupSuffix
 	}
 	return steps.SyncParams{
-		Src: src.Name, Dst: dst.Name, DstHost: dst.Host, DstPort: dst.Port, DstUser: dst.User,
+		Src: src.Name, Dst: dst.Name, DstHost: dst.Host, DstPort: dst.Port.Int(), DstUser: dst.User,
 		Root: c.Data.Root, Folder: e.name, File: e.file, SrcUnit: p.unit(boxes.Production), Function: boxes.Production,
 		MaxDelete: c.Data.MaxDelete, Final: final, Passes: passes, Mux: true, Basis: basis,
 		Exclude: c.Data.Exclude, Address: addr,

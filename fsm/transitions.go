@@ -140,7 +140,7 @@ func (p planner) develBranch(box, other boxes.Box, devHolds bool) []steps.Step {
 		return []steps.Step{steps.BranchAt(p.id("devel-branch"), bp)}
 	}
 	bp.Start, bp.StartFact = "", codeFact(other)
-	bp.From = steps.Remote{Host: other.Host, User: other.User, Port: other.Port, Checkout: c.App.Checkout}
+	bp.From = steps.Remote{Host: other.Host, User: other.User, Port: other.Port.Int(), Checkout: c.App.Checkout}
 	return []steps.Step{
 		steps.RecordHead(p.id("record-code", other.Name), other.Name, c.App.Checkout, codeFact(other)),
 		steps.BranchAt(p.id("devel-branch"), bp),

@@ -170,7 +170,7 @@ func summarize(cfg *boxes.Config, statePath string) configSummary {
 		Method: cfg.Upgrade.Method, Names: [2]string{cfg.Upgrade.Short(cfg.Upgrade.From), cfg.Upgrade.Short(cfg.Upgrade.To)},
 		Root: cfg.Data.Root, Folders: cfg.Data.Folders}
 	for _, b := range cfg.Boxes {
-		s.Boxes = append(s.Boxes, boxRef{Name: b.Name, Host: b.Host, Port: b.Port, User: b.User, Function: b.Function})
+		s.Boxes = append(s.Boxes, boxRef{Name: b.Name, Host: b.Host, Port: b.Port.Int(), User: b.User, Function: b.Function})
 	}
 	for _, h := range cfg.Hooks {
 		s.Hooks += len(h.Before) + len(h.After) + len(h.At)

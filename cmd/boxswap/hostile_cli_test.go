@@ -114,11 +114,15 @@ func checkWords(t *testing.T, what, stderr, want string) {
 	}
 }
 
+// shippedBoxes is the shipped boxes.yaml, found before a test changes
+// its folder.
+var shippedBoxes, _ = filepath.Abs(filepath.Join("..", "..", "boxes.yaml"))
+
 // labFiles writes lab.yaml (the shipped pair on loopback, edited by edit)
 // and its empty SSH files into dir.
 func labFiles(t *testing.T, dir string, edit func(string) string) string {
 	t.Helper()
-	shipped, err := os.ReadFile(filepath.Join("..", "..", "boxes.yaml"))
+	shipped, err := os.ReadFile(shippedBoxes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,4 +325,107 @@ func TestHostileCLIInputLinkToFileIsRead(t *testing.T) {
 	if code, _, stderr := cappedRun(t, dir, nil, "-c", cfg, "check", "--offline"); code != 0 {
 		t.Errorf("exit %d\n%s", code, stderr)
 	}
+}
+
+// editLab is one hostile edit of lab.yaml: the field it names, and the
+// edit, which puts v in that field.
+type editLab struct {
+	field string
+	edit  func(lab, v string) string
+}
+
+// replaceOnce is an edit replacing old (which must be in lab.yaml).
+func replaceOnce(old, tmpl string) func(lab, v string) string {
+	return func(lab, v string) string {
+		if !strings.Contains(lab, old) {
+			panic("lab.yaml holds no " + old)
+		}
+		return strings.Replace(lab, old, strings.ReplaceAll(tmpl, "V", v), 1)
+	}
+}
+
+// appendLab is an edit adding a section at the end of lab.yaml.
+func appendLab(tmpl string) func(lab, v string) string {
+	return func(lab, v string) string { return lab + "\n" + strings.ReplaceAll(tmpl, "V", v) }
+}
+
+// TestHostileCLIPorts (class D, ports) writes a box's port in every form
+// that is not plain decimal: each is refused at its line by check
+// --offline (exit 2), never read as octal or hex. Before, port: 022 was
+// read as 18.
+func TestHostileCLIPorts(t *testing.T) {
+	refused := 0
+	for _, port := range []string{"022", "0022", "01", "0x16", "0o26", "+22", "0", "65536", "-22", "22.0", `"22"`, "2_2", "1e3"} {
+		dir := t.TempDir()
+		labFiles(t, dir, func(lab string) string { return strings.Replace(lab, "port: 1\n", "port: "+port+"\n", 1) })
+		t.Chdir(dir)
+		code, _, stderr := runCLI(t, "-c", "lab.yaml", "check", "--offline")
+		if code != exitUsage {
+			t.Errorf("port: %s: exit %d, want %d\n%s", port, code, exitUsage, stderr)
+			continue
+		}
+		refused++
+		checkWords(t, "port: "+port, stderr, "lab.yaml:8: boxes[0]")
+	}
+	// The control: a plain port passes.
+	dir := t.TempDir()
+	if code, _, stderr := runCLI(t, "-c", labFiles(t, dir, func(lab string) string { return strings.Replace(lab, "port: 1\n", "port: 2222\n", 1) }), "check", "--offline"); code != 0 {
+		t.Errorf("port: 2222: exit %d\n%s", code, stderr)
+	}
+	t.Logf("FIGURE hostile operator, ports: 13 spellings, %d refused", refused)
+}
+
+// textFields are the string fields of boxes.yaml of every kind: one line
+// of text, a path here and on the box, a command, a URL, a pattern, a
+// name; V is the hostile value, in double quotes.
+var textFields = []editLab{
+	{"functions.production.settings.server_name", replaceOnce("server_name: nbhosting.inria.fr", `server_name: "nbhostingVx"`)},
+	{"app.install", replaceOnce("install: cd /root/nbhosting && ./install.sh", `install: "./install.shV"`)},
+	{"app.checkout", replaceOnce("checkout: /root/nbhosting", `checkout: "/root/nbhostingV"`)},
+	{"data.exclude", replaceOnce(`exclude: [".~*"]`, `exclude: [".~*V"]`)},
+	{"data.backup_suffix", replaceOnce("backup_suffix: .prod", `backup_suffix: ".prodV"`)},
+	{"ssh.config", replaceOnce("config: ./ssh_config", `config: "./ssh_configV"`)},
+	{"hooks", replaceOnce("hooks: {}", `hooks: {upgrade-dev: {before: [{name: h, on: production, run: "trueV"}]}}`)},
+	{"notify[0].url", appendLab(`notify: [{url: "https://chat.example.org/hooks/boxswapV"}]`)},
+	{"state.user", appendLab(`state: {url: "etcd://127.0.0.1:1/p", user: "boxswapV", password_file: ./pw}`)},
+	{"state.url", appendLab(`state: {url: "etcd://127.0.0.1:1/pV"}`)},
+	{"upgrade.options", replaceOnce("upgrade:\n", "upgrade:\n  options: [\"--allowerasingV\"]\n")},
+}
+
+// TestHostileCLILinesAndLengths (class D, text) puts a line separator
+// (U+2028, U+2029, U+0085, as YAML escapes) and an over-long value in
+// every kind of text field: each is refused at its line (exit 2), as the
+// field's siblings refuse a newline. Before, the Unicode separators
+// passed in settings values, commands and URLs, and some fields took any
+// length.
+func TestHostileCLILinesAndLengths(t *testing.T) {
+	values := []struct{ name, v string }{
+		{"U+2028", `\L`}, {"U+2029", `\P`}, {"U+0085", `\N`}, {"newline", `\n`},
+		{"70000 bytes", strings.Repeat("a", 70000)},
+	}
+	tried, refused := 0, 0
+	for _, f := range textFields {
+		for _, val := range values {
+			if val.name == "newline" && (f.field == "app.install" || f.field == "hooks") {
+				continue // commands may be scripts of several lines
+			}
+			what := fmt.Sprintf("%s in %s", val.name, f.field)
+			dir := t.TempDir()
+			labFiles(t, dir, func(lab string) string { return f.edit(lab, val.v) })
+			t.Chdir(dir) // the file as an operator names it: -c lab.yaml
+			tried++
+			code, _, stderr := runCLI(t, "-c", "lab.yaml", "check", "--offline")
+			if code != exitUsage {
+				t.Errorf("%s: exit %d, want %d\n%.500s", what, code, exitUsage, stderr)
+				continue
+			}
+			refused++
+			field := f.field
+			if i := strings.IndexAny(field, ".["); i > 0 && f.field == "hooks" {
+				field = field[:i]
+			}
+			checkWords(t, what, stderr, field)
+		}
+	}
+	t.Logf("FIGURE hostile operator, line separators and lengths: %d inputs (%d fields × %d values), %d refused", tried, len(textFields), len(values), refused)
 }

@@ -52,7 +52,7 @@ func sshCommand(to boxes.Box) string {
 	if user == "" {
 		user = "root"
 	}
-	return steps.SSHProbeCommand(to.Host, to.Port, user)
+	return steps.SSHProbeCommand(to.Host, to.Port.Int(), user)
 }
 
 // dataPaths are the data folders under the data root, then their backups

@@ -9,10 +9,12 @@ import (
 )
 
 // Hidden reports a character that acts on a terminal instead of showing:
-// C0 and C1 controls (ESC, CR, NUL), DEL, and the bidi marks, embeddings,
-// overrides and isolates that can reorder a line.
+// C0 and C1 controls (ESC, CR, NUL, NEL), DEL, the Unicode line and
+// paragraph separators (U+2028, U+2029: a line break to some editors and
+// terminals, not to others), and the bidi marks, embeddings, overrides
+// and isolates that can reorder a line.
 func Hidden(r rune) bool {
-	return unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F
+	return unicode.IsControl(r) || r == 0x2028 || r == 0x2029 || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F
 }
 
 // Printable returns s with every Hidden character escaped as Go escapes it

@@ -306,7 +306,7 @@ func singlePass(cfg *boxes.Config, src, dst boxes.Box) []steps.Step {
 	}
 	for _, f := range cfg.Data.Folders {
 		s = append(s, steps.Sync(id("sync/"+f), steps.SyncParams{
-			Src: src.Name, Dst: dst.Name, DstHost: dst.Host, DstPort: dst.Port, DstUser: dst.User,
+			Src: src.Name, Dst: dst.Name, DstHost: dst.Host, DstPort: dst.Port.Int(), DstUser: dst.User,
 			Root: cfg.Data.Root, Folder: f, SrcUnit: prodUnit, Function: boxes.Production, MaxDelete: cfg.Data.MaxDelete,
 		}))
 	}
