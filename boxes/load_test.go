@@ -714,7 +714,7 @@ func TestSameMachineThroughTheSSHConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checkProblems(t, file, []string{file + ":9: \x00boxes[1].host: boxes thurst and thermals are the same machine: thermals-alias is THURST.inria.fr:22 through the ssh config"})
+	checkProblems(t, file, []string{file + ":9: \x00boxes[1].host: thermals-alias is THURST.inria.fr:22 by the ssh config, the machine of box thurst"})
 }
 
 // The data guards' settings: a fraction written as a whole number or a

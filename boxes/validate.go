@@ -105,12 +105,29 @@ func checkHost(s string) (string, string) {
 	if name == "" || len(name) > 253 {
 		return "is not a host name or IP address", hint
 	}
+	if numericName(name) {
+		// 127.000.000.001, 127.1, 2130706433, 0x7f.1: inet_aton reads
+		// these as addresses (leading zeros as octal), Go does not.
+		return "is an IPv4 address in a form that ssh and boxswap read differently", "write it as four decimal numbers without leading zeros, like 127.0.0.1"
+	}
 	for _, label := range strings.Split(name, ".") {
 		if len(label) > 63 || !labelRe.MatchString(label) {
 			return "is not a host name or IP address", hint
 		}
 	}
 	return "", ""
+}
+
+// numericName reports a name whose last label is a number (decimal, or
+// 0x hex): no DNS name ends so (top-level domains are not numeric), but
+// the C resolver reads it as an IPv4 address in one of inet_aton's forms.
+func numericName(name string) bool {
+	last := name[strings.LastIndex(name, ".")+1:]
+	if h, ok := strings.CutPrefix(strings.ToLower(last), "0x"); ok {
+		last = h
+		return last == "" || onlyChars(last, "0123456789abcdef")
+	}
+	return last != "" && onlyChars(last, "0123456789")
 }
 
 func checkUser(s string) (string, string) {
@@ -292,22 +309,25 @@ func checkOn(s string) (string, string) {
 }
 
 // sameHost compares host names as DNS does: case-insensitively, with or
-// without the final dot; addresses by value. localhost, 127.0.0.1 and ::1
-// are all this machine.
-func sameHost(a, b string) bool {
-	a, b = loopback(a), loopback(b)
-	if x, err := netip.ParseAddr(a); err == nil {
-		if y, err := netip.ParseAddr(b); err == nil {
-			return x == y
-		}
-	}
-	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
-}
+// without the final dot; addresses by value, in canonical form.
+func sameHost(a, b string) bool { return canonicalHost(a) == canonicalHost(b) }
 
-// loopback spells the names of this machine one way.
-func loopback(h string) string {
-	switch strings.ToLower(strings.TrimSuffix(h, ".")) {
-	case "localhost", "127.0.0.1", "::1", "ip6-localhost":
+// canonicalHost spells a host one way: a name in lowercase without its
+// final dot; an address as netip prints it once an IPv4-mapped IPv6
+// address is made IPv4 (::ffff:127.0.0.1 is 127.0.0.1, and IPv6 is
+// compressed, in lowercase); localhost, ::1 and 127.0.0.1 are all this
+// machine.
+func canonicalHost(h string) string {
+	h = strings.ToLower(strings.TrimSuffix(h, "."))
+	if a, err := netip.ParseAddr(h); err == nil {
+		a = a.Unmap()
+		if a == netip.IPv6Loopback() {
+			a = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		}
+		return a.String()
+	}
+	switch h {
+	case "localhost", "ip6-localhost":
 		return "127.0.0.1"
 	}
 	return h
@@ -332,9 +352,9 @@ func (l *loader) sameMachine(c *Config) {
 		for j := range i {
 			a, b := eps[j], eps[i]
 			if a.Port == b.Port && sameHost(a.Host, b.Host) && !(c.Boxes[i].Port == c.Boxes[j].Port && sameHost(c.Boxes[i].Host, c.Boxes[j].Host)) {
-				l.add(l.line(l.boxPaths[i]+".host"), "each box must be another machine: fix host, or HostName/Port in "+sc.path,
-					"%s.host: boxes %s and %s are the same machine: %s is %s through the ssh config, as %s is",
-					l.boxPaths[i], c.Boxes[j].Name, c.Boxes[i].Name, c.Boxes[i].Host, b.Addr(), c.Boxes[j].Host)
+				l.add(l.line(l.boxPaths[i]+".host"), "fix host, or HostName and Port in the ssh config",
+					"%s.host: %s is %s by the ssh config, the machine of box %s",
+					l.boxPaths[i], clip(c.Boxes[i].Host), clip(b.Addr()), c.Boxes[j].Name)
 			}
 		}
 	}
@@ -458,9 +478,14 @@ func (l *loader) validateBoxes(c *Config) {
 				l.add(l.line(l.boxPaths[i]+".name"), "give each box its own name",
 					"%s.name: two boxes named %s (lines %d and %d)", l.boxPaths[i], b.Name, l.line(l.boxPaths[j]+".name"), l.line(l.boxPaths[i]+".name"))
 			}
-			if a.Host != "" && b.Host != "" && a.Port == b.Port && sameHost(a.Host, b.Host) {
+			switch {
+			case a.Host == "" || b.Host == "" || a.Port != b.Port || !sameHost(a.Host, b.Host):
+			case a.Host == b.Host:
 				l.add(l.line(l.boxPaths[i]+".host"), "each box must be reached at its own address",
 					"%s.host: boxes %s and %s both reach %s", l.boxPaths[i], a.Name, b.Name, b.Addr())
+			default:
+				l.add(l.line(l.boxPaths[i]+".host"), "each box must be reached at its own address",
+					"%s.host: %s is %s, the host of box %s", l.boxPaths[i], clip(b.Host), clip(canonicalHost(b.Host)), a.Name)
 			}
 		}
 	}

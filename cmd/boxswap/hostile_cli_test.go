@@ -429,3 +429,61 @@ func TestHostileCLILinesAndLengths(t *testing.T) {
 	}
 	t.Logf("FIGURE hostile operator, line separators and lengths: %d inputs (%d fields × %d values), %d refused", tried, len(textFields), len(values), refused)
 }
+
+// TestHostileCLISameMachine (class C) gives the two boxes one machine
+// spelled two ways, directly or through the ssh config's HostName: each
+// pair is refused by check --offline at the second box's host line (exit
+// 2); numeric forms that the C resolver reads as addresses and Go does
+// not are refused on their own. Before, 127.0.0.1 and ::ffff:127.0.0.1
+// passed, and so did 127.000.000.001.
+func TestHostileCLISameMachine(t *testing.T) {
+	pairs := []struct {
+		a, b      string
+		sshConfig string // for the second box's alias, when set
+		want      string
+	}{
+		{"127.0.0.1", `"::ffff:127.0.0.1"`, "", "is 127.0.0.1, the host of box thurst"},
+		{"127.0.0.2", `"::FFFF:7f00:2"`, "", "is 127.0.0.2, the host of box thurst"},
+		{"127.0.0.1", "localhost.", "", "is 127.0.0.1, the host of box thurst"},
+		{"127.0.0.1", `"::1"`, "", "is 127.0.0.1, the host of box thurst"},
+		{`"2001:db8::1"`, `"2001:0DB8:0:0::1"`, "", "is 2001:db8::1, the host of box thurst"},
+		{`"2001:db8::a"`, `"2001:db8:0:0:0:0:0:A"`, "", "is 2001:db8::a, the host of box thurst"},
+		{"thurst.example.org", "THURST.Example.ORG.", "", "is thurst.example.org, the host of box thurst"},
+		{"127.0.0.1", "127.000.000.001", "", "inet_aton"},
+		{"127.0.0.1", `"127.1"`, "", "inet_aton"},
+		{"127.0.0.1", `"2130706433"`, "", "inet_aton"},
+		{"127.0.0.1", "0x7f.0.0.1", "", "inet_aton"},
+		{"127.0.0.1", "thermals", "Host thermals\n  HostName ::ffff:127.0.0.1\n", "the machine of box thurst"},
+		{"thurst.example.org", "thermals", "Host thermals\n  HostName Thurst.Example.Org.\n", "the machine of box thurst"},
+	}
+	refused := 0
+	for _, p := range pairs {
+		what := fmt.Sprintf("%s and %s", p.a, p.b)
+		dir := t.TempDir()
+		labFiles(t, dir, func(lab string) string {
+			lab = strings.Replace(lab, "host: 127.0.0.1\n", "host: "+p.a+"\n", 1)
+			return strings.Replace(lab, "host: 127.0.0.2\n", "host: "+p.b+"\n", 1)
+		})
+		if p.sshConfig != "" {
+			if err := os.WriteFile(filepath.Join(dir, "ssh_config"), []byte(p.sshConfig), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Chdir(dir)
+		code, _, stderr := runCLI(t, "-c", "lab.yaml", "check", "--offline")
+		if code != exitUsage {
+			t.Errorf("%s: exit %d, want %d\n%s", what, code, exitUsage, stderr)
+			continue
+		}
+		refused++
+		want := "lab.yaml:12: boxes[1].host: "
+		if p.want == "inet_aton" {
+			want += fmt.Sprintf("%q is an IPv4 address in a form", strings.Trim(p.b, `"`))
+		}
+		checkWords(t, what, stderr, want)
+		if p.want != "inet_aton" && !strings.Contains(stderr, p.want) {
+			t.Errorf("%s: %s", what, stderr)
+		}
+	}
+	t.Logf("FIGURE hostile operator, one machine two spellings: %d pairs, %d refused", len(pairs), refused)
+}
