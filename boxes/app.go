@@ -71,7 +71,10 @@ func (l *loader) appCheck(app *mapping) *Check {
 		return nil
 	}
 	c := &Check{Path: "/", Status: 200, Timeout: 30 * time.Second, Line: m.node.Line}
-	if v, ok := l.str(m, "path", "", checkURLPath); ok && v != "" {
+	if n := m.get("path"); n != nil && n.Kind == yaml.ScalarNode && urlSecret("https://box"+n.Value) != "" {
+		// Not quoted back: it is a secret, and plan prints the check.
+		l.add(n.Line, "check a page that needs no secret, like /hub/login", "%s: holds a secret parameter (not shown)", m.at("path"))
+	} else if v, ok := l.str(m, "path", "", checkURLPath); ok && v != "" {
 		c.Path = v
 	}
 	if v, ok := l.integer(m, "status", ""); ok {

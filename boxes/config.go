@@ -70,11 +70,17 @@ const (
 var Events = []Event{EventUpgradeDev, EventRedirect, EventUpgradeProd, EventSwitchBack, EventEpilogue}
 
 // Webhook is an HTTP(S) endpoint that receives a JSON notice by POST. A
-// failing webhook never stops an upgrade.
+// failing webhook never stops an upgrade. Its URL is a secret (a chat's
+// webhook URL is its password): it is given in boxes.yaml (url, without
+// credentials or secret parameters, then recorded as scheme and host
+// only), or through the environment (url_env) or a file (url_file), read
+// when a notice is sent (Target). Messages name it by Name.
 type Webhook struct {
-	URL     string        `yaml:"url"`     // http:// or https://
-	Events  []NotifyKind  `yaml:"events"`  // default: all of NotifyEvents
-	Timeout time.Duration `yaml:"timeout"` // default 5s
+	URL     string        `yaml:"url"`      // http:// or https://
+	URLEnv  string        `yaml:"url_env"`  // a variable holding the URL
+	URLFile string        `yaml:"url_file"` // a file holding it, first line
+	Events  []NotifyKind  `yaml:"events"`   // default: all of NotifyEvents
+	Timeout time.Duration `yaml:"timeout"`  // default 5s
 	Line    int           `yaml:"-"`
 }
 

@@ -100,7 +100,7 @@ func LoadBytes(path string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
-	l := &loader{file: path, dir: dir, pos: map[string]int{}, settingKeys: map[string]Settings{}}
+	l := &loader{file: path, dir: dir, text: string(data), pos: map[string]int{}, settingKeys: map[string]Settings{}}
 	cfg := l.load(data)
 	if cfg != nil && len(l.problems) == 0 {
 		l.sameMachine(cfg)
@@ -115,7 +115,9 @@ func LoadBytes(path string, data []byte) (*Config, error) {
 		}
 		return nil, &LoadError{File: path, Problems: l.problems}
 	}
-	cfg.Source = string(data)
+	// Recorded with each attempt and printed by log --json: without the
+	// webhook URLs, which are secrets.
+	cfg.Source = redactSource(string(data), cfg.Notify)
 	return cfg, nil
 }
 
@@ -124,6 +126,7 @@ func LoadBytes(path string, data []byte) (*Config, error) {
 type loader struct {
 	file     string
 	dir      string // absolute folder of file, for relative SSH paths
+	text     string // the text read
 	problems []Problem
 	// pos maps a value's path (boxes[0].host) to its line, for the checks
 	// that compare values once the whole file is read.

@@ -12,7 +12,7 @@ func TestLoadNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Webhook{
-		{URL: "https://chat.example.org/hooks/boxswap?token=abc", Events: []NotifyKind{"failure", "gate"}, Timeout: 2 * time.Second, Line: 36},
+		{URLEnv: "BOXSWAP_CHAT_WEBHOOK", Events: []NotifyKind{"failure", "gate"}, Timeout: 2 * time.Second, Line: 36},
 		{URL: "http://127.0.0.1:8080/boxswap", Events: []NotifyKind{"start", "end", "failure", "gate"}, Timeout: 5 * time.Second, Line: 39},
 	}
 	if !reflect.DeepEqual(c.Notify, want) {

@@ -539,6 +539,62 @@ func (l *loader) hook(it *yaml.Node, path string, ev Event, at bool, targets []s
 	return k, true
 }
 
+// webhookURL reads where a webhook's URL is: url (no secret in plain
+// sight, written as it is, so that its record can be cut to scheme and
+// host), url_env or url_file; exactly one of them.
+func (l *loader) webhookURL(m *mapping, w *Webhook) {
+	var given []string
+	for _, k := range []string{"url", "url_env", "url_file"} {
+		if m.vals[k] != nil {
+			given = append(given, k)
+		}
+	}
+	switch {
+	case len(given) == 0:
+		l.add(m.line(l), "add url: the http:// or https:// address to POST the notices to (or url_env: VAR, url_file: FILE)", "%s: missing url", m.path)
+		return
+	case len(given) > 1:
+		l.add(l.line(m.at(given[1])), "keep one of them", "%s: %s and %s both give the URL", m.path, given[0], given[1])
+		return
+	}
+	switch given[0] {
+	case "url":
+		u, ok := l.str(m, "url", "add url: the http:// or https:// address to POST the notices to", checkWebhookURL)
+		if !ok {
+			return
+		}
+		if msg := urlSecret(u); msg != "" {
+			// Not quoted back: it is a secret.
+			l.add(l.line(m.at("url")), "boxes.yaml is recorded with each attempt: give the URL in url_env: VAR or url_file: FILE", "%s.url: %s (not shown)", m.path, msg)
+			return
+		}
+		if !strings.Contains(l.text, u) {
+			l.add(l.line(m.at("url")), "write the URL as it is, on one line, without escapes", "%s.url: is written with escapes or over several lines", m.path)
+			return
+		}
+		w.URL = u
+	case "url_env":
+		w.URLEnv, _ = l.str(m, "url_env", "add url_env: the variable that holds the URL", func(s string) (string, string) {
+			if !envName.MatchString(s) || len(s) > 255 {
+				return "is not a variable name", "write the variable's name alone, like BOXSWAP_WEBHOOK"
+			}
+			return "", ""
+		})
+	case "url_file":
+		v, ok := l.str(m, "url_file", "add url_file: the file that holds the URL", checkLocalPath)
+		if !ok {
+			return
+		}
+		p, err := l.localPath(v)
+		if err != nil {
+			l.add(l.line(m.at("url_file")), "write an absolute path", "%s.url_file: %v", m.path, err)
+			return
+		}
+		l.localFile(m, "url_file", v, p, SecretInput)
+		w.URLFile = p
+	}
+}
+
 // notify reads the webhooks. An absent or empty list sends nothing.
 func (l *loader) notify(top *mapping) []Webhook {
 	items := l.seq(top, "notify", "", "write notify as a list of webhooks, each with url (and optionally events, timeout)")
@@ -546,7 +602,7 @@ func (l *loader) notify(top *mapping) []Webhook {
 	for i, it := range items {
 		path := fmt.Sprintf("notify[%d]", i)
 		l.pos[path] = it.Line
-		m := l.mapping(it, path, "url", "events", "timeout")
+		m := l.mapping(it, path, "url", "url_env", "url_file", "events", "timeout")
 		if m.node == nil {
 			if it.Kind == yaml.ScalarNode && it.ShortTag() == "!!null" {
 				l.add(it.Line, "give each webhook a url", "%s: webhook is empty", path)
@@ -554,7 +610,7 @@ func (l *loader) notify(top *mapping) []Webhook {
 			continue
 		}
 		w := Webhook{Line: it.Line, Timeout: 5 * time.Second}
-		w.URL, _ = l.str(m, "url", "add url: the http:// or https:// address to POST the notices to", checkWebhookURL)
+		l.webhookURL(m, &w)
 		for _, e := range l.strList(m, "events", "", "[start, end, failure, gate]", checkNotifyEvent) {
 			w.Events = append(w.Events, NotifyKind(e))
 		}

@@ -39,10 +39,10 @@ func (l *loader) state(top *mapping) State {
 		return State{}
 	}
 	s := State{Line: n.Line}
-	if u := m.get("url"); u != nil && strings.Contains(u.Value, "@") {
+	if u := m.get("url"); u != nil && (strings.Contains(u.Value, "@") || urlSecret(u.Value) != "") {
 		// Not quoted back: it may hold a password.
 		l.add(u.Line, "boxes.yaml is recorded with each attempt: give user, and the password in password_file",
-			"state.url: holds a user or password (not shown)")
+			"state.url: holds a user, a password or a secret parameter (not shown)")
 	} else {
 		s.URL, _ = l.str(m, "url", "add url: etcd://HOST:PORT[,HOST:PORT…]/PREFIX", checkStateURL)
 	}

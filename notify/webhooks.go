@@ -55,13 +55,17 @@ func (w *Webhooks) Send(ctx context.Context, kind boxes.NotifyKind, body any) er
 }
 
 func post(ctx context.Context, client *http.Client, h boxes.Webhook, kind boxes.NotifyKind, data []byte) error {
-	name := Redact(h.URL)
+	name := h.Name()
+	target, err := h.Target()
+	if err != nil {
+		return err
+	}
 	if h.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, h.Timeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(data))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(data))
 	if err != nil {
 		return fmt.Errorf("webhook %s: %w", name, err)
 	}
@@ -87,12 +91,5 @@ func post(ctx context.Context, client *http.Client, h boxes.Webhook, kind boxes.
 	return nil
 }
 
-// Redact returns u without its user info, query and fragment, for messages.
-func Redact(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	p.User, p.RawQuery, p.Fragment, p.ForceQuery = nil, "", "", false
-	return p.String()
-}
+// Redact returns u as messages show a webhook URL: scheme and host only.
+func Redact(u string) string { return boxes.RedactURL(u) }

@@ -100,6 +100,13 @@ func runCheck(ctx context.Context, opts checkOptions, g *globalOptions) error {
 	if err := fsm.CheckPlans(cfg); err != nil {
 		return withHint(&usageError{err.Error()}, "fix the hooks in boxes.yaml (boxswap plan lists each transition's step IDs), then run boxswap check --offline")
 	}
+	for _, w := range cfg.Notify {
+		// A URL from the environment or a file is checked where it is.
+		if _, err := w.Target(); err != nil {
+			return withHint(&usageError{fmt.Sprintf("%s:%d: notify: %v", cfg.File, w.Line, err)},
+				"set the variable, or fix the file, that url_env or url_file names in boxes.yaml")
+		}
+	}
 	out := checkJSON{Config: summarize(cfg, g.stateURL()), OK: true}
 	if !g.JSON {
 		printConfigSummary(g.stdout, out.Config)

@@ -13,11 +13,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -486,4 +489,117 @@ func TestHostileCLISameMachine(t *testing.T) {
 		}
 	}
 	t.Logf("FIGURE hostile operator, one machine two spellings: %d pairs, %d refused", len(pairs), refused)
+}
+
+// TestHostileCLISecretsInURLs (class B, refusals) writes a secret in
+// plain sight in every URL boxes.yaml holds: check --offline refuses each
+// at its line (exit 2) without quoting it. Before, a webhook URL with a
+// password or a token passed check.
+func TestHostileCLISecretsInURLs(t *testing.T) {
+	const secret = "Zq7secretvalue"
+	members := []struct {
+		name string
+		edit func(lab, v string) string // v: the secret
+		want string
+	}{
+		{"webhook user:password@", appendLab(`notify: [{url: "https://bot:V@chat.example.org/hook"}]`), "notify[0].url"},
+		{"webhook user@", appendLab(`notify: [{url: "https://V@chat.example.org/hook"}]`), "notify[0].url"},
+		{"webhook ?token=", appendLab(`notify: [{url: "https://chat.example.org/hook?token=V"}]`), "notify[0].url"},
+		{"webhook ?api_key=", appendLab(`notify: [{url: "https://chat.example.org/hook?a=1&api_key=V"}]`), "notify[0].url"},
+		{"webhook ?X-Amz-Signature=", appendLab(`notify: [{url: "https://bucket.example.org/h?X-Amz-Signature=V"}]`), "notify[0].url"},
+		{"webhook ?sig=", appendLab(`notify: [{url: "https://chat.example.org/hook?sig=V"}]`), "notify[0].url"},
+		{"webhook #access_token=", appendLab(`notify: [{url: "https://chat.example.org/hook#access_token=V"}]`), "notify[0].url"},
+		{"webhook ?PASSWORD=", appendLab(`notify: [{url: "https://chat.example.org/hook?PASSWORD=V"}]`), "notify[0].url"},
+		{"state.url ?password=", appendLab(`state: {url: "etcd://127.0.0.1:1/p?password=V"}`), "state.url"},
+		{"state.url user:password@", appendLab(`state: {url: "etcd://root:V@127.0.0.1:1/p"}`), "state.url"},
+		{"app.check.path ?token=", replaceOnce("app:\n", "app:\n  check: {path: \"/hub?token=V\"}\n"), "app.check.path"},
+	}
+	refused := 0
+	for _, m := range members {
+		dir := t.TempDir()
+		labFiles(t, dir, func(lab string) string { return m.edit(lab, secret) })
+		t.Chdir(dir)
+		for _, verb := range [][]string{{"check", "--offline"}, {"check", "--offline", "--json"}, {"where"}} {
+			code, stdout, stderr := runCLI(t, append([]string{"-c", "lab.yaml"}, verb...)...)
+			what := m.name + ", " + strings.Join(verb, " ")
+			if code != exitUsage {
+				t.Errorf("%s: exit %d, want %d\n%s", what, code, exitUsage, stderr)
+				continue
+			}
+			refused++
+			if strings.Contains(stdout+stderr, secret) {
+				t.Errorf("%s: the secret is printed:\n%s\n%s", what, stdout, stderr)
+			}
+			if len(verb) == 2 {
+				checkWords(t, what, stderr, m.want)
+			}
+		}
+	}
+	t.Logf("FIGURE hostile operator, secrets in URLs: %d members × 3 verbs, %d refused", len(members), refused)
+}
+
+// TestHostileCLIWebhookURLsStaySecret (class B, storage and output): a
+// webhook URL from the environment (with a token) and one in boxes.yaml
+// (its path a Slack-style secret) are used by a real transition, which
+// posts to them; then no output of any verb, no log and no byte of the
+// state holds either secret: they are printed and recorded as scheme and
+// host only. Before, log --json printed the stored boxes.yaml whole.
+func TestHostileCLIWebhookURLsStaySecret(t *testing.T) {
+	var mu sync.Mutex
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.String())
+		mu.Unlock()
+		w.WriteHeader(http.StatusInternalServerError) // a failure is recorded, naming the webhook
+	}))
+	defer srv.Close()
+	secrets := []string{"ENVPATHSECRET", "TOKSECRET", "YAMLPATHSECRET"}
+	t.Setenv("BOXSWAP_TEST_HOOK", srv.URL+"/hooks/ENVPATHSECRET?token=TOKSECRET")
+	dir := t.TempDir()
+	labFiles(t, dir, func(lab string) string {
+		return appendLab(`notify: [{url_env: BOXSWAP_TEST_HOOK}, {url: "V/services/T0/B0/YAMLPATHSECRET", events: [start]}]`)(lab, srv.URL)
+	})
+	t.Chdir(dir)
+	var outputs strings.Builder
+	for _, verb := range [][]string{
+		{"check", "--offline"}, {"check", "--offline", "--json"}, {"plan", "--offline"}, {"plan", "--offline", "--json"},
+		{"--yes", "next", "--stop-before", "upgrade-dev/preflight/reach/thurst"},
+		{"where"}, {"where", "--json"}, {"log"}, {"log", "--json"}, {"status", "--json"},
+	} {
+		_, stdout, stderr := runCLI(t, append([]string{"-c", "lab.yaml"}, verb...)...)
+		fmt.Fprintf(&outputs, "$ boxswap %s\n%s%s", strings.Join(verb, " "), stdout, stderr)
+	}
+	mu.Lock()
+	used := strings.Join(paths, " ")
+	mu.Unlock()
+	if !strings.Contains(used, "ENVPATHSECRET") || !strings.Contains(used, "YAMLPATHSECRET") {
+		t.Fatalf("the webhooks were not both posted to (%q): the test shows nothing\n%s", used, &outputs)
+	}
+	if !strings.Contains(outputs.String(), "notify-failed") {
+		t.Errorf("no webhook failure in the log: the test shows less than it should\n%s", &outputs)
+	}
+	files := 0
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Base(path) == "lab.yaml" { // the operator's file holds it, of course
+			return err
+		}
+		files++
+		data, err := os.ReadFile(path)
+		for _, s := range secrets {
+			if bytes.Contains(data, []byte(s)) {
+				t.Errorf("%s holds the secret %s", path, s)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets {
+		if strings.Contains(outputs.String(), s) {
+			t.Errorf("an output holds the secret %s:\n%s", s, &outputs)
+		}
+	}
+	t.Logf("FIGURE hostile operator, webhook secrets: 10 verbs' outputs and %d files of the state's folder searched for %d secrets", files, len(secrets))
 }

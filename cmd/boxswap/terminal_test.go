@@ -168,7 +168,8 @@ func TestNextNotifiesWebhooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.write(t, cfg, string(body)+fmt.Sprintf("notify:\n  - url: %s/hook\n  - url: %s/gone?token=secret\n    events: [failure]\n", srv.URL, down.URL))
+	t.Setenv("BOXSWAP_TEST_GONE_HOOK", down.URL+"/gone?token=secret")
+	p.write(t, cfg, string(body)+fmt.Sprintf("notify:\n  - url: %s/hook\n  - url_env: BOXSWAP_TEST_GONE_HOOK\n    events: [failure]\n", srv.URL))
 	if _, err := boxes.Load(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func TestNextNotifiesWebhooks(t *testing.T) {
 	if gate["event"] != "redirect" || gate["step"] != "redirect/approve" || gate["prompt"] == "" {
 		t.Errorf("gate notice %v", gate)
 	}
-	if !strings.Contains(stdout, "warning: failure notification of redirect: webhook "+down.URL+"/gone: ") || strings.Contains(stdout, "secret") {
+	if !strings.Contains(stdout, "warning: failure notification of redirect: webhook $BOXSWAP_TEST_GONE_HOOK: ") || strings.Contains(stdout, "secret") {
 		t.Errorf("stdout:\n%s", stdout)
 	}
 	code, stdout, _ = runCLI(t, "-c", cfg, "log")
