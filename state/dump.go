@@ -3,7 +3,6 @@ package state
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -72,7 +71,7 @@ func (s *Store) Load(d *Dump) error {
 	if fi, err := safefile.Lstat(s.path); err != nil {
 		return s.unusable(err)
 	} else if fi != nil {
-		return fmt.Errorf("state %s: the file exists; state pull writes a new file only: give another path, or move this one aside", s.path)
+		return Existsf("state %s: the file exists; a copy writes only a new file", s.path)
 	}
 	return s.update(func(tx *bolt.Tx) error {
 		m := d.Meta

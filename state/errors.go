@@ -37,6 +37,11 @@ var (
 	// writing longer than the store's timeout.
 	ErrBusy = errors.New("state file busy")
 
+	// ErrExists is returned by state init (etcd's Create) and by a copy's
+	// Load when the destination already holds a state (or other keys, or
+	// a file): nothing was written.
+	ErrExists = errors.New("the destination holds a state already")
+
 	// ErrNoAttempt is returned when an attempt ID is not in the state.
 	ErrNoAttempt = errors.New("no such attempt")
 
@@ -47,6 +52,17 @@ var (
 	// operator lock; the error is a *LockedError naming the holder.
 	ErrLocked = errors.New("state is locked")
 )
+
+// Existsf is ErrExists with its own message: which destination, and what
+// is there.
+func Existsf(format string, args ...any) error {
+	return &existsError{fmt.Sprintf(format, args...)}
+}
+
+type existsError struct{ msg string }
+
+func (e *existsError) Error() string        { return e.msg }
+func (e *existsError) Is(target error) bool { return target == ErrExists }
 
 // newerSchemaError says which file and which schema; it is ErrNewerSchema.
 type newerSchemaError struct {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
 	"boxswap/boxes"
 	"boxswap/fsm"
 	"boxswap/internal/text"
@@ -76,6 +78,12 @@ func classify(err error) (code int, kind, hint string) {
 		return exitUsage, "usage", "boxswap plan lists the next transition's step IDs"
 	case errors.As(err, &le):
 		return exitUsage, "config", "fix the problems listed, then run boxswap check --offline"
+	case etcdAuthError(err):
+		// Before ErrNoAnswer: etcd answered, with a refusal.
+		return exitState, "etcd-auth", "check the etcd user (--etcd-user, BOXSWAP_ETCD_USER, state.user) and its password " +
+			"(BOXSWAP_ETCD_PASSWORD, --etcd-password-file, state.password_file)"
+	case errors.Is(err, state.ErrExists):
+		return exitRefused, "exists", "nothing was written: give an empty etcd prefix or a new file name"
 	case errors.As(err, &lk) && lk.OtherHost:
 		return exitLocked, "locked", "make sure that run is over (ask its operator, or look on " + text.Printable(lk.Holder.Host) +
 			"), then boxswap unlock --force --reason TEXT, which records who removed it and why"
@@ -132,6 +140,19 @@ func classify(err error) (code int, kind, hint string) {
 		return exitPhase, "irreversible", "boxswap resume goes forward from here"
 	}
 	return exitFailure, "failure", "boxswap log shows the step's output; fix the cause, then boxswap resume (or boxswap rollback)"
+}
+
+// etcdAuthError reports etcd refusing the credentials (or their lack).
+func etcdAuthError(err error) bool {
+	for _, e := range []error{rpctypes.ErrAuthFailed, rpctypes.ErrUserEmpty, rpctypes.ErrPermissionDenied,
+		rpctypes.ErrInvalidAuthToken, rpctypes.ErrAuthOldRevision, rpctypes.ErrAuthNotEnabled} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	// The client's first authentication returns the server's status as
+	// it came.
+	return strings.Contains(err.Error(), "etcdserver: authentication failed") || strings.Contains(err.Error(), "etcdserver: user name is empty")
 }
 
 // usageError is a mistake on the command line, caught before any work.

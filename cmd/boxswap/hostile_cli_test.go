@@ -26,6 +26,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"boxswap/internal/etcdtest"
+	"boxswap/state"
 )
 
 // The test binary run as boxswap (BOXSWAP_TEST_MAIN=1) caps its own
@@ -602,4 +605,78 @@ func TestHostileCLIWebhookURLsStaySecret(t *testing.T) {
 		}
 	}
 	t.Logf("FIGURE hostile operator, webhook secrets: 10 verbs' outputs and %d files of the state's folder searched for %d secrets", files, len(secrets))
+}
+
+// TestHostileCLIExitCodes (class F) runs the verbs' failures that are not
+// a step's, against a real etcd with authentication on and bbolt files:
+// each exits with its documented code, and none with 1 and the hint about
+// a step's output. Before, all of these exited 1 with "boxswap log shows
+// the step's output … resume".
+func TestHostileCLIExitCodes(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	cli := c.Client()
+	ctx := context.Background()
+	for _, err := range []error{
+		func() error { _, err := cli.UserAdd(ctx, "root", "rootpw"); return err }(),
+		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err }(),
+		func() error { _, err := cli.AuthEnable(ctx); return err }(),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	labFiles(t, dir, nil)
+	t.Chdir(dir)
+	files := map[string]string{"pw": "rootpw\n", "wrongpw": "hunter2\n", "existing.db": "", "notpem": "not a certificate\n"}
+	for name, body := range files {
+		if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	used, fresh := c.URL("/boxswap/used"), c.URL("/boxswap/fresh")
+	auth := []string{"--etcd-user", "root", "--etcd-password-file", "pw"}
+	// A state beside lab.yaml, pushed to the used prefix.
+	if err := state.Open("boxswap.db").Init(state.Meta{Phase: "start", From: 27, To: 29}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI(t, append(append([]string{"-c", "lab.yaml"}, auth...), "state", "push", used)...); code != 0 {
+		t.Fatalf("state push: exit %d\n%s", code, stderr)
+	}
+	members := []struct {
+		name string
+		args []string
+		code int
+		want string // in the error line
+	}{
+		{"missing password_file", []string{"--state", used, "--etcd-user", "root", "--etcd-password-file", "missing", "where"}, exitUsage, "missing"},
+		{"password_file is a folder", []string{"--state", used, "--etcd-user", "root", "--etcd-password-file", ".", "where"}, exitUsage, "directory"},
+		{"wrong etcd password", []string{"--state", used, "--etcd-user", "root", "--etcd-password-file", "wrongpw", "where"}, exitState, "authentication failed"},
+		{"no etcd user on a cluster with auth", []string{"--state", used, "where"}, exitState, "user name is empty"},
+		{"wrong etcd password, state init", []string{"--state", fresh, "--etcd-user", "root", "--etcd-password-file", "wrongpw", "state", "init"}, exitState, "authentication failed"},
+		{"state init on a used prefix", append([]string{"--state", used}, append(auth, "state", "init")...), exitRefused, "already a state"},
+		{"state push onto an existing file", []string{"state", "push", "existing.db"}, exitRefused, "existing.db"},
+		{"state pull onto an existing file", append([]string{"--state", used}, append(auth, "state", "pull", "existing.db")...), exitRefused, "existing.db"},
+		{"state push onto a used prefix", append(auth[:len(auth):len(auth)], "state", "push", used), exitRefused, "holds records"},
+		{"--etcd-ca not PEM", []string{"--state", used, "--etcd-ca", "notpem", "where"}, exitUsage, "no PEM certificate"},
+		{"--etcd-cert and key not PEM", []string{"--state", used, "--etcd-cert", "notpem", "--etcd-key", "notpem", "where"}, exitUsage, "notpem"},
+		{"etcd silent, with a user", []string{"--state", "etcd://127.0.0.1:1/p", "--etcd-user", "root", "--etcd-password-file", "pw", "where"}, exitState, "deadline"},
+	}
+	codes := map[int]int{}
+	for _, m := range members {
+		code, _, stderr := runCLI(t, append([]string{"-c", "lab.yaml"}, m.args...)...)
+		codes[code]++
+		if code != m.code {
+			t.Errorf("%s: exit %d, want %d\n%s", m.name, code, m.code, stderr)
+			continue
+		}
+		if strings.Contains(stderr, "rootpw") || strings.Contains(stderr, "hunter2") {
+			t.Errorf("%s: a password is printed:\n%s", m.name, stderr)
+		}
+		if strings.Contains(stderr, "step's output") {
+			t.Errorf("%s: the hint is a failed step's:\n%s", m.name, stderr)
+		}
+		checkWords(t, m.name, stderr, m.want)
+	}
+	t.Logf("FIGURE hostile operator, exit codes: %d members, exit codes %v", len(members), codes)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -121,7 +122,12 @@ func (g *globalOptions) openEtcd(u string) (*etcdstate.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return etcdstate.Open(o)
+	s, err := etcdstate.Open(o)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The client authenticates as it connects: no answer in time.
+		return nil, fmt.Errorf("%w: %w", state.ErrNoAnswer, err)
+	}
+	return s, err
 }
 
 // namedFile is a file the operator named, and where (a flag, a variable,
@@ -183,7 +189,7 @@ func tlsConfig(ca, cert, key namedFile) (*tls.Config, error) {
 		}
 		c.RootCAs = x509.NewCertPool()
 		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("etcd CA %s: no PEM certificate in it", ca.path)
+			return nil, withHint(usagef("etcd CA %s (%s): no PEM certificate in it", ca.path, ca.from), "name the PEM file of the CA that signed the etcd servers' certificates")
 		}
 	}
 	if cert.path != "" {
@@ -197,7 +203,7 @@ func tlsConfig(ca, cert, key namedFile) (*tls.Config, error) {
 		}
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
-			return nil, fmt.Errorf("etcd client certificate %s: %w", cert.path, err)
+			return nil, withHint(usagef("etcd client certificate %s and key %s: %v", cert.path, key.path, err), "name the client's certificate and its own key, both PEM")
 		}
 		c.Certificates = []tls.Certificate{pair}
 	}

@@ -28,8 +28,8 @@ func (s *Store) Load(d *state.Dump) error {
 	}
 	for _, kv := range resp.Kvs {
 		if string(kv.Key) != s.key(keySchema) {
-			return fmt.Errorf("state %s: the prefix holds a state with records (%s); state push writes only to a new prefix "+
-				"or one that state init just created", s.where, kv.Key)
+			return state.Existsf("state %s: the prefix holds records (%s); a push writes only to an empty prefix "+
+				"or one state init just made", s.where, kv.Key)
 		}
 	}
 	if len(resp.Kvs) > 0 {

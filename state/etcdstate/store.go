@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -185,12 +186,12 @@ func (s *Store) Create() error {
 		return s.unreachable(err)
 	}
 	if resp.Count > 0 {
-		return fmt.Errorf("state %s: there is already a state (or other keys) at this prefix; "+
+		return state.Existsf("state %s: there is already a state (or other keys) at this prefix; "+
 			"boxswap state init creates a new one only at an empty prefix", s.where)
 	}
 	created, err := s.putSchema(ctx)
 	if err == nil && !created {
-		return fmt.Errorf("state %s: created meanwhile by another boxswap", s.where)
+		return state.Existsf("state %s: created meanwhile by another boxswap", s.where)
 	}
 	return err
 }
@@ -209,6 +210,12 @@ func (s *Store) putSchema(ctx context.Context) (bool, error) {
 // unreachable wraps a failed request: the cluster, or its quorum, is not
 // reachable. Nothing is known to be written.
 func (s *Store) unreachable(err error) error {
+	for _, e := range []error{rpctypes.ErrUserEmpty, rpctypes.ErrAuthFailed, rpctypes.ErrPermissionDenied, rpctypes.ErrInvalidAuthToken} {
+		if errors.Is(err, e) {
+			// etcd answered: with a refusal of who asks.
+			return fmt.Errorf("state %s: etcd refused the request: %w", s.where, err)
+		}
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("no answer within %s (is the cluster up, and has it a quorum?): %w", s.timeout, err)
 	}
