@@ -123,6 +123,12 @@ func signalName(s syscall.Signal) string {
 		return "SIGINT"
 	case syscall.SIGTERM:
 		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	case syscall.SIGPIPE:
+		return "SIGPIPE"
+	case syscall.SIGQUIT:
+		return "SIGQUIT"
 	}
 	return s.String()
 }
@@ -141,14 +147,18 @@ func (s *seenSignal) get() *syscall.Signal {
 	return s.sig
 }
 
-// watchSignals turns a first SIGINT/SIGTERM into a stop at the next safe
-// point (between steps, or at once in a wait: a connection attempt, a
-// backoff, a reboot wait), and a second one into cancelling the step.
+// watchSignals turns a first stop signal (stopSignals: SIGINT, SIGTERM,
+// SIGHUP, SIGPIPE, SIGQUIT) into a stop at the next safe point (between
+// steps, or at once in a wait: a connection attempt, a backoff, a reboot
+// wait), and a second SIGINT, SIGTERM or SIGQUIT into cancelling the step.
+// The signal recorded is the first.
 func watchSignals(stderr io.Writer, stop chan struct{}, cancel func(), done <-chan struct{}) *seenSignal {
 	seen := &seenSignal{}
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 4)
+	watching.Store(true)
+	signal.Notify(sigs, stopSignals()...)
 	go func() {
+		defer watching.Store(false)
 		defer signal.Stop(sigs)
 		n := 0
 		for {
@@ -156,16 +166,23 @@ func watchSignals(stderr io.Writer, stop chan struct{}, cancel func(), done <-ch
 			case <-done:
 				return
 			case s := <-sigs:
+				if n > 0 && countsOnce(s) {
+					continue
+				}
 				n++
+				name := s.String()
 				if ss, ok := s.(syscall.Signal); ok {
-					seen.set(ss)
+					name = signalName(ss)
+					if seen.get() == nil {
+						seen.set(ss)
+					}
 				}
 				if n == 1 {
 					close(stop)
-					fmt.Fprintf(stderr, "\nboxswap: %v: stopping at the next safe point (waits end now); a second one interrupts the step itself (resume checks it again)\n", s)
+					fmt.Fprintf(stderr, "\nboxswap: %s: stopping at the next safe point (waits end now); a second one interrupts the step itself (resume checks it again)\n", name)
 					continue
 				}
-				fmt.Fprintf(stderr, "\nboxswap: %v: interrupting the current step\n", s)
+				fmt.Fprintf(stderr, "\nboxswap: %s: interrupting the current step\n", name)
 				cancel()
 				return
 			}

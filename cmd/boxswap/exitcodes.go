@@ -27,7 +27,7 @@ const (
 	exitUnreachable = 6   // a box could not be reached, or an outcome is unknown
 	exitPhase       = 7   // the machine's state does not allow the verb now
 	exitState       = 8   // the state file cannot be used
-	exitInterrupted = 130 // stopped by the operator (SIGINT; SIGTERM gives 143)
+	exitInterrupted = 130 // stopped by the operator (SIGINT; other signals give 128 + their number)
 )
 
 // exitStatusHelp documents the codes in the root command's help.
@@ -37,13 +37,13 @@ EXIT STATUS
   1    failure: a step or a remote command failed (see the hint, then
        boxswap resume or boxswap rollback)
   2    usage: bad flags, or boxes.yaml has problems (each is listed as
-       FILE:LINE)
+       FILE:LINE), or a file it names (ssh, TLS, password) cannot be read
   3    locked: another boxswap next/resume/rollback holds the operator lock,
        or this run lost it (its etcd lease expired) and stopped
   4    not approved: a gate needs --yes, or a "yes" typed on a terminal
   5    refused: a guard refused to act, or a box is not as a check step
        requires; nothing was changed (some guards can be overridden with
-       --force GUARD)
+       --force GUARD); state init or a state copy found a state there
   6    unreachable: a box could not be reached, or a command's outcome is
        unknown (the connection dropped); boxswap resume checks it again
   7    not now: a transition is pending (resume or roll it back), there is
@@ -53,10 +53,15 @@ EXIT STATUS
   8    state file: it is corrupt, was written by a newer boxswap, is not
        a regular file (a link, a FIFO, empty), or cannot be used here
        (permission, missing folder, disk full); on etcd: no state at the
-       prefix (boxswap state init), or the cluster did not answer
-  130  interrupted by the operator (SIGINT, Ctrl-C; also --stop-before);
-       boxswap resume goes on
-  143  stopped by SIGTERM; boxswap resume goes on
+       prefix (boxswap state init), the cluster did not answer, or it
+       refused the user or password
+  129  next, resume or rollback stopped by SIGHUP (its terminal closed)
+  130  interrupted by the operator (SIGINT, Ctrl-C; also --stop-before)
+  131  stopped by SIGQUIT (Ctrl-\; BOXSWAP_DEBUG=1 keeps Go's dump instead)
+  141  stopped by SIGPIPE (its output's reader went away: boxswap next | head)
+  143  stopped by SIGTERM
+       After any of these the lock is free, the attempt is recorded
+       interrupted, and boxswap resume goes on.
 `)
 
 // classify maps an error to its exit code, a short kind for --json, and the

@@ -680,3 +680,145 @@ func TestHostileCLIExitCodes(t *testing.T) {
 	}
 	t.Logf("FIGURE hostile operator, exit codes: %d members, exit codes %v", len(members), codes)
 }
+
+// TestHostileCLISignals (class E) stops next, waiting on a box that does
+// not answer, with each signal an operator's session sends: SIGHUP (the
+// terminal closed), SIGPIPE (kill -PIPE, and a real one: stdout's reader
+// gone, as in boxswap next | head), SIGQUIT (Ctrl-\). Each ends it as
+// SIGTERM does: exit 128 + the signal, the lock freed, the attempt
+// recorded interrupted, a history event naming the signal. Before,
+// SIGHUP and SIGPIPE left the lock held and the step running, SIGQUIT
+// exited 2 with a goroutine dump, and kill -PIPE was ignored.
+func TestHostileCLISignals(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sig  syscall.Signal
+		head bool // stdout is a pipe whose reader goes away, as head's does
+	}{
+		{"SIGHUP", syscall.SIGHUP, false},
+		{"SIGPIPE-kill", syscall.SIGPIPE, false},
+		{"SIGPIPE-head", syscall.SIGPIPE, true},
+		{"SIGQUIT", syscall.SIGQUIT, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			dev := newDeadBox(t, "127.0.0.2:0", false)
+			prod := newDeadBox(t, "127.0.0.1:0", false)
+			cfg := deadPairConfig(t, dir, prod, dev)
+			self, err := os.Executable()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, self, "-c", cfg, "--plain", "--yes", "next")
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "GOTRACEBACK=") && !strings.HasPrefix(kv, "BOXSWAP_DEBUG=") {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			cmd.Env = append(cmd.Env, "BOXSWAP_TEST_MAIN=1", "SSH_AUTH_SOCK=")
+			var stdout, stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			var out *os.File
+			if tc.head {
+				r, w, err := os.Pipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				cmd.Stdout, out = w, r
+			} else {
+				cmd.Stdout = &stdout
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.head {
+				cmd.Stdout.(*os.File).Close()
+				// head reads its lines, then exits: the pipe's reader is gone.
+				line, _ := bufio.NewReader(out).ReadString('\n')
+				out.Close()
+				fmt.Fprintf(&stdout, "(read %q, then closed)\n", line)
+			}
+			// A signal is sent once boxswap waits on the box (the
+			// pipe's signal comes at its first write, whenever that is).
+			deadline := time.Now().Add(30 * time.Second)
+			for n, _ := prod.attempts(time.Time{}); n == 0 && !tc.head; n, _ = prod.attempts(time.Time{}) {
+				if time.Now().After(deadline) {
+					t.Fatalf("boxswap never tried the box\n%s", &stderr)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if !tc.head {
+				if err := cmd.Process.Signal(tc.sig); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err = cmd.Wait()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if want := 128 + int(tc.sig); code != want {
+				t.Errorf("exit %d, want %d\n%s\n%s", code, want, &stdout, &stderr)
+			}
+			if strings.Contains(stderr.String(), "goroutine ") {
+				t.Errorf("a goroutine dump:\n%.1000s", &stderr)
+			}
+			db := filepath.Join(dir, "boxswap.db")
+			if h, _, err := state.ReadLock(db); h != nil || err != nil {
+				t.Errorf("lock still held: %v, %v", h, err)
+			}
+			a, err := state.Open(db).Last()
+			if err != nil || a == nil {
+				t.Fatalf("no attempt recorded: %v", err)
+			}
+			if a.Status != state.Interrupted {
+				t.Errorf("attempt %s, want interrupted", a.Status)
+			}
+			hist, err := state.Open(db).History()
+			if err != nil || len(hist) == 0 {
+				t.Fatal(err)
+			}
+			if last := hist[len(hist)-1]; last.Kind != "signal" || !strings.Contains(last.Detail, signalName(tc.sig)) {
+				t.Errorf("last history event %+v; want the signal", last)
+			}
+		})
+	}
+}
+
+// With BOXSWAP_DEBUG set, SIGQUIT keeps Go's goroutine dump (and its exit
+// code, 2): the operator asked for it.
+func TestHostileCLISigquitDumpsWhenAsked(t *testing.T) {
+	dir := t.TempDir()
+	prod := newDeadBox(t, "127.0.0.1:0", false)
+	cfg := deadPairConfig(t, dir, prod, newDeadBox(t, "127.0.0.2:0", false))
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "-c", cfg, "--plain", "--yes", "next")
+	cmd.Env = append(os.Environ(), "BOXSWAP_TEST_MAIN=1", "SSH_AUTH_SOCK=", "BOXSWAP_DEBUG=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for n, _ := prod.attempts(time.Time{}); n == 0; n, _ = prod.attempts(time.Time{}) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("boxswap never tried the box\n%s", &stderr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(syscall.SIGQUIT)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), "goroutine ") {
+		t.Errorf("want Go's dump and exit 2: %v\n%.500s", err, &stderr)
+	}
+}

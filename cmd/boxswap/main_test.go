@@ -24,6 +24,7 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("BOXSWAP_TEST_MAIN") == "1" {
 		// The test binary run as boxswap itself, under a pty (terminal_test.go).
+		processSignals()
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	testscript.Main(m, map[string]func(){

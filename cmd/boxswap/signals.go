@@ -1,0 +1,69 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+)
+
+// What each signal does to boxswap (docs/troubleshooting.md, "Signals"):
+//
+//   - SIGINT (Ctrl-C), SIGTERM, SIGHUP (the terminal closed), SIGPIPE
+//     (stdout's reader went away: boxswap next | head) and SIGQUIT
+//     (Ctrl-\) stop next, resume and rollback at the next safe point:
+//     the lock is freed, the attempt recorded interrupted, a history event
+//     names the signal, and the exit code is 128 + its number (130, 143,
+//     129, 141, 131). A second SIGINT, SIGTERM or SIGQUIT interrupts the
+//     step itself; SIGHUP and SIGPIPE count once (a dead terminal or pipe
+//     raises them again at every write).
+//   - Output to a closed terminal or pipe is dropped: a write fails, and
+//     boxswap goes on to its safe point; it never dies of it.
+//   - SIGQUIT gives Go's goroutine dump only when asked (BOXSWAP_DEBUG or
+//     GOTRACEBACK set); otherwise the verbs that do not stop at safe
+//     points end as SIGTERM ends them.
+
+// stopSignals are those watchSignals turns into a stop.
+func stopSignals() []os.Signal {
+	s := []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE}
+	if !quitDumps() {
+		s = append(s, syscall.SIGQUIT)
+	}
+	return s
+}
+
+// quitDumps reports whether SIGQUIT keeps Go's goroutine dump.
+func quitDumps() bool { return os.Getenv("BOXSWAP_DEBUG") != "" || os.Getenv("GOTRACEBACK") != "" }
+
+// countsOnce are the signals a dead terminal or pipe repeats.
+func countsOnce(s os.Signal) bool { return s == syscall.SIGHUP || s == syscall.SIGPIPE }
+
+// watching is set while watchSignals watches: SIGQUIT is then its.
+var watching atomic.Bool
+
+// processSignals sets what the whole process does, once, in main: a write
+// to a closed pipe fails instead of killing boxswap (a SIGPIPE is caught
+// and dropped), and SIGQUIT, unless it dumps, ends the verbs that do not
+// watch signals as SIGTERM does.
+func processSignals() {
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	go func() {
+		for range pipe {
+		}
+	}()
+	if quitDumps() {
+		return
+	}
+	quit := make(chan os.Signal, 1)
+	signal.Notify(quit, syscall.SIGQUIT)
+	go func() {
+		for range quit {
+			if !watching.Load() {
+				// As SIGTERM: a verb that catches it (log --follow) ends
+				// cleanly, any other by its default action.
+				_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+			}
+		}
+	}()
+}
