@@ -27,7 +27,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"boxswap/internal/etcdtest"
 	"boxswap/state"
 )
 
@@ -333,6 +332,21 @@ func TestHostileCLIInputLinkToFileIsRead(t *testing.T) {
 	}
 }
 
+// refusedOffline runs check --offline on dir's lab.yaml, named as an
+// operator names it (-c lab.yaml, from its folder), and checks that it is
+// refused with exit 2 and an error naming want.
+func refusedOffline(t *testing.T, what, dir, want string) (stderr string, ok bool) {
+	t.Helper()
+	t.Chdir(dir)
+	code, _, stderr := runCLI(t, "-c", "lab.yaml", "check", "--offline")
+	if code != exitUsage {
+		t.Errorf("%s: exit %d, want %d\n%.500s", what, code, exitUsage, stderr)
+		return stderr, false
+	}
+	checkWords(t, what, stderr, want)
+	return stderr, true
+}
+
 // editLab is one hostile edit of lab.yaml: the field it names, and the
 // edit, which puts v in that field.
 type editLab struct {
@@ -364,14 +378,9 @@ func TestHostileCLIPorts(t *testing.T) {
 	for _, port := range []string{"022", "0022", "01", "0x16", "0o26", "+22", "0", "65536", "-22", "22.0", `"22"`, "2_2", "1e3"} {
 		dir := t.TempDir()
 		labFiles(t, dir, func(lab string) string { return strings.Replace(lab, "port: 1\n", "port: "+port+"\n", 1) })
-		t.Chdir(dir)
-		code, _, stderr := runCLI(t, "-c", "lab.yaml", "check", "--offline")
-		if code != exitUsage {
-			t.Errorf("port: %s: exit %d, want %d\n%s", port, code, exitUsage, stderr)
-			continue
+		if _, ok := refusedOffline(t, "port: "+port, dir, "lab.yaml:8: boxes[0]"); ok {
+			refused++
 		}
-		refused++
-		checkWords(t, "port: "+port, stderr, "lab.yaml:8: boxes[0]")
 	}
 	// The control: a plain port passes.
 	dir := t.TempDir()
@@ -418,19 +427,10 @@ func TestHostileCLILinesAndLengths(t *testing.T) {
 			what := fmt.Sprintf("%s in %s", val.name, f.field)
 			dir := t.TempDir()
 			labFiles(t, dir, func(lab string) string { return f.edit(lab, val.v) })
-			t.Chdir(dir) // the file as an operator names it: -c lab.yaml
 			tried++
-			code, _, stderr := runCLI(t, "-c", "lab.yaml", "check", "--offline")
-			if code != exitUsage {
-				t.Errorf("%s: exit %d, want %d\n%.500s", what, code, exitUsage, stderr)
-				continue
+			if _, ok := refusedOffline(t, what, dir, f.field); ok {
+				refused++
 			}
-			refused++
-			field := f.field
-			if i := strings.IndexAny(field, ".["); i > 0 && f.field == "hooks" {
-				field = field[:i]
-			}
-			checkWords(t, what, stderr, field)
 		}
 	}
 	t.Logf("FIGURE hostile operator, line separators and lengths: %d inputs (%d fields × %d values), %d refused", tried, len(textFields), len(values), refused)
@@ -475,18 +475,15 @@ func TestHostileCLISameMachine(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		t.Chdir(dir)
-		code, _, stderr := runCLI(t, "-c", "lab.yaml", "check", "--offline")
-		if code != exitUsage {
-			t.Errorf("%s: exit %d, want %d\n%s", what, code, exitUsage, stderr)
-			continue
-		}
-		refused++
 		want := "lab.yaml:12: boxes[1].host: "
 		if p.want == "inet_aton" {
 			want += fmt.Sprintf("%q is an IPv4 address in a form", strings.Trim(p.b, `"`))
 		}
-		checkWords(t, what, stderr, want)
+		stderr, ok := refusedOffline(t, what, dir, want)
+		if !ok {
+			continue
+		}
+		refused++
 		if p.want != "inet_aton" && !strings.Contains(stderr, p.want) {
 			t.Errorf("%s: %s", what, stderr)
 		}
@@ -613,18 +610,7 @@ func TestHostileCLIWebhookURLsStaySecret(t *testing.T) {
 // a step's output. Before, all of these exited 1 with "boxswap log shows
 // the step's output … resume".
 func TestHostileCLIExitCodes(t *testing.T) {
-	c := etcdtest.Start(t, 1)
-	cli := c.Client()
-	ctx := context.Background()
-	for _, err := range []error{
-		func() error { _, err := cli.UserAdd(ctx, "root", "rootpw"); return err }(),
-		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err }(),
-		func() error { _, err := cli.AuthEnable(ctx); return err }(),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	c := startEtcdWithAuth(t)
 	dir := t.TempDir()
 	labFiles(t, dir, nil)
 	t.Chdir(dir)
@@ -742,26 +728,13 @@ func TestHostileCLISignals(t *testing.T) {
 			}
 			// A signal is sent once boxswap waits on the box (the
 			// pipe's signal comes at its first write, whenever that is).
-			deadline := time.Now().Add(30 * time.Second)
-			for n, _ := prod.attempts(time.Time{}); n == 0 && !tc.head; n, _ = prod.attempts(time.Time{}) {
-				if time.Now().After(deadline) {
-					t.Fatalf("boxswap never tried the box\n%s", &stderr)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
 			if !tc.head {
+				waitAttempt(t, prod, cmd, &stderr)
 				if err := cmd.Process.Signal(tc.sig); err != nil {
 					t.Fatal(err)
 				}
 			}
-			err = cmd.Wait()
-			code := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			code := exitCode(t, cmd.Wait())
 			if want := 128 + int(tc.sig); code != want {
 				t.Errorf("exit %d, want %d\n%s\n%s", code, want, &stdout, &stderr)
 			}
@@ -807,18 +780,9 @@ func TestHostileCLISigquitDumpsWhenAsked(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for n, _ := prod.attempts(time.Time{}); n == 0; n, _ = prod.attempts(time.Time{}) {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("boxswap never tried the box\n%s", &stderr)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitAttempt(t, prod, cmd, &stderr)
 	_ = cmd.Process.Signal(syscall.SIGQUIT)
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), "goroutine ") {
-		t.Errorf("want Go's dump and exit 2: %v\n%.500s", err, &stderr)
+	if code := exitCode(t, cmd.Wait()); code != 2 || !strings.Contains(stderr.String(), "goroutine ") {
+		t.Errorf("want Go's dump and exit 2: exit %d\n%.500s", code, &stderr)
 	}
 }

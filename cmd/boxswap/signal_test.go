@@ -78,6 +78,34 @@ func (b *deadBox) attempts(after time.Time) (all, since int) {
 	return len(b.times), since
 }
 
+// waitAttempt waits for a first connection attempt on b by the boxswap
+// cmd runs; none within 30 s kills it and fails the test.
+func waitAttempt(t *testing.T, b *deadBox, cmd *exec.Cmd, stderr fmt.Stringer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for n, _ := b.attempts(time.Time{}); n == 0; n, _ = b.attempts(time.Time{}) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("boxswap never tried the box\n%s", stderr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// exitCode is the exit code of a command whose Wait returned err.
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return 0
+}
+
 // deadPairConfig is the shipped pair with both boxes dead boxes on
 // loopback, SSH files in dir.
 func deadPairConfig(t *testing.T, dir string, prod, dev *deadBox) string {
@@ -137,29 +165,14 @@ func TestOneSignalEndsTheWaitsOfAnUnreachableStep(t *testing.T) {
 			}
 			// Wait for the first attempt, and for the engine to be in its
 			// backoff before the next one.
-			deadline := time.Now().Add(30 * time.Second)
-			for n, _ := prod.attempts(time.Time{}); n == 0; n, _ = prod.attempts(time.Time{}) {
-				if time.Now().After(deadline) {
-					_ = cmd.Process.Kill()
-					_ = cmd.Wait()
-					t.Fatalf("boxswap never tried the development box\n%s\n%s", &stdout, &stderr)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+			waitAttempt(t, prod, cmd, &stderr)
 			time.Sleep(200 * time.Millisecond)
 			sent := time.Now()
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
-			err = cmd.Wait()
+			code := exitCode(t, cmd.Wait())
 			took := time.Since(sent)
-			code := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
 			t.Logf("%s: stopped %s after the signal", name, took.Round(time.Millisecond))
 			if want := 128 + int(sig); code != want {
 				t.Errorf("exit %d, want %d\n%s\n%s", code, want, &stdout, &stderr)
