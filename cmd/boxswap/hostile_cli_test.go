@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -784,5 +785,46 @@ func TestHostileCLISigquitDumpsWhenAsked(t *testing.T) {
 	_ = cmd.Process.Signal(syscall.SIGQUIT)
 	if code := exitCode(t, cmd.Wait()); code != 2 || !strings.Contains(stderr.String(), "goroutine ") {
 		t.Errorf("want Go's dump and exit 2: exit %d\n%.500s", code, &stderr)
+	}
+}
+
+// A verb that only reads (log --follow, waiting for a run) ends at once
+// on SIGQUIT, with 131 and no goroutine dump.
+func TestHostileCLISigquitEndsAReader(t *testing.T) {
+	dir := t.TempDir()
+	cfg := labFiles(t, dir, nil)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, self, "-c", cfg, "log", "--follow")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOTRACEBACK=") && !strings.HasPrefix(kv, "BOXSWAP_DEBUG=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "BOXSWAP_TEST_MAIN=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// It follows once it says it waits.
+	r := bufio.NewReader(out)
+	for line := ""; !strings.Contains(line, "waiting"); {
+		if line, err = r.ReadString('\n'); err != nil {
+			t.Fatalf("log --follow ended before waiting: %v\n%s", err, &stderr)
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGQUIT)
+	go func() { _, _ = io.Copy(io.Discard, r) }()
+	if code := exitCode(t, cmd.Wait()); code != 128+int(syscall.SIGQUIT) || strings.Contains(stderr.String(), "goroutine ") {
+		t.Errorf("exit %d, want 131 and no dump\n%.500s", code, &stderr)
 	}
 }

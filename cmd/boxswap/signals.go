@@ -21,7 +21,7 @@ import (
 //     boxswap goes on to its safe point; it never dies of it.
 //   - SIGQUIT gives Go's goroutine dump only when asked (BOXSWAP_DEBUG or
 //     GOTRACEBACK set); otherwise the verbs that do not stop at safe
-//     points end as SIGTERM ends them.
+//     points end at once, as SIGTERM ends them, with exit code 131.
 
 // stopSignals are those watchSignals turns into a stop.
 func stopSignals() []os.Signal {
@@ -44,7 +44,7 @@ var watching atomic.Bool
 // processSignals sets what the whole process does, once, in main: a write
 // to a closed pipe fails instead of killing boxswap (a SIGPIPE is caught
 // and dropped), and SIGQUIT, unless it dumps, ends the verbs that do not
-// watch signals as SIGTERM does.
+// watch signals at once, with exit code 131.
 func processSignals() {
 	pipe := make(chan os.Signal, 1)
 	signal.Notify(pipe, syscall.SIGPIPE)
@@ -60,9 +60,9 @@ func processSignals() {
 	go func() {
 		for range quit {
 			if !watching.Load() {
-				// As SIGTERM: a verb that catches it (log --follow) ends
-				// cleanly, any other by its default action.
-				_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+				// As SIGTERM ends a verb that does not watch signals: at
+				// once (it holds no lock), with 128 + the signal.
+				os.Exit(128 + int(syscall.SIGQUIT))
 			}
 		}
 	}()
