@@ -28,10 +28,17 @@ func (l *Lab) KeepLogs(name string) (string, error) {
 	}
 	keep := func(rel string) bool {
 		base := filepath.Base(rel)
-		return strings.HasSuffix(base, ".log") || base == "lab.json" || base == "boxes.yaml" || base == "boxswap.db"
+		return strings.HasSuffix(base, ".log") || strings.HasSuffix(filepath.Dir(rel), ".logs") || base == "lab.json" || base == "boxes.yaml" || strings.HasPrefix(base, "boxswap.db")
 	}
 	var files []string
-	for _, d := range append([]string{""}, BoxNames...) {
+	dirs := append([]string{""}, BoxNames...)
+	// The attempts' logs, beside a state file in the lab's folder.
+	if logs, _ := filepath.Glob(filepath.Join(l.Dir, "*.logs")); len(logs) > 0 {
+		for _, d := range logs {
+			dirs = append(dirs, filepath.Base(d))
+		}
+	}
+	for _, d := range dirs {
 		ents, err := os.ReadDir(filepath.Join(l.Dir, d))
 		if err != nil {
 			continue
