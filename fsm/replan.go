@@ -20,6 +20,11 @@ func (e *Engine) replan(att *state.Attempt) ([]steps.Step, error) {
 		return nil, err
 	}
 	if len(diff) > 0 {
+		if n := len(att.Configs); n > 0 && att.Configs[n-1] == e.Config.Source {
+			// boxes.yaml is the one recorded: what changed is the record.
+			return nil, state.CorruptError(e.Store.Path(), fmt.Errorf("attempt %d: its steps are not what its recorded boxes.yaml, the same as %s, plans "+
+				"(damaged, or planned by another boxswap version): %s", att.ID, e.Config.File, clip(strings.TrimSpace(diff[0]), 60)))
+		}
 		return nil, &PlanChangedError{Event: att.Event, File: e.Config.File, Diff: diff}
 	}
 	return planned, nil
@@ -170,13 +175,17 @@ func (e *Engine) asPlanned(att *state.Attempt) ([]steps.Step, error) {
 	out := make([]steps.Step, len(att.Steps))
 	for i, r := range att.Steps {
 		if r.Plan < 0 || r.Plan >= len(att.Configs) {
-			return nil, fmt.Errorf("%w: attempt %d: step %s names plan %d of %d", state.ErrCorrupt, att.ID, r.ID, r.Plan, len(att.Configs))
+			return nil, state.CorruptError(e.Store.Path(), fmt.Errorf("attempt %d: step %s names plan %d of %d", att.ID, r.ID, r.Plan, len(att.Configs)))
 		}
 		ids, ok := byPlan[r.Plan]
 		if !ok {
 			cfg, err := boxes.LoadBytes(e.Config.File, []byte(att.Configs[r.Plan]))
 			if err != nil {
-				return nil, fmt.Errorf("the boxes.yaml recorded with attempt %d no longer loads: %w", att.ID, err)
+				// It loaded when it was recorded: the record is damaged (a
+				// state written before records had checksums), not the
+				// operator's boxes.yaml.
+				return nil, state.CorruptError(e.Store.Path(), fmt.Errorf("attempt %d: its recorded boxes.yaml (plan %d) no longer loads: %s",
+					att.ID, r.Plan, firstLine(err.Error())))
 			}
 			planned, err := e.planWith(cfg, meta, att.Event)
 			if err != nil {
@@ -189,8 +198,22 @@ func (e *Engine) asPlanned(att *state.Attempt) ([]steps.Step, error) {
 			byPlan[r.Plan] = ids
 		}
 		if out[i], ok = ids[r.ID]; !ok {
-			return nil, fmt.Errorf("%w: the boxes.yaml recorded with attempt %d does not plan %s", ErrConfigChanged, att.ID, r.ID)
+			return nil, state.CorruptError(e.Store.Path(), fmt.Errorf("attempt %d: its recorded boxes.yaml (plan %d) does not plan step %s", att.ID, r.Plan, r.ID))
 		}
 	}
 	return out, nil
+}
+
+// firstLine is s up to its first newline.
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// clip cuts s to n bytes, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }

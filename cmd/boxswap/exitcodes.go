@@ -9,6 +9,7 @@ import (
 
 	"boxswap/boxes"
 	"boxswap/fsm"
+	"boxswap/internal/safefile"
 	"boxswap/internal/text"
 	"boxswap/state"
 	"boxswap/steps"
@@ -67,6 +68,8 @@ func classify(err error) (code int, kind, hint string) {
 	var se *signalError
 	var lk *state.LockedError
 	var pc *fsm.PlanChangedError
+	var uf *safefile.UnsafeFileError
+	var hinted interface{ Hint() string }
 	switch {
 	case err == nil:
 		return exitOK, "", ""
@@ -89,6 +92,8 @@ func classify(err error) (code int, kind, hint string) {
 	case errors.Is(err, state.ErrNoAnswer):
 		return exitState, "no-answer", "check the etcd cluster (etcdctl endpoint health --cluster) and the network to it; " +
 			"once it answers, boxswap where shows the state and boxswap resume checks the step that was running"
+	case errors.As(err, &uf):
+		return exitState, "state", uf.Hint
 	case errors.Is(err, state.ErrNotAFile):
 		return exitState, "state", "the message says what is there; boxswap reads and writes only regular files, and only a missing state file starts afresh"
 	case errors.Is(err, state.ErrUnusable):
@@ -97,10 +102,14 @@ func classify(err error) (code int, kind, hint string) {
 		return exitState, "state", "keep the state in a folder only its owner can write"
 	case errors.Is(err, fsm.ErrUnknownPhase):
 		return exitState, "state", "use the boxswap that wrote the state file, or restore it from a backup"
+	case errors.Is(err, state.ErrCorrupt) && errors.As(err, &hinted):
+		return exitState, "state", hinted.Hint()
 	case isStateFileError(err):
 		return exitState, "state", "restore the state file from a backup, or use the boxswap that wrote it"
 	case errors.Is(err, steps.ErrNotApproved):
 		return exitNotApproved, "not-approved", "run with --yes once you have validated the boxes (boxswap status), or run on a terminal to be asked"
+	case errors.Is(err, state.ErrNestedPrefix):
+		return exitRefused, "refused", "nothing was written: put each pair's state beside the others, e.g. ROOT/site-a and ROOT/site-b; boxswap --state etcd://HOST:PORT/ROOT pairs lists them"
 	case errors.Is(err, steps.ErrRefused):
 		return exitRefused, "refused", "nothing was changed; fix what the guard saw, or override it with --force GUARD if you are sure"
 	case errors.Is(err, steps.ErrPrecondition):

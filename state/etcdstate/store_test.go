@@ -108,25 +108,3 @@ func TestMissingPrefix(t *testing.T) {
 		t.Errorf("Verify with a foreign key under the prefix = %v, want ErrCorrupt", err)
 	}
 }
-
-func TestParseURL(t *testing.T) {
-	for _, c := range []struct{ in, eps, prefix, err string }{
-		{"etcd://10.0.0.1:2379/boxswap/site-a", "10.0.0.1:2379", "/boxswap/site-a", ""},
-		{"etcd://a:2379,b:2379,[::1]:2379/p/", "a:2379 b:2379 [::1]:2379", "/p", ""},
-		{"etcd://a:2379", "", "", "give the state's prefix"},
-		{"etcd://user:secret@a:2379/p", "", "", "would show in ps"},
-		{"etcd://a/p", "", "", "not HOST:PORT"},
-		{"/var/lib/boxswap.db", "", "", "not an etcd URL"},
-	} {
-		eps, prefix, err := etcdstate.ParseURL(c.in)
-		if c.err != "" {
-			if err == nil || !strings.Contains(err.Error(), c.err) || strings.Contains(err.Error(), "secret") {
-				t.Errorf("ParseURL(%q) = %v, want an error saying %q (and no secret)", c.in, err, c.err)
-			}
-			continue
-		}
-		if err != nil || strings.Join(eps, " ") != c.eps || prefix != c.prefix {
-			t.Errorf("ParseURL(%q) = %v, %q, %v", c.in, eps, prefix, err)
-		}
-	}
-}
