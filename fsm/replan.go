@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,8 +23,9 @@ func (e *Engine) replan(att *state.Attempt) ([]steps.Step, error) {
 	if len(diff) > 0 {
 		if n := len(att.Configs); n > 0 && att.Configs[n-1] == e.Config.Source {
 			// boxes.yaml is the one recorded: what changed is the record.
-			return nil, state.CorruptError(e.Store.Path(), fmt.Errorf("attempt %d: its steps are not what its recorded boxes.yaml, the same as %s, plans "+
-				"(damaged, or planned by another boxswap version): %s", att.ID, e.Config.File, clip(strings.TrimSpace(diff[0]), 60)))
+			what := strings.Fields(diff[0]) // "~ ID (status): …"
+			return nil, state.CorruptError(e.Store.Path(), fmt.Errorf("attempt %d: %s is recorded otherwise than its boxes.yaml, unchanged, plans it "+
+				"(or another boxswap planned it)", att.ID, clip(what[min(1, len(what)-1)], 50)))
 		}
 		return nil, &PlanChangedError{Event: att.Event, File: e.Config.File, Diff: diff}
 	}
@@ -185,7 +187,7 @@ func (e *Engine) asPlanned(att *state.Attempt) ([]steps.Step, error) {
 				// state written before records had checksums), not the
 				// operator's boxes.yaml.
 				return nil, state.CorruptError(e.Store.Path(), fmt.Errorf("attempt %d: its recorded boxes.yaml (plan %d) no longer loads: %s",
-					att.ID, r.Plan, firstLine(err.Error())))
+					att.ID, r.Plan, clip(firstProblem(err), 60)))
 			}
 			planned, err := e.planWith(cfg, meta, att.Event)
 			if err != nil {
@@ -204,9 +206,14 @@ func (e *Engine) asPlanned(att *state.Attempt) ([]steps.Step, error) {
 	return out, nil
 }
 
-// firstLine is s up to its first newline.
-func firstLine(s string) string {
-	l, _, _ := strings.Cut(s, "\n")
+// firstProblem is the first problem of a boxes.yaml that does not load,
+// by its line, without the file's name or the hint.
+func firstProblem(err error) string {
+	var le *boxes.LoadError
+	if errors.As(err, &le) && len(le.Problems) > 0 {
+		return fmt.Sprintf("line %d: %s", le.Problems[0].Line, le.Problems[0].Msg)
+	}
+	l, _, _ := strings.Cut(err.Error(), "\n")
 	return l
 }
 

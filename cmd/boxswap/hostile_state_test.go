@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // The second hostile sweep (issue 23), state side: each class is a table
@@ -341,4 +344,85 @@ func TestHostileStateURLs(t *testing.T) {
 		}
 	}
 	t.Logf("FIGURE hostile state, state URL: %d inputs (%d spellings × %d ways), %d refused with exit 2", inputs, len(hostileURLs), len(ways), refused)
+}
+
+// editRecord changes the first record of bucket in the bbolt file at path
+// as a disk or a hand would: the first old in it becomes new; with unseal,
+// its checksum member goes too (a record written before records were
+// sealed).
+func editRecord(t *testing.T, path, bucket, old, new string, unseal bool) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucket))
+		k, v := b.Cursor().First()
+		if bucket == "meta" {
+			k, v = []byte("meta"), b.Get([]byte("meta"))
+		}
+		if !bytes.Contains(v, []byte(old)) {
+			return fmt.Errorf("the first %s record holds no %q", bucket, old)
+		}
+		w := bytes.Replace(v, []byte(old), []byte(new), 1)
+		if unseal {
+			i := bytes.LastIndex(w, []byte(`,"crc":"`))
+			w = append(w[:i:i], '}')
+		}
+		return b.Put(k, w)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// One byte changed in a record of a state boxswap wrote (class "damage"):
+// every verb refuses it, exit 8 "damaged", before it writes anything (the
+// file stays byte for byte), and never blames boxes.yaml. The last two
+// members are records written before records were sealed, whose damage
+// only the verb that uses them can see: the stored boxes.yaml that
+// rollback plans its undo from, the stored commands resume compares.
+func TestHostileStateDamage(t *testing.T) {
+	cases := []struct {
+		member, bucket, old, new string
+		unseal                   bool
+		verbs                    [][]string
+	}{
+		{"the stored boxes.yaml", "attempts", "127.0.0.2", "127.0.0.3", false, hostileVerbs},
+		{"a stored command", "attempts", "upgrade --refresh", "upgrade --refresg", false, hostileVerbs},
+		{"a step's text", "attempts", "answers over ssh", "answers over sth", false, hostileVerbs},
+		{"a step's status", "attempts", `"status":"pending"`, `"status":"pendinf"`, false, hostileVerbs},
+		{"the attempt's summary", "summaries", "upgrade-dev", "upgrade-deu", false, hostileVerbs},
+		{"a history event", "history", "cycle 1 begins", "cycle 2 begins", false, hostileVerbs},
+		{"the meta record", "meta", `"cycle":1`, `"cycle":2`, false, hostileVerbs},
+		{"an unsealed stored boxes.yaml", "attempts", "upgrade:", "upgrade;", true, [][]string{{"rollback"}}},
+		{"an unsealed stored command", "attempts", "upgrade --refresh", "upgrade --refresg", true, [][]string{{"--yes", "resume"}}},
+	}
+	inputs, refused := 0, 0
+	for _, c := range cases {
+		for _, verb := range c.verbs {
+			what := fmt.Sprintf("damage: %s: %s", c.member, strings.Join(verb, " "))
+			dir := hostileDir(t)
+			path := interruptedState(t, dir)
+			editRecord(t, path, c.bucket, c.old, c.new, c.unseal)
+			before := tree(t, dir)
+			code, stdout, stderr := runCLI(t, append([]string{"-c", filepath.Join(dir, "lab.yaml")}, verb...)...)
+			inputs++
+			if code != exitState {
+				t.Errorf("%s: exit %d, want %d\n%s%s", what, code, exitState, stdout, stderr)
+			} else {
+				refused++
+				checkWords(t, what, dir, stderr, "damaged")
+			}
+			if strings.Contains(stderr, "boxes.yaml has") || strings.Contains(stderr, "boxes.yaml changed") {
+				t.Errorf("%s: blames boxes.yaml:\n%s", what, stderr)
+			}
+			if diff := changed(before, tree(t, dir)); len(diff) > 0 {
+				t.Errorf("%s: files changed: %v", what, diff)
+			}
+		}
+	}
+	t.Logf("FIGURE hostile state, damage: %d inputs (%d members), %d refused with exit 8", inputs, len(cases), refused)
 }

@@ -64,6 +64,18 @@ func TestBackendEtcd(t *testing.T) {
 		},
 		SetSchema:  func(t *testing.T, b state.Backend, n int) { put(t, b, "m/schema", strconv.Itoa(n)) },
 		DamageMeta: func(t *testing.T, b state.Backend) { put(t, b, "m/meta", "{not json") },
+		Edit: func(t *testing.T, b state.Backend, record string, edit func([]byte) []byte) {
+			t.Helper()
+			k := map[string]string{"meta": "m/meta", "attempt": "a/", "summary": "s/", "history": "h/", "approval": "p/"}[record]
+			if k != "m/meta" {
+				k += fmt.Sprintf("%016x", 1)
+			}
+			resp, err := cli.Get(context.Background(), b.(*etcdstate.Store).Prefix()+"/"+k)
+			if err != nil || len(resp.Kvs) != 1 {
+				t.Fatalf("%s: %v", k, err)
+			}
+			put(t, b, k, string(edit(resp.Kvs[0].Value)))
+		},
 		Expire: func(t *testing.T, l state.OperatorLock) {
 			lease := l.(interface{ Lease() clientv3.LeaseID }).Lease()
 			if _, err := cli.Revoke(context.Background(), lease); err != nil {
