@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +14,10 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"boxswap/internal/etcdtest"
+	"boxswap/state"
 )
 
 // The second hostile sweep (issue 23), state side: each class is a table
@@ -368,8 +373,9 @@ func editRecord(t *testing.T, path, bucket, old, new string, unseal bool) {
 		}
 		w := bytes.Replace(v, []byte(old), []byte(new), 1)
 		if unseal {
-			i := bytes.LastIndex(w, []byte(`,"crc":"`))
-			w = append(w[:i:i], '}')
+			if i := bytes.LastIndex(w, []byte(`,"crc":"`)); i >= 0 {
+				w = append(w[:i:i], '}')
+			}
 		}
 		return b.Put(k, w)
 	})
@@ -425,4 +431,103 @@ func TestHostileStateDamage(t *testing.T) {
 		}
 	}
 	t.Logf("FIGURE hostile state, damage: %d inputs (%d members), %d refused with exit 8", inputs, len(cases), refused)
+}
+
+// etcd prefixes that nest (class "nesting"), on a real etcd: state init and
+// state push refuse a prefix inside or above another pair's (exit 5,
+// nothing written: the cluster's revision does not move); a pair already
+// nested under another (made behind boxswap's back, as before this check)
+// leaves the outer pair working, with a warning naming it, and the inner
+// one working too; one nested among the outer pair's own records is
+// damage (exit 8).
+func TestHostileStateNesting(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	cli := c.Client()
+	dir := hostileDir(t)
+	cfg := filepath.Join(dir, "lab.yaml")
+	revision := func() int64 {
+		resp, err := cli.Get(context.Background(), "/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Header.Revision
+	}
+	if code, out, stderr := runCLI(t, "-c", cfg, "--state", c.URL("/boxswap/site-a"), "state", "init"); code != 0 {
+		t.Fatalf("state init: exit %d\n%s%s", code, out, stderr)
+	}
+	inputs, refused, byCode := 0, 0, map[int]int{}
+	for _, m := range []struct {
+		member string
+		args   []string
+		want   string
+	}{
+		{"state init inside", []string{"--state", c.URL("/boxswap/site-a/inner"), "state", "init"}, "is inside the prefix of the pair at /boxswap/site-a"},
+		{"state init deep inside", []string{"--state", c.URL("/boxswap/site-a/x/y"), "state", "init"}, "is inside the prefix of the pair at /boxswap/site-a"},
+		{"state init inside, among its records", []string{"--state", c.URL("/boxswap/site-a/a"), "state", "init"}, "is inside"},
+		{"state init above", []string{"--state", c.URL("/boxswap"), "state", "init"}, "is above the pair at /boxswap/site-a"},
+		{"state push inside", []string{"state", "push", c.URL("/boxswap/site-a/copy")}, "is inside the prefix of the pair at /boxswap/site-a"},
+		{"state push above", []string{"state", "push", c.URL("/boxswap")}, "is above the pair at /boxswap/site-a"},
+	} {
+		rev := revision()
+		code, out, stderr := runCLI(t, append([]string{"-c", cfg}, m.args...)...)
+		inputs++
+		byCode[code]++
+		if code != exitRefused {
+			t.Errorf("%s: exit %d, want %d\n%s%s", m.member, code, exitRefused, out, stderr)
+		} else {
+			refused++
+			checkWords(t, m.member, dir, stderr, m.want)
+		}
+		if revision() != rev {
+			t.Errorf("%s: the cluster was written", m.member)
+		}
+	}
+	// A pair nested as before this check: its schema record, then a cycle
+	// begun on it by boxswap itself.
+	if _, err := cli.Put(context.Background(), "/boxswap/site-a/inner/m/schema", fmt.Sprint(state.SchemaVersion)); err != nil {
+		t.Fatal(err)
+	}
+	inner := c.URL("/boxswap/site-a/inner")
+	if code, out, stderr := runCLI(t, "-c", cfg, "--state", inner, "--yes", "next", "--stop-before", firstStep); code != exitInterrupted {
+		t.Fatalf("next on the inner pair: exit %d\n%s%s", code, out, stderr)
+	}
+	outer := c.URL("/boxswap/site-a")
+	for _, v := range []struct {
+		verb []string
+		code int
+	}{
+		{[]string{"where"}, 0}, {[]string{"where", "--json"}, 0}, {[]string{"log"}, 0}, {[]string{"plan", "--offline"}, 0},
+		{[]string{"mark-done", firstStep, "--reason", "test"}, exitPhase}, // nothing pending on the outer pair
+		{[]string{"unlock", "--force", "--reason", "test"}, 0},
+		{[]string{"--yes", "next", "--stop-before", firstStep}, exitInterrupted},
+		{[]string{"rollback"}, 0},
+	} {
+		what := "a nested pair, outer: " + strings.Join(v.verb, " ")
+		code, out, stderr := runCLI(t, append([]string{"-c", cfg, "--state", outer}, v.verb...)...)
+		inputs++
+		if code != v.code {
+			t.Errorf("%s: exit %d, want %d\n%s%s", what, code, v.code, out, stderr)
+		}
+		if w := "boxswap: warning: " + outer + " holds another pair's state at /boxswap/site-a/inner"; !strings.Contains(stderr, w) {
+			t.Errorf("%s: no warning %q:\n%s", what, w, stderr)
+		}
+	}
+	if code, out, stderr := runCLI(t, "-c", cfg, "--state", inner, "where"); code != 0 || !strings.Contains(out, "upgrade-dev is interrupted") {
+		t.Errorf("where on the inner pair: exit %d\n%s%s", code, out, stderr)
+	}
+	// Nested among the outer pair's own records: its keys read as records.
+	if _, err := cli.Put(context.Background(), "/boxswap/site-a/h/m/schema", fmt.Sprint(state.SchemaVersion)); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "-c", cfg, "--state", outer, "where")
+	inputs++
+	byCode[code]++
+	if code != exitState {
+		t.Errorf("a pair nested among the records: exit %d, want %d\n%s%s", code, exitState, out, stderr)
+	} else {
+		refused++
+		checkWords(t, "a pair nested among the records", dir, stderr, "among this state's own records")
+	}
+	t.Logf("FIGURE hostile state, nesting: %d inputs, %d refused as wanted (exit codes of the refusals tried: %v), the other %d work with a warning",
+		inputs, refused, byCode, inputs-7)
 }
