@@ -36,23 +36,28 @@ EXIT STATUS
   1    failure: a step or a remote command failed (see the hint, then
        boxswap resume or boxswap rollback)
   2    usage: bad flags, or boxes.yaml has problems (each is listed as
-       FILE:LINE)
+       FILE:LINE), or a state location that is neither a file path nor
+       a valid etcd:// or etcds:// URL (ETCD://, etcd:/, http://, blank)
   3    locked: another boxswap next/resume/rollback holds the operator lock,
        or this run lost it (its etcd lease expired) and stopped
   4    not approved: a gate needs --yes, or a "yes" typed on a terminal
   5    refused: a guard refused to act, or a box is not as a check step
        requires; nothing was changed (some guards can be overridden with
-       --force GUARD)
+       --force GUARD); or state init or push refused an etcd prefix
+       inside or above another pair's
   6    unreachable: a box could not be reached, or a command's outcome is
        unknown (the connection dropped); boxswap resume checks it again
   7    not now: a transition is pending (resume or roll it back), there is
        nothing to resume or roll back, the cycle is done, boxes.yaml no
        longer matches the cycle in progress, or rollback reached a step
        that cannot be undone
-  8    state file: it is corrupt, was written by a newer boxswap, is not
-       a regular file (a link, a FIFO, empty), or cannot be used here
-       (permission, missing folder, disk full); on etcd: no state at the
-       prefix (boxswap state init), or the cluster did not answer
+  8    state file: it is corrupt (a record's checksum fails), was
+       written by a newer boxswap, is not a regular file (a link, a FIFO,
+       empty), has other names (a hard link), another owner or a mode
+       others may write (so has its lock or an attempt log), or cannot be
+       used here (permission, missing folder, disk full); on etcd: no
+       state at the prefix (boxswap state init), or the cluster did not
+       answer
   130  interrupted by the operator (SIGINT, Ctrl-C; also --stop-before);
        boxswap resume goes on
   143  stopped by SIGTERM; boxswap resume goes on
