@@ -65,7 +65,7 @@ func runMarkDone(_ context.Context, step string, opts markDoneOptions, g *global
 		return err
 	}
 	defer lock.Unlock()
-	if err := verifyStore(store); err != nil {
+	if err := g.verifyStore(store); err != nil {
 		return err
 	}
 	att, err := store.Last()

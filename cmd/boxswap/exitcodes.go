@@ -9,6 +9,7 @@ import (
 
 	"boxswap/boxes"
 	"boxswap/fsm"
+	"boxswap/internal/safefile"
 	"boxswap/internal/text"
 	"boxswap/state"
 	"boxswap/steps"
@@ -35,23 +36,28 @@ EXIT STATUS
   1    failure: a step or a remote command failed (see the hint, then
        boxswap resume or boxswap rollback)
   2    usage: bad flags, or boxes.yaml has problems (each is listed as
-       FILE:LINE)
+       FILE:LINE), or a state location that is neither a file path nor
+       a valid etcd:// or etcds:// URL (ETCD://, etcd:/, http://, blank)
   3    locked: another boxswap next/resume/rollback holds the operator lock,
        or this run lost it (its etcd lease expired) and stopped
   4    not approved: a gate needs --yes, or a "yes" typed on a terminal
   5    refused: a guard refused to act, or a box is not as a check step
        requires; nothing was changed (some guards can be overridden with
-       --force GUARD)
+       --force GUARD); or state init or push refused an etcd prefix
+       inside or above another pair's
   6    unreachable: a box could not be reached, or a command's outcome is
        unknown (the connection dropped); boxswap resume checks it again
   7    not now: a transition is pending (resume or roll it back), there is
        nothing to resume or roll back, the cycle is done, boxes.yaml no
        longer matches the cycle in progress, or rollback reached a step
        that cannot be undone
-  8    state file: it is corrupt, was written by a newer boxswap, is not
-       a regular file (a link, a FIFO, empty), or cannot be used here
-       (permission, missing folder, disk full); on etcd: no state at the
-       prefix (boxswap state init), or the cluster did not answer
+  8    state file: it is corrupt (a record's checksum fails), was
+       written by a newer boxswap, is not a regular file (a link, a FIFO,
+       empty), has other names (a hard link), another owner or a mode
+       others may write (so has its lock or an attempt log), or cannot be
+       used here (permission, missing folder, disk full); on etcd: no
+       state at the prefix (boxswap state init), or the cluster did not
+       answer
   130  interrupted by the operator (SIGINT, Ctrl-C; also --stop-before);
        boxswap resume goes on
   143  stopped by SIGTERM; boxswap resume goes on
@@ -67,6 +73,8 @@ func classify(err error) (code int, kind, hint string) {
 	var se *signalError
 	var lk *state.LockedError
 	var pc *fsm.PlanChangedError
+	var uf *safefile.UnsafeFileError
+	var hinted interface{ Hint() string }
 	switch {
 	case err == nil:
 		return exitOK, "", ""
@@ -89,6 +97,8 @@ func classify(err error) (code int, kind, hint string) {
 	case errors.Is(err, state.ErrNoAnswer):
 		return exitState, "no-answer", "check the etcd cluster (etcdctl endpoint health --cluster) and the network to it; " +
 			"once it answers, boxswap where shows the state and boxswap resume checks the step that was running"
+	case errors.As(err, &uf):
+		return exitState, "state", uf.Hint
 	case errors.Is(err, state.ErrNotAFile):
 		return exitState, "state", "the message says what is there; boxswap reads and writes only regular files, and only a missing state file starts afresh"
 	case errors.Is(err, state.ErrUnusable):
@@ -97,10 +107,14 @@ func classify(err error) (code int, kind, hint string) {
 		return exitState, "state", "keep the state in a folder only its owner can write"
 	case errors.Is(err, fsm.ErrUnknownPhase):
 		return exitState, "state", "use the boxswap that wrote the state file, or restore it from a backup"
+	case errors.Is(err, state.ErrCorrupt) && errors.As(err, &hinted):
+		return exitState, "state", hinted.Hint()
 	case isStateFileError(err):
 		return exitState, "state", "restore the state file from a backup, or use the boxswap that wrote it"
 	case errors.Is(err, steps.ErrNotApproved):
 		return exitNotApproved, "not-approved", "run with --yes once you have validated the boxes (boxswap status), or run on a terminal to be asked"
+	case errors.Is(err, state.ErrNestedPrefix):
+		return exitRefused, "refused", "nothing was written: put each pair's state beside the others, e.g. ROOT/site-a and ROOT/site-b; boxswap --state etcd://HOST:PORT/ROOT pairs lists them"
 	case errors.Is(err, steps.ErrRefused):
 		return exitRefused, "refused", "nothing was changed; fix what the guard saw, or override it with --force GUARD if you are sure"
 	case errors.Is(err, steps.ErrPrecondition):

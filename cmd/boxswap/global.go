@@ -59,12 +59,9 @@ func (g *globalOptions) validate(cmd *cobra.Command) error {
 	if g.Config == "" {
 		return usagef("-c/--config is empty; give the path of boxes.yaml")
 	}
-	if cmd.Flags().Changed("state") && g.State == "" {
-		return usagef("--state is empty; give the path of the state file, or leave it out to use boxswap.db beside boxes.yaml")
-	}
-	if isEtcdURL(g.State) {
-		if _, _, err := etcdstate.ParseURL(g.State); err != nil {
-			return usagef("--state: %v", err)
+	if cmd.Flags().Changed("state") {
+		if _, err := parseState(g.State); err != nil {
+			return err
 		}
 	}
 	if g.JSON && cmd.Annotations[annJSON] == "" {
@@ -145,14 +142,20 @@ func (g *globalOptions) openStore() (state.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store, verifyStore(store)
+	return store, g.verifyStore(store)
 }
 
 // verifyStore is openStore's check of a backend already opened (one whose
-// lock is held).
-func verifyStore(store state.Backend) error {
+// lock is held). What the check found that works but should be fixed (an
+// etcd pair nested under this one) is printed as a warning.
+func (g *globalOptions) verifyStore(store state.Backend) error {
 	if err := store.Verify(); err != nil {
 		return err
+	}
+	if w, ok := store.(interface{ Warnings() []string }); ok {
+		for _, l := range w.Warnings() {
+			fmt.Fprintf(g.stderr, "boxswap: warning: %s\n", l)
+		}
 	}
 	_, err := fsm.ReadMeta(store)
 	return err
