@@ -161,7 +161,7 @@ func SameCode(id, box, ref, checkout string) Step {
 	return &sameCodeStep{box: box, ref: ref, checkout: checkout, base: base{id: id, desc: Description{
 		Box: box, Text: fmt.Sprintf("check that %s on %s is at the commit %s serves production with (guard %s)", checkout, box, ref, ForceCheckout),
 		Commands: []string{HeadCmd(checkout)}, Retry: true,
-		NoCheckAfter: "Apply compares the commits, and passes an override (--force " + string(ForceCheckout) + ") Check would not",
+		NoCheckAfter: "it compares the commits itself, and lets --force " + string(ForceCheckout) + " through, which a check would not",
 	}}}
 }
 

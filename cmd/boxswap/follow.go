@@ -54,7 +54,7 @@ func printFollowLine(w io.Writer, l followLine) {
 	case "attempt":
 		fmt.Fprintf(w, "%s %s (attempt %d): %s", at, l.Event, l.Attempt, l.Status)
 		if l.Error != "" {
-			fmt.Fprintf(w, ": %s", oneLine(l.Error))
+			fmt.Fprintf(w, ": %s", oneLine(l.Error, false))
 		}
 		fmt.Fprintln(w)
 	case "step":
@@ -66,7 +66,7 @@ func printFollowLine(w io.Writer, l followLine) {
 			fmt.Fprintf(w, " in %s", l.Took)
 		}
 		if l.Error != "" {
-			fmt.Fprintf(w, ": %s", oneLine(l.Error))
+			fmt.Fprintf(w, ": %s", oneLine(l.Error, false))
 		}
 		fmt.Fprintln(w)
 	}
