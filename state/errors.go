@@ -3,6 +3,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"boxswap/internal/safefile"
 )
@@ -69,13 +70,22 @@ type corruptError struct {
 }
 
 func (e *corruptError) Error() string {
+	if e.OnEtcd() {
+		return fmt.Sprintf("state %s is damaged or not a boxswap state: %v; "+
+			"boxswap left its keys untouched: keep a copy (etcdctl get --prefix PREFIX -w json), "+
+			"then restore the prefix from an etcd snapshot", e.path, e.cause)
+	}
 	return fmt.Sprintf("state %s is damaged or not a boxswap state file: %v; "+
 		"boxswap left it untouched: keep a copy of it, then restore it from a backup "+
 		"(moving it aside makes boxswap start over at phase start)", e.path, e.cause)
 }
 
 func (e *corruptError) Is(target error) bool { return target == ErrCorrupt }
-func (e *corruptError) Unwrap() error        { return e.cause }
+
+// OnEtcd reports a state on etcd (a prefix, not a file): what to do
+// with it differs.
+func (e *corruptError) OnEtcd() bool  { return strings.HasPrefix(e.path, "etcd") }
+func (e *corruptError) Unwrap() error { return e.cause }
 
 // notFileError says which path is not a usable state file and why; it is
 // ErrNotAFile.
@@ -94,6 +104,15 @@ func (e *notFileError) Error() string {
 	if e.lock {
 		return fmt.Sprintf("lock %s: not a file: %s; boxswap neither takes the lock nor writes through it: "+
 			"look at it (ls -l %s), remove it, and run again", e.path, cause, e.path)
+	}
+	switch {
+	case nr != nil && nr.What == "a symbolic link":
+		return fmt.Sprintf("state %s: empty or not a file: %s; boxswap neither starts afresh on it nor writes through it: "+
+			"give --state the state file itself, not a link to it", e.path, cause)
+	case nr != nil:
+		// A device, a folder, a FIFO: not something to remove.
+		return fmt.Sprintf("state %s: empty or not a file: %s; boxswap neither starts afresh on it nor writes through it: "+
+			"give --state the path of the state file (a missing one starts a new cycle)", e.path, cause)
 	}
 	return fmt.Sprintf("state %s: empty or not a file: %s; boxswap neither starts afresh on it nor writes through it: "+
 		"give --state the state file itself, and if no transition ever ran with this one, remove it "+

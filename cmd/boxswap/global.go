@@ -226,7 +226,7 @@ func report(err error, jsonOut bool, stdout, stderr io.Writer) int {
 	}
 	var le *boxes.LoadError
 	if errors.As(err, &le) && len(le.Problems) > 1 {
-		fmt.Fprintf(stderr, "boxswap: %s has %d problems:\n", le.File, len(le.Problems))
+		fmt.Fprintf(stderr, "boxswap: %s has %d problems:\n", le.File, le.Count())
 		for _, l := range strings.Split(le.Error(), "\n") {
 			fmt.Fprintf(stderr, "  %s\n", l)
 		}
