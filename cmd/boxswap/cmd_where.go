@@ -102,8 +102,13 @@ func configWarnings(cfg *boxes.Config, store state.Backend) []string {
 	if !errors.Is(err, fsm.ErrConfigChanged) {
 		return nil
 	}
-	_, _, hint := classify(err)
-	return []string{err.Error(), "boxswap plan and next refuse it (exit 7): " + hintOf(err, hint)}
+	var pc *fsm.PlanChangedError
+	if errors.As(err, &pc) {
+		// What to do with the pending transition: re-plan it or roll it back.
+		_, _, hint := classify(err)
+		return []string{err.Error(), "boxswap plan and next refuse it (exit 7): " + hintOf(err, hint)}
+	}
+	return []string{err.Error(), "boxswap plan and next refuse it (exit 7) until boxes.yaml matches the cycle"}
 }
 
 // printWhere shows the View for a person, in 80 columns (text.Width)
@@ -153,8 +158,8 @@ func printWhere(w io.Writer, out whereJSON, wide bool) {
 			t.Event, t.Status, t.StepIndex, len(t.Steps), t.Step, t.ID, t.Started.Local().Format(time.DateTime)), "", "  ")
 		if t.Error != "" {
 			e := strings.Join(strings.Fields(t.Error), " ")
-			if !wide {
-				e = text.Cut(e, 2*text.Width)
+			if cut := text.Cut(e, 2*text.Width); !wide && cut != e {
+				e = cut + " (where --wide shows it whole)"
 			}
 			para(e, "error: ", "  ")
 		}

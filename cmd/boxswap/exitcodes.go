@@ -131,7 +131,7 @@ func classify(err error) (code int, kind, hint string) {
 	case errors.As(err, &pc):
 		return exitPhase, "config-changed", "boxswap resume --replan takes the new plan for the steps not done yet (recorded), or put boxes.yaml back; boxswap rollback undoes the done steps with their recorded commands"
 	case errors.Is(err, fsm.ErrConfigChanged):
-		return exitPhase, "config-changed", "put boxes.yaml back as it was when the cycle began"
+		return exitPhase, "config-changed", "set upgrade.from and upgrade.to in boxes.yaml as the message says; boxswap where shows the cycle"
 	case errors.Is(err, fsm.ErrRollbackStopped):
 		return exitPhase, "irreversible", "boxswap resume goes forward from here"
 	}

@@ -340,6 +340,41 @@ func TestWhereGolden(t *testing.T) {
 	}
 }
 
+// where with a failed transition pending, its error too long for a line.
+func TestWherePendingGolden(t *testing.T) {
+	inUTC(t)
+	t.Chdir(filepath.Dir(shippedCopy(t)))
+	store := state.Open("boxswap.db")
+	t0 := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	if err := store.Init(state.Meta{Phase: "dev-upgraded", Cycle: 1, From: 27, To: 29, Changed: t0}); err != nil {
+		t.Fatal(err)
+	}
+	cause := "refusing to sync students from thurst to thermals: the dry run would delete 2000 files on thermals, " +
+		"more than max_delete (1000); look at what it would delete (boxswap log), then boxswap resume --force max-delete if that is right"
+	id, err := store.Begin(&state.Attempt{Cycle: 1, Event: "redirect", From: "dev-upgraded", To: "redirected", Status: state.Running, Command: "next", Started: t0,
+		Steps: []state.StepRecord{
+			{ID: "redirect/approve", Status: state.StepDone, Attempts: 1},
+			{ID: "redirect/preflight/reach/thurst", Box: "thurst", Status: state.StepDone, Attempts: 1},
+			{ID: "redirect/sync/students", Box: "thurst", Status: state.StepFailed, Attempts: 2, Error: cause},
+			{ID: "redirect/final-sync/students", Box: "thurst", Status: state.Pending},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.UpdateAttempt(id, func(a *state.Attempt) error {
+		a.Status, a.FailedStep, a.Error = state.Failed, "redirect/sync/students", cause
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out := cli(t, "where")
+	fits(t, "where, a transition failed", out)
+	checkGolden(t, "where-pending.txt", out)
+	if wide := cli(t, "where", "--wide"); !strings.Contains(wide, cause) {
+		t.Errorf("where --wide does not show the whole error:\n%s", wide)
+	}
+}
+
 // log of a whole cycle, every transition's steps as plan lists them, done;
 // one step failed once with a long error, one marked done by hand, one
 // with a warning.
