@@ -102,7 +102,7 @@ func runLog(ctx context.Context, opts logOptions, g *globalOptions) error {
 		}
 		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return follow(ctx, store, out, newFollowPrinter(g), followEvery)
+		return follow(ctx, store, out, newFollowPrinter(g, opts.Wide), followEvery)
 	}
 	if g.JSON {
 		return g.printJSON(out)
