@@ -93,12 +93,12 @@ func runWhere(_ context.Context, opts whereOptions, g *globalOptions) error {
 	return nil
 }
 
-// configWarnings is what plan and next would refuse about boxes.yaml (exit
-// 7: it no longer matches the cycle in progress, or the pending
-// transition's recorded plan), said by where without refusing: where
-// shows the state whatever boxes.yaml says now.
+// configWarnings is what plan, next and resume would refuse about
+// boxes.yaml (exit 7: it no longer matches the cycle in progress, or the
+// pending transition's recorded plan), said by where without refusing:
+// where shows the state whatever boxes.yaml says now.
 func configWarnings(cfg *boxes.Config, store state.Backend) []string {
-	_, _, err := (&fsm.Engine{Config: cfg, Store: store}).Planned()
+	err := (&fsm.Engine{Config: cfg, Store: store}).CheckConfig()
 	if !errors.Is(err, fsm.ErrConfigChanged) {
 		return nil
 	}
@@ -106,7 +106,7 @@ func configWarnings(cfg *boxes.Config, store state.Backend) []string {
 	if errors.As(err, &pc) {
 		// What to do with the pending transition: re-plan it or roll it back.
 		_, _, hint := classify(err)
-		return []string{err.Error(), "boxswap plan and next refuse it (exit 7): " + hintOf(err, hint)}
+		return []string{err.Error(), "boxswap resume refuses it (exit 7): " + hintOf(err, hint)}
 	}
 	return []string{err.Error(), "boxswap plan and next refuse it (exit 7) until boxes.yaml matches the cycle"}
 }
@@ -128,12 +128,17 @@ func printWhere(w io.Writer, out whereJSON, wide bool) {
 	}
 	if len(out.Warnings) > 0 {
 		// The first is what is wrong, one line of it each, the rest what to do.
+		// The difference of a changed plan, one line per step, is cut to a
+		// line each: its commands are long.
 		for i, l := range strings.Split(out.Warnings[0], "\n") {
-			if i == 0 {
+			switch {
+			case i == 0:
 				para(l, "warning: ", "  ")
-				continue
+			case wide:
+				para(l, "  ", "    ")
+			default:
+				fmt.Fprintf(w, "  %s\n", text.Cut(l, text.Width-2))
 			}
-			para(l, "  ", "    ")
 		}
 		for _, h := range out.Warnings[1:] {
 			para(h, "  ", "  ")

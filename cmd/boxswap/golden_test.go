@@ -340,38 +340,88 @@ func TestWhereGolden(t *testing.T) {
 	}
 }
 
+// redirectPending records the redirect as boxes.yaml (in the working
+// folder) plans it, failed at its sync of students with cause, the steps
+// before it done.
+func redirectPending(t *testing.T, cause string) *boxes.Config {
+	t.Helper()
+	loaded, err := boxes.Load("boxes.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := state.Open("boxswap.db")
+	meta := state.Meta{Phase: fsm.DevUpgraded, Cycle: 1, From: 27, To: 29, Changed: time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)}
+	if err := store.Init(meta); err != nil {
+		t.Fatal(err)
+	}
+	planned, err := fsm.Steps(loaded, meta, fsm.Redirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &state.Attempt{Cycle: 1, Event: fsm.Redirect, From: fsm.DevUpgraded, To: fsm.Redirected, Status: state.Failed,
+		Command: "next", Started: meta.Changed, Configs: []string{loaded.Source}, FailedStep: "redirect/sync/students", Error: cause}
+	status := state.StepDone
+	for _, s := range planned {
+		d := s.Describe()
+		r := state.StepRecord{ID: s.ID(), Box: d.Box, Text: d.Text, Commands: d.Commands, Undo: d.Undo, Status: status, Attempts: 1}
+		if s.ID() == a.FailedStep {
+			r.Status, r.Attempts, r.Error, status = state.StepFailed, 2, cause, state.Pending
+		} else if status == state.Pending {
+			r.Attempts = 0
+		}
+		a.Steps = append(a.Steps, r)
+	}
+	id, err := store.Begin(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Begin records it running: as next leaves it when the step fails.
+	if err := store.UpdateAttempt(id, func(x *state.Attempt) error { x.Status = state.Failed; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return loaded
+}
+
 // where with a failed transition pending, its error too long for a line.
 func TestWherePendingGolden(t *testing.T) {
 	inUTC(t)
 	t.Chdir(filepath.Dir(shippedCopy(t)))
-	store := state.Open("boxswap.db")
-	t0 := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
-	if err := store.Init(state.Meta{Phase: "dev-upgraded", Cycle: 1, From: 27, To: 29, Changed: t0}); err != nil {
-		t.Fatal(err)
-	}
 	cause := "refusing to sync students from thurst to thermals: the dry run would delete 2000 files on thermals, " +
 		"more than max_delete (1000); look at what it would delete (boxswap log), then boxswap resume --force max-delete if that is right"
-	id, err := store.Begin(&state.Attempt{Cycle: 1, Event: "redirect", From: "dev-upgraded", To: "redirected", Status: state.Running, Command: "next", Started: t0,
-		Steps: []state.StepRecord{
-			{ID: "redirect/approve", Status: state.StepDone, Attempts: 1},
-			{ID: "redirect/preflight/reach/thurst", Box: "thurst", Status: state.StepDone, Attempts: 1},
-			{ID: "redirect/sync/students", Box: "thurst", Status: state.StepFailed, Attempts: 2, Error: cause},
-			{ID: "redirect/final-sync/students", Box: "thurst", Status: state.Pending},
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.UpdateAttempt(id, func(a *state.Attempt) error {
-		a.Status, a.FailedStep, a.Error = state.Failed, "redirect/sync/students", cause
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	redirectPending(t, cause)
 	out := cli(t, "where")
 	fits(t, "where, a transition failed", out)
 	checkGolden(t, "where-pending.txt", out)
+	if strings.Contains(out, "warning") {
+		t.Errorf("where warns with boxes.yaml unchanged:\n%s", out)
+	}
 	if wide := cli(t, "where", "--wide"); !strings.Contains(wide, cause) {
 		t.Errorf("where --wide does not show the whole error:\n%s", wide)
+	}
+}
+
+// where on a failed transition whose steps boxes.yaml now plans otherwise
+// (max_delete changed): a warning with the difference, exit 0; resume
+// refuses (exit 7).
+func TestWherePlanChangedGolden(t *testing.T) {
+	inUTC(t)
+	t.Chdir(filepath.Dir(shippedCopy(t)))
+	loaded := redirectPending(t, "refusing to sync students")
+	changed := strings.Replace(loaded.Source, "max_delete: 1000", "max_delete: 50", 1)
+	if changed == loaded.Source {
+		t.Fatal("the shipped boxes.yaml has no max_delete: 1000")
+	}
+	if err := os.WriteFile("boxes.yaml", []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI(t, "--yes", "resume"); code != exitPhase {
+		t.Fatalf("resume on a changed plan: exit %d, want %d: %s", code, exitPhase, errOut)
+	}
+	out := cli(t, "where")
+	fits(t, "where, the pending plan changed", out)
+	checkGolden(t, "where-plan-changed.txt", out)
+	if !strings.Contains(out, "warning: boxes.yaml changed: boxes.yaml now plans the pending redirect") {
+		t.Errorf("where does not warn that the pending plan changed:\n%s", out)
 	}
 }
 
