@@ -133,7 +133,22 @@ func TestStatusGolden(t *testing.T) {
 	}}
 	var b strings.Builder
 	printStatus(&b, s, false)
+	fits(t, "status", b.String())
 	checkGolden(t, "status.txt", b.String())
+
+	// Values too long for 80 columns are cut; --wide shows them whole.
+	long := "'/etc/pki/tls/certs/nbhosting-production-wildcard-2026_inria_fr.fullchain.crt'"
+	s.Boxes[0].Settings[1] = "ssl_certificate = " + long
+	s.Boxes[0].Data[0].Path = "/srv/nbhosting-production-storage/courses/students"
+	b.Reset()
+	printStatus(&b, s, false)
+	fits(t, "status, long values", b.String())
+	checkGolden(t, "status-long.txt", b.String())
+	b.Reset()
+	printStatus(&b, s, true)
+	if !strings.Contains(b.String(), long) || !strings.Contains(b.String(), s.Boxes[0].Data[0].Path) {
+		t.Errorf("status --wide cut a value:\n%s", b.String())
+	}
 }
 
 // log's default text shows earlier cycles one line per attempt, from their
