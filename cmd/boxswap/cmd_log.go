@@ -160,9 +160,15 @@ func printAttempts(w io.Writer, attempts []state.Attempt, wide bool) {
 	}
 	for _, a := range attempts {
 		fmt.Fprintln(w)
-		for _, line := range text.Wrap(fmt.Sprintf("attempt %d: %s (cycle %d, %s to %s) %s, started %s by %s, took %s",
-			a.ID, a.Event, a.Cycle, a.From, a.To, a.Status, a.Started.Local().Format(time.DateTime), a.Command, duration(a.Started, a.Ended)), width, "", "  ") {
-			fmt.Fprintln(w, line)
+		head := fmt.Sprintf("attempt %d: %s (cycle %d, %s to %s) %s", a.ID, a.Event, a.Cycle, a.From, a.To, a.Status)
+		when := fmt.Sprintf("started %s by %s, took %s", a.Started.Local().Format(time.DateTime), a.Command, duration(a.Started, a.Ended))
+		if wide {
+			fmt.Fprintf(w, "%s, %s\n", head, when)
+		} else {
+			// Two lines: the date is not cut in two.
+			para := paragraph(w, false)
+			para(head, "", "  ")
+			para(when, "  ", "  ")
 		}
 		if a.Error != "" {
 			for _, line := range text.Wrap("error at "+a.FailedStep+": "+oneLine(a.Error, wide), width, "  ", "    ") {
