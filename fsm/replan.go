@@ -32,6 +32,22 @@ func (e *Engine) replan(att *state.Attempt) ([]steps.Step, error) {
 	return planned, nil
 }
 
+// CheckConfig says whether boxes.yaml still matches the cycle in progress
+// and the pending transition's recorded plan, as next, plan and resume
+// would find it: nil, or an error that is ErrConfigChanged (a
+// *PlanChangedError for the pending plan). It only reads.
+func (e *Engine) CheckConfig() error {
+	if _, err := e.cycle(false); err != nil {
+		return err
+	}
+	att, err := e.Store.Last()
+	if err != nil || att == nil || !pending(att.Status) || att.Status == state.RollingBack {
+		return err
+	}
+	_, err = e.replan(att)
+	return err
+}
+
 // planNow plans att's transition from boxes.yaml as it is now, and says
 // how that differs from the record.
 func (e *Engine) planNow(att *state.Attempt) ([]steps.Step, []string, error) {

@@ -87,14 +87,18 @@ func (e *corruptError) Error() string {
 // Hint says what to do, for the backend: a file is copied and restored, an
 // etcd prefix restored or pushed anew.
 func (e *corruptError) Hint() string {
-	if strings.HasPrefix(e.path, "etcd://") || strings.HasPrefix(e.path, "etcds://") {
+	if e.OnEtcd() {
 		return "boxswap left it untouched: restore the prefix from a backup (etcdctl snapshot), or push a good copy to a new prefix (boxswap state push)"
 	}
 	return "boxswap left it untouched: keep a copy of it, then restore it from a backup (moving it aside makes boxswap start over at phase start)"
 }
 
 func (e *corruptError) Is(target error) bool { return target == ErrCorrupt }
-func (e *corruptError) Unwrap() error        { return e.cause }
+
+// OnEtcd reports a state on etcd (a prefix, not a file): what to do
+// with it differs.
+func (e *corruptError) OnEtcd() bool  { return strings.HasPrefix(e.path, "etcd") }
+func (e *corruptError) Unwrap() error { return e.cause }
 
 // notFileError says which path is not a usable state file and why; it is
 // ErrNotAFile.
@@ -113,6 +117,15 @@ func (e *notFileError) Error() string {
 	if e.lock {
 		return fmt.Sprintf("lock %s: not a file: %s; boxswap neither takes the lock nor writes through it: "+
 			"look at it (ls -l %s), remove it, and run again", e.path, cause, e.path)
+	}
+	switch {
+	case nr != nil && nr.What == "a symbolic link":
+		return fmt.Sprintf("state %s: empty or not a file: %s; boxswap neither starts afresh on it nor writes through it: "+
+			"give --state the state file itself, not a link to it", e.path, cause)
+	case nr != nil:
+		// A device, a folder, a FIFO: not something to remove.
+		return fmt.Sprintf("state %s: empty or not a file: %s; boxswap neither starts afresh on it nor writes through it: "+
+			"give --state the path of the state file (a missing one starts a new cycle)", e.path, cause)
 	}
 	return fmt.Sprintf("state %s: empty or not a file: %s; boxswap neither starts afresh on it nor writes through it: "+
 		"give --state the state file itself, and if no transition ever ran with this one, remove it "+

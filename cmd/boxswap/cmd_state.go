@@ -25,7 +25,7 @@ during the copy (refused while another boxswap holds it), write only to an
 empty destination, and read the copy back to check that it is the same.
 The source is left as it was: point --state (or state.url) at the copy.`,
 		Example: `  boxswap --state etcd://10.0.0.5:2379/boxswap/site-a state init
-  boxswap state push etcd://10.0.0.5:2379/boxswap/site-a      # boxswap.db to etcd
+  boxswap state push etcd://10.0.0.5:2379/boxswap/site-a  # boxswap.db to etcd
   boxswap --state etcd://10.0.0.5:2379/boxswap/site-a state pull backup.db`,
 		Args: cobra.NoArgs,
 	}

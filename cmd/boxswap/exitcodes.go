@@ -94,6 +94,8 @@ func classify(err error) (code int, kind, hint string) {
 		return exitLocked, "locked", "wait for the other run to finish; a lock whose process is dead is reclaimed by the next run"
 	case errors.Is(err, state.ErrNoState):
 		return exitState, "no-state", "check the prefix (boxswap --state etcd://HOST:PORT/ROOT pairs lists the states under ROOT), or create one with boxswap state init"
+	case errors.Is(err, state.ErrDenied):
+		return exitState, "denied", "give etcd's user with --etcd-user (or BOXSWAP_ETCD_USER) and its password with BOXSWAP_ETCD_PASSWORD or --etcd-password-file; the user needs read and write on the prefix"
 	case errors.Is(err, state.ErrNoAnswer):
 		return exitState, "no-answer", "check the etcd cluster (etcdctl endpoint health --cluster) and the network to it; " +
 			"once it answers, boxswap where shows the state and boxswap resume checks the step that was running"
@@ -109,6 +111,8 @@ func classify(err error) (code int, kind, hint string) {
 		return exitState, "state", "use the boxswap that wrote the state file, or restore it from a backup"
 	case errors.Is(err, state.ErrCorrupt) && errors.As(err, &hinted):
 		return exitState, "state", hinted.Hint()
+	case isStateFileError(err) && onEtcd(err):
+		return exitState, "state", "restore the prefix from an etcd snapshot, or use the boxswap that wrote it"
 	case isStateFileError(err):
 		return exitState, "state", "restore the state file from a backup, or use the boxswap that wrote it"
 	case errors.Is(err, steps.ErrNotApproved):
@@ -141,11 +145,18 @@ func classify(err error) (code int, kind, hint string) {
 	case errors.As(err, &pc):
 		return exitPhase, "config-changed", "boxswap resume --replan takes the new plan for the steps not done yet (recorded), or put boxes.yaml back; boxswap rollback undoes the done steps with their recorded commands"
 	case errors.Is(err, fsm.ErrConfigChanged):
-		return exitPhase, "config-changed", "put boxes.yaml back as it was when the cycle began"
+		return exitPhase, "config-changed", "set upgrade.from and upgrade.to in boxes.yaml as the message says; boxswap where shows the cycle"
 	case errors.Is(err, fsm.ErrRollbackStopped):
 		return exitPhase, "irreversible", "boxswap resume goes forward from here"
 	}
 	return exitFailure, "failure", "boxswap log shows the step's output; fix the cause, then boxswap resume (or boxswap rollback)"
+}
+
+// onEtcd reports an error about a state on etcd, whose hints are not a
+// file's.
+func onEtcd(err error) bool {
+	var e interface{ OnEtcd() bool }
+	return errors.As(err, &e) && e.OnEtcd()
 }
 
 // usageError is a mistake on the command line, caught before any work.

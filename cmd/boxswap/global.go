@@ -16,6 +16,7 @@ import (
 
 	"boxswap/boxes"
 	"boxswap/fsm"
+	"boxswap/internal/text"
 	"boxswap/state"
 	"boxswap/state/etcdstate"
 	"boxswap/steps"
@@ -228,7 +229,7 @@ func report(err error, jsonOut bool, stdout, stderr io.Writer) int {
 	}
 	var le *boxes.LoadError
 	if errors.As(err, &le) && len(le.Problems) > 1 {
-		fmt.Fprintf(stderr, "boxswap: %s has %d problems:\n", le.File, len(le.Problems))
+		fmt.Fprintf(stderr, "boxswap: %s has %d problems:\n", le.File, le.Count())
 		for _, l := range strings.Split(le.Error(), "\n") {
 			fmt.Fprintf(stderr, "  %s\n", l)
 		}
@@ -280,4 +281,25 @@ func isTerminal(f *os.File) bool {
 	}
 	_, err = unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// paragraph returns a printer of a paragraph on w: wrapped to 80 columns
+// (text.Width) unless wide, its first line starting with first, the
+// others with rest.
+func paragraph(w io.Writer, wide bool) func(s, first, rest string) {
+	width := text.Width
+	if wide {
+		width = 1 << 30
+	}
+	return func(s, first, rest string) {
+		for _, l := range text.Wrap(s, width, first, rest) {
+			fmt.Fprintln(w, l)
+		}
+	}
+}
+
+// addWide gives a verb --wide: its text as long as it is, not fitted to
+// 80 columns (text.Width).
+func addWide(cmd *cobra.Command, wide *bool) {
+	cmd.Flags().BoolVar(wide, "wide", false, "do not fit the text to 80 columns: long lines stay whole")
 }

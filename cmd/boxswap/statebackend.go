@@ -27,12 +27,12 @@ type etcdOptions struct {
 }
 
 func (o *etcdOptions) addFlags(f *pflag.FlagSet) {
-	f.StringVar(&o.CA, "etcd-ca", "", "etcd state: the `PEM` file of the CA of the servers' certificates (env BOXSWAP_ETCD_CA)")
-	f.StringVar(&o.Cert, "etcd-cert", "", "etcd state: the client certificate `PEM` (env BOXSWAP_ETCD_CERT)")
-	f.StringVar(&o.Key, "etcd-key", "", "etcd state: the client key `PEM` (env BOXSWAP_ETCD_KEY)")
-	f.StringVar(&o.User, "etcd-user", "", "etcd state: the `USER` (env BOXSWAP_ETCD_USER; password in BOXSWAP_ETCD_PASSWORD or --etcd-password-file)")
-	f.StringVar(&o.PasswordFile, "etcd-password-file", "", "etcd state: the `FILE` holding the password (env BOXSWAP_ETCD_PASSWORD_FILE)")
-	f.DurationVar(&o.Lease, "etcd-lease", 0, "etcd state: how long a silent holder keeps the operator lock (env BOXSWAP_ETCD_LEASE; default 15s)")
+	f.StringVar(&o.CA, "etcd-ca", "", "etcd: the CA of the servers' certificates, a `PEM` file (env BOXSWAP_ETCD_CA)")
+	f.StringVar(&o.Cert, "etcd-cert", "", "etcd: the client certificate, a `PEM` file (env BOXSWAP_ETCD_CERT)")
+	f.StringVar(&o.Key, "etcd-key", "", "etcd: the client key, a `PEM` file (env BOXSWAP_ETCD_KEY)")
+	f.StringVar(&o.User, "etcd-user", "", "etcd: the `USER` (env BOXSWAP_ETCD_USER); the password in env BOXSWAP_ETCD_PASSWORD or --etcd-password-file")
+	f.StringVar(&o.PasswordFile, "etcd-password-file", "", "etcd: the `FILE` holding the password (env BOXSWAP_ETCD_PASSWORD_FILE)")
+	f.DurationVar(&o.Lease, "etcd-lease", 0, "etcd: how long a silent holder keeps the lock (env BOXSWAP_ETCD_LEASE; default 15s)")
 }
 
 // parseState reads a state location the operator wrote (--state, state

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -191,6 +192,9 @@ func (s *Store) putSchema(ctx context.Context) (bool, error) {
 // unreachable wraps a failed request: the cluster, or its quorum, is not
 // reachable. Nothing is known to be written.
 func (s *Store) unreachable(err error) error {
+	if deniedBy(err) {
+		return &deniedError{where: s.where, err: err}
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("no answer within %s (is the cluster up, and has it a quorum?): %w", s.timeout, err)
 	}
@@ -213,3 +217,32 @@ func (e *unreachableError) Is(target error) bool {
 	return target == state.ErrUnusable || target == state.ErrNoAnswer
 }
 func (e *unreachableError) Unwrap() error { return e.err }
+
+// deniedBy reports a request etcd answered by refusing who asked: no user
+// name, a wrong password, no permission on the prefix.
+func deniedBy(err error) bool {
+	for _, d := range []error{rpctypes.ErrUserEmpty, rpctypes.ErrAuthFailed, rpctypes.ErrPermissionDenied,
+		rpctypes.ErrInvalidAuthToken, rpctypes.ErrAuthOldRevision, rpctypes.ErrUserNotFound} {
+		if errors.Is(err, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// deniedError is a request etcd answered with a refusal of the
+// credentials; it is state.ErrUnusable and state.ErrDenied, not
+// ErrNoAnswer: the cluster is up.
+type deniedError struct {
+	where string
+	err   error
+}
+
+func (e *deniedError) Error() string {
+	return fmt.Sprintf("state %s: etcd refused the request: %v; nothing was done", e.where, e.err)
+}
+
+func (e *deniedError) Is(target error) bool {
+	return target == state.ErrUnusable || target == state.ErrDenied
+}
+func (e *deniedError) Unwrap() error { return e.err }
