@@ -1,10 +1,12 @@
 package boxes
 
 import (
+	"errors"
 	"strings"
 	"time"
 
 	"boxswap/internal/safefile"
+	"boxswap/internal/stateurl"
 )
 
 // State says where the state is kept when it is not the default bbolt file
@@ -85,17 +87,15 @@ func checkEtcdUser(s string) (string, string) {
 	return "", ""
 }
 
-// checkStateURL accepts etcd://HOST:PORT[,…]/PREFIX without credentials.
+// checkStateURL accepts etcd://HOST:PORT[,…]/PREFIX (or etcds://) without
+// credentials, with the parser --state uses, on one line.
 func checkStateURL(s string) (string, string) {
 	if len(s) > maxURL || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || hidden(r) }) {
-		return "is not an etcd URL", "write etcd://HOST:PORT[,HOST:PORT…]/PREFIX on one line, without spaces"
+		return "is not an etcd URL", "write " + stateurl.Form + " on one line, without spaces"
 	}
-	rest, ok := strings.CutPrefix(s, "etcd://")
-	switch hosts, prefix, _ := strings.Cut(rest, "/"); {
-	case !ok:
-		return "is not an etcd URL", "write etcd://HOST:PORT[,HOST:PORT…]/PREFIX (the default bbolt file needs no state section)"
-	case hosts == "" || strings.Trim(prefix, "/") == "":
-		return "names no hosts or no prefix", "write etcd://HOST:PORT[,HOST:PORT…]/PREFIX, e.g. etcd://10.0.0.5:2379/boxswap/site-a"
+	var ue *stateurl.Error
+	if _, err := stateurl.ParseEtcd(s); errors.As(err, &ue) {
+		return ue.What, "write " + stateurl.Form + " (etcds:// for TLS)"
 	}
 	return "", ""
 }

@@ -58,13 +58,16 @@ func Branch(id, box, checkout, branch string) Step {
 // it made.
 func BranchAt(id string, p BranchParams) Step {
 	s := &branchStep{p: p}
-	start := p.Start
+	start, at := p.Start, p.Start
 	if p.StartFact != "" {
 		start = "<" + p.StartFact + ">"
+		// The fact is BOX/code (RecordHead's): say it in words.
+		src, _, _ := strings.Cut(p.StartFact, "/")
+		at = "the commit " + src + " runs"
 	}
 	s.base = base{id: id, desc: Description{
 		Box:   p.Box,
-		Text:  fmt.Sprintf("fetch, then create and check out branch %s at %s in %s on %s", p.Branch, start, p.Checkout, p.Box),
+		Text:  fmt.Sprintf("fetch, then create and check out branch %s at %s in %s on %s", p.Branch, at, p.Checkout, p.Box),
 		Retry: true,
 		Commands: []string{
 			s.fetchCmd(start),

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -57,7 +56,8 @@ func TestEtcdStateInit(t *testing.T) {
 // With authentication on, the password from the environment or a file
 // works, a wrong one is refused, and neither is printed.
 func TestEtcdAuth(t *testing.T) {
-	c := startEtcdWithAuth(t)
+	c := etcdtest.Start(t, 1)
+	enableEtcdAuth(t, c)
 	cfg := etcdConfig(t)
 	url := c.URL("/boxswap/auth")
 	t.Setenv("BOXSWAP_ETCD_USER", "root")
@@ -78,25 +78,6 @@ func TestEtcdAuth(t *testing.T) {
 	if code, out, stderr := runCLI(t, "-c", cfg, "--state", url, "--etcd-password-file", pwfile, "where"); code != 0 {
 		t.Errorf("where with auth: exit %d, %s%s", code, out, stderr)
 	}
-}
-
-// startEtcdWithAuth starts a one-member cluster with authentication on:
-// user root, password rootpw.
-func startEtcdWithAuth(t *testing.T) *etcdtest.Cluster {
-	t.Helper()
-	c := etcdtest.Start(t, 1)
-	cli := c.Client()
-	ctx := context.Background()
-	for _, err := range []error{
-		func() error { _, err := cli.UserAdd(ctx, "root", "rootpw"); return err }(),
-		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err }(),
-		func() error { _, err := cli.AuthEnable(ctx); return err }(),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return c
 }
 
 // state push and pull copy a state both ways and check the copy; a locked

@@ -28,6 +28,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"boxswap/internal/etcdtest"
 	"boxswap/state"
 )
 
@@ -98,26 +99,6 @@ func cappedRun(t *testing.T, dir string, env []string, args ...string) (code int
 		t.Fatalf("boxswap %s crashed (exit %d):\n%.2000s", strings.Join(args, " "), code, s)
 	}
 	return code, out.String(), errb.String()
-}
-
-// checkWords checks what the operator reads of an error: one error line
-// and one hint line, each at most 200 characters (a boxes.yaml problem's
-// line has its own hint in it), the first naming want.
-func checkWords(t *testing.T, what, stderr, want string) {
-	t.Helper()
-	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "boxswap: ") || !strings.HasPrefix(lines[1], "hint: ") {
-		t.Errorf("%s: want one error line and one hint line, got:\n%s", what, stderr)
-		return
-	}
-	for _, l := range lines {
-		if len(l) > 200 {
-			t.Errorf("%s: line of %d characters (at most 200): %s", what, len(l), l)
-		}
-	}
-	if !strings.Contains(lines[0], want) {
-		t.Errorf("%s: the error does not name %q: %s", what, want, lines[0])
-	}
 }
 
 // shippedBoxes is the shipped boxes.yaml, found before a test changes
@@ -303,7 +284,7 @@ func TestHostileCLIInputFiles(t *testing.T) {
 					if name.edit != nil {
 						want = "lab.yaml"
 					}
-					checkWords(t, what, stderr, want)
+					checkWords(t, what, dir, stderr, want)
 					if !strings.Contains(stderr, "victim") {
 						t.Errorf("%s: the error does not name the file:\n%s", what, stderr)
 					}
@@ -344,7 +325,7 @@ func refusedOffline(t *testing.T, what, dir, want string) (stderr string, ok boo
 		t.Errorf("%s: exit %d, want %d\n%.500s", what, code, exitUsage, stderr)
 		return stderr, false
 	}
-	checkWords(t, what, stderr, want)
+	checkWords(t, what, dir, stderr, want)
 	return stderr, true
 }
 
@@ -532,7 +513,7 @@ func TestHostileCLISecretsInURLs(t *testing.T) {
 				t.Errorf("%s: the secret is printed:\n%s\n%s", what, stdout, stderr)
 			}
 			if len(verb) == 2 {
-				checkWords(t, what, stderr, m.want)
+				checkWords(t, what, dir, stderr, m.want)
 			}
 		}
 	}
@@ -611,7 +592,8 @@ func TestHostileCLIWebhookURLsStaySecret(t *testing.T) {
 // a step's output. Before, all of these exited 1 with "boxswap log shows
 // the step's output … resume".
 func TestHostileCLIExitCodes(t *testing.T) {
-	c := startEtcdWithAuth(t)
+	c := etcdtest.Start(t, 1)
+	enableEtcdAuth(t, c)
 	dir := t.TempDir()
 	labFiles(t, dir, nil)
 	t.Chdir(dir)
@@ -663,7 +645,7 @@ func TestHostileCLIExitCodes(t *testing.T) {
 		if strings.Contains(stderr, "step's output") {
 			t.Errorf("%s: the hint is a failed step's:\n%s", m.name, stderr)
 		}
-		checkWords(t, m.name, stderr, m.want)
+		checkWords(t, m.name, dir, stderr, m.want)
 	}
 	t.Logf("FIGURE hostile operator, exit codes: %d members, exit codes %v", len(members), codes)
 }

@@ -65,14 +65,22 @@ func (g *Gate) Wait(p *Proc, within time.Duration) int {
 	}
 }
 
-// Release disarms the gate and lets every program held there go on. A box
-// that booted since Arm has no gate left: nothing to do.
-func (g *Gate) Release() {
+// Disarm disarms the gate: no later program stops there, while one held
+// now stays held (blocked in its open of the FIFO) until it is killed or
+// Release lets it go. A box that booted since Arm has no gate left.
+func (g *Gate) Disarm() {
 	g.h.T.Helper()
 	d := boxes.Quote(g.dir())
-	// Moved aside first, so no program arriving now blocks; opening it for
-	// writing then wakes every one blocked in its open.
-	g.h.Sh(g.Box, "if [ -p "+d+"/fifo ]; then mv "+d+"/fifo "+d+"/held && { timeout 10 sh -c 'echo go > \"$1\"' - "+d+"/held || true; } && rm -f "+d+"/held; fi")
+	g.h.Sh(g.Box, "if [ -p "+d+"/fifo ]; then mv "+d+"/fifo "+d+"/held; fi")
+}
+
+// Release disarms the gate and lets every program held there go on.
+func (g *Gate) Release() {
+	g.h.T.Helper()
+	g.Disarm()
+	// Opening the FIFO for writing wakes every program blocked in its open.
+	d := boxes.Quote(g.dir())
+	g.h.Sh(g.Box, "if [ -p "+d+"/held ]; then timeout 10 sh -c 'echo go > \"$1\"' - "+d+"/held || true; rm -f "+d+"/held; fi")
 }
 
 // Alive says whether PID runs on the gate's box.
