@@ -98,7 +98,7 @@ func (p CheckParams) fetch(ctx context.Context, env *Env, box string) (bool, str
 		if res.Exit == 127 {
 			why = "curl is not installed on " + box
 		}
-		return false, fmt.Sprintf("%s from %s: %s (curl exit %d: %s)", p.url(), box, why, res.Exit, lastLine(res.Tail)), nil
+		return false, fmt.Sprintf("%s from %s: %s (curl exit %d: %s)", p.url(), box, why, res.Exit, clip(lastLine(res.Tail))), nil
 	}
 	i := strings.LastIndex(res.Stdout, "\n"+statusMark)
 	if i < 0 {
@@ -217,7 +217,7 @@ func (s *productionCheckStep) Check(ctx context.Context, env *Env) (bool, string
 
 // answeredBy says whether the MAC from reached addr at is to's.
 func (s *productionCheckStep) answeredBy(ctx context.Context, env *Env, why string) (bool, string, error) {
-	res, err := run(ctx, env, s.from, "", neighCmd(s.addr), false)
+	res, err := run(ctx, env, s.from, "reading which MAC answers for "+s.addr, neighCmd(s.addr), false)
 	if err != nil {
 		return false, "", err
 	}
@@ -239,13 +239,13 @@ func (s *productionCheckStep) answeredBy(ctx context.Context, env *Env, why stri
 
 // macs are the MACs of to's interfaces holding addr.
 func (s *productionCheckStep) macs(ctx context.Context, env *Env) ([]string, error) {
-	res, err := run(ctx, env, s.to, "", holdersCmd(s.addr), false)
+	res, err := run(ctx, env, s.to, "looking for the interfaces holding "+s.addr, holdersCmd(s.addr), false)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, iface := range holderIfaces(res.Stdout) {
-		r, err := run(ctx, env, s.to, "", macCmd(iface), false)
+		r, err := run(ctx, env, s.to, "reading the MAC of "+iface, macCmd(iface), false)
 		if err != nil {
 			return nil, err
 		}

@@ -37,7 +37,7 @@ func SettingsInCheckout(checkout, settings string) string {
 }
 
 func head(ctx context.Context, env *Env, box, checkout string) (string, error) {
-	res, err := run(ctx, env, box, "", HeadCmd(checkout), false)
+	res, err := run(ctx, env, box, "reading the commit checked out in "+checkout, HeadCmd(checkout), false)
 	if err != nil {
 		return "", err
 	}
@@ -114,7 +114,7 @@ func CleanCheckout(id, box, checkout, settings string) Step {
 }
 
 func (s *cleanStep) dirty(ctx context.Context, env *Env) ([]string, error) {
-	res, err := run(ctx, env, s.box, "", s.desc.Commands[0], false)
+	res, err := run(ctx, env, s.box, "looking for local changes in "+s.checkout, s.desc.Commands[0], false)
 	if err != nil {
 		return nil, err
 	}

@@ -180,7 +180,7 @@ func (e runEnd) err(d detached) error {
 		return fmt.Errorf("%s: %s was interrupted (the box crashed or the process was killed): no exit status in %s/rc",
 			d.box, d.label, d.dir())
 	}
-	return &ExitError{Box: d.box, Command: d.label, Code: e.Exit, Tail: e.Tail}
+	return &ExitError{Box: d.box, Command: d.label, Cmd: d.cmd, Code: e.Exit, Tail: e.Tail}
 }
 
 // ours returns the state of d's last start when it is the one this cycle
@@ -199,7 +199,7 @@ func (d detached) ours(ctx context.Context, env *Env) (runState, bool, error) {
 }
 
 func (d detached) query(ctx context.Context, env *Env) (runState, error) {
-	res, err := run(ctx, env, d.box, "", d.queryCmd(), true)
+	res, err := run(ctx, env, d.box, "checking on the detached "+d.label, d.queryCmd(), true)
 	if err != nil {
 		return runState{}, err
 	}
@@ -269,7 +269,7 @@ func (d detached) start(ctx context.Context, env *Env) (runEnd, error) {
 	if err := f.Set(d.factKey(), token); err != nil {
 		return runEnd{}, fmt.Errorf("%s: recording the run of %s: %w", d.box, d.unit, err)
 	}
-	if _, err := run(ctx, env, d.box, "start "+d.label+" as "+d.unit, d.startCmd(token), false); err != nil {
+	if _, err := run(ctx, env, d.box, "starting "+d.label+" as "+d.unit, d.startCmd(token), false); err != nil {
 		return runEnd{}, err
 	}
 	progress(env, "%s: %s runs as %s (output in %s/out)", d.box, d.label, d.unit, d.dir())
@@ -279,7 +279,7 @@ func (d detached) start(ctx context.Context, env *Env) (runEnd, error) {
 // follow streams d's output until its wrapper ends, then reads its result.
 func (d detached) follow(ctx context.Context, env *Env, earlier bool) (runEnd, error) {
 	for {
-		res, err := exec1(ctx, env, d.box, d.label, d.followCmd(), false, true)
+		res, err := exec1(ctx, env, d.box, "following the detached "+d.label, d.followCmd(), false, true)
 		if err != nil {
 			return runEnd{}, err
 		}

@@ -77,7 +77,7 @@ func digits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == 
 // pythonVersion asks box for its python3 major.minor. Python before 3.4
 // answered on stderr, so the tail is the fallback.
 func pythonVersion(ctx context.Context, env *Env, box string, p PipParams) (string, error) {
-	res, err := run(ctx, env, box, "", p.versionCmd(), false)
+	res, err := run(ctx, env, box, "reading the python3 version", p.versionCmd(), false)
 	if err != nil {
 		return "", err
 	}
@@ -262,7 +262,7 @@ func (s *pipSnapshotStep) Apply(ctx context.Context, env *Env) error {
 // ownPackages lists what pip installed under /usr/local, as name==version
 // lines.
 func ownPackages(ctx context.Context, env *Env, box string, p PipParams) (string, error) {
-	res, err := run(ctx, env, box, "", p.listCmd(), true)
+	res, err := run(ctx, env, box, "listing what pip installed", p.listCmd(), true)
 	if err != nil {
 		return "", err
 	}
@@ -387,7 +387,7 @@ func (s *pipReinstallStep) Apply(ctx context.Context, env *Env) error {
 	}
 	results := map[string]string{}
 	if len(miss) > 0 {
-		res, err := execute(ctx, env, s.box, "", s.p.externallyManagedCmd(), false)
+		res, err := execute(ctx, env, s.box, "looking for python3's EXTERNALLY-MANAGED marker", s.p.externallyManagedCmd(), false)
 		if err != nil {
 			return err
 		}

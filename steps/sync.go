@@ -308,19 +308,19 @@ func (s *syncStep) guard(ctx context.Context, env *Env) error {
 	if err := p.validate(); err != nil {
 		return refusal(fmt.Sprintf("refusing to sync %s from %s: %v", p.Folder, p.Src, err), ErrRefused)
 	}
-	cmd := guardCmd(p)
-	res, err := execute(ctx, env, p.Src, "", cmd, false)
+	doing := "checking " + p.Folder + " before syncing it"
+	res, err := execute(ctx, env, p.Src, doing, guardCmd(p), false)
 	if err != nil {
 		return err
 	}
 	lines := strings.SplitN(res.Stdout, "\n", 3)
 	unit, ok := strings.CutPrefix(lines[0], "unit ")
 	if !ok {
-		return fmt.Errorf("%s: %s: unexpected answer %q", p.Src, cmd, clip(res.Stdout))
+		return fmt.Errorf("%s: %s: unexpected answer %q", p.Src, doing, clip(res.Stdout))
 	}
 	state, _, perr := parseActive(unit)
 	if perr != nil {
-		return fmt.Errorf("%s: %s: %w", p.Src, cmd, perr)
+		return fmt.Errorf("%s: %s: %w", p.Src, doing, perr)
 	}
 	if state != "active" {
 		return refusal(fmt.Sprintf("refusing to sync %s from %s: it does not hold %s (%s is %s); wrong direction?",
@@ -332,9 +332,9 @@ func (s *syncStep) guard(ctx context.Context, env *Env) error {
 		return refusal(fmt.Sprintf("refusing to sync %s from %s: %s does not exist there (as a %s); check data.root and data.%ss in boxes.yaml",
 			p.Folder, p.Src, dir, p.what(), p.what()), ErrRefused)
 	case len(lines) < 3 || lines[1] != "there":
-		return fmt.Errorf("%s: %s: unexpected answer %q", p.Src, cmd, clip(res.Stdout))
+		return fmt.Errorf("%s: %s: unexpected answer %q", p.Src, doing, clip(res.Stdout))
 	case res.Exit != 0: // find could not read the folder
-		return &ExitError{Box: p.Src, Command: cmd, Code: res.Exit, Tail: res.Tail}
+		return &ExitError{Box: p.Src, Command: doing, Cmd: guardCmd(p), Code: res.Exit, Tail: res.Tail}
 	case strings.TrimSpace(lines[2]) == "":
 		how := "--delete would empty"
 		if p.File {
@@ -432,7 +432,7 @@ func (s *syncStep) Apply(ctx context.Context, env *Env) error {
 	}
 	if m := MuxCommand(p); m != "" {
 		// Best effort: without it the final sync dials as usual.
-		if _, err := stream(ctx, env, p.Src, "ssh master connection to "+p.Dst, m, false); err != nil {
+		if _, err := stream(ctx, env, p.Src, "opening an ssh connection to "+p.Dst, m, false); err != nil {
 			progress(env, "no shared connection to %s for the final sync: %v", p.Dst, err)
 		}
 	}

@@ -74,7 +74,7 @@ func dstGuardCmd(p SyncParams) string {
 // would overwrite the live data), and must answer how much room it has.
 func (s *syncStep) dstGuard(ctx context.Context, env *Env) (dstSeen, error) {
 	p := s.p
-	res, err := run(ctx, env, p.Dst, "guard of the destination", dstGuardCmd(p), false)
+	res, err := run(ctx, env, p.Dst, "checking the destination of "+p.Folder, dstGuardCmd(p), false)
 	if err != nil {
 		return dstSeen{}, err
 	}

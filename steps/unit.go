@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"boxswap/internal/text"
 )
 
 // unitActiveStates are the answers of `systemctl is-active`; true means the
@@ -49,12 +51,7 @@ func parseEnabled(answer string) (state string, enabled bool, err error) {
 }
 
 // clip keeps an unexpected answer short in an error.
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
-}
+func clip(s string) string { return text.Clip(s, 81) }
 
 func isActiveCmd(unit string) string  { return "systemctl is-active -- " + quote(unit) }
 func isEnabledCmd(unit string) string { return "systemctl is-enabled -- " + quote(unit) }
@@ -81,14 +78,14 @@ func (u unitSeen) String() string { return u.active + " and " + u.enabled }
 // (an unknown unit on an older systemd) is an error carrying stderr.
 func readUnit(ctx context.Context, env *Env, box, unit string) (unitSeen, error) {
 	var u unitSeen
-	res, err := execute(ctx, env, box, "", isActiveCmd(unit), false)
+	res, err := execute(ctx, env, box, "reading whether "+unit+" is active", isActiveCmd(unit), false)
 	if err != nil {
 		return u, err
 	}
 	if u.active, u.running, err = parseActive(firstLine(res.Stdout)); err != nil {
-		return u, fmt.Errorf("%s: %s: %w (%s)", box, isActiveCmd(unit), err, lastLine(res.Tail))
+		return u, fmt.Errorf("%s: reading whether %s is active: %w (%s)", box, unit, err, clip(lastLine(res.Tail)))
 	}
-	res, err = execute(ctx, env, box, "", isEnabledCmd(unit), false)
+	res, err = execute(ctx, env, box, "reading whether "+unit+" is enabled", isEnabledCmd(unit), false)
 	if err != nil {
 		return u, err
 	}
@@ -98,7 +95,7 @@ func readUnit(ctx context.Context, env *Env, box, unit string) (unitSeen, error)
 			u.enabled, u.on = "not-found", false
 			return u, nil
 		}
-		return u, fmt.Errorf("%s: %s: %w (%s)", box, isEnabledCmd(unit), err, lastLine(res.Tail))
+		return u, fmt.Errorf("%s: reading whether %s is enabled: %w (%s)", box, unit, err, clip(lastLine(res.Tail)))
 	}
 	return u, nil
 }
@@ -174,10 +171,10 @@ func (s *unitStep) Undo(ctx context.Context, env *Env) error {
 }
 
 func (s *unitStep) start(ctx context.Context, env *Env) error {
-	if _, err := stream(ctx, env, s.box, "", startCmd(s.unit), false); err != nil {
+	if _, err := stream(ctx, env, s.box, "starting "+s.unit, startCmd(s.unit), false); err != nil {
 		return err
 	}
-	res, err := execute(ctx, env, s.box, "", isActiveCmd(s.unit), false)
+	res, err := execute(ctx, env, s.box, "reading whether "+s.unit+" is active", isActiveCmd(s.unit), false)
 	if err != nil {
 		return err
 	}
@@ -188,10 +185,10 @@ func (s *unitStep) start(ctx context.Context, env *Env) error {
 }
 
 func (s *unitStep) stop(ctx context.Context, env *Env) error {
-	if _, err := stream(ctx, env, s.box, "", stopCmd(s.unit), false); err != nil {
+	if _, err := stream(ctx, env, s.box, "stopping "+s.unit, stopCmd(s.unit), false); err != nil {
 		return err
 	}
-	res, err := execute(ctx, env, s.box, "", isActiveCmd(s.unit), false)
+	res, err := execute(ctx, env, s.box, "reading whether "+s.unit+" is active", isActiveCmd(s.unit), false)
 	if err != nil {
 		return err
 	}
@@ -205,7 +202,7 @@ func (s *unitStep) stop(ctx context.Context, env *Env) error {
 // of systemctl status.
 func (s *unitStep) notAsWanted(ctx context.Context, env *Env, seen string) error {
 	msg := fmt.Sprintf("%s: %s %s", s.box, s.unit, seen)
-	res, err := execute(ctx, env, s.box, "", statusCmd(s.unit), false)
+	res, err := execute(ctx, env, s.box, "reading the status of "+s.unit, statusCmd(s.unit), false)
 	if err == nil && len(res.Tail) > 0 {
 		msg += ": " + strings.Join(res.Tail, " | ")
 	}

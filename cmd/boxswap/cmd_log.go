@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"boxswap/internal/text"
 	"boxswap/state"
 	"boxswap/steps"
 )
@@ -125,6 +126,7 @@ func printAttempts(w io.Writer, attempts []state.Attempt) {
 			a.ID, a.Event, a.Cycle, a.From, a.To, a.Status, a.Started.Local().Format(time.DateTime), a.Command, duration(a.Started, a.Ended))
 		if a.Error != "" {
 			fmt.Fprintf(w, "  error at %s: %s\n", a.FailedStep, a.Error)
+			printTail(w, a)
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  STATUS\tSTEP\tBOX\tTRIES\tTIME\tERROR")
@@ -182,11 +184,19 @@ func printTimeline(w io.Writer, store state.Backend) error {
 	return nil
 }
 
-// oneLine keeps a table row on one line; log --json has the whole text.
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > 160 {
-		s = string(r[:159]) + "…"
+// printTail shows the last output of the attempt's failed step: what the
+// operator's one line of error leaves out.
+func printTail(w io.Writer, a state.Attempt) {
+	for _, s := range a.Steps {
+		if s.ID != a.FailedStep || len(s.Tail) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  last output of %s on %s:\n", s.ID, steps.BoxLabel(s.Box))
+		for _, l := range s.Tail {
+			fmt.Fprintf(w, "    | %s\n", text.Printable(l))
+		}
 	}
-	return s
 }
+
+// oneLine keeps a table row on one line; log --json has the whole text.
+func oneLine(s string) string { return text.Clip(strings.Join(strings.Fields(s), " "), 160) }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Hidden reports a character that acts on a terminal instead of showing:
@@ -75,4 +76,29 @@ func LastLine(lines []string) string {
 		return ""
 	}
 	return lines[len(lines)-1]
+}
+
+// Clip cuts s to at most n characters, the last one "…" when s was longer.
+func Clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n || n < 1 {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// OneLine makes s one line of at most n characters for an operator's
+// screen: line breaks and runs of blanks become one space, and a longer
+// s loses its middle (" … "), since its start says what failed and its
+// end why. The whole text belongs in a record, not on that line.
+func OneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	r := []rune(s)
+	if len(r) <= n || n < 10 {
+		return s
+	}
+	const gap = " … "
+	tail := (n - len([]rune(gap))) / 3
+	head := n - len([]rune(gap)) - tail
+	return string(r[:head]) + gap + string(r[len(r)-tail:])
 }
