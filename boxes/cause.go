@@ -15,11 +15,16 @@ import (
 // error that is not a Runner's.
 func Cause(err error) string {
 	var na *NoAnswerError
+	var hk *HostKeyError
 	switch {
 	case err == nil:
 		return ""
 	case errors.Is(err, ErrStopped):
 		return "was left alone: the operator stopped boxswap"
+	case errors.As(err, &hk) && errors.Is(err, ErrUnknownHostKey):
+		return "offered host key " + hk.Fingerprint() + ", which known_hosts does not hold"
+	case errors.As(err, &hk):
+		return "offered host key " + hk.Fingerprint() + ", not the one known_hosts holds"
 	case errors.Is(err, ErrUnknownHostKey):
 		return "offered a host key known_hosts does not hold"
 	case errors.Is(err, ErrHostKeyChanged):

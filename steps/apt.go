@@ -263,7 +263,7 @@ func (s *aptSourcesStep) Apply(ctx context.Context, env *Env) error {
 	if err != nil || done {
 		return err
 	}
-	return fmt.Errorf("%s: the apt sources do not name %s after the rewrite (%s): %w; edit them by hand, then run boxswap resume",
+	return fmt.Errorf("%s: the apt sources do not name %s after the rewrite (%s): %w; edit them by hand",
 		s.box, s.p.To, why, ErrPrecondition)
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"boxswap/internal/text"
 )
 
 // BranchParams says where the devel branch is made.
@@ -264,15 +266,15 @@ func (s *branchStep) fetch(ctx context.Context, env *Env) (string, error) {
 		return "", err
 	}
 	if _, err := stream(ctx, env, s.p.Box, "fetching "+start+" into "+s.p.Checkout, s.fetchCmd(start), false); err != nil {
-		return "", fmt.Errorf("%s: fetching %s: %w", s.p.Box, start, err)
+		return "", err
 	}
 	commit, err := s.resolve(ctx, env, start)
 	if err != nil {
 		return "", err
 	}
 	if commit == "" {
-		return "", fmt.Errorf("%s: %s names no commit in %s after the fetch (is origin set, does the branch exist upstream?); set upgrade.devel_ref in boxes.yaml: %w",
-			s.p.Box, start, s.p.Checkout, ErrPrecondition)
+		return "", fmt.Errorf("%s: %s names no commit in %s after the fetch (origin unset? not upstream?): %w; set upgrade.devel_ref",
+			s.p.Box, text.Clip(start, 16), s.p.Checkout, ErrPrecondition)
 	}
 	return commit, nil
 }

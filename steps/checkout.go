@@ -143,8 +143,10 @@ func (s *cleanStep) Apply(ctx context.Context, env *Env) error {
 	if err != nil || len(files) == 0 {
 		return err
 	}
-	return fmt.Errorf("%s: %s has local edits to tracked files: %s; nothing was changed: commit them (and push, so the other box gets them) or undo them (git -C %s checkout -- FILE), then resume: %w",
-		s.box, s.checkout, strings.Join(files, ", "), quote(s.checkout), ErrPrecondition)
+	err = fmt.Errorf("%s: %s has local edits to %d tracked files (%s): %w; commit or undo them",
+		s.box, s.checkout, len(files), clip(strings.Join(files, ", ")), ErrPrecondition)
+	return withDetail(err, "files: "+strings.Join(files, ", ")+"; commit them (and push, so the other box gets them) or undo them (git -C "+
+		quote(s.checkout)+" checkout -- FILE), then resume")
 }
 
 func (s *cleanStep) Undo(context.Context, *Env) error { return nil }

@@ -184,6 +184,18 @@ func (s *rebootStep) settled(ctx context.Context, env *Env, why string) (bootSta
 }
 
 // logTail is the end of the upgrade's log, for errors.
+// logName is " (LOG)", how a message names the upgrade's log, or "".
+func (s *rebootStep) logName() string {
+	name := s.p.LogName
+	if name == "" {
+		name = s.p.LogCmd
+	}
+	if name == "" {
+		return ""
+	}
+	return " (" + name + ")"
+}
+
 func (s *rebootStep) logTail(ctx context.Context, env *Env) string {
 	if s.p.LogCmd == "" {
 		return ""
@@ -330,8 +342,9 @@ func (s *rebootStep) wait(ctx context.Context, env *Env, before string) error {
 			note(env, s.box, "%s", why)
 			return nil
 		case failedUp:
-			return fmt.Errorf("%s: the upgrade did not take: %s; look at the log on %s, fix, then run boxswap resume%s",
-				s.box, why, s.box, s.logTail(ctx, env))
+			return &hinted{msg: fmt.Sprintf("%s: the upgrade did not take: %s", s.box, why),
+				hint: "look at the log on " + s.box + s.logName() + ", fix, then boxswap resume (boxswap log shows its end)",
+				more: strings.TrimSpace(s.logTail(ctx, env))}
 		}
 	}
 }

@@ -26,7 +26,7 @@ const (
 	maxLineShow = text.MaxLineShow
 	// shortLine is how much of the output's last line an operator's
 	// message quotes (its middle goes first); the record keeps maxLineShow.
-	shortLine = 100
+	shortLine = 60
 )
 
 // ExitError is returned when a remote command ran to completion with a
@@ -95,6 +95,35 @@ func (e *RemoteError) Detail() string {
 	}
 	return msg
 }
+
+// detailed is an error whose record keeps more than the operator's line:
+// the whole list, the status output, the advice that does not fit.
+// Its message is msg, or err's when msg is "".
+type detailed struct {
+	msg  string
+	err  error
+	more string
+}
+
+func (e *detailed) Error() string {
+	if e.msg != "" {
+		return e.msg
+	}
+	return e.err.Error()
+}
+
+func (e *detailed) Unwrap() error { return e.err }
+
+func (e *detailed) Detail() string {
+	d := Detail(e.err)
+	if e.msg != "" {
+		d = e.msg + " [" + d + "]"
+	}
+	return d + " [" + e.more + "]"
+}
+
+// withDetail is err with more kept for the record (Detail).
+func withDetail(err error, more string) error { return &detailed{err: err, more: more} }
 
 // Detail is err's message for the step's record and boxswap log: the
 // message with what an ExitError or a RemoteError in it leaves out of the

@@ -232,7 +232,7 @@ func (s *settingsStep) wanted(ctx context.Context, env *Env) (string, int, error
 	}
 	out, changed, err := SwitchLines(res.Stdout, s.lines)
 	if err != nil {
-		return "", 0, fmt.Errorf("%s: %s: %w: check app.settings_file in boxes.yaml", s.box, s.file, err)
+		return "", 0, fmt.Errorf("%s: %s: %w: check app.settings_file", s.box, s.file, err)
 	}
 	return out, changed, nil
 }

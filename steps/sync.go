@@ -349,7 +349,7 @@ func (s *syncStep) guard(ctx context.Context, env *Env) error {
 // dryRun returns what the sync would do.
 func (s *syncStep) dryRun(ctx context.Context, env *Env) (RsyncStats, error) {
 	cmd := RsyncCommand(s.p, true)
-	res, rep, err := s.scanRsync(ctx, env, "rsync --dry-run "+path.Join(s.p.Root, s.p.Folder), cmd, true)
+	res, rep, err := s.scanRsync(ctx, env, "trying the sync of "+path.Join(s.p.Root, s.p.Folder)+" (dry run)", cmd, true)
 	if err != nil {
 		if err = s.rsyncOutcome(env, "a dry run", rep, err); err != nil {
 			return RsyncStats{}, err
@@ -502,7 +502,7 @@ func counted(env *Env, p SyncParams) (string, bool) {
 // empty-source checks ran before.
 func (s *syncStep) finalRun(ctx context.Context, env *Env, opts string) error {
 	p := s.p
-	_, rep, err := s.scanRsync(ctx, env, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete+opts), false)
+	_, rep, err := s.scanRsync(ctx, env, "syncing "+path.Join(p.Root, p.Folder)+" to "+p.Dst, rsyncCmd(p, noDelete+opts), false)
 	switch code := exitCode(err); {
 	case err == nil:
 		return nil
@@ -557,7 +557,7 @@ func (s *syncStep) rsync(ctx context.Context, env *Env, opts string) error {
 	if p.Final {
 		run = "the final sync"
 	}
-	_, rep, err := s.scanRsync(ctx, env, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, opts), false)
+	_, rep, err := s.scanRsync(ctx, env, "syncing "+path.Join(p.Root, p.Folder)+" to "+p.Dst, rsyncCmd(p, opts), false)
 	if err == nil {
 		return nil
 	}
@@ -579,13 +579,51 @@ func (s *syncStep) sshHint(err error) error {
 func (s *syncStep) Undo(context.Context, *Env) error { return nil }
 
 // hinted is an error whose text is a complete sentence for the operator
-// while errors.Is still finds the sentinel it stands for.
+// while errors.Is still finds the sentinel it stands for. A long one's
+// advice is its hint, the operator's second line (Hint).
 type hinted struct {
-	msg string
-	err error
+	msg, hint string
+	err       error
+	more      string // for the record only: a list, a log's end
 }
 
 func (h *hinted) Error() string { return h.msg }
 func (h *hinted) Unwrap() error { return h.err }
 
-func refusal(msg string, sentinel error) error { return &hinted{msg: msg, err: sentinel} }
+// Hint is what the operator should do, or "".
+func (h *hinted) Hint() string { return h.hint }
+
+// Detail is the message and its advice, for the record.
+func (h *hinted) Detail() string {
+	d := h.msg
+	if h.err != nil && !isSentinel(h.err) {
+		d += " [" + Detail(h.err) + "]"
+	}
+	if h.hint != "" {
+		d += "; " + h.hint
+	}
+	if h.more != "" {
+		d += " [" + h.more + "]"
+	}
+	return d
+}
+
+// isSentinel says err is one of the package's bare sentinels, whose text a
+// hinted message already says.
+func isSentinel(err error) bool {
+	return err == ErrRefused || err == ErrPrecondition || err == ErrHalted || err == ErrNotApproved
+}
+
+// refusal is msg standing for sentinel. The advice of a msg too long for
+// one line (what follows its last "; ") becomes its hint.
+func refusal(msg string, sentinel error) error {
+	h := &hinted{msg: msg, err: sentinel}
+	if i := strings.LastIndex(msg, "; "); i > 0 && len(msg) > maxOwnLine {
+		h.msg, h.hint = msg[:i], msg[i+2:]
+	}
+	return h
+}
+
+// maxOwnLine is how long a step's own message may be so that the
+// operator's line (the step's ID before it) fits 200 characters.
+const maxOwnLine = 140

@@ -20,9 +20,10 @@ func refusedUntouched(t *testing.T, ls *localSync, s Step, want ...string) {
 	if !errors.Is(err, ErrRefused) {
 		t.Fatalf("err = %v, want a refusal", err)
 	}
+	// The refusal and its advice (the operator's hint), as recorded.
 	for _, w := range want {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("the refusal lacks %q:\n%s", w, err)
+		if !strings.Contains(Detail(err), w) {
+			t.Errorf("the refusal lacks %q:\n%s", w, Detail(err))
 		}
 	}
 	for _, c := range ls.r.cmds {

@@ -51,7 +51,7 @@ func parseEnabled(answer string) (state string, enabled bool, err error) {
 }
 
 // clip keeps an unexpected answer short in an error.
-func clip(s string) string { return text.Clip(s, 81) }
+func clip(s string) string { return text.Clip(s, 61) }
 
 func isActiveCmd(unit string) string  { return "systemctl is-active -- " + quote(unit) }
 func isEnabledCmd(unit string) string { return "systemctl is-enabled -- " + quote(unit) }
@@ -83,7 +83,7 @@ func readUnit(ctx context.Context, env *Env, box, unit string) (unitSeen, error)
 		return u, err
 	}
 	if u.active, u.running, err = parseActive(firstLine(res.Stdout)); err != nil {
-		return u, fmt.Errorf("%s: reading whether %s is active: %w (%s)", box, unit, err, clip(lastLine(res.Tail)))
+		return u, fmt.Errorf("%s: reading whether %s is active: %w%s", box, unit, err, stderrOf(res))
 	}
 	res, err = execute(ctx, env, box, "reading whether "+unit+" is enabled", isEnabledCmd(unit), false)
 	if err != nil {
@@ -95,9 +95,18 @@ func readUnit(ctx context.Context, env *Env, box, unit string) (unitSeen, error)
 			u.enabled, u.on = "not-found", false
 			return u, nil
 		}
-		return u, fmt.Errorf("%s: reading whether %s is enabled: %w (%s)", box, unit, err, clip(lastLine(res.Tail)))
+		return u, fmt.Errorf("%s: reading whether %s is enabled: %w%s", box, unit, err, stderrOf(res))
 	}
 	return u, nil
+}
+
+// stderrOf is what a command that answered nothing said instead, for an
+// error: " (LAST LINE)", or "" when it did answer (the error quotes that).
+func stderrOf(res result) string {
+	if strings.TrimSpace(res.Stdout) != "" || len(res.Tail) == 0 {
+		return ""
+	}
+	return " (" + clip(lastLine(res.Tail)) + ")"
 }
 
 func firstLine(s string) string {
@@ -181,7 +190,7 @@ func (s *unitStep) start(ctx context.Context, env *Env) error {
 	if state, _, _ := parseActive(firstLine(res.Stdout)); state == "active" {
 		return nil
 	}
-	return s.notAsWanted(ctx, env, fmt.Sprintf("is %s after start", firstLine(res.Stdout)))
+	return s.notAsWanted(ctx, env, fmt.Sprintf("is %s after start", clip(firstLine(res.Stdout))))
 }
 
 func (s *unitStep) stop(ctx context.Context, env *Env) error {
@@ -195,18 +204,18 @@ func (s *unitStep) stop(ctx context.Context, env *Env) error {
 	if _, running, err := parseActive(firstLine(res.Stdout)); err == nil && !running {
 		return nil
 	}
-	return s.notAsWanted(ctx, env, fmt.Sprintf("is still %s after stop", firstLine(res.Stdout)))
+	return s.notAsWanted(ctx, env, fmt.Sprintf("is still %s after stop", clip(firstLine(res.Stdout))))
 }
 
 // notAsWanted explains a unit that did not reach its state with the tail
 // of systemctl status.
 func (s *unitStep) notAsWanted(ctx context.Context, env *Env, seen string) error {
-	msg := fmt.Sprintf("%s: %s %s", s.box, s.unit, seen)
+	msg := errors.New(s.box + ": " + s.unit + " " + seen + "; see journalctl -u " + quote(s.unit) + " there")
 	res, err := execute(ctx, env, s.box, "reading the status of "+s.unit, statusCmd(s.unit), false)
 	if err == nil && len(res.Tail) > 0 {
-		msg += ": " + strings.Join(res.Tail, " | ")
+		return withDetail(msg, "systemctl status: "+strings.Join(res.Tail, " | "))
 	}
-	return errors.New(msg + "; see journalctl -u " + quote(s.unit) + " on " + s.box + ", then run boxswap resume")
+	return msg
 }
 
 type unitStateStep struct {

@@ -59,7 +59,7 @@ func (s *writersStep) running(ctx context.Context, env *Env) ([]string, error) {
 	}
 	res, err := run(ctx, env, s.box, "listing the running containers", s.listCmd(), false)
 	if err != nil {
-		return nil, fmt.Errorf("%w; app.containers says %s runs the users' containers on %s", err, s.containers, s.box)
+		return nil, fmt.Errorf("%w (app.containers: %s)", err, s.containers)
 	}
 	var out []string
 	for _, line := range strings.Split(res.Stdout, "\n") {
