@@ -239,8 +239,8 @@ func (d detached) attach(ctx context.Context, env *Env) (runEnd, error) {
 	case ours && st.started:
 		return runEnd{Exit: -1, Interrupted: true, Earlier: true}, nil
 	case st.alive:
-		return runEnd{}, fmt.Errorf("%s: %s is already running there (%s), started by another boxswap run or cycle: %w; wait for it to end (journalctl -u %s, %s/out), then run boxswap resume",
-			d.box, d.unit, d.label, ErrPrecondition, d.unit, d.dir())
+		return runEnd{}, advised(fmt.Sprintf("%s: %s is already running there (%s), started by another boxswap run or cycle: %v", d.box, d.unit, d.label, ErrPrecondition),
+			fmt.Sprintf("wait for it to end (journalctl -u %s, %s/out), then run boxswap resume", d.unit, d.dir()), ErrPrecondition)
 	}
 	return d.start(ctx, env)
 }
@@ -257,8 +257,8 @@ func (d detached) start(ctx context.Context, env *Env) (runEnd, error) {
 		return runEnd{}, err
 	}
 	if st.alive {
-		return runEnd{}, fmt.Errorf("%s: %s (%s) still runs: %w; boxswap never starts a second copy; wait for it, then run boxswap resume",
-			d.box, d.label, d.unit, ErrPrecondition)
+		return runEnd{}, advised(fmt.Sprintf("%s: %s (%s) still runs: %v; boxswap never starts a second copy", d.box, d.label, d.unit, ErrPrecondition),
+			"wait for it to end, then run boxswap resume", ErrPrecondition)
 	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -280,5 +280,5 @@ func (s *syncStep) partial(err error, rep rsyncReport) error {
 	}
 	msg := fmt.Sprintf("%s: rsync exit %d: %d files of %s were not synced from %s to %s: %s",
 		p.Src, exitCode(err), rep.Failed, path.Join(p.Root, p.Folder), p.Src, p.Dst, text.OneLine(names, 100))
-	return &detailed{msg: msg, err: err, more: names + "; fix them (on " + p.Src + " or " + p.Dst + "), then run boxswap resume"}
+	return &hinted{msg: msg, err: err, hint: "fix them (on " + p.Src + " or " + p.Dst + "), then run boxswap resume", more: names}
 }

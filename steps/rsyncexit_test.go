@@ -199,7 +199,8 @@ func TestSyncPartialTransferNamesTheFiles(t *testing.T) {
 	msg := Detail(err)
 	for _, want := range []string{
 		filepath.Join(ls.dst, "students", "bob", "f00") + " (Operation not permitted (1)); ",
-		"; and 2 more; fix them (on thurst or thermals), then run boxswap resume",
+		"; and 2 more]",
+		"; fix them (on thurst or thermals), then run boxswap resume",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)

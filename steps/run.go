@@ -98,29 +98,14 @@ func (e *RemoteError) Detail() string {
 
 // detailed is an error whose record keeps more than the operator's line:
 // the whole list, the status output, the advice that does not fit.
-// Its message is msg, or err's when msg is "".
 type detailed struct {
-	msg  string
 	err  error
 	more string
 }
 
-func (e *detailed) Error() string {
-	if e.msg != "" {
-		return e.msg
-	}
-	return e.err.Error()
-}
-
-func (e *detailed) Unwrap() error { return e.err }
-
-func (e *detailed) Detail() string {
-	d := Detail(e.err)
-	if e.msg != "" {
-		d = e.msg + " [" + d + "]"
-	}
-	return d + " [" + e.more + "]"
-}
+func (e *detailed) Error() string  { return e.err.Error() }
+func (e *detailed) Unwrap() error  { return e.err }
+func (e *detailed) Detail() string { return Detail(e.err) + " [" + e.more + "]" }
 
 // withDetail is err with more kept for the record (Detail).
 func withDetail(err error, more string) error { return &detailed{err: err, more: more} }

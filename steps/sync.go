@@ -624,6 +624,11 @@ func refusal(msg string, sentinel error) error {
 	return h
 }
 
+// advised is msg standing for sentinel, with hint the operator's advice.
+func advised(msg, hint string, sentinel error) error {
+	return &hinted{msg: msg, hint: hint, err: sentinel}
+}
+
 // maxOwnLine is how long a step's own message may be so that the
 // operator's line (the step's ID before it) fits 200 characters.
 const maxOwnLine = 140
