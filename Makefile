@@ -18,19 +18,16 @@ vet:
 	$(GO) vet -tags boxswap_fault ./cmd/boxswap
 	$(GO) run ./scripts/funclen ./fsm ./steps ./state ./state/etcdstate >/dev/null || $(GO) run ./scripts/funclen -top 5 ./fsm ./steps ./state ./state/etcdstate
 
-# LABPKGS boot labs: they run one package at a time (-p 1), and every lab
-# also takes the machine-wide lock /run/boxswap-lab.lock, so two labs never
-# share the 2 CPUs. The first run builds the real boxes' base rootfs and
-# repositories into /var/cache/boxswap-lab (cached afterwards).
-LABPKGS = ./test/lab/... ./test/e2e/... ./test/reliability/...
-
-# test runs every test, the lab's (test/lab), the end-to-end cycles on real
-# boxes (test/e2e) and the reliability sample included; with CI set, a lab
-# test that cannot run fails instead of skipping (BOXSWAP_LAB_REQUIRED=1).
+# test runs every test: the unit, SSH, state and CLI packages, then the lab
+# packages one at a time (scripts/test.sh): the lab's (test/lab), the
+# end-to-end cycles on real boxes (test/e2e) and the reliability sample.
+# Every lab also takes the machine-wide lock /run/boxswap-lab.lock, so two
+# labs never share the 2 CPUs; the first run builds the real boxes' base
+# rootfs and repositories into /var/cache/boxswap-lab (cached afterwards).
+# With CI set, a lab test that cannot run fails instead of skipping
+# (BOXSWAP_LAB_REQUIRED=1). It ends with each stage's time.
 test: deps vet
-	if [ -n "$${CI:-}" ]; then export BOXSWAP_LAB_REQUIRED=1 BOXSWAP_ETCD_REQUIRED=1; fi; \
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /test/lab -e /test/e2e -e /test/reliability) && \
-	$(GO) test -count=1 -p 1 -timeout 60m $(LABPKGS)
+	GO=$(GO) bash scripts/test.sh
 
 # demo: the main job. Rehearses a whole cycle on two real boxes
 # (systemd-nspawn, Debian 12 to 13 with apt; OS=fedora for 27 to 29 with dnf

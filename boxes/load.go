@@ -47,9 +47,17 @@ func (p Problem) String() string {
 // LoadError is returned by Load when boxes.yaml is not valid. It lists every
 // problem found, in line order, not just the first.
 type LoadError struct {
-	File     string
+	File string
+	// Problems are the first maxProblems, then one saying how many more
+	// there are: what a person reads.
 	Problems []Problem
+	// Total is how many problems were found, those not listed too.
+	Total int
 }
+
+// Count is how many problems boxes.yaml has: Total, not the length of the
+// list, whose last line may stand for thousands.
+func (e *LoadError) Count() int { return max(e.Total, len(e.Problems)) }
 
 // Error prints one "FILE:LINE: what is wrong (hint: …)" line per problem.
 func (e *LoadError) Error() string {
@@ -107,13 +115,14 @@ func LoadBytes(path string, data []byte) (*Config, error) {
 	}
 	if len(l.problems) > 0 {
 		sort.SliceStable(l.problems, func(i, j int) bool { return l.problems[i].Line < l.problems[j].Line })
-		if n := len(l.problems); n > maxProblems {
+		total := len(l.problems)
+		if n := total; n > maxProblems {
 			l.problems = append(l.problems[:maxProblems], Problem{
 				Msg:  fmt.Sprintf("%d more problems not shown", n-maxProblems),
 				Hint: "fix these first",
 			})
 		}
-		return nil, &LoadError{File: path, Problems: l.problems}
+		return nil, &LoadError{File: path, Problems: l.problems, Total: total}
 	}
 	cfg.Source = string(data)
 	return cfg, nil

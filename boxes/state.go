@@ -1,8 +1,11 @@
 package boxes
 
 import (
+	"errors"
 	"strings"
 	"time"
+
+	"boxswap/internal/stateurl"
 )
 
 // State says where the state is kept when it is not the default bbolt file
@@ -73,14 +76,12 @@ func (l *loader) state(top *mapping) State {
 	return s
 }
 
-// checkStateURL accepts etcd://HOST:PORT[,…]/PREFIX without credentials.
+// checkStateURL accepts etcd://HOST:PORT[,…]/PREFIX (or etcds://) without
+// credentials, with the parser --state uses.
 func checkStateURL(s string) (string, string) {
-	rest, ok := strings.CutPrefix(s, "etcd://")
-	switch hosts, prefix, _ := strings.Cut(rest, "/"); {
-	case !ok:
-		return "is not an etcd URL", "write etcd://HOST:PORT[,HOST:PORT…]/PREFIX (the default bbolt file needs no state section)"
-	case hosts == "" || strings.Trim(prefix, "/") == "":
-		return "names no hosts or no prefix", "write etcd://HOST:PORT[,HOST:PORT…]/PREFIX, e.g. etcd://10.0.0.5:2379/boxswap/site-a"
+	var ue *stateurl.Error
+	if _, err := stateurl.ParseEtcd(s); errors.As(err, &ue) {
+		return ue.What, "write " + stateurl.Form + " (etcds:// for TLS)"
 	}
 	return "", ""
 }

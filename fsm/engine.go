@@ -80,6 +80,13 @@ func (e *Engine) Next(ctx context.Context) (*state.Attempt, error) {
 	if err := e.checkStopBefore(t.Event, planned); err != nil {
 		return nil, err
 	}
+	next := uint64(1)
+	if last != nil {
+		next = last.ID + 1
+	}
+	if err := e.checkLog(next, t.Event); err != nil {
+		return nil, err
+	}
 	if meta, err = e.cycle(true); err != nil {
 		return nil, err
 	}
@@ -125,6 +132,9 @@ func (e *Engine) Resume(ctx context.Context) (*state.Attempt, error) {
 		return att, err
 	}
 	if err := e.checkStopBefore(att.Event, planned); err != nil {
+		return att, err
+	}
+	if err := e.checkLog(att.ID, att.Event); err != nil {
 		return att, err
 	}
 	if err := e.Store.UpdateAttempt(att.ID, func(a *state.Attempt) error {
@@ -201,6 +211,9 @@ func (e *Engine) Rollback(ctx context.Context) (*state.Attempt, error) {
 	// Undone as planned when they ran: boxes.yaml may have changed since.
 	planned, err := e.asPlanned(att)
 	if err != nil {
+		return att, err
+	}
+	if err := e.checkLog(att.ID, att.Event); err != nil {
 		return att, err
 	}
 	if err := e.Store.UpdateAttempt(att.ID, func(a *state.Attempt) error {

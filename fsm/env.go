@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"boxswap/boxes"
@@ -21,13 +22,9 @@ import (
 // never written through. Any other failure to open it only loses the full
 // log: the state keeps each step's tail.
 func (e *Engine) output(att *state.Attempt) (*output, func(), error) {
-	dir := e.LogDir
-	if dir == "" {
-		dir = e.Store.Path() + ".logs"
-	}
+	dir, name := e.logPath(att.ID, att.Event)
 	var log io.Writer
 	closeLog := func() {}
-	name := fmt.Sprintf("%04d-%s.log", att.ID, att.Event)
 	err := safefile.MkdirPrivate(dir)
 	var f *os.File
 	if err == nil {
@@ -35,6 +32,9 @@ func (e *Engine) output(att *state.Attempt) (*output, func(), error) {
 	}
 	if errors.Is(err, safefile.ErrNotRegular) {
 		return nil, nil, fmt.Errorf("%w: attempt log: %w", state.ErrNotAFile, err)
+	}
+	if errors.Is(err, safefile.ErrUnsafeFile) {
+		return nil, nil, fmt.Errorf("attempt log %w", safefile.Renewable(err))
 	}
 	if err == nil {
 		// Buffered: a box printing a gigabyte costs one write per 64 KiB,
@@ -44,6 +44,37 @@ func (e *Engine) output(att *state.Attempt) (*output, func(), error) {
 		closeLog = func() { bw.Flush(); f.Close() }
 	}
 	return newOutput(e.reporter(), log), closeLog, nil
+}
+
+// logPath is the folder and the name of attempt id's log file.
+func (e *Engine) logPath(id uint64, event Event) (dir, name string) {
+	dir = e.LogDir
+	if dir == "" {
+		dir = e.Store.Path() + ".logs"
+	}
+	return dir, fmt.Sprintf("%04d-%s.log", id, event)
+}
+
+// checkLog refuses, before the state is written, an attempt log that
+// output would refuse: something other than a regular file, or one with
+// another name (a hard link), owner or a mode others may write. output
+// checks again as it opens it.
+func (e *Engine) checkLog(id uint64, event Event) error {
+	dir, name := e.logPath(id, event)
+	if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("%w: attempt log: %w", state.ErrNotAFile, &safefile.NotRegularError{Path: dir, What: safefile.Kind(fi.Mode())})
+	}
+	fi, err := safefile.Lstat(filepath.Join(dir, name))
+	switch {
+	case errors.Is(err, safefile.ErrNotRegular):
+		return fmt.Errorf("%w: attempt log: %w", state.ErrNotAFile, err)
+	case err != nil || fi == nil:
+		return nil // a folder it cannot read only loses the full log
+	}
+	if err := safefile.Mine(filepath.Join(dir, name), fi); err != nil {
+		return fmt.Errorf("attempt log %w", safefile.Renewable(err))
+	}
+	return nil
 }
 
 func (e *Engine) env(ctx context.Context, att *state.Attempt, out *output) *steps.Env {

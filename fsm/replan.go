@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,9 +21,31 @@ func (e *Engine) replan(att *state.Attempt) ([]steps.Step, error) {
 		return nil, err
 	}
 	if len(diff) > 0 {
+		if n := len(att.Configs); n > 0 && att.Configs[n-1] == e.Config.Source {
+			// boxes.yaml is the one recorded: what changed is the record.
+			what := strings.Fields(diff[0]) // "~ ID (status): …"
+			return nil, state.CorruptError(e.Store.Path(), fmt.Errorf("attempt %d: %s is recorded otherwise than its boxes.yaml, unchanged, plans it "+
+				"(or another boxswap planned it)", att.ID, clip(what[min(1, len(what)-1)], 50)))
+		}
 		return nil, &PlanChangedError{Event: att.Event, File: e.Config.File, Diff: diff}
 	}
 	return planned, nil
+}
+
+// CheckConfig says whether boxes.yaml still matches the cycle in progress
+// and the pending transition's recorded plan, as next, plan and resume
+// would find it: nil, or an error that is ErrConfigChanged (a
+// *PlanChangedError for the pending plan). It only reads.
+func (e *Engine) CheckConfig() error {
+	if _, err := e.cycle(false); err != nil {
+		return err
+	}
+	att, err := e.Store.Last()
+	if err != nil || att == nil || !pending(att.Status) || att.Status == state.RollingBack {
+		return err
+	}
+	_, err = e.replan(att)
+	return err
 }
 
 // planNow plans att's transition from boxes.yaml as it is now, and says
@@ -170,13 +193,17 @@ func (e *Engine) asPlanned(att *state.Attempt) ([]steps.Step, error) {
 	out := make([]steps.Step, len(att.Steps))
 	for i, r := range att.Steps {
 		if r.Plan < 0 || r.Plan >= len(att.Configs) {
-			return nil, fmt.Errorf("%w: attempt %d: step %s names plan %d of %d", state.ErrCorrupt, att.ID, r.ID, r.Plan, len(att.Configs))
+			return nil, state.CorruptError(e.Store.Path(), fmt.Errorf("attempt %d: step %s names plan %d of %d", att.ID, r.ID, r.Plan, len(att.Configs)))
 		}
 		ids, ok := byPlan[r.Plan]
 		if !ok {
 			cfg, err := boxes.LoadBytes(e.Config.File, []byte(att.Configs[r.Plan]))
 			if err != nil {
-				return nil, fmt.Errorf("the boxes.yaml recorded with attempt %d no longer loads: %w", att.ID, err)
+				// It loaded when it was recorded: the record is damaged (a
+				// state written before records had checksums), not the
+				// operator's boxes.yaml.
+				return nil, state.CorruptError(e.Store.Path(), fmt.Errorf("attempt %d: its recorded boxes.yaml (plan %d) no longer loads: %s",
+					att.ID, r.Plan, clip(firstProblem(err), 60)))
 			}
 			planned, err := e.planWith(cfg, meta, att.Event)
 			if err != nil {
@@ -189,8 +216,27 @@ func (e *Engine) asPlanned(att *state.Attempt) ([]steps.Step, error) {
 			byPlan[r.Plan] = ids
 		}
 		if out[i], ok = ids[r.ID]; !ok {
-			return nil, fmt.Errorf("%w: the boxes.yaml recorded with attempt %d does not plan %s", ErrConfigChanged, att.ID, r.ID)
+			return nil, state.CorruptError(e.Store.Path(), fmt.Errorf("attempt %d: its recorded boxes.yaml (plan %d) does not plan step %s", att.ID, r.Plan, r.ID))
 		}
 	}
 	return out, nil
+}
+
+// firstProblem is the first problem of a boxes.yaml that does not load,
+// by its line, without the file's name or the hint.
+func firstProblem(err error) string {
+	var le *boxes.LoadError
+	if errors.As(err, &le) && len(le.Problems) > 0 {
+		return fmt.Sprintf("line %d: %s", le.Problems[0].Line, le.Problems[0].Msg)
+	}
+	l, _, _ := strings.Cut(err.Error(), "\n")
+	return l
+}
+
+// clip cuts s to n bytes, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }

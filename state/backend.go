@@ -185,6 +185,11 @@ var (
 	// also ErrUnusable. A write it reports may still have landed; the
 	// next read tells.
 	ErrNoAnswer = errors.New("state store did not answer")
+
+	// ErrDenied is returned when the state store answered but refused who
+	// asked: no user name, a wrong password, no permission. It is also
+	// ErrUnusable.
+	ErrDenied = errors.New("state store refused the credentials")
 )
 
 // NewerSchemaError is the error of a state written by schema, newer than

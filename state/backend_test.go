@@ -1,6 +1,7 @@
 package state_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -22,7 +23,34 @@ func TestBackendBolt(t *testing.T) {
 			putRaw(t, b.Path(), "schema", []byte(strconv.Itoa(n)))
 		},
 		DamageMeta: func(t *testing.T, b state.Backend) { putRaw(t, b.Path(), "meta", []byte("{not json")) },
+		Edit:       editRaw,
 	})
+}
+
+// editRaw rewrites the first record of a kind in the bbolt file.
+func editRaw(t *testing.T, b state.Backend, record string, edit func([]byte) []byte) {
+	t.Helper()
+	bucket, key := map[string]string{"meta": "meta", "attempt": "attempts", "summary": "summaries",
+		"history": "history", "approval": "approvals"}[record], []byte{0, 0, 0, 0, 0, 0, 0, 1}
+	if record == "meta" {
+		key = []byte("meta")
+	}
+	db, err := bolt.Open(b.Path(), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket([]byte(bucket))
+		v := bk.Get(key)
+		if v == nil {
+			return fmt.Errorf("no %s record", record)
+		}
+		return bk.Put(key, edit(append([]byte(nil), v...)))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func putRaw(t *testing.T, path, key string, v []byte) {

@@ -55,6 +55,11 @@ func (s *Store) present() (bool, error) {
 		return false, s.unusable(err)
 	case fi == nil:
 		return false, nil
+	}
+	if err := safefile.Mine(s.path, fi); err != nil {
+		return false, fmt.Errorf("state %w", err)
+	}
+	switch {
 	case fi.Size() == 0:
 		if err := s.waitCreated(); err != nil {
 			return false, err
@@ -151,6 +156,9 @@ func (s *Store) withDB(opts *bolt.Options, fn func(*bolt.DB) error) (err error) 
 		if errors.Is(err, safefile.ErrNotRegular) {
 			return nil, &notFileError{path: s.path, cause: err}
 		}
+		if errors.Is(err, safefile.ErrUnsafeFile) {
+			return nil, fmt.Errorf("state %w", err)
+		}
 		if err == nil {
 			if err = s.flock(f, lockHow(opts.ReadOnly)); err != nil {
 				_ = f.Close()
@@ -214,7 +222,7 @@ func (s *Store) openError(err error) error {
 	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("state %s: %w: another process kept it open for over %s; try again, "+
 			"and if it stays busy look for a stuck boxswap", s.path, ErrBusy, s.timeout)
-	case errors.Is(err, ErrNotAFile):
+	case errors.Is(err, ErrNotAFile), errors.Is(err, ErrUnsafeFile):
 		return err
 	case errors.As(err, &pe):
 		return s.unusable(err)
@@ -326,7 +334,7 @@ func forEach(b *bolt.Bucket, fn func(k, v []byte) error) error {
 }
 
 func putJSON(b *bolt.Bucket, key []byte, v any) error {
-	data, err := json.Marshal(v)
+	data, err := Seal(v)
 	if err != nil {
 		return err
 	}

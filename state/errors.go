@@ -3,6 +3,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"boxswap/internal/safefile"
 )
@@ -24,6 +25,12 @@ var (
 	// is a fresh start. Nothing is read or written through it.
 	ErrNotAFile = errors.New("state is empty or not a file")
 
+	// ErrUnsafeFile is returned when the state file or its lock has
+	// another name (a hard link), another owner, or a mode that lets group
+	// or others write it: nothing is read from it or written through it.
+	// The error is a *safefile.UnsafeFileError, whose Hint says what to run.
+	ErrUnsafeFile = safefile.ErrUnsafeFile
+
 	// ErrUnsafeDir is returned by Lock when the state's folder may be
 	// written by users other than its owner (without the sticky bit).
 	ErrUnsafeDir = safefile.ErrUnsafeDir
@@ -42,6 +49,11 @@ var (
 
 	// ErrNoStep is returned by UpdateStep when the attempt has no such step.
 	ErrNoStep = errors.New("no such step")
+
+	// ErrNestedPrefix is returned by a backend of prefixes (etcd) asked
+	// to create a state inside or above another pair's: their keys would
+	// mix. Nothing is written.
+	ErrNestedPrefix = errors.New("state prefix inside or above another pair's")
 
 	// ErrLocked is returned by Lock when another live process holds the
 	// operator lock; the error is a *LockedError naming the holder.
@@ -69,13 +81,24 @@ type corruptError struct {
 }
 
 func (e *corruptError) Error() string {
-	return fmt.Sprintf("state %s is damaged or not a boxswap state file: %v; "+
-		"boxswap left it untouched: keep a copy of it, then restore it from a backup "+
-		"(moving it aside makes boxswap start over at phase start)", e.path, e.cause)
+	return fmt.Sprintf("state %s is damaged or not a boxswap state: %v", e.path, e.cause)
+}
+
+// Hint says what to do, for the backend: a file is copied and restored, an
+// etcd prefix restored or pushed anew.
+func (e *corruptError) Hint() string {
+	if e.OnEtcd() {
+		return "boxswap left it untouched: restore the prefix from a backup (etcdctl snapshot), or push a good copy to a new prefix (boxswap state push)"
+	}
+	return "boxswap left it untouched: keep a copy of it, then restore it from a backup (moving it aside makes boxswap start over at phase start)"
 }
 
 func (e *corruptError) Is(target error) bool { return target == ErrCorrupt }
-func (e *corruptError) Unwrap() error        { return e.cause }
+
+// OnEtcd reports a state on etcd (a prefix, not a file): what to do
+// with it differs.
+func (e *corruptError) OnEtcd() bool  { return strings.HasPrefix(e.path, "etcd") }
+func (e *corruptError) Unwrap() error { return e.cause }
 
 // notFileError says which path is not a usable state file and why; it is
 // ErrNotAFile.
@@ -94,6 +117,15 @@ func (e *notFileError) Error() string {
 	if e.lock {
 		return fmt.Sprintf("lock %s: not a file: %s; boxswap neither takes the lock nor writes through it: "+
 			"look at it (ls -l %s), remove it, and run again", e.path, cause, e.path)
+	}
+	switch {
+	case nr != nil && nr.What == "a symbolic link":
+		return fmt.Sprintf("state %s: empty or not a file: %s; boxswap neither starts afresh on it nor writes through it: "+
+			"give --state the state file itself, not a link to it", e.path, cause)
+	case nr != nil:
+		// A device, a folder, a FIFO: not something to remove.
+		return fmt.Sprintf("state %s: empty or not a file: %s; boxswap neither starts afresh on it nor writes through it: "+
+			"give --state the path of the state file (a missing one starts a new cycle)", e.path, cause)
 	}
 	return fmt.Sprintf("state %s: empty or not a file: %s; boxswap neither starts afresh on it nor writes through it: "+
 		"give --state the state file itself, and if no transition ever ran with this one, remove it "+

@@ -119,8 +119,12 @@ func lock(statePath string, h Holder, opened func()) (*Lockfile, error) {
 	}
 	// The lock of something that is not a state file protects nothing, and
 	// would leave a file beside a device.
-	if _, err := safefile.Lstat(statePath); errors.Is(err, safefile.ErrNotRegular) {
+	if fi, err := safefile.Lstat(statePath); errors.Is(err, safefile.ErrNotRegular) {
 		return nil, &notFileError{path: statePath, cause: err}
+	} else if fi != nil {
+		if err := safefile.Mine(statePath, fi); err != nil {
+			return nil, fmt.Errorf("state %w", err)
+		}
 	}
 	// Anyone who may write in the folder could swap the state or the lock.
 	warning, err := safefile.CheckDir(filepath.Dir(path))
@@ -272,6 +276,11 @@ func ReadLock(statePath string) (*Holder, bool, error) {
 		return nil, false, lockFileError(path, err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, false, lockFileError(path, err)
+	} else if err := safefile.Mine(path, fi); err != nil {
+		return nil, false, lockFileError(path, err)
+	}
 	switch err := flock(f, unix.LOCK_SH|unix.LOCK_NB); {
 	case err == nil:
 		// Nobody holds it, and nobody can write the file while we share it.
@@ -299,6 +308,9 @@ func ReadLock(statePath string) (*Holder, bool, error) {
 func lockFileError(path string, err error) error {
 	if errors.Is(err, safefile.ErrNotRegular) {
 		return &notFileError{path: path, cause: err, lock: true}
+	}
+	if errors.Is(err, safefile.ErrUnsafeFile) {
+		return fmt.Errorf("lock %w", safefile.Renewable(err))
 	}
 	return fmt.Errorf("lock %s: %w: %w", path, ErrUnusable, err)
 }

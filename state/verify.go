@@ -59,6 +59,9 @@ func (s *Store) Verify() error {
 				if !json.Valid(v) {
 					return s.corrupt(fmt.Errorf("bucket %s: record %x is not valid JSON", name, k))
 				}
+				if err := CheckSeal(v); err != nil {
+					return s.corrupt(fmt.Errorf("bucket %s: record %x: %w", name, k, err))
+				}
 				return nil
 			})
 		})

@@ -104,7 +104,7 @@ func (s *releaseStep) Describe() Description {
 	if s.addr == "" {
 		return s.desc
 	}
-	return noCheckAfter(s.desc, "Apply fails unless the unit is stopped and no box holds the address")
+	return noCheckAfter(s.desc, "it fails unless the unit is stopped and no box holds the address")
 }
 
 type verifyStep struct {

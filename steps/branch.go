@@ -60,13 +60,16 @@ func Branch(id, box, checkout, branch string) Step {
 // it made.
 func BranchAt(id string, p BranchParams) Step {
 	s := &branchStep{p: p}
-	start := p.Start
+	start, at := p.Start, p.Start
 	if p.StartFact != "" {
 		start = "<" + p.StartFact + ">"
+		// The fact is BOX/code (RecordHead's): say it in words.
+		src, _, _ := strings.Cut(p.StartFact, "/")
+		at = "the commit " + src + " runs"
 	}
 	s.base = base{id: id, desc: Description{
 		Box:   p.Box,
-		Text:  fmt.Sprintf("fetch, then create and check out branch %s at %s in %s on %s", p.Branch, start, p.Checkout, p.Box),
+		Text:  fmt.Sprintf("fetch, then create and check out branch %s at %s in %s on %s", p.Branch, at, p.Checkout, p.Box),
 		Retry: true,
 		Commands: []string{
 			s.fetchCmd(start),
@@ -274,7 +277,7 @@ func (s *branchStep) fetch(ctx context.Context, env *Env) (string, error) {
 	}
 	if commit == "" {
 		return "", fmt.Errorf("%s: %s names no commit in %s after the fetch (origin unset? not upstream?): %w; set upgrade.devel_ref",
-			s.p.Box, text.Clip(start, 16), s.p.Checkout, ErrPrecondition)
+			s.p.Box, text.Cut(start, 16), s.p.Checkout, ErrPrecondition)
 	}
 	return commit, nil
 }

@@ -7,7 +7,7 @@ package steps
 
 // Check-only steps: Apply fails unless what Check sees is as wanted, so a
 // check after it would only run the same command again.
-const checkOnly = "it changes nothing: Apply fails unless the box is as wanted"
+const checkOnly = "it only looks, and fails unless the box is as wanted"
 
 func (s *reachableStep) Describe() Description { return noCheckAfter(s.desc, checkOnly) }
 func (s *freeDiskStep) Describe() Description  { return noCheckAfter(s.desc, checkOnly) }
@@ -22,13 +22,13 @@ func (s *cmdStep) Describe() Description {
 	if s.check != "" {
 		return s.desc
 	}
-	return noCheckAfter(s.desc, "it has no check command: it always runs, and its exit status is all there is")
+	return noCheckAfter(s.desc, "it has no check command: its exit status is all there is")
 }
 
 // Describe of the epilogue's record of the boxes: its Check always says
 // not done (it is recorded afresh each time).
 func (s *statusStep) Describe() Description {
-	return noCheckAfter(s.desc, "it records what it sees each time it runs: there is nothing to confirm")
+	return noCheckAfter(s.desc, "it records what it sees each time: there is nothing to confirm")
 }
 
 // Describe of a sync: the final sync and a move's pre-sync always run
@@ -39,12 +39,12 @@ func (s *statusStep) Describe() Description {
 // stopped, is what makes the copy exact.
 func (s *syncStep) Describe() Description {
 	if s.p.Final {
-		return noCheckAfter(s.desc, "the final sync always runs: a check would scan the whole folder again, inside the cut-over window")
+		return noCheckAfter(s.desc, "a check would scan the whole folder again, inside the cut-over window")
 	}
 	if s.p.Mux {
-		return noCheckAfter(s.desc, "a move's pre-sync always runs: it prepares the final sync")
+		return noCheckAfter(s.desc, "it only prepares the final sync")
 	}
-	return noCheckAfter(s.desc, "it copies a live folder: its writers change it again at once; the final sync makes the copy exact")
+	return noCheckAfter(s.desc, "its writers change the folder again at once; the final sync makes the copy exact")
 }
 
 func noCheckAfter(d Description, why string) Description {

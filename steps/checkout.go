@@ -57,7 +57,7 @@ type headStep struct {
 // fact key (once: a resume keeps the commit first read).
 func RecordHead(id, box, checkout, key string) Step {
 	return &headStep{box: box, checkout: checkout, key: key, base: base{id: id, desc: Description{
-		Box: box, Text: fmt.Sprintf("record the commit %s runs (%s), fact %s", box, checkout, key),
+		Box: box, Text: fmt.Sprintf("record the commit %s runs (%s)", box, checkout),
 		Commands: []string{HeadCmd(checkout)}, Retry: true,
 	}}}
 }
@@ -161,9 +161,9 @@ type sameCodeStep struct {
 // that served it on ref.
 func SameCode(id, box, ref, checkout string) Step {
 	return &sameCodeStep{box: box, ref: ref, checkout: checkout, base: base{id: id, desc: Description{
-		Box: box, Text: fmt.Sprintf("check that %s on %s is at the commit %s serves production with (guard %s)", checkout, box, ref, ForceCheckout),
+		Box: box, Text: fmt.Sprintf("check that %s on %s is at the commit %s serves production with (--force %s overrides)", checkout, box, ref, ForceCheckout),
 		Commands: []string{HeadCmd(checkout)}, Retry: true,
-		NoCheckAfter: "Apply compares the commits, and passes an override (--force " + string(ForceCheckout) + ") Check would not",
+		NoCheckAfter: "it compares the commits itself, and lets --force " + string(ForceCheckout) + " through, which a check would not",
 	}}}
 }
 

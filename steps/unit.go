@@ -51,7 +51,7 @@ func parseEnabled(answer string) (state string, enabled bool, err error) {
 }
 
 // clip keeps an unexpected answer short in an error.
-func clip(s string) string { return text.Clip(s, 61) }
+func clip(s string) string { return text.Cut(s, 61) }
 
 func isActiveCmd(unit string) string  { return "systemctl is-active -- " + quote(unit) }
 func isEnabledCmd(unit string) string { return "systemctl is-enabled -- " + quote(unit) }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +25,8 @@ type logOptions struct {
 	// All shows the steps of every attempt; by default only those of the
 	// current cycle, earlier attempts on one line each.
 	All bool
+	// Wide does not fit the text to 80 columns.
+	Wide bool
 }
 
 func newLogCommand(g *globalOptions) *cobra.Command {
@@ -51,7 +55,8 @@ transition ends (or on Ctrl-C). If none is running, it waits for one. With
 		},
 	}
 	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "then print the running transition's progress until it ends")
-	cmd.Flags().BoolVar(&opts.All, "all", false, "show the steps of every attempt, not only those of the current cycle (--json always has them all)")
+	cmd.Flags().BoolVar(&opts.All, "all", false, "show the steps of every attempt, not only this cycle's")
+	addWide(cmd, &opts.Wide)
 	return cmd
 }
 
@@ -70,7 +75,7 @@ func runLog(ctx context.Context, opts logOptions, g *globalOptions) error {
 		return err
 	}
 	if !g.JSON && !opts.Follow && !opts.All {
-		return printTimeline(g.stdout, store)
+		return printTimeline(g.stdout, store, opts.Wide)
 	}
 	var out logJSON
 	if out.History, err = store.History(); err != nil {
@@ -93,62 +98,128 @@ func runLog(ctx context.Context, opts logOptions, g *globalOptions) error {
 	}
 	if opts.Follow {
 		if !g.JSON {
-			printLog(g.stdout, out)
+			printLog(g.stdout, out, opts.Wide)
 		}
 		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return follow(ctx, store, out, newFollowPrinter(g), followEvery)
+		return follow(ctx, store, out, newFollowPrinter(g, opts.Wide), followEvery)
 	}
 	if g.JSON {
 		return g.printJSON(out)
 	}
-	printLog(g.stdout, out)
+	printLog(g.stdout, out, opts.Wide)
 	return nil
 }
 
-func printLog(w io.Writer, l logJSON) {
+// printLog is log's text for a person, fitted to 80 columns (text.Width)
+// unless wide: a step's error or warning goes on its own lines under the
+// step, wrapped; with wide, at the end of the step's row, as long as it is.
+func printLog(w io.Writer, l logJSON, wide bool) {
 	if len(l.History) == 0 && len(l.Attempts) == 0 {
 		fmt.Fprintln(w, "nothing has run yet: boxswap plan shows the first transition")
 		return
 	}
-	fmt.Fprintln(w, "history:")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, e := range l.History {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Who, e.Kind, e.Detail)
-	}
-	tw.Flush()
-	printAttempts(w, l.Attempts)
+	printHistory(w, l.History, wide)
+	printAttempts(w, l.Attempts, wide)
 }
 
-func printAttempts(w io.Writer, attempts []state.Attempt) {
+// printHistory lists the history lines, each detail wrapped under itself.
+func printHistory(w io.Writer, history []state.Event, wide bool) {
+	fmt.Fprintln(w, "history:")
+	if wide {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, e := range history {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Who, e.Kind, e.Detail)
+		}
+		tw.Flush()
+		return
+	}
+	whoW, kindW := 0, 0
+	for _, e := range history {
+		whoW = max(whoW, utf8.RuneCountInString(text.Cut(e.Who, 16)))
+		kindW = max(kindW, utf8.RuneCountInString(e.Kind))
+	}
+	for _, e := range history {
+		who := text.Cut(e.Who, 16)
+		head := fmt.Sprintf("  %s  %s%s  %s%s  ", e.Time.Local().Format(time.DateTime),
+			who, strings.Repeat(" ", whoW-utf8.RuneCountInString(who)), e.Kind, strings.Repeat(" ", kindW-utf8.RuneCountInString(e.Kind)))
+		rest := strings.Repeat(" ", utf8.RuneCountInString(head))
+		if len(rest) > text.Width/2 {
+			rest = "      "
+		}
+		for _, line := range text.Wrap(oneLine(e.Detail, true), text.Width, head, rest) {
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
+		}
+	}
+}
+
+func printAttempts(w io.Writer, attempts []state.Attempt, wide bool) {
+	width := text.Width
+	if wide {
+		width = 1 << 30
+	}
 	for _, a := range attempts {
-		fmt.Fprintf(w, "\nattempt %d: %s (cycle %d, %s to %s) %s, started %s by %s, took %s\n",
-			a.ID, a.Event, a.Cycle, a.From, a.To, a.Status, a.Started.Local().Format(time.DateTime), a.Command, duration(a.Started, a.Ended))
+		fmt.Fprintln(w)
+		head := fmt.Sprintf("attempt %d: %s (cycle %d, %s to %s) %s", a.ID, a.Event, a.Cycle, a.From, a.To, a.Status)
+		when := fmt.Sprintf("started %s by %s, took %s", a.Started.Local().Format(time.DateTime), a.Command, duration(a.Started, a.Ended))
+		if wide {
+			fmt.Fprintf(w, "%s, %s\n", head, when)
+		} else {
+			// Two lines: the date is not cut in two.
+			para := paragraph(w, false)
+			para(head, "", "  ")
+			para(when, "  ", "  ")
+		}
 		if a.Error != "" {
-			fmt.Fprintf(w, "  error at %s: %s\n", a.FailedStep, a.Error)
+			for _, line := range text.Wrap("error at "+a.FailedStep+": "+oneLine(a.Error, wide), width, "  ", "    ") {
+				fmt.Fprintln(w, line)
+			}
 			printTail(w, a)
 		}
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  STATUS\tSTEP\tBOX\tTRIES\tTIME\tERROR")
+		var rows bytes.Buffer
+		tw := tabwriter.NewWriter(&rows, 0, 0, 2, ' ', 0)
+		if wide {
+			fmt.Fprintln(tw, "  STATUS\tSTEP\tBOX\tTRIES\tTIME\tERROR")
+		} else {
+			fmt.Fprintln(tw, "  STATUS\tSTEP\tBOX\tTRIES\tTIME")
+		}
+		var notes []string
 		for _, s := range a.Steps {
-			status, note := s.Status, oneLine(s.Error)
+			status, note := s.Status, oneLine(s.Error, wide)
 			if w := steps.Warning(s.Facts); note == "" && w != "" {
-				note = "warning: " + oneLine(w)
+				note = "warning: " + oneLine(w, wide)
 			}
 			if m := s.Marked; m != nil {
 				// Done by hand: who and why say more than the last error.
-				status, note = "marked", oneLine(fmt.Sprintf("marked done by %s: %s (was %s: %s)", m.Who, m.Reason, m.Was, s.Error))
+				was := string(m.Was)
+				if s.Error != "" {
+					was += ": " + s.Error
+				}
+				status, note = "marked", oneLine(fmt.Sprintf("marked done by %s: %s (was %s)", m.Who, m.Reason, was), wide)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\n", status, s.ID, steps.BoxLabel(s.Box), s.Attempts, duration(s.Started, s.Ended), note)
+			row := fmt.Sprintf("  %s\t%s\t%s\t%d\t%s", status, s.ID, steps.BoxLabel(s.Box), s.Attempts, duration(s.Started, s.Ended))
+			if wide {
+				row += "\t" + note
+			}
+			fmt.Fprintln(tw, row)
+			notes = append(notes, note)
 		}
 		tw.Flush()
+		for i, line := range strings.Split(strings.TrimSuffix(rows.String(), "\n"), "\n") {
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
+			if i > 0 && !wide && notes[i-1] != "" {
+				for _, n := range text.Wrap(notes[i-1], width, "      ", "      ") {
+					fmt.Fprintln(w, n)
+				}
+			}
+		}
 	}
 }
 
 // printTimeline is log's default text: the history, earlier cycles'
 // attempts on one line each (read from their summaries, without decoding
 // their steps), and the current cycle's attempts with their steps.
-func printTimeline(w io.Writer, store state.Backend) error {
+func printTimeline(w io.Writer, store state.Backend, wide bool) error {
 	var l logJSON
 	var err error
 	if l.History, err = store.History(); err != nil {
@@ -159,7 +230,7 @@ func printTimeline(w io.Writer, store state.Backend) error {
 		return err
 	}
 	if len(sums) == 0 {
-		printLog(w, l)
+		printLog(w, l, wide)
 		return nil
 	}
 	cycle := sums[len(sums)-1].Cycle
@@ -170,17 +241,22 @@ func printTimeline(w io.Writer, store state.Backend) error {
 	if l.Attempts, err = store.AttemptsFrom(sums[first].ID); err != nil {
 		return err
 	}
-	printLog(w, logJSON{History: l.History})
+	printLog(w, logJSON{History: l.History}, wide)
 	if first > 0 {
 		fmt.Fprintf(w, "\nearlier cycles (boxswap log --all shows their steps):\n")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, a := range sums[:first] {
-			fmt.Fprintf(tw, "  attempt %d	%s	cycle %d	%s	%d/%d steps done	started %s by %s	took %s\n",
-				a.ID, a.Event, a.Cycle, a.Status, a.Done, a.Steps, a.Started.Local().Format(time.DateTime), a.Command, duration(a.Started, a.Ended))
+			if wide {
+				fmt.Fprintf(tw, "  attempt %d\t%s\tcycle %d\t%s\t%d/%d steps done\tstarted %s by %s\ttook %s\n",
+					a.ID, a.Event, a.Cycle, a.Status, a.Done, a.Steps, a.Started.Local().Format(time.DateTime), a.Command, duration(a.Started, a.Ended))
+				continue
+			}
+			fmt.Fprintf(tw, "  attempt %d\t%s\tcycle %d\t%s\t%d/%d steps done\t%s\n",
+				a.ID, a.Event, a.Cycle, a.Status, a.Done, a.Steps, a.Started.Local().Format(time.DateOnly))
 		}
 		tw.Flush()
 	}
-	printAttempts(w, l.Attempts)
+	printAttempts(w, l.Attempts, wide)
 	return nil
 }
 
@@ -198,5 +274,12 @@ func printTail(w io.Writer, a state.Attempt) {
 	}
 }
 
-// oneLine keeps a table row on one line; log --json has the whole text.
-func oneLine(s string) string { return text.Clip(strings.Join(strings.Fields(s), " "), 160) }
+// oneLine keeps a text on one line, cut to 160 characters (two lines of
+// 80) unless wide; log --json has the whole text.
+func oneLine(s string, wide bool) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if wide {
+		return s
+	}
+	return text.Cut(s, 160)
+}

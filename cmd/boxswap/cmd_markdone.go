@@ -33,7 +33,7 @@ failures are accepted: mark upgrade-dev/pip-reinstall done with the reason.
 A gate is approved with --yes or at its prompt, never marked; a step
 already done cannot be marked; nothing runs on any box.`,
 		Example: `  boxswap log                                   # which step failed, and why
-  boxswap mark-done upgrade-dev/pip-reinstall --reason "nbh_local is dead code; dropped it"
+  boxswap mark-done upgrade-dev/pip-reinstall --reason "nbh_local is dead code"
   boxswap resume`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -65,7 +65,7 @@ func runMarkDone(_ context.Context, step string, opts markDoneOptions, g *global
 		return err
 	}
 	defer lock.Unlock()
-	if err := verifyStore(store); err != nil {
+	if err := g.verifyStore(store); err != nil {
 		return err
 	}
 	att, err := store.Last()

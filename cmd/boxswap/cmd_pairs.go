@@ -22,7 +22,8 @@ phase, the transition pending and its first step not done, who holds its
 operator lock, and how long ago it last changed. It reads only; boxes.yaml
 is not needed when --state is given.`,
 		Example: `  boxswap --state etcd://10.0.0.5:2379/boxswap pairs
-  boxswap --state etcd://10.0.0.5:2379/boxswap pairs --json | jq '.[] | select(.holder)'`,
+  boxswap --state etcd://10.0.0.5:2379/boxswap pairs --json |
+    jq '.[] | select(.holder)'`,
 		Annotations: map[string]string{annJSON: "yes"},
 		Args:        cobra.NoArgs,
 		RunE:        func(cmd *cobra.Command, _ []string) error { return runPairs(cmd.Context(), g) },

@@ -4,28 +4,36 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"boxswap/fsm"
+	"boxswap/internal/text"
 	"boxswap/state"
 	"boxswap/steps"
 )
 
 type planOptions struct {
 	Offline bool
+	// Commands shows each step's remote commands; Wide does not fold them
+	// (nor anything else) to 80 columns.
+	Commands, Wide bool
 }
 
 func newPlanCommand(g *globalOptions) *cobra.Command {
 	var opts planOptions
 	cmd := &cobra.Command{
 		Use:   "plan",
-		Short: "Show the next transition's steps, their commands, and which are done",
+		Short: "Show the next transition's steps and which are done",
 		Long: `plan lists the steps the next transition runs (as next would plan them
-from boxes.yaml and the state): each with its box, what it does and the exact
-remote commands. Without --offline it also runs each step's check on the
-boxes, read-only, and says whether the step is already done and why.`,
+from boxes.yaml and the state): each with its box and what it does; with
+--commands, the exact remote commands too (folded to 80 columns; with
+--wide, one line each, as --json has them). Without --offline it also runs
+each step's check on the boxes, read-only, and says whether the step is
+already done and why.`,
 		Example: `  boxswap plan --offline
+  boxswap plan --offline --commands --wide
   boxswap plan --json | jq '.steps[] | select(.check.done | not) | .id'`,
 		Annotations: map[string]string{annJSON: "yes", annSteps: "yes"},
 		Args:        cobra.NoArgs,
@@ -34,6 +42,8 @@ boxes, read-only, and says whether the step is already done and why.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Offline, "offline", false, "do not reach the boxes: list the steps without checking them")
+	cmd.Flags().BoolVar(&opts.Commands, "commands", false, "show each step's remote commands too")
+	addWide(cmd, &opts.Wide)
 	return cmd
 }
 
@@ -136,7 +146,7 @@ func runPlan(ctx context.Context, opts planOptions, g *globalOptions) error {
 				"each check's error is shown with its step; if a box cannot be reached, boxswap check tells why")
 		}
 	}
-	return g.report(checkErr, func() { printPlan(g.stdout, out) }, &out, func(e *jsonError) { out.Error = e })
+	return g.report(checkErr, func() { printPlan(g.stdout, out, opts.Commands, opts.Wide) }, &out, func(e *jsonError) { out.Error = e })
 }
 
 // checkEnv is a steps.Env for running checks only: it reads the cycle's
@@ -155,42 +165,58 @@ func checkEnv(d boxDialer, store state.Backend, cycle int, force map[steps.Guard
 	}
 }
 
-func printPlan(w io.Writer, p planJSON) {
+// printPlan shows the plan for a person: each step's box and what it does,
+// in 80 columns. With commands, each step's remote commands too, folded
+// to fit unless wide (then one line each, exact, as --json has them).
+func printPlan(w io.Writer, p planJSON, commands, wide bool) {
+	width := text.Width
+	if wide {
+		width = 1 << 30
+	}
+	para := paragraph(w, wide)
 	t := p.Transition
 	fmt.Fprintf(w, "next: %s (%s to %s), cycle %d, %d steps\n", t.Event, t.From, t.To, p.Cycle, len(p.Steps))
 	if p.Pending != nil {
-		fmt.Fprintf(w, "attempt %d of it is %s: boxswap resume goes on with it, boxswap rollback undoes it\n", p.Pending.ID, p.Pending.Status)
+		para(fmt.Sprintf("attempt %d of it is %s: boxswap resume goes on with it, boxswap rollback undoes it", p.Pending.ID, p.Pending.Status), "", "  ")
 	}
 	for _, warn := range p.Warnings {
-		fmt.Fprintf(w, "warning: %s\n", warn)
+		para(warn, "warning: ", "  ")
+	}
+	if !commands {
+		fmt.Fprintln(w, "(boxswap plan --commands shows each step's remote commands)")
 	}
 	for i, s := range p.Steps {
-		fmt.Fprintf(w, "\n%2d. %s  [%s]\n", i+1, s.ID, steps.BoxLabel(s.Box))
-		fmt.Fprintf(w, "    %s\n", s.Text)
-		for _, c := range s.Commands {
-			fmt.Fprintf(w, "    $ %s\n", c)
+		head := fmt.Sprintf("%2d. %s  [%s]", i+1, s.ID, steps.BoxLabel(s.Box))
+		if utf8.RuneCountInString(head) > width {
+			head = fmt.Sprintf("%2d. %s", i+1, s.ID)
+			s.Text = "[" + steps.BoxLabel(s.Box) + "] " + s.Text
 		}
-		var notes []string
+		fmt.Fprintf(w, "\n%s\n", head)
+		para(s.Text, "    ", "    ")
+		if commands {
+			for _, c := range s.Commands {
+				for _, l := range text.Fold(c, width, "    $ ", "        ") {
+					fmt.Fprintln(w, l)
+				}
+			}
+		}
 		if s.Irreversible {
-			notes = append(notes, "cannot be undone")
+			fmt.Fprintln(w, "    (cannot be undone)")
 		}
-		if s.NoCheckAfter != "" {
-			notes = append(notes, "not checked after it runs: "+s.NoCheckAfter)
+		if commands && s.NoCheckAfter != "" {
+			para("not checked again after it runs: "+s.NoCheckAfter+")", "    (", "     ")
 		}
 		if s.Recorded != "" {
-			notes = append(notes, "recorded: "+string(s.Recorded))
-		}
-		for _, n := range notes {
-			fmt.Fprintf(w, "    (%s)\n", n)
+			fmt.Fprintf(w, "    (recorded: %s)\n", s.Recorded)
 		}
 		if c := s.Check; c != nil {
 			switch {
 			case c.Error != "":
-				fmt.Fprintf(w, "    check: unknown: %s\n", c.Error)
+				para(c.Error, "    check: unknown: ", "      ")
 			case c.Done:
-				fmt.Fprintf(w, "    check: done: %s\n", c.Why)
+				para(c.Why, "    check: done: ", "      ")
 			case c.Why != "":
-				fmt.Fprintf(w, "    check: not done: %s\n", c.Why)
+				para(c.Why, "    check: not done: ", "      ")
 			default:
 				fmt.Fprintf(w, "    check: not done\n")
 			}

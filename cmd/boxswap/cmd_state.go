@@ -25,7 +25,7 @@ during the copy (refused while another boxswap holds it), write only to an
 empty destination, and read the copy back to check that it is the same.
 The source is left as it was: point --state (or state.url) at the copy.`,
 		Example: `  boxswap --state etcd://10.0.0.5:2379/boxswap/site-a state init
-  boxswap state push etcd://10.0.0.5:2379/boxswap/site-a      # boxswap.db to etcd
+  boxswap state push etcd://10.0.0.5:2379/boxswap/site-a  # boxswap.db to etcd
   boxswap --state etcd://10.0.0.5:2379/boxswap/site-a state pull backup.db`,
 		Args: cobra.NoArgs,
 	}
@@ -38,7 +38,9 @@ The source is left as it was: point --state (or state.url) at the copy.`,
 	}, &cobra.Command{
 		Use: "pull FILE", Short: "Copy the state into a new bbolt file", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if isEtcdURL(args[0]) {
+			if w, err := parseState(args[0]); err != nil {
+				return err
+			} else if w.Etcd {
 				return usagef("state pull writes a file; to copy to etcd, use state push %s", args[0])
 			}
 			return runStateCopy(cmd.Context(), g, args[0])
@@ -78,7 +80,7 @@ func runStateCopy(_ context.Context, g *globalOptions, dest string) error {
 		return err
 	}
 	defer lock.Unlock()
-	if err := verifyStore(src); err != nil {
+	if err := g.verifyStore(src); err != nil {
 		return err
 	}
 	dst, closeDst, err := g.openDest(dest)
@@ -110,10 +112,14 @@ func runStateCopy(_ context.Context, g *globalOptions, dest string) error {
 
 // openDest opens a copy's destination: an etcd prefix, or a bbolt file.
 func (g *globalOptions) openDest(dest string) (state.Backend, func(), error) {
-	if !isEtcdURL(dest) {
-		return state.Open(dest), func() {}, nil
+	w, err := parseState(dest)
+	if err != nil {
+		return nil, nil, err
 	}
-	s, err := g.openEtcd(dest)
+	if !w.Etcd {
+		return state.Open(w.Path), func() {}, nil
+	}
+	s, err := g.openEtcd(w)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,21 +12,26 @@ import (
 	"github.com/spf13/cobra"
 
 	"boxswap/boxes"
+	"boxswap/internal/text"
 	"boxswap/steps"
 )
 
-type statusOptions struct{}
+type statusOptions struct {
+	// Wide does not fit the table to 80 columns.
+	Wide bool
+}
 
 func newStatusCommand(g *globalOptions) *cobra.Command {
 	var opts statusOptions
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show each box as it is: units, settings, data, release, images",
 		Long: `status asks each box, over SSH and read-only: whether the address units
 and the app services are active and enabled, the three settings lines of the
 settings file, whether the data folders exist and their size, the release
 (VERSION_ID of /etc/os-release) and the container images, marking the images
-that differ between the two boxes.`,
+that differ between the two boxes. Values too long for 80 columns are cut
+with "…"; --wide shows them whole, as --json does.`,
 		Example: `  boxswap status
   boxswap status --json | jq '.boxes[].release'`,
 		Annotations: map[string]string{annJSON: "yes"},
@@ -35,6 +40,8 @@ that differ between the two boxes.`,
 			return runStatus(cmd.Context(), opts, g)
 		},
 	}
+	addWide(cmd, &opts.Wide)
+	return cmd
 }
 
 type boxStatus struct {
@@ -61,7 +68,7 @@ type statusJSON struct {
 	keys []string
 }
 
-func runStatus(ctx context.Context, _ statusOptions, g *globalOptions) error {
+func runStatus(ctx context.Context, opts statusOptions, g *globalOptions) error {
 	cfg, d, err := g.connect()
 	if err != nil {
 		return err
@@ -73,7 +80,7 @@ func runStatus(ctx context.Context, _ statusOptions, g *globalOptions) error {
 	if len(out.Boxes) == 2 && out.Boxes[0].Images != nil && out.Boxes[1].Images != nil {
 		markImageDiffs(out.Boxes[0].Images, out.Boxes[1].Images)
 	}
-	return g.report(err, func() { printStatus(g.stdout, out) }, &out, func(e *jsonError) { out.Error = e })
+	return g.report(err, func() { printStatus(g.stdout, out, opts.Wide) }, &out, func(e *jsonError) { out.Error = e })
 }
 
 // boxStatusOf asks one box. A section that fails is reported and the others
@@ -138,7 +145,9 @@ func isTransport(err error) bool {
 
 // printStatus shows the boxes side by side, one row per thing a person
 // compares: what differs between the two columns is what matters.
-func printStatus(w io.Writer, s statusJSON) {
+// Unless wide, it fits 80 columns (text.Width): long labels and values
+// are cut with "…".
+func printStatus(w io.Writer, s statusJSON, wide bool) {
 	// Not a tabwriter: the section titles must not widen the first
 	// column, and the columns must line up across sections.
 	var rows [][]string // nil cells: a section title
@@ -214,6 +223,9 @@ func printStatus(w io.Writer, s statusJSON) {
 			})
 		}
 	}
+	if !wide {
+		fitRows(rows, len(s.Boxes))
+	}
 	widths := make([]int, len(s.Boxes)+1)
 	for _, r := range rows {
 		for i, c := range r {
@@ -232,15 +244,44 @@ func printStatus(w io.Writer, s statusJSON) {
 		}
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
+	wrap := paragraph(w, wide)
+	para := func(s, first string) { wrap(s, first, "  ") }
 	if len(s.Boxes) > 0 {
-		fmt.Fprintf(w, "(settings from %s; * marks an image not the same on the other box)\n", s.Boxes[0].SettingsFile)
+		para(fmt.Sprintf("(settings from %s; * marks an image not the same on the other box)", s.Boxes[0].SettingsFile), "")
 	}
 	for _, b := range s.Boxes {
 		if b.Error != "" {
-			fmt.Fprintf(w, "%s: unreachable: %s\n", b.Name, b.Error)
+			para(oneLine(b.Error, wide), b.Name+": unreachable: ")
 		}
 		for _, e := range b.SectionErrors {
-			fmt.Fprintf(w, "error: %s\n", e)
+			para(oneLine(e, wide), "error: ")
+		}
+	}
+}
+
+// fitRows cuts the labels to 30 columns and the boxes' cells to what is
+// left of 80 (text.Width) shared between them, 2 spaces between columns.
+func fitRows(rows [][]string, boxes int) {
+	const labelMax = 30
+	label := 0
+	for _, r := range rows {
+		if len(r) > 1 {
+			label = max(label, min(utf8.RuneCountInString(r[0]), labelMax))
+		}
+	}
+	cell := (text.Width - label - 2*boxes) / max(boxes, 1)
+	for _, r := range rows {
+		if len(r) < 2 {
+			r[0] = text.Cut(r[0], text.Width)
+			continue
+		}
+		// A label's end tells it from the others (a folder's path).
+		if n := utf8.RuneCountInString(r[0]); n > label {
+			indent := len(r[0]) - len(strings.TrimLeft(r[0], " "))
+			r[0] = r[0][:indent] + "…" + string([]rune(r[0])[n-label+indent+1:])
+		}
+		for i := 1; i < len(r); i++ {
+			r[i] = text.Cut(r[i], cell)
 		}
 	}
 }

@@ -29,7 +29,7 @@ reason go into the history (boxswap log). A lock held by a live boxswap on
 this host is never removed; a lock left by a dead one here needs no unlock,
 the next run reclaims it.`,
 		Example: `  boxswap where                     # lock: held by admin@laptop pid 4242 ...
-  boxswap unlock --force --reason "laptop crashed during redirect; checked with admin"`,
+  boxswap unlock --force --reason "laptop crashed in redirect; asked admin"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUnlock(cmd.Context(), opts, g)

@@ -51,9 +51,10 @@ func (v versionJSON) String() string {
 func newVersionCommand(g *globalOptions) *cobra.Command {
 	var opts versionOptions
 	return &cobra.Command{
-		Use:         "version",
-		Short:       "Print the version and commit boxswap was built from",
-		Long:        `version prints the module version and the commit boxswap was built from (as boxswap --version does); --json prints them as an object.`,
+		Use:   "version",
+		Short: "Print the version and commit boxswap was built from",
+		Long: `version prints the module version and the commit boxswap was built from
+(as boxswap --version does); --json prints them as an object.`,
 		Example:     "  boxswap version --json",
 		Annotations: map[string]string{annJSON: "yes"},
 		Args:        cobra.NoArgs,

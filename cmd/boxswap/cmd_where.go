@@ -2,30 +2,38 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"boxswap/boxes"
 	"boxswap/fsm"
 	"boxswap/internal/text"
 	"boxswap/state"
 	"boxswap/steps"
 )
 
-type whereOptions struct{}
+type whereOptions struct {
+	// Wide does not fit the text to 80 columns.
+	Wide bool
+}
 
 func newWhereCommand(g *globalOptions) *cobra.Command {
 	var opts whereOptions
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "where",
 		Short: "Show the phase, the next transition and who holds what",
 		Long: `where reads the state file, never the network: the phase, the next
 transition, the two boxes with their function and release at this phase, the
 pending transition with its steps' statuses, and who holds the operator lock.
-A missing state file is a fresh start; where does not create it.`,
+A missing state file is a fresh start; where does not create it. When
+boxes.yaml no longer matches the cycle in progress (plan and next refuse
+it, exit 7), where says so in a warning, and still exits 0.`,
 		Example: `  boxswap where
   boxswap -c lab/boxes.yaml where --json | jq .phase`,
 		Annotations: map[string]string{annJSON: "yes"},
@@ -34,12 +42,17 @@ A missing state file is a fresh start; where does not create it.`,
 			return runWhere(cmd.Context(), opts, g)
 		},
 	}
+	addWide(cmd, &opts.Wide)
+	return cmd
 }
 
 // whereJSON is fsm.View, the contract, plus the lock holder.
 type whereJSON struct {
 	*fsm.View
 	Lock *lockJSON `json:"lock"`
+	// Warnings say what plan and next would refuse: boxes.yaml no longer
+	// matching the cycle in progress.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type lockJSON struct {
@@ -50,7 +63,7 @@ type lockJSON struct {
 	leased bool
 }
 
-func runWhere(_ context.Context, _ whereOptions, g *globalOptions) error {
+func runWhere(_ context.Context, opts whereOptions, g *globalOptions) error {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return err
@@ -72,39 +85,88 @@ func runWhere(_ context.Context, _ whereOptions, g *globalOptions) error {
 		_, leased := store.(state.Fencer)
 		lock = &lockJSON{Holder: *holder, Alive: alive, leased: leased}
 	}
+	out := whereJSON{View: v, Lock: lock, Warnings: configWarnings(cfg, store)}
 	if g.JSON {
-		return g.printJSON(whereJSON{View: v, Lock: lock})
+		return g.printJSON(out)
 	}
-	printWhere(g.stdout, v, lock)
+	printWhere(g.stdout, out, opts.Wide)
 	return nil
 }
 
-func printWhere(w io.Writer, v *fsm.View, lock *lockJSON) {
-	fmt.Fprintf(w, "phase: %s (cycle %d, %s to %s)", v.Phase, v.Cycle, v.FromName, v.ToName)
-	if v.Changed != nil {
-		fmt.Fprintf(w, ", since %s", v.Changed.Local().Format(time.DateTime))
+// configWarnings is what plan, next and resume would refuse about
+// boxes.yaml (exit 7: it no longer matches the cycle in progress, or the
+// pending transition's recorded plan), said by where without refusing:
+// where shows the state whatever boxes.yaml says now.
+func configWarnings(cfg *boxes.Config, store state.Backend) []string {
+	err := (&fsm.Engine{Config: cfg, Store: store}).CheckConfig()
+	if !errors.Is(err, fsm.ErrConfigChanged) {
+		return nil
 	}
-	fmt.Fprintln(w)
+	var pc *fsm.PlanChangedError
+	if errors.As(err, &pc) {
+		// What to do with the pending transition: re-plan it or roll it back.
+		_, _, hint := classify(err)
+		return []string{err.Error(), "boxswap resume refuses it (exit 7): " + hintOf(err, hint)}
+	}
+	return []string{err.Error(), "boxswap plan and next refuse it (exit 7) until boxes.yaml matches the cycle"}
+}
+
+// printWhere shows the View for a person, in 80 columns (text.Width)
+// unless wide.
+func printWhere(w io.Writer, out whereJSON, wide bool) {
+	v, lock := out.View, out.Lock
+	para := paragraph(w, wide)
+	head := fmt.Sprintf("phase: %s (cycle %d, %s to %s)", v.Phase, v.Cycle, v.FromName, v.ToName)
+	if v.Changed != nil {
+		head += fmt.Sprintf(", since %s", v.Changed.Local().Format(time.DateTime))
+	}
+	para(head, "", "  ")
 	if v.Next != nil {
 		fmt.Fprintf(w, "next:  %s\n", *v.Next)
 	} else {
 		fmt.Fprintf(w, "next:  none, the cycle is done\n")
 	}
+	if len(out.Warnings) > 0 {
+		// The first is what is wrong, one line of it each, the rest what to do.
+		// The difference of a changed plan, one line per step, is cut to a
+		// line each: its commands are long.
+		for i, l := range strings.Split(out.Warnings[0], "\n") {
+			switch {
+			case i == 0:
+				para(l, "warning: ", "  ")
+			case wide:
+				para(l, "  ", "    ")
+			default:
+				fmt.Fprintf(w, "  %s\n", text.Cut(l, text.Width-2))
+			}
+		}
+		for _, h := range out.Warnings[1:] {
+			para(h, "  ", "  ")
+		}
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "BOX\tHOST\tFUNCTION\tRELEASE")
 	for _, b := range v.Boxes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", b.Name, b.Host, b.Function, b.Release)
+		host := b.Host
+		if !wide {
+			host = text.Cut(host, 40)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", b.Name, host, b.Function, b.Release)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	if t := v.Transition; t == nil {
 		fmt.Fprintln(w, "transition: none pending")
 	} else {
-		fmt.Fprintf(w, "transition: %s is %s at step %d/%d %s (attempt %d, started %s)\n",
-			t.Event, t.Status, t.StepIndex, len(t.Steps), t.Step, t.ID, t.Started.Local().Format(time.DateTime))
+		para(fmt.Sprintf("transition: %s is %s at step %d/%d %s (attempt %d, started %s)",
+			t.Event, t.Status, t.StepIndex, len(t.Steps), t.Step, t.ID, t.Started.Local().Format(time.DateTime)), "", "  ")
 		if t.Error != "" {
-			fmt.Fprintf(w, "error: %s\n", t.Error)
+			e := strings.Join(strings.Fields(t.Error), " ")
+			if cut := text.Cut(e, 2*text.Width); !wide && cut != e {
+				e = cut + " (where --wide shows it whole)"
+			}
+			para(e, "error: ", "  ")
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  STATUS\tSTEP\tBOX\tTRIES")
@@ -117,7 +179,7 @@ func printWhere(w io.Writer, v *fsm.View, lock *lockJSON) {
 			fmt.Fprintln(w, "to go on: boxswap rollback finishes the rollback")
 		case state.RolledBack:
 			// Nothing is pending: resume and rollback would refuse.
-			fmt.Fprintf(w, "to go on: boxswap next runs %s again from the start (boxswap plan shows it)\n", t.Event)
+			para(fmt.Sprintf("to go on: boxswap next runs %s again from the start (boxswap plan shows it)", t.Event), "", "  ")
 		default:
 			fmt.Fprintln(w, "to go on: boxswap resume, or boxswap rollback to undo its done steps")
 		}
@@ -126,14 +188,15 @@ func printWhere(w io.Writer, v *fsm.View, lock *lockJSON) {
 	case lock == nil:
 		fmt.Fprintln(w, "lock: free")
 	case lock.Alive:
-		fmt.Fprintf(w, "lock: held by %s\n", holderText(lock.Holder))
+		para(fmt.Sprintf("lock: held by %s", holderText(lock.Holder)), "", "  ")
 	case lock.leased:
-		fmt.Fprintf(w, "lock: free (left by %s, whose lease expired: boxswap resume takes it over)\n", holderText(lock.Holder))
+		para(fmt.Sprintf("lock: free (left by %s, whose lease expired: boxswap resume takes it over)", holderText(lock.Holder)), "", "  ")
 	case lock.Host != "" && lock.Host != thisHost():
 		// Its pid means nothing here: next refuses it, unlock --force clears it.
-		fmt.Fprintf(w, "lock: held by %s, on another host (this host cannot tell whether it still runs; boxswap unlock --force --reason TEXT clears it)\n", holderText(lock.Holder))
+		para(fmt.Sprintf("lock: held by %s, on another host (this host cannot tell whether it still runs; "+
+			"boxswap unlock --force --reason TEXT clears it)", holderText(lock.Holder)), "", "  ")
 	default:
-		fmt.Fprintf(w, "lock: free (left by %s, which is gone)\n", holderText(lock.Holder))
+		para(fmt.Sprintf("lock: free (left by %s, which is gone)", holderText(lock.Holder)), "", "  ")
 	}
 }
 

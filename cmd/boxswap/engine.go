@@ -58,7 +58,7 @@ func runEngine(ctx context.Context, g *globalOptions, v engineVerb) error {
 	if r := lock.Info().Reclaimed; r != nil {
 		fmt.Fprintf(g.stderr, "boxswap: reclaimed a stale lock of pid %d (%s), which is gone\n", r.PID, holderText(*r))
 	}
-	if err := verifyStore(store); err != nil {
+	if err := g.verifyStore(store); err != nil {
 		return err // an unusable state is refused before any box is dialed
 	}
 	d, err := newDialer(cfg)

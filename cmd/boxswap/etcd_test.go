@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -58,17 +57,7 @@ func TestEtcdStateInit(t *testing.T) {
 // works, a wrong one is refused, and neither is printed.
 func TestEtcdAuth(t *testing.T) {
 	c := etcdtest.Start(t, 1)
-	cli := c.Client()
-	ctx := context.Background()
-	for _, err := range []error{
-		func() error { _, err := cli.UserAdd(ctx, "root", "rootpw"); return err }(),
-		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err }(),
-		func() error { _, err := cli.AuthEnable(ctx); return err }(),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	enableEtcdAuth(t, c)
 	cfg := etcdConfig(t)
 	url := c.URL("/boxswap/auth")
 	t.Setenv("BOXSWAP_ETCD_USER", "root")

@@ -54,6 +54,10 @@ func TestEtcdTLS(t *testing.T) {
 	if code, out, stderr := runCLI(t, args(append(tlsFlags, "state", "init")...)...); code != 0 {
 		t.Fatalf("state init over TLS: exit %d, %s%s", code, out, stderr)
 	}
+	tlsURL := strings.Replace(url, "etcd://", "etcds://", 1)
+	if code, out, stderr := runCLI(t, append([]string{"-c", cfg, "--state", tlsURL}, append(tlsFlags, "where")...)...); code != 0 || !strings.Contains(out, "phase: start") {
+		t.Errorf("where on etcds:// (issue 23): exit %d, %s%s", code, out, stderr)
+	}
 	if code, _, stderr := runCLI(t, args("--etcd-ca", ca, "where")...); code == 0 {
 		t.Error("where without a client certificate: accepted")
 	} else if !strings.Contains(stderr, "etcd") {

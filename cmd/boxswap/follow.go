@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"boxswap/state"
@@ -37,39 +38,43 @@ type followLine struct {
 
 type followPrinter func(followLine)
 
-func newFollowPrinter(g *globalOptions) followPrinter {
+func newFollowPrinter(g *globalOptions, wide bool) followPrinter {
 	if g.JSON {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetEscapeHTML(false)
 		return func(l followLine) { _ = enc.Encode(l) }
 	}
-	return func(l followLine) { printFollowLine(g.stdout, l) }
+	return func(l followLine) { printFollowLine(g.stdout, l, wide) }
 }
 
-func printFollowLine(w io.Writer, l followLine) {
+// printFollowLine prints one line of log --follow, wrapped to 80 columns
+// (text.Width) unless wide.
+func printFollowLine(w io.Writer, l followLine, wide bool) {
 	at := l.Time.Local().Format("15:04:05")
+	var b strings.Builder
 	switch l.Kind {
 	case "history":
-		fmt.Fprintf(w, "%s %s: %s (%s)\n", at, l.Status, l.Detail, l.Who)
+		fmt.Fprintf(&b, "%s %s: %s (%s)", at, l.Status, l.Detail, l.Who)
 	case "attempt":
-		fmt.Fprintf(w, "%s %s (attempt %d): %s", at, l.Event, l.Attempt, l.Status)
+		fmt.Fprintf(&b, "%s %s (attempt %d): %s", at, l.Event, l.Attempt, l.Status)
 		if l.Error != "" {
-			fmt.Fprintf(w, ": %s", oneLine(l.Error))
+			fmt.Fprintf(&b, ": %s", oneLine(l.Error, wide))
 		}
-		fmt.Fprintln(w)
 	case "step":
-		fmt.Fprintf(w, "%s [%d/%d] %s %s: %s", at, l.Index, l.Total, steps.BoxLabel(l.Box), l.Step, l.Status)
+		fmt.Fprintf(&b, "%s [%d/%d] %s %s: %s", at, l.Index, l.Total, steps.BoxLabel(l.Box), l.Step, l.Status)
 		switch {
 		case l.Status == string(state.StepRunning) && l.Tries > 1:
-			fmt.Fprintf(w, " (try %d)", l.Tries)
+			fmt.Fprintf(&b, " (try %d)", l.Tries)
 		case l.Took != "":
-			fmt.Fprintf(w, " in %s", l.Took)
+			fmt.Fprintf(&b, " in %s", l.Took)
 		}
 		if l.Error != "" {
-			fmt.Fprintf(w, ": %s", oneLine(l.Error))
+			fmt.Fprintf(&b, ": %s", oneLine(l.Error, wide))
 		}
-		fmt.Fprintln(w)
+	default:
+		return
 	}
+	paragraph(w, wide)(b.String(), "", "         ")
 }
 
 // follow polls store (or, on a store that can watch, waits for a change)

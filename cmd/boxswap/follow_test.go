@@ -51,8 +51,11 @@ func testFollow(t *testing.T, store state.Backend, every time.Duration) {
 		for {
 			select {
 			case l := <-lines:
-				var b strings.Builder
-				printFollowLine(&b, l)
+				// The content on one line (--wide); at 80 columns, wrapped.
+				var b, narrow strings.Builder
+				printFollowLine(&b, l, true)
+				printFollowLine(&narrow, l, false)
+				fits(t, "log --follow", narrow.String())
 				s := strings.TrimSpace(b.String()[len("15:04:05 "):])
 				got = append(got, s)
 				if strings.Contains(s, want) {

@@ -61,12 +61,9 @@ func (g *globalOptions) validate(cmd *cobra.Command) error {
 	if g.Config == "" {
 		return usagef("-c/--config is empty; give the path of boxes.yaml")
 	}
-	if cmd.Flags().Changed("state") && g.State == "" {
-		return usagef("--state is empty; give the path of the state file, or leave it out to use boxswap.db beside boxes.yaml")
-	}
-	if isEtcdURL(g.State) {
-		if _, _, err := etcdstate.ParseURL(g.State); err != nil {
-			return usagef("--state: %v", err)
+	if cmd.Flags().Changed("state") {
+		if _, err := parseState(g.State); err != nil {
+			return err
 		}
 	}
 	if g.JSON && cmd.Annotations[annJSON] == "" {
@@ -147,14 +144,20 @@ func (g *globalOptions) openStore() (state.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store, verifyStore(store)
+	return store, g.verifyStore(store)
 }
 
 // verifyStore is openStore's check of a backend already opened (one whose
-// lock is held).
-func verifyStore(store state.Backend) error {
+// lock is held). What the check found that works but should be fixed (an
+// etcd pair nested under this one) is printed as a warning.
+func (g *globalOptions) verifyStore(store state.Backend) error {
 	if err := store.Verify(); err != nil {
 		return err
+	}
+	if w, ok := store.(interface{ Warnings() []string }); ok {
+		for _, l := range w.Warnings() {
+			fmt.Fprintf(g.stderr, "boxswap: warning: %s\n", l)
+		}
 	}
 	_, err := fsm.ReadMeta(store)
 	return err
@@ -231,7 +234,7 @@ func report(err error, jsonOut bool, stdout, stderr io.Writer) int {
 	}
 	var le *boxes.LoadError
 	if errors.As(err, &le) && len(le.Problems) > 1 {
-		fmt.Fprintf(stderr, "boxswap: %s has %d problems:\n", le.File, len(le.Problems))
+		fmt.Fprintf(stderr, "boxswap: %s has %d problems:\n", le.File, le.Count())
 		for _, l := range strings.Split(le.Error(), "\n") {
 			fmt.Fprintf(stderr, "  %s\n", l)
 		}
@@ -299,4 +302,25 @@ func isTerminal(f *os.File) bool {
 	}
 	_, err = unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// paragraph returns a printer of a paragraph on w: wrapped to 80 columns
+// (text.Width) unless wide, its first line starting with first, the
+// others with rest.
+func paragraph(w io.Writer, wide bool) func(s, first, rest string) {
+	width := text.Width
+	if wide {
+		width = 1 << 30
+	}
+	return func(s, first, rest string) {
+		for _, l := range text.Wrap(s, width, first, rest) {
+			fmt.Fprintln(w, l)
+		}
+	}
+}
+
+// addWide gives a verb --wide: its text as long as it is, not fitted to
+// 80 columns (text.Width).
+func addWide(cmd *cobra.Command, wide *bool) {
+	cmd.Flags().BoolVar(wide, "wide", false, "do not fit the text to 80 columns: long lines stay whole")
 }

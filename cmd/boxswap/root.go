@@ -1,7 +1,12 @@
 package main
 
 import (
+	"strconv"
+	"strings"
+
 	"github.com/spf13/cobra"
+
+	"boxswap/internal/text"
 )
 
 func newRootCommand(g *globalOptions) *cobra.Command {
@@ -48,12 +53,12 @@ plan. Only one next, resume or rollback runs at a time (the operator lock,
 	})
 	f := root.PersistentFlags()
 	f.StringVarP(&g.Config, "config", "c", "boxes.yaml", "the `boxes.yaml` describing the pair")
-	f.StringVar(&g.State, "state", "", "the state `FILE`, or etcd://HOST:PORT[,HOST:PORT…]/PREFIX (default: boxes.yaml's state.url, else boxswap.db beside boxes.yaml)")
+	f.StringVar(&g.State, "state", "", "the state `FILE`, or etcd://HOST:PORT[,…]/PREFIX (default: boxes.yaml's state.url, else boxswap.db beside it)")
 	g.EtcdOpts.addFlags(f)
-	f.BoolVar(&g.JSON, "json", false, "print JSON (where, plan, status, sizes, log, check); errors too, as {\"error\": …}")
+	f.BoolVar(&g.JSON, "json", false, "print JSON (where, plan, status, sizes, log, check, pairs); errors too")
 	f.BoolVar(&g.Yes, "yes", false, "approve the gates of next and resume without asking")
-	f.BoolVar(&g.Plain, "plain", false, "print progress as plain lines (time, box, text), even on a terminal; so does NO_COLOR")
-	f.StringArrayVar(&g.Force, "force", nil, "override the named `GUARD` (e.g. max-delete); repeatable, recorded in the history")
+	f.BoolVar(&g.Plain, "plain", false, "print progress as plain lines, even on a terminal (so does NO_COLOR)")
+	f.StringArrayVar(&g.Force, "force", nil, "override the named `GUARD` (e.g. max-delete); repeatable, recorded")
 
 	root.AddCommand(
 		newWhereCommand(g),
@@ -75,5 +80,13 @@ plan. Only one next, resume or rollback runs at a time (the operator lock,
 		newGenManCommand(g),
 	)
 	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetUsageTemplate(usageTemplate)
 	return root
 }
+
+// usageTemplate is cobra's own, with the flags' help wrapped to fit 80
+// columns (text.Width): --help is read on a terminal.
+var usageTemplate = strings.NewReplacer(
+	".LocalFlags.FlagUsages", "(.LocalFlags.FlagUsagesWrapped "+strconv.Itoa(text.Width)+")",
+	".InheritedFlags.FlagUsages", "(.InheritedFlags.FlagUsagesWrapped "+strconv.Itoa(text.Width)+")",
+).Replace((&cobra.Command{}).UsageTemplate())

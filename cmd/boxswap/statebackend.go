@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"boxswap/internal/safefile"
+	"boxswap/internal/stateurl"
 	"boxswap/state"
 	"boxswap/state/etcdstate"
 )
@@ -25,24 +27,43 @@ type etcdOptions struct {
 }
 
 func (o *etcdOptions) addFlags(f *pflag.FlagSet) {
-	f.StringVar(&o.CA, "etcd-ca", "", "etcd state: the `PEM` file of the CA of the servers' certificates (env BOXSWAP_ETCD_CA)")
-	f.StringVar(&o.Cert, "etcd-cert", "", "etcd state: the client certificate `PEM` (env BOXSWAP_ETCD_CERT)")
-	f.StringVar(&o.Key, "etcd-key", "", "etcd state: the client key `PEM` (env BOXSWAP_ETCD_KEY)")
-	f.StringVar(&o.User, "etcd-user", "", "etcd state: the `USER` (env BOXSWAP_ETCD_USER; password in BOXSWAP_ETCD_PASSWORD or --etcd-password-file)")
-	f.StringVar(&o.PasswordFile, "etcd-password-file", "", "etcd state: the `FILE` holding the password (env BOXSWAP_ETCD_PASSWORD_FILE)")
-	f.DurationVar(&o.Lease, "etcd-lease", 0, "etcd state: how long a silent holder keeps the operator lock (env BOXSWAP_ETCD_LEASE; default 15s)")
+	f.StringVar(&o.CA, "etcd-ca", "", "etcd: the CA of the servers' certificates, a `PEM` file (env BOXSWAP_ETCD_CA)")
+	f.StringVar(&o.Cert, "etcd-cert", "", "etcd: the client certificate, a `PEM` file (env BOXSWAP_ETCD_CERT)")
+	f.StringVar(&o.Key, "etcd-key", "", "etcd: the client key, a `PEM` file (env BOXSWAP_ETCD_KEY)")
+	f.StringVar(&o.User, "etcd-user", "", "etcd: the `USER` (env BOXSWAP_ETCD_USER); the password in env BOXSWAP_ETCD_PASSWORD or --etcd-password-file")
+	f.StringVar(&o.PasswordFile, "etcd-password-file", "", "etcd: the `FILE` holding the password (env BOXSWAP_ETCD_PASSWORD_FILE)")
+	f.DurationVar(&o.Lease, "etcd-lease", 0, "etcd: how long a silent holder keeps the lock (env BOXSWAP_ETCD_LEASE; default 15s)")
 }
 
-// isEtcdURL tells an etcd state from a file path.
-func isEtcdURL(s string) bool { return strings.HasPrefix(s, "etcd://") }
-
-// stateURL is where the state is, as the operator named it: --state, then
-// boxes.yaml's state.url, else the bbolt file beside boxes.yaml.
-func (g *globalOptions) stateURL() string {
-	if g.State != "" {
-		return g.State
+// parseState reads a state location the operator wrote (--state, state
+// push's DEST, boxes.yaml's state.url) with the one parser: a string that
+// looks like a URL and is not a valid etcd one is a usage error, never a
+// new local file.
+func parseState(s string) (stateurl.Where, error) {
+	w, err := stateurl.Parse(s)
+	var ue *stateurl.Error
+	if errors.As(err, &ue) {
+		return w, withHint(usagef("%v", ue), ue.Hint)
 	}
-	if g.cfg != nil && g.cfg.State.URL != "" {
+	return w, err
+}
+
+// stateWhere is where the state is, as the operator named it: --state,
+// then boxes.yaml's state.url, else the bbolt file beside boxes.yaml
+// (never parsed: a folder of boxes.yaml with a colon in it is a folder).
+func (g *globalOptions) stateWhere() (stateurl.Where, error) {
+	switch {
+	case g.State != "":
+		return parseState(g.State)
+	case g.cfg != nil && g.cfg.State.URL != "":
+		return parseState(g.cfg.State.URL)
+	}
+	return stateurl.Where{Path: g.statePath()}, nil
+}
+
+// stateURL is the state as the operator named it, for display.
+func (g *globalOptions) stateURL() string {
+	if g.State == "" && g.cfg != nil && g.cfg.State.URL != "" {
 		return g.cfg.State.URL
 	}
 	return g.statePath()
@@ -51,14 +72,17 @@ func (g *globalOptions) stateURL() string {
 // backend is the state --state (or boxes.yaml) names, without reading it.
 // An etcd store is opened once per process and closed by run.
 func (g *globalOptions) backend() (state.Backend, error) {
-	u := g.stateURL()
-	if !isEtcdURL(u) {
-		return state.Open(u), nil
+	w, err := g.stateWhere()
+	if err != nil {
+		return nil, err
+	}
+	if !w.Etcd {
+		return state.Open(w.Path), nil
 	}
 	if g.etcd != nil {
 		return g.etcd, nil
 	}
-	s, err := g.openEtcd(u)
+	s, err := g.openEtcd(w)
 	if err != nil {
 		return nil, err
 	}
@@ -66,13 +90,12 @@ func (g *globalOptions) backend() (state.Backend, error) {
 	return s, nil
 }
 
-// openEtcd opens the etcd state at u with the TLS and credentials of the
-// flags, the environment and boxes.yaml. Errors never quote a secret.
-func (g *globalOptions) openEtcd(u string) (*etcdstate.Store, error) {
-	eps, prefix, err := etcdstate.ParseURL(u)
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
+// openEtcd opens the etcd state at w with the TLS and credentials of the
+// flags, the environment and boxes.yaml; etcds:// asks for TLS even
+// without a CA (the system's). Errors never quote a secret.
+func (g *globalOptions) openEtcd(w stateurl.Where) (*etcdstate.Store, error) {
+	eps, prefix := w.Endpoints, w.Prefix
+	var err error
 	var y etcdOptions
 	if g.cfg != nil {
 		c := g.cfg.State
@@ -114,6 +137,9 @@ func (g *globalOptions) openEtcd(u string) (*etcdstate.Store, error) {
 		pick(g.EtcdOpts.Cert, "BOXSWAP_ETCD_CERT", y.Cert), pick(g.EtcdOpts.Key, "BOXSWAP_ETCD_KEY", y.Key))
 	if err != nil {
 		return nil, err
+	}
+	if o.TLS == nil && w.TLS {
+		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	return etcdstate.Open(o)
 }
@@ -172,7 +198,7 @@ func tlsConfig(ca, cert, key string) (*tls.Config, error) {
 // logDir is where the engine writes each attempt's full output: beside the
 // bbolt file, or beside boxes.yaml for a state on etcd.
 func (g *globalOptions) logDir() string {
-	if u := g.stateURL(); isEtcdURL(u) {
+	if w, err := g.stateWhere(); err == nil && w.Etcd {
 		return filepath.Join(filepath.Dir(g.Config), "boxswap.etcd.logs")
 	}
 	return ""

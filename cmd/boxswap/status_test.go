@@ -114,6 +114,7 @@ func TestStatusOnline(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("status: exit %d\n%s", code, stderr)
 	}
+	fits(t, "status", stdout)
 	// Side by side: thurst's column, then thermals'.
 	for _, want := range []string{
 		`(?m)^ +thurst +thermals$`,

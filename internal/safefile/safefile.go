@@ -9,8 +9,14 @@
 // Open opens an existing file; OpenOrCreate creates it (O_EXCL, mode 0600)
 // when it is missing. Both refuse, with an error wrapping ErrNotRegular, a
 // symbolic link, a FIFO, a device, a socket or a directory at the name, and
-// never touch what a link points to. Lstat says what is at a name without
-// opening it. CheckDir refuses a folder anybody may write in.
+// never touch what a link points to. A file opened for writing is also
+// refused, with an error wrapping ErrUnsafeFile, when another name, user
+// or group could change it beneath boxswap: a hard link (a second name: a
+// write through this one changes the other), another owner, a mode
+// writable by group or others. Mine is that check on a stat already made,
+// for the state file and its lock, which are refused even for reading.
+// Lstat says what is at a name without opening it. CheckDir refuses a
+// folder anybody may write in.
 //
 // # Caveats
 //
@@ -93,7 +99,7 @@ func Open(path string, flag int) (*os.File, error) {
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	return regular(path, fd)
+	return regular(path, fd, flag)
 }
 
 // OpenOrCreate opens the file at path as Open does, creating it (O_EXCL,
@@ -114,13 +120,13 @@ func OpenOrCreate(path string, flag int, perm os.FileMode) (f *os.File, created 
 		if err != nil {
 			return nil, false, openError(path, err)
 		}
-		f, err = regular(path, fd)
+		f, err = regular(path, fd, flag)
 		return f, err == nil, err
 	}
 	return nil, false, fmt.Errorf("open %s: it keeps appearing and vanishing", path)
 }
 
-func regular(path string, fd int) (*os.File, error) {
+func regular(path string, fd, flag int) (*os.File, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		_ = unix.Close(fd)
@@ -136,6 +142,12 @@ func regular(path string, fd int) (*os.File, error) {
 		return nil, &NotRegularError{Path: path, What: what}
 	}
 	// Blocking reads and writes again: O_NONBLOCK was only for the open.
+	if flag&(os.O_WRONLY|os.O_RDWR) != 0 {
+		if err := mine(path, &st); err != nil {
+			_ = unix.Close(fd)
+			return nil, err
+		}
+	}
 	_ = unix.SetNonblock(fd, false)
 	return os.NewFile(uintptr(fd), path), nil
 }
@@ -198,7 +210,7 @@ func OpenIn(dir, name string, flag int) (*os.File, error) {
 		if err != nil {
 			return nil, openError(path, err)
 		}
-		return regular(path, fd)
+		return regular(path, fd, flag)
 	}
 	return nil, fmt.Errorf("open %s: it keeps appearing and vanishing", path)
 }

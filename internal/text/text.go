@@ -78,15 +78,6 @@ func LastLine(lines []string) string {
 	return lines[len(lines)-1]
 }
 
-// Clip cuts s to at most n characters, the last one "…" when s was longer.
-func Clip(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n || n < 1 {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
-}
-
 // OneLine makes s one line of at most n characters for an operator's
 // screen: line breaks and runs of blanks become one space, and a longer
 // s loses its middle (" … "), since its start says what failed and its
@@ -101,4 +92,72 @@ func OneLine(s string, n int) string {
 	tail := (n - len([]rune(gap))) / 3
 	head := n - len([]rune(gap)) - tail
 	return string(r[:head]) + gap + string(r[len(r)-tail:])
+}
+
+// Width is what a person reads fits in: one terminal line.
+const Width = 80
+
+// Wrap breaks s into lines of at most width runes at spaces, the first
+// line starting with first and the others with rest (their runes count in
+// width). A word longer than a line is cut with "…" at its end, so that no
+// line is ever wider: the whole text is behind --json.
+func Wrap(s string, width int, first, rest string) []string {
+	var lines []string
+	line, prefix := first, first
+	room := func(p string) int { return width - utf8.RuneCountInString(p) }
+	for _, word := range strings.Fields(s) {
+		if line != prefix && utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) > width {
+			lines = append(lines, line)
+			line, prefix = rest, rest
+		}
+		if line == prefix {
+			if r := []rune(word); len(r) > room(prefix) && room(prefix) > 1 {
+				word = string(r[:room(prefix)-1]) + "…"
+			}
+			line += word
+			continue
+		}
+		line += " " + word
+	}
+	if line != prefix || len(lines) == 0 {
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// Cut shortens s to at most n runes, ending it with "…" when cut.
+func Cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n || n < 1 {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// Fold breaks s into lines of at most width runes as Wrap does, but keeps
+// every character: a word longer than a line is split across lines, and
+// runs of spaces are kept. For commands shown for reading; the exact one
+// is on one line behind --wide.
+func Fold(s string, width int, first, rest string) []string {
+	var lines []string
+	prefix := first
+	r := []rune(s)
+	for {
+		room := max(width-utf8.RuneCountInString(prefix), 8)
+		if len(r) <= room {
+			return append(lines, prefix+string(r))
+		}
+		cut := room
+		for i := room; i > room/2; i-- {
+			if r[i] == ' ' {
+				cut = i
+				break
+			}
+		}
+		lines = append(lines, prefix+string(r[:cut]))
+		if r[cut] == ' ' {
+			cut++ // the break stands for this one space
+		}
+		r, prefix = r[cut:], rest
+	}
 }

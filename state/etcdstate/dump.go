@@ -1,7 +1,6 @@
 package etcdstate
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -25,6 +24,9 @@ func (s *Store) Load(d *state.Dump) error {
 	resp, err := s.cli.Get(ctx, s.key(""), clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		return s.unreachable(err)
+	}
+	if err := s.checkNesting(ctx); err != nil {
+		return err
 	}
 	for _, kv := range resp.Kvs {
 		if string(kv.Key) != s.key(keySchema) {
@@ -59,7 +61,7 @@ func (s *Store) Load(d *state.Dump) error {
 func (s *Store) loadOps(d *state.Dump) ([]clientv3.Op, error) {
 	var ops []clientv3.Op
 	put := func(k string, v any) error {
-		data, err := json.Marshal(v)
+		data, err := state.Seal(v)
 		ops = append(ops, clientv3.OpPut(s.key(k), string(data)))
 		return err
 	}

@@ -365,12 +365,23 @@ func (s *Store) Verify() error {
 		if err != nil {
 			return err
 		}
+		inner := nestedPrefixes(s.prefix, kvs)
+		if err := s.tangled(inner); err != nil {
+			return err
+		}
+	next:
 		for _, kv := range kvs {
+			for _, p := range inner {
+				if strings.HasPrefix(string(kv.Key), p+"/") {
+					continue next // another pair's: not this state's to judge
+				}
+			}
 			k := strings.TrimPrefix(string(kv.Key), s.prefix+"/")
 			if err := s.verifyRecord(k, kv.Value); err != nil {
 				return err
 			}
 		}
+		s.warnNested(inner)
 		return nil
 	})
 }
@@ -389,6 +400,9 @@ func (s *Store) verifyRecord(k string, v []byte) error {
 		strings.HasPrefix(k, dirApprovals), strings.HasPrefix(k, dirHistory):
 		if !json.Valid(v) {
 			return state.CorruptError(s.where, fmt.Errorf("record %s is not valid JSON", k))
+		}
+		if err := state.CheckSeal(v); err != nil {
+			return state.CorruptError(s.where, fmt.Errorf("record %s: %w", k, err))
 		}
 		return nil
 	}

@@ -5,12 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -55,6 +55,8 @@ type Store struct {
 	// fences fail with it at once, so that a run that lost the cluster
 	// stops in one timeout, not one per record it would still write.
 	mute error
+	// warnings are what the last Verify found to fix (Warnings).
+	warnings []string
 }
 
 // muted returns the no-answer a lock holder already got, if any.
@@ -77,31 +79,6 @@ func (s *Store) heard(err error) error {
 }
 
 var _ state.Backend = (*Store)(nil)
-
-// ParseURL reads etcd://HOST:PORT[,HOST:PORT…]/PREFIX. Credentials in
-// the URL are refused: they would show in ps and in messages.
-func ParseURL(u string) (endpoints []string, prefix string, err error) {
-	rest, ok := strings.CutPrefix(u, "etcd://")
-	if !ok {
-		return nil, "", fmt.Errorf("state %q: not an etcd URL; write etcd://HOST:PORT[,HOST:PORT…]/PREFIX", u)
-	}
-	hosts, path, _ := strings.Cut(rest, "/")
-	if strings.Contains(hosts, "@") {
-		return nil, "", fmt.Errorf("state etcd://…: a user or password in the URL would show in ps and in messages; " +
-			"give them with --etcd-user and BOXSWAP_ETCD_PASSWORD or --etcd-password-file")
-	}
-	path = strings.Trim(path, "/")
-	if path == "" || strings.ContainsAny(path, "?#") || strings.Contains(path, "//") {
-		return nil, "", fmt.Errorf("state %s: give the state's prefix after the hosts, e.g. etcd://%s/boxswap/site-a", u, hosts)
-	}
-	for _, h := range strings.Split(hosts, ",") {
-		if _, port, err := net.SplitHostPort(h); err != nil || port == "" {
-			return nil, "", fmt.Errorf("state %s: %q is not HOST:PORT", u, h)
-		}
-		endpoints = append(endpoints, h)
-	}
-	return endpoints, "/" + path, nil
-}
 
 // Open connects to the cluster (lazily: the first request dials). It does
 // not check that the state exists; every method does.
@@ -185,8 +162,14 @@ func (s *Store) Create() error {
 		return s.unreachable(err)
 	}
 	if resp.Count > 0 {
+		if err := s.checkNesting(ctx); err != nil {
+			return err
+		}
 		return fmt.Errorf("state %s: there is already a state (or other keys) at this prefix; "+
 			"boxswap state init creates a new one only at an empty prefix", s.where)
+	}
+	if err := s.checkNesting(ctx); err != nil {
+		return err
 	}
 	created, err := s.putSchema(ctx)
 	if err == nil && !created {
@@ -209,6 +192,9 @@ func (s *Store) putSchema(ctx context.Context) (bool, error) {
 // unreachable wraps a failed request: the cluster, or its quorum, is not
 // reachable. Nothing is known to be written.
 func (s *Store) unreachable(err error) error {
+	if deniedBy(err) {
+		return &deniedError{where: s.where, err: err}
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("no answer within %s (is the cluster up, and has it a quorum?): %w", s.timeout, err)
 	}
@@ -231,3 +217,32 @@ func (e *unreachableError) Is(target error) bool {
 	return target == state.ErrUnusable || target == state.ErrNoAnswer
 }
 func (e *unreachableError) Unwrap() error { return e.err }
+
+// deniedBy reports a request etcd answered by refusing who asked: no user
+// name, a wrong password, no permission on the prefix.
+func deniedBy(err error) bool {
+	for _, d := range []error{rpctypes.ErrUserEmpty, rpctypes.ErrAuthFailed, rpctypes.ErrPermissionDenied,
+		rpctypes.ErrInvalidAuthToken, rpctypes.ErrAuthOldRevision, rpctypes.ErrUserNotFound} {
+		if errors.Is(err, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// deniedError is a request etcd answered with a refusal of the
+// credentials; it is state.ErrUnusable and state.ErrDenied, not
+// ErrNoAnswer: the cluster is up.
+type deniedError struct {
+	where string
+	err   error
+}
+
+func (e *deniedError) Error() string {
+	return fmt.Sprintf("state %s: etcd refused the request: %v; nothing was done", e.where, e.err)
+}
+
+func (e *deniedError) Is(target error) bool {
+	return target == state.ErrUnusable || target == state.ErrDenied
+}
+func (e *deniedError) Unwrap() error { return e.err }

@@ -156,7 +156,7 @@ func (w *writer) put(k string, v []byte) {
 }
 
 func (w *writer) putJSON(k string, v any) error {
-	data, err := json.Marshal(v)
+	data, err := state.Seal(v)
 	if err != nil {
 		return err
 	}

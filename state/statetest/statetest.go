@@ -25,6 +25,11 @@ type Kit struct {
 	SetSchema func(t *testing.T, b state.Backend, n int)
 	// DamageMeta writes a meta record that is not JSON.
 	DamageMeta func(t *testing.T, b state.Backend)
+	// Edit rewrites one record behind the backend's back, as a disk or a
+	// hand would: record is "meta", or "attempt", "summary", "history" or
+	// "approval" (each the first); edit gets its bytes and returns the new
+	// ones.
+	Edit func(t *testing.T, b state.Backend, record string, edit func([]byte) []byte)
 	// Expire, for a fencing backend, ends the lease behind lock as an
 	// expiry would (nil when the backend does not fence).
 	Expire func(t *testing.T, lock state.OperatorLock)
@@ -46,6 +51,7 @@ func Run(t *testing.T, k Kit) {
 		{"InitKeeps", testInitKeeps},
 		{"NewerSchema", testNewerSchema},
 		{"Corrupt", testCorrupt},
+		{"OneByte", testOneByte},
 		{"Lock", testLock},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"Fencing", testFencing},
@@ -391,6 +397,70 @@ func testCorrupt(t *testing.T, k Kit) {
 			t.Errorf("%s on a damaged state = %v, want ErrCorrupt", name, err)
 		}
 	}
+}
+
+// One byte changed in any record, the stored boxes.yaml and commands
+// included, is damage Verify reports (issue 23): every verb runs it
+// before it reads or writes anything else. An intact state, and a record
+// written before records were sealed, pass.
+func testOneByte(t *testing.T, k Kit) {
+	build := func(t *testing.T) state.Backend {
+		b, _ := k.New(t)
+		must(t, b.Init(state.Meta{Phase: "dev-upgraded", Cycle: 1, From: 27, To: 29}))
+		a := threeSteps()
+		a.Configs = []string{"boxes: {} # marker-cfg\n"}
+		a.Steps[0].Commands = []string{"echo marker-cmd"}
+		a.Steps[1].Text = "marker-text"
+		_, err := b.Begin(a)
+		must(t, err)
+		must(t, b.Approve(state.Approval{Attempt: 1, Gate: "marker-gate", Who: "ann"}))
+		must(t, b.Record(state.Event{Kind: "note", Detail: "marker-hist"}))
+		must(t, b.Verify())
+		return b
+	}
+	for _, c := range []struct{ member, record, old, new string }{
+		{"the stored boxes.yaml", "attempt", "marker-cfg", "marker-cfh"},
+		{"a stored command", "attempt", "marker-cmd", "marker-cmc"},
+		{"a step's text", "attempt", "marker-text", "marker-tent"},
+		{"an attempt's status", "attempt", `"status":"running"`, `"status":"runninf"`},
+		{"a summary's event", "summary", "redirect", "redirecu"},
+		{"a history event", "history", "attempt 1", "attempt 2"},
+		{"an approval's gate", "approval", "marker-gate", "marker-gatf"},
+		{"the meta record's cycle", "meta", `"cycle":1`, `"cycle":2`},
+		{"a checksum digit", "history", `"crc":"`, `"crc":"` + "\x00"},
+	} {
+		t.Run(c.member, func(t *testing.T) {
+			b := build(t)
+			k.Edit(t, b, c.record, func(v []byte) []byte {
+				if c.member == "a checksum digit" {
+					i := len(v) - 3 // the last hex digit
+					w := append([]byte(nil), v...)
+					w[i] = "01"[w[i]%2]
+					if w[i] == v[i] {
+						w[i] = '2'
+					}
+					return w
+				}
+				if !strings.Contains(string(v), c.old) {
+					t.Fatalf("%s holds no %q: %s", c.record, c.old, v)
+				}
+				return []byte(strings.Replace(string(v), c.old, c.new, 1))
+			})
+			if err := b.Verify(); !errors.Is(err, state.ErrCorrupt) {
+				t.Errorf("Verify with one byte of %s changed = %v, want ErrCorrupt", c.member, err)
+			}
+		})
+	}
+	t.Run("a record written before checksums", func(t *testing.T) {
+		b := build(t)
+		k.Edit(t, b, "history", func(v []byte) []byte {
+			i := strings.LastIndex(string(v), `,"crc":"`)
+			return []byte(string(v[:i]) + "}")
+		})
+		if err := b.Verify(); err != nil {
+			t.Errorf("Verify of a record without a checksum = %v, want nil", err)
+		}
+	})
 }
 
 func testLock(t *testing.T, k Kit) {

@@ -86,7 +86,7 @@ func TestCycleFedora(t *testing.T) {
 	// (faults_fedora_test.go).
 	r.special = map[string]func(t *testing.T){"1/upgrade-prod": r.upgradeProdCrashOffline, "2/upgrade-dev": r.upgradeDevByHand,
 		"2/upgrade-prod": r.upgradeProdKillDnf}
-	plan := r.h.MustRun("plan", "--offline").Stdout
+	plan := r.h.MustRun("plan", "--offline", "--commands", "--wide").Stdout
 	if !t.Run("cycle 27 to 29", func(t *testing.T) { r.cycle(t, 1, 27, 29) }) {
 		return
 	}

@@ -18,18 +18,30 @@ import (
 // boot. It is the one that changes the release (the dnf upgrade --refresh
 // before it has nothing to do on the lab's release-27 repository, as on a
 // box kept up to date), and it runs where no SSH link reaches: only a power
-// cut can interrupt it, as on real hardware. The lab's nbh-runtime-29 has a
-// %post that sleeps while the box has /etc/boxswap-lab-slow-upgrade
-// (test/lab/lab/images/fedora/build-repos.sh): the power is cut there.
+// cut can interrupt it, as on real hardware. The lab's nbh-runtime has a
+// %post that blocks while the box has the FIFO /etc/boxswap-lab-gate-post
+// (test/lab/lab/images/fedora/build-repos.sh): the gate is on disk, since
+// the upgrade boot is a new boot, and the fault lands while the
+// transaction is held there.
 
-// slowPostMarker is the file nbh-runtime's slow %post writes first.
-const slowPostMarker = "var/lib/boxswap-lab-slow-post"
+// postGate is the FIFO that arms nbh-runtime's %post; postMarker the file
+// the %post writes before it blocks on it.
+const (
+	postGate   = "etc/boxswap-lab-gate-post"
+	postMarker = "var/lib/boxswap-lab-gate-post"
+)
 
-// waitSlowPost waits until box's transaction runs nbh-runtime's slow
-// %post (its marker on the box's disk), or p ends.
-func waitSlowPost(t *testing.T, h *labtest.Harness, p *labtest.Proc, box string) {
+// armPost arms nbh-runtime's %post gate on box.
+func armPost(t *testing.T, h *labtest.Harness, box string) {
 	t.Helper()
-	marker := h.Disk(box, slowPostMarker)
+	h.Sh(box, "rm -f /"+postMarker+" /"+postGate+" && mkfifo /"+postGate)
+}
+
+// waitPost waits until box's transaction is held in nbh-runtime's %post
+// (its marker on the box's disk), or p ends.
+func waitPost(t *testing.T, h *labtest.Harness, p *labtest.Proc, box string) {
+	t.Helper()
+	marker := h.Disk(box, postMarker)
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		if _, err := os.Stat(marker); err == nil {
@@ -76,15 +88,23 @@ func (r *rehearsal) finish(t *testing.T, p *labtest.Proc) string {
 // and upgrade-prod ends healthy on 31.
 func (r *rehearsal) upgradeProdKillDnf(t *testing.T) {
 	h, box := r.h, lab.Thurst
-	h.Sh(box, "rm -f /"+slowPostMarker+"; touch /etc/boxswap-lab-slow-upgrade")
+	armPost(t, h, box)
 	p := h.Start(nil, "--yes", "next")
-	waitSlowPost(t, h, p, box)
-	h.Sh(box, "rm -f /etc/boxswap-lab-slow-upgrade")
-	// Exactly one dnf runs the upgrade's transaction: more (or none)
-	// would make the kill below not the fault this test means.
+	waitPost(t, h, p, box)
+	// Disarmed for later transactions; the one held stays blocked in its
+	// open of the FIFO until dnf is killed.
+	h.Sh(box, "rm -f /"+postGate)
+	// Exactly one dnf runs the upgrade's transaction, held in the %post:
+	// more (or none) would make the kill below not the fault this test
+	// means.
 	pid := strings.TrimSpace(h.Sh(box, "pgrep -x dnf-3 || true"))
 	if strings.Count(pid, "\n") != 0 || pid == "" {
 		t.Fatalf("%s: want the one dnf of the upgrade boot, pgrep -x dnf-3 found %q", box, pid)
+	}
+	// Held in its open(2) of the FIFO, dnf waits in the kernel's
+	// wait_for_partner: it is in the %post now, and stays there.
+	if wchan := h.Sh(box, "for w in /proc/"+pid+"/task/*/wchan; do cat $w; echo; done"); !strings.Contains(wchan, "wait_for_partner") {
+		t.Fatalf("%s: dnf (pid %s) is not held in the %%post's gate: it waits in %q", box, pid, wchan)
 	}
 	h.Sh(box, "kill -9 "+pid)
 	t.Logf("%s: dnf (pid %s) killed in the upgrade boot, in nbh-runtime-31's %%post", box, pid)
@@ -101,16 +121,16 @@ func (r *rehearsal) upgradeProdKillDnf(t *testing.T) {
 // with a healthy rpm database on release 29.
 func (r *rehearsal) upgradeProdCrashOffline(t *testing.T) {
 	h, box := r.h, lab.Thurst
-	h.Sh(box, "touch /etc/boxswap-lab-slow-upgrade")
+	armPost(t, h, box)
 	p := h.Start(nil, "--yes", "next")
-	waitSlowPost(t, h, p, box)
+	waitPost(t, h, p, box)
 	if err := h.Lab.Crash(box); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%s: power cut in the upgrade boot, in nbh-runtime-29's %%post", box)
 	// The flag goes while the box is down, on its disk: no later
 	// transaction is slowed.
-	if err := os.Remove(h.Disk(box, "etc/boxswap-lab-slow-upgrade")); err != nil {
+	if err := os.Remove(h.Disk(box, postGate)); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Lab.Start(box); err != nil {

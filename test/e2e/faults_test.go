@@ -46,57 +46,74 @@ func aptRuns(t *testing.T, h *labtest.Harness, box string) int {
 	return n
 }
 
-// dpkgOf prints the PIDs of dpkg processes of unit on box.
-func dpkgOf(unit string) string {
-	return "for p in $(pgrep -x dpkg); do grep -q " + boxes.Quote(unit+".service") + " /proc/$p/cgroup 2>/dev/null && echo $p; done; true"
-}
+// The gates in the preinst of the lab's nbh-gate packages
+// (test/lab/lab/images/debian.sh). nbh-gate 2, in the trixie set,
+// pre-depends on trixie's libc6, so an armed dpkgGate holds dpkg in the
+// middle of the upgrade's transaction, inside a package, after others were
+// unpacked. nbh-gate-rerun 2 pre-depends on nbh-gate 2: after a dpkg
+// killed at dpkgGate, only the transaction's next run reaches rerunGate.
+const (
+	dpkgGate  = "dpkg-preinst"
+	rerunGate = "dpkg-rerun"
+)
 
-// waitDpkg waits until dpkg runs in unit on box (the transaction has
-// reached its package changes), or p ends.
-func waitDpkg(t *testing.T, h *labtest.Harness, p *labtest.Proc, box, unit string, within time.Duration) string {
+// heldDpkg waits until the upgrade's transaction on g's box is held in
+// nbh-gate's preinst, and checks that it is where the fault must land: a
+// preinst whose parent is dpkg, running in unit (the detached apt-get
+// boxswap started), both alive. It returns the PIDs of dpkg and of the
+// preinst.
+func heldDpkg(t *testing.T, h *labtest.Harness, g *labtest.Gate, p *labtest.Proc, unit string) (dpkg, preinst int) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.Done():
-			t.Fatalf("boxswap ended before dpkg ran in %s on %s: %s", unit, box, p.Wait())
-		default:
-		}
-		if out, _, err := h.Lab.Run(box, dpkgOf(unit)); err == nil && strings.TrimSpace(out) != "" {
-			return strings.Fields(out)[0]
-		}
-		time.Sleep(100 * time.Millisecond)
+	preinst = g.Wait(p, 10*time.Minute)
+	dpkg, comm := g.Parent(preinst)
+	if comm != "dpkg" {
+		t.Fatalf("%s: the process held in nbh-gate's preinst (pid %d) is a child of %s (pid %d), not of dpkg", g.Box, preinst, comm, dpkg)
 	}
-	p.Cmd.Process.Kill()
-	t.Fatalf("dpkg never ran in %s on %s within %s: %s", unit, box, within, p.Wait())
-	return ""
+	cg := h.Sh(g.Box, "cat /proc/"+strconv.Itoa(dpkg)+"/cgroup")
+	if !strings.Contains(cg, "/"+unit+".service") {
+		t.Fatalf("%s: dpkg (pid %d) does not run in %s: %s", g.Box, dpkg, unit, cg)
+	}
+	if !g.Alive(dpkg) || !g.Alive(preinst) {
+		t.Fatalf("%s: dpkg (pid %d) or its preinst (pid %d) ended while held", g.Box, dpkg, preinst)
+	}
+	return dpkg, preinst
 }
 
-// upgradeDevCutAndPip: the operator's link to thermals is cut in the
-// middle of the apt transaction; boxswap gives up, the transaction goes on
-// on the box; after the heal, resume re-attaches (or reads its result) and
-// the history shows one transaction. Then pip: nbh_extras imports again
-// under the new python, local_only fails once with pip's reason and the
-// ways on, and is accepted with mark-done.
+// upgradeDevCutAndPip: the operator's link to thermals is cut while dpkg
+// is held in the middle of the apt transaction; boxswap gives up, the
+// transaction then goes on and ends on the box; after the heal, resume
+// reads its result and the history shows one transaction. Then pip:
+// nbh_extras imports again under the new python, local_only fails once
+// with pip's reason and the ways on, and is accepted with mark-done.
 func (r *rehearsal) upgradeDevCutAndPip(t *testing.T) {
 	h, box := r.h, lab.Thermals
 	h.Sh(box, localWheel)
 	before := aptRuns(t, h, box)
 	unit := steps.UnitName("upgrade-dev/apt-upgrade")
+	g := h.Arm(box, dpkgGate)
 	p := h.Start(nil, "--yes", "next")
-	pid := waitDpkg(t, h, p, box, unit, 10*time.Minute)
-	if _, err := h.Lab.Cut(box); err != nil {
+	dpkg, _ := heldDpkg(t, h, g, p, unit)
+	n, err := h.Lab.Cut(box)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatalf("the cut of %s while dpkg was held reset no connection: boxswap was not attached", box)
 	}
 	cut := time.Now()
 	res := p.Wait()
 	r.moving += res.Took
-	t.Logf("link cut while dpkg (pid %s) ran in %s; boxswap gave up after %s: exit %d", pid, unit, time.Since(cut).Round(time.Second), res.Code)
+	t.Logf("link cut while dpkg (pid %d) was held in %s; boxswap gave up after %s: exit %d", dpkg, unit, time.Since(cut).Round(time.Second), res.Code)
 	if res.Code == 0 {
 		t.Fatalf("next succeeded with the link cut: %s", res)
 	}
-	st, _, _ := h.Lab.Run(box, "systemctl is-active "+unit+".service; cat "+steps.RunDir+"/"+unit+"/rc 2>/dev/null; true")
-	t.Logf("on %s after boxswap gave up: %s", box, strings.Join(strings.Fields(st), " "))
+	if !g.Alive(dpkg) {
+		t.Fatalf("%s: dpkg (pid %d) ended with the operator's link: the transaction must go on on the box", box, dpkg)
+	}
+	// Let the transaction go on and end while boxswap is away.
+	g.Release()
+	h.Sh(box, "for i in $(seq 1 1200); do [ -e "+boxes.Quote(steps.RunDir+"/"+unit+"/rc")+" ] && exit 0; sleep 0.5; done; echo 'the transaction did not end within 10 min' >&2; exit 1")
+	t.Logf("on %s after boxswap gave up: the transaction ended with rc %s", box, h.Sh(box, "cat "+boxes.Quote(steps.RunDir+"/"+unit+"/rc")))
 	if err := h.Lab.Heal(box); err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +122,9 @@ func (r *rehearsal) upgradeDevCutAndPip(t *testing.T) {
 		t.Fatalf("resume went through the pip failure: %s", res)
 	}
 	out := res.Stdout + res.Stderr
-	for _, want := range []string{"re-attaching to apt-get full-upgrade", "ended while boxswap was away"} {
-		if strings.Contains(out, want) {
-			t.Logf("resume: %q", want)
-		}
+	// The step's check finds the run it recorded ended well: not run again.
+	if !strings.Contains(out, "already done: apt-get full-upgrade ("+unit+") exited 0") {
+		t.Errorf("resume does not say the transaction that ended while boxswap was away is done:\n%s", res)
 	}
 	if got := aptRuns(t, h, box) - before; got != 1 {
 		t.Errorf("%s: %d apt transactions in the history, want 1 (the one cut from the operator)", box, got)
@@ -154,11 +170,11 @@ func (r *rehearsal) upgradeDevCutAndPip(t *testing.T) {
 }
 
 // upgradeProdKillAndCrash: upgrade-prod waits at its gate, saying how long
-// the new production served; then dpkg is killed inside thurst in the
-// middle of the transaction (boxswap recovers and runs it again, by
-// itself); then thurst's power is cut in the middle of that second run,
-// and after it boots, resume recovers and finishes. The package database
-// ends healthy on the new release.
+// the new production served; then dpkg is killed inside thurst while it is
+// held in the middle of the transaction (boxswap recovers and runs it
+// again, by itself); then thurst's power is cut while that second run is
+// held at the same point, and after it boots, resume recovers and
+// finishes. The package database ends healthy on the new release.
 func (r *rehearsal) upgradeProdKillAndCrash(t *testing.T) {
 	h, box := r.h, lab.Thurst
 	res := h.Run("next")
@@ -168,39 +184,34 @@ func (r *rehearsal) upgradeProdKillAndCrash(t *testing.T) {
 	}
 	before := aptRuns(t, h, box)
 	unit := steps.UnitName("upgrade-prod/apt-upgrade")
+	g, rerun := h.Arm(box, dpkgGate), h.Arm(box, rerunGate)
 	p := h.Start(nil, "--yes", "resume")
-	// apt runs dpkg several times: one found may end before the kill
-	// lands; the next one is killed then.
-	var pid string
-	for tries := 0; ; tries++ {
-		pid = waitDpkg(t, h, p, box, unit, 10*time.Minute)
-		out, code, err := h.Lab.Run(box, "kill -9 "+pid)
-		if err == nil && code == 0 {
-			break
-		}
-		if err != nil || !strings.Contains(out, "No such process") || tries == 20 {
-			t.Fatalf("kill dpkg: %v %d %s", err, code, out)
-		}
-	}
-	t.Logf("dpkg (pid %s) killed in %s", pid, unit)
-	// The transaction runs again after the recovery: cut the power then.
-	time.Sleep(2 * time.Second)
-	pid2 := waitDpkg(t, h, p, box, unit, 10*time.Minute)
+	dpkg, preinst := heldDpkg(t, h, g, p, unit)
+	// Disarmed before the kill, so the recovery that follows is not held;
+	// then dpkg and the preinst it waits for: the kill lands inside a
+	// package.
+	g.Disarm()
+	h.Sh(box, "kill -9 "+strconv.Itoa(dpkg)+" "+strconv.Itoa(preinst))
+	t.Logf("dpkg (pid %d) killed in %s, held in nbh-gate's preinst", dpkg, unit)
+	// The transaction's run after the recovery is held in
+	// nbh-gate-rerun's preinst, and the power is cut then.
+	dpkg2, _ := heldDpkg(t, h, rerun, p, unit)
 	if err := h.Lab.Crash(box); err != nil {
 		t.Fatal(err)
 	}
 	res = p.Wait()
 	r.moving += res.Took
-	t.Logf("%s crashed while dpkg (pid %s) ran the transaction again; boxswap: exit %d", box, pid2, res.Code)
-	// Killed mid-package, dpkg leaves the database to recover; killed
-	// between two packages, it leaves it intact and the run is repeated.
-	if out := res.Stdout + res.Stderr; !strings.Contains(out, "apt-get full-upgrade exited") ||
-		!strings.Contains(out, "needs recovery") && !strings.Contains(out, "with the package database intact: running it once more") {
-		t.Errorf("after the dpkg kill, boxswap said neither that the database needs recovery nor that it runs the transaction once more:\n%s", res)
+	t.Logf("%s crashed while dpkg (pid %d) was held in the transaction's second run, in nbh-gate-rerun's preinst; boxswap: exit %d", box, dpkg2, res.Code)
+	// Killed inside a package's preinst, dpkg leaves the database to
+	// recover (nbh-gate half installed).
+	if out := res.Stdout + res.Stderr; !strings.Contains(out, "apt-get full-upgrade exited") || !strings.Contains(out, "needs recovery") {
+		t.Errorf("after the dpkg kill, boxswap did not say that the database needs recovery:\n%s", res)
 	}
 	if res.Code == 0 {
 		t.Fatalf("resume succeeded with the box crashed: %s", res)
 	}
+	// The crash took the gate with it (the box's /run): nothing holds the
+	// transaction now.
 	if err := h.Lab.Start(box); err != nil {
 		t.Fatal(err)
 	}
@@ -213,8 +224,8 @@ func (r *rehearsal) upgradeProdKillAndCrash(t *testing.T) {
 	if !strings.Contains(res.Stdout+res.Stderr, "was interrupted") {
 		t.Errorf("resume after the crash did not say the transaction was interrupted:\n%s", res)
 	}
-	if got := h.Sh(box, "dpkg --audit; ls /var/lib/dpkg/updates | wc -l"); got != "0" {
-		t.Errorf("%s: the package database after upgrade-prod: %q", box, got)
+	if got := h.Sh(box, "dpkg --audit; ls /var/lib/dpkg/updates | wc -l; cat /usr/share/nbh-gate/VERSION /usr/share/nbh-gate-rerun/VERSION"); got != "0\n2\n2" {
+		t.Errorf("%s: the package database after upgrade-prod (audit, journal entries, the nbh-gate packages' versions): %q", box, got)
 	}
 	t.Logf("%s: %d apt transactions in the history for upgrade-prod (killed, crashed, finished)", box, aptRuns(t, h, box)-before)
 }

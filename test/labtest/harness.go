@@ -62,8 +62,22 @@ func New(t testing.TB, opts lab.Options) *Harness {
 		if err := l.Down(); err != nil {
 			t.Errorf("lab down: %v", err)
 		}
+		KeepLogsOnFailure(t, l)
 	})
 	return &Harness{T: t, Lab: l, Bin: bin, Config: l.Config(), State: filepath.Join(l.Dir, "boxswap.db")}
+}
+
+// KeepLogsOnFailure keeps the lab's logs of a failed t (lab.KeepLogs: its
+// folder goes with t) and says where.
+func KeepLogsOnFailure(t testing.TB, l *lab.Lab) {
+	if !t.Failed() {
+		return
+	}
+	d, err := l.KeepLogs(t.Name())
+	if err != nil {
+		t.Logf("lab logs: %v", err)
+	}
+	t.Logf("lab logs of this failed test kept in %s", d)
 }
 
 // Real says the lab's boxes are real (systemd-nspawn) machines.
@@ -414,13 +428,11 @@ func (h *Harness) Continue(env []string, extra ...string) Result {
 	return h.RunEnv(env, append([]string{"--yes", verb}, extra...)...)
 }
 
-// MovesOnly makes the lab's cycle one without a release change (upgrade.to
-// set to the boxes' own release) and seeds the state at its phase
-// dev-upgraded: the next `boxswap next` is redirect, then upgrade-prod
-// (finding nothing to upgrade) and switch-back. For the tests of the
-// moves, which need real boxes but not the minutes an upgrade costs. Call
-// it before the first boxswap run.
-func (h *Harness) MovesOnly() {
+// SameRelease makes the lab's cycle one without a release change: its
+// upgrade.to is set to the boxes' own release, which it returns. The
+// cycle's upgrade-dev and upgrade-prod then only check the boxes, make the
+// devel branch and run install.sh: no package transaction, no reboot.
+func (h *Harness) SameRelease() int {
 	h.T.Helper()
 	rel := h.Lab.Info.From
 	if !h.Real() {
@@ -429,6 +441,18 @@ func (h *Harness) MovesOnly() {
 	h.EditConfig(func(s string) string {
 		return regexp.MustCompile(`(?m)^  to: [0-9]+$`).ReplaceAllString(s, fmt.Sprintf("  to: %d", rel))
 	})
+	return rel
+}
+
+// MovesOnly makes the lab's cycle one without a release change (upgrade.to
+// set to the boxes' own release) and seeds the state at its phase
+// dev-upgraded: the next `boxswap next` is redirect, then upgrade-prod
+// (finding nothing to upgrade) and switch-back. For the tests of the
+// moves, which need real boxes but not the minutes an upgrade costs. Call
+// it before the first boxswap run.
+func (h *Harness) MovesOnly() {
+	h.T.Helper()
+	rel := h.SameRelease()
 	m := state.Meta{Phase: fsm.DevUpgraded, Cycle: 1, From: rel, To: rel}
 	if err := state.Open(h.State).Init(m); err != nil {
 		h.T.Fatalf("seed the state at dev-upgraded: %v", err)

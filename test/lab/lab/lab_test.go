@@ -326,6 +326,14 @@ func TestLab(t *testing.T) {
 }
 
 // checkDown takes the lab down and checks nothing of it is left.
+// keepOnFailure keeps the logs of a failed t's lab and says where.
+func keepOnFailure(t *testing.T, l *Lab) {
+	if t.Failed() {
+		d, err := l.KeepLogs(t.Name())
+		t.Logf("lab logs of this failed test kept in %s (%v)", d, err)
+	}
+}
+
 func checkDown(t *testing.T, l *Lab) {
 	procs := l.Procs()
 	starts := map[int]string{}
@@ -338,6 +346,7 @@ func checkDown(t *testing.T, l *Lab) {
 	if err := l.Down(); err != nil {
 		t.Error(err)
 	}
+	keepOnFailure(t, l)
 	if m := l.Mounts(); len(m) > 0 {
 		t.Errorf("mounts left: %v", m)
 	}

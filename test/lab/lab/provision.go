@@ -151,12 +151,12 @@ SECRET_KEY = "lab-not-secret"
 
 // installSh is the checkout's install.sh: it records that it ran and what
 // the settings said, in install.log (ignored by git) and /var/lib/lab/install.state.
-const installSh = `#!/bin/sh
+var installSh = `#!/bin/sh
 # nbhosting installer (lab): records that it ran and what the settings said.
 set -e
-# A slow install for the tests (the flag lies outside the checkout: the
-# app's code stays as committed).
-if [ -f /var/lib/lab/install.slow ]; then echo "$(hostname) started" >> /var/lib/lab/install.started; sleep 2; fi
+# The tests' gate (lab.GateShell): an armed gate holds install.sh here
+# until the test lets it go (the app's code stays as committed).
+` + GateShell("install") + `
 cd "$(dirname "$0")"
 settings=django/nbh_main/sitesettings.py
 get() { sed -n "s/^$1 = \"\(.*\)\"\$/\1/p" "$settings"; }

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -260,6 +261,14 @@ func ensureImage(ctx context.Context, opts Options) (image, error) {
 		}
 		if err := os.WriteFile(filepath.Join(out, ".stamp"), []byte(stamp+"\n"), 0o644); err != nil {
 			return "", fmt.Errorf("lab: %w", err)
+		}
+		// The upgrade's packages are pinned (images/debian-trixie.pins):
+		// what the mirror no longer had is said once, here.
+		if diffs, _ := filepath.Glob(filepath.Join(out, "*.pins-diff")); len(diffs) > 0 {
+			for _, d := range diffs {
+				raw, _ := os.ReadFile(d)
+				fmt.Fprintf(os.Stderr, "lab: %s: the mirror did not serve every pinned version; what changed (%s):\n%s", out, d, raw)
+			}
 		}
 		pruneImages(opts.Cache, name, out)
 		return out, nil
@@ -936,14 +945,33 @@ func (l *Lab) Holds(box, addr string) (bool, error) {
 }
 
 // pruneImages removes the older builds of name from the cache, but for
-// keep and any still under a mounted overlay (a lab that is up).
+// keep, the keepBuilds newest others (a checkout of another commit, a
+// colleague's branch, goes on using its own without rebuilding it) and any
+// still under a mounted overlay (a lab that is up).
 func pruneImages(cache, name, keep string) {
 	old, _ := filepath.Glob(filepath.Join(cache, name+"-*"))
 	raw, _ := os.ReadFile("/proc/self/mountinfo")
+	stamped := func(d string) time.Time {
+		st, err := os.Stat(filepath.Join(d, ".stamp"))
+		if err != nil {
+			return time.Time{}
+		}
+		return st.ModTime()
+	}
+	sort.Slice(old, func(i, j int) bool { return stamped(old[i]).After(stamped(old[j])) })
+	kept := 0
 	for _, d := range old {
 		if d == keep || bytes.Contains(raw, []byte("lowerdir="+d+"/")) {
+			continue
+		}
+		if kept < keepBuilds && !stamped(d).IsZero() {
+			kept++
 			continue
 		}
 		_ = os.RemoveAll(d)
 	}
 }
+
+// keepBuilds is how many builds of a base pruneImages keeps beside the
+// one in use.
+const keepBuilds = 2

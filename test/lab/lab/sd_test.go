@@ -65,6 +65,7 @@ func TestRealLab(t *testing.T) {
 		if !downed {
 			_ = l.Down()
 		}
+		keepOnFailure(t, l)
 	})
 
 	if _, err := Up(context.Background(), dir, Options{Kind: KindSystemd}); err == nil || !strings.Contains(err.Error(), "already up") {

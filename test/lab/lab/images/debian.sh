@@ -53,17 +53,73 @@ mv "$T"/rootfs/var/cache/apt/archives/*.deb "$T/repo/pool/$FROM/"
 
 # The trixie pool: what a full-upgrade of that rootfs downloads, found by
 # running it download-only in a throwaway copy (not for the Fedora path's
-# base: NO_UPGRADE_POOL=1).
+# base: NO_UPGRADE_POOL=1). Its versions are pinned by PINS (checked in
+# beside this script): a build a week later gets the same packages while
+# the mirror has them, and says what changed when it does not.
+PINS=$(dirname "${BASH_SOURCE[0]}")/debian-$TO.pins
 if [ -z "${NO_UPGRADE_POOL:-}" ]; then
 echo "debian.sh: the $TO packages a full-upgrade needs" >&2
 cp -a "$T/rootfs" "$T/probe"
 echo "deb $MIRROR $TO main" > "$T/probe/etc/apt/sources.list"
 cp /etc/resolv.conf "$T/probe/etc/resolv.conf" 2>/dev/null || true
+if [ -r "$PINS" ]; then
+	awk 'NF == 2 {printf "Package: %s\nPin: version %s\nPin-Priority: 1001\n\n", $1, $2}' "$PINS" \
+		> "$T/probe/etc/apt/preferences.d/lab-pins"
+fi
 chroot "$T/probe" apt-get -q update >&2
 chroot "$T/probe" env DEBIAN_FRONTEND=noninteractive apt-get -q -y --download-only \
 	-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold full-upgrade >&2
 mv "$T"/probe/var/cache/apt/archives/*.deb "$T/repo/pool/$TO/"
 rm -rf "$T/probe"
+for f in "$T/repo/pool/$TO"/*.deb; do dpkg-deb -W --showformat='${Package} ${Version}\n' "$f"; done | sort > "$T/$TO.versions"
+if ! diff -u "$PINS" "$T/$TO.versions" > "$T/$TO.pins-diff" 2>&1; then
+	echo "debian.sh: the $TO packages differ from the pinned set ($PINS): see $OUT/$TO.pins-diff" >&2
+else
+	rm -f "$T/$TO.pins-diff"
+fi
+fi
+
+# nbh-gate and nbh-gate-rerun: packages of the lab's own, version 1 in the
+# $FROM set (installed in the rootfs), 2 in the $TO set. Their preinst runs
+# the tests' gates "dpkg-preinst" and "dpkg-rerun" (lab.GateShell): an
+# armed gate holds dpkg inside the upgrade's transaction, in the middle of
+# a package, for a test to kill dpkg or cut the power there. nbh-gate 2
+# pre-depends on $TO's libc6, so it unpacks after at least that package
+# of the transaction; nbh-gate-rerun 2 on nbh-gate 2, so after a dpkg
+# killed in nbh-gate's preinst it is left to the transaction's next run
+# (a recovery's apt-get -f install does not upgrade it).
+gate_deb() { # NAME GATE VERSION POOL [PRE-DEPENDS]
+	local d=$T/$1-$3
+	mkdir -p "$d/DEBIAN" "$d/usr/share/$1"
+	echo "$3" > "$d/usr/share/$1/VERSION"
+	{
+		echo "Package: $1"
+		echo "Version: $3"
+		echo "Architecture: all"
+		echo "Maintainer: boxswap lab <lab@localhost>"
+		[ -n "${5:-}" ] && echo "Pre-Depends: $5"
+		echo "Description: the boxswap lab's gate $2 inside a package transaction"
+	} > "$d/DEBIAN/control"
+	cat > "$d/DEBIAN/preinst" <<SH
+#!/bin/sh
+g=/run/lab-gate/$2; if [ -p "\$g/fifo" ]; then echo \$\$ >> "\$g/reached"; read -r _ < "\$g/fifo" || true; fi
+exit 0
+SH
+	chmod 755 "$d/DEBIAN/preinst"
+	dpkg-deb --root-owner-group --build "$d" "$T/repo/pool/$4/$1_$3_all.deb" >&2
+	rm -rf "$d"
+	if [ "$3" = 1 ]; then
+		cp "$T/repo/pool/$4/$1_$3_all.deb" "$T/rootfs/tmp/"
+		chroot "$T/rootfs" dpkg -i "/tmp/$1_$3_all.deb" >&2
+		rm -f "$T/rootfs/tmp/$1_$3_all.deb"
+	fi
+}
+gate_deb nbh-gate dpkg-preinst 1 "$FROM"
+gate_deb nbh-gate-rerun dpkg-rerun 1 "$FROM"
+if [ -z "${NO_UPGRADE_POOL:-}" ]; then
+	libc=$(dpkg-deb -f "$T"/repo/pool/"$TO"/libc6_*_amd64.deb Version)
+	gate_deb nbh-gate dpkg-preinst 2 "$TO" "libc6 (>= $libc)"
+	gate_deb nbh-gate-rerun dpkg-rerun 2 "$TO" "nbh-gate (>= 2)"
 fi
 
 for s in $FROM $TO; do

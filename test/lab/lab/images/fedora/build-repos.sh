@@ -13,9 +13,9 @@
 #   nbh-runtime-N.0        /usr/share/nbh-runtime/VERSION (N) and a
 #                          per-release feature file: py36 in 27, py37 in 29,
 #                          py38 in 31 (one removed, one added each upgrade);
-#                          its %post sleeps 30 s while the box has
-#                          /etc/boxswap-lab-slow-upgrade (a transaction to
-#                          interrupt), writing /var/lib/boxswap-lab-slow-post
+#                          its %post blocks (a gate) while the box has
+#                          /etc/boxswap-lab-gate-post (a FIFO: the tests'
+#                          gate), writing /var/lib/boxswap-lab-gate-post
 #   (fedora-release-N's %pre fails while the box has
 #   /etc/boxswap-lab-fail-upgrade: an upgrade that does not take)
 #   nbh-legacy-1.0         27 only; obsoleted by nbh-compat (29, 31), so a
@@ -159,14 +159,17 @@ Changes with every release: VERSION holds the release, features/ one
 file that the next release removes.
 
 %post -p <lua>
--- The tests of an interrupted transaction: with the flag, the transaction
--- stays in this scriptlet long enough to cut the box's power there (the
--- marker says it started).
-if posix.access("/etc/boxswap-lab-slow-upgrade") then
-	local f = io.open("/var/lib/boxswap-lab-slow-post", "w")
+-- The tests' gate inside an rpm transaction (in the upgrade boot, where
+-- /run is new: the gate is on disk). While /etc/boxswap-lab-gate-post is
+-- a FIFO, the transaction writes the marker and then blocks on it until
+-- the test writes to it, kills dnf or cuts the power: the fault lands
+-- here, never a moment later.
+if posix.access("/etc/boxswap-lab-gate-post") then
+	local f = io.open("/var/lib/boxswap-lab-gate-post", "w")
 	f:write("nbh-runtime-$n %post started\n")
 	f:close()
-	posix.sleep(30)
+	local g = io.open("/etc/boxswap-lab-gate-post", "r")
+	if g then g:read("*l"); g:close() end
 end
 
 %install
