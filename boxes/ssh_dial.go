@@ -135,7 +135,19 @@ func (d *Dialer) handshake(ctx context.Context, ep Endpoint, hk *hostKeys, nc ne
 // "context deadline exceeded".
 func dialCause(ctx context.Context, err error, timeout time.Duration) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("no answer within %v (ssh.connect_timeout): %w", timeout, err)
+		return &NoAnswerError{After: timeout, Err: err}
 	}
 	return err
 }
+
+// NoAnswerError is a box that did not answer a connection attempt within
+// ssh.connect_timeout.
+type NoAnswerError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *NoAnswerError) Error() string {
+	return fmt.Sprintf("no answer within %v (ssh.connect_timeout): %v", e.After, e.Err)
+}
+func (e *NoAnswerError) Unwrap() error { return e.Err }

@@ -277,14 +277,18 @@ func (e *Engine) executor(ctx context.Context, att *state.Attempt) (*executor, *
 
 // halt records why the attempt stopped and returns err.
 func (e *Engine) halt(att *state.Attempt, status state.Status, stepID string, err error) (*state.Attempt, error) {
+	detail := steps.Detail(err)
+	if se, ok := err.(*StepError); ok && se.Step == stepID {
+		detail = steps.Detail(se.Err) // the record names the step already
+	}
 	uerr := e.Store.UpdateAttempt(att.ID, func(a *state.Attempt) error {
-		a.Status, a.FailedStep, a.Error = status, stepID, err.Error()
+		a.Status, a.FailedStep, a.Error = status, stepID, detail
 		if status != state.RollingBack {
 			a.Ended = time.Now()
 		}
 		return nil
 	})
-	e.record(string(status), fmt.Sprintf("%s %s at %s: %v", att.Event, status, stepID, err))
+	e.record(string(status), fmt.Sprintf("%s %s at %s: %s", att.Event, status, stepID, detail))
 	if a, gerr := e.Store.Attempt(att.ID); gerr == nil {
 		att = a
 	}

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"errors"
+	"strings"
 
 	"boxswap/boxes"
 	"boxswap/steps"
@@ -42,6 +43,33 @@ var (
 	// resume runs the window again.
 	ErrMovedBack = errors.New("production moved back")
 )
+
+// StepError is a step's failure as Next, Resume and Rollback return it:
+// the step's ID and its box before the step's own message, so that one
+// line says which step failed, where, and why; what that message already
+// says (the step of a gate, the box it begins with) is not said twice. It
+// unwraps to the step's error.
+type StepError struct {
+	Step, Box string // Box is "" for the operator's steps (gates)
+	Err       error
+}
+
+func (e *StepError) Error() string {
+	msg := e.Err.Error()
+	prefix := e.Step
+	if strings.Contains(msg, e.Step) {
+		prefix = ""
+	}
+	if e.Box != "" && !strings.HasPrefix(msg, e.Box) {
+		prefix = strings.TrimSpace(prefix + " on " + e.Box)
+	}
+	if prefix == "" {
+		return msg
+	}
+	return prefix + ": " + msg
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
 
 // exitCode finds the remote exit status in a step's error, if it has one.
 func exitCode(err error) (int, bool) {

@@ -104,7 +104,10 @@ func (x *executor) Do(ctx context.Context, i int, s steps.Step, dir direction) e
 	if err := x.end(r, dir, res, tail); err != nil && res.err == nil {
 		return err
 	}
-	return res.err
+	if res.err == nil || errors.Is(res.err, ErrStopped) || errors.Is(res.err, ErrRollbackStopped) {
+		return res.err
+	}
+	return &StepError{Step: r.rec.ID, Box: r.rec.Box, Err: res.err}
 }
 
 // apply runs the forward lifecycle: check, record running, apply, check
@@ -221,7 +224,7 @@ func (x *executor) end(r *stepRun, dir direction, res result, tail []string) err
 		rec.Tail = tail
 		if dir == backward {
 			if res.err != nil {
-				rec.Error = "undo: " + res.err.Error()
+				rec.Error = "undo: " + steps.Detail(res.err)
 			} else {
 				rec.Ended = time.Now()
 			}
@@ -232,7 +235,7 @@ func (x *executor) end(r *stepRun, dir direction, res result, tail []string) err
 			rec.Attempts, rec.Started = rec.Attempts+1, r.began
 		}
 		if res.err != nil {
-			rec.Error = res.err.Error()
+			rec.Error = steps.Detail(res.err)
 		}
 		if to == state.StepDone || to == state.StepFailed { // not unknown
 			rec.Ended = time.Now()

@@ -30,7 +30,7 @@ func holderIfaces(out string) []string {
 
 // holds says which interfaces of box hold addr.
 func holds(ctx context.Context, env *Env, box, addr string) ([]string, error) {
-	res, err := run(ctx, env, box, "", holdersCmd(addr), false)
+	res, err := run(ctx, env, box, "looking for the interfaces holding "+addr, holdersCmd(addr), false)
 	if err != nil {
 		return nil, err
 	}
@@ -162,27 +162,29 @@ func (s *verifyStep) Apply(ctx context.Context, env *Env) error {
 	if iface == "" {
 		iface = ifs[0]
 	}
-	if res, err := execute(ctx, env, s.box, "", announceCmd(iface, s.addr), false); err != nil {
+	announce := "announcing " + s.addr + " on " + iface
+	if res, err := execute(ctx, env, s.box, announce, announceCmd(iface, s.addr), false); err != nil {
 		return err
 	} else if res.Exit > 1 { // 1: no reply, as an announcement expects
-		return arpingError(s.box, announceCmd(iface, s.addr), res)
+		return arpingError(s.box, announce, announceCmd(iface, s.addr), res)
 	}
-	res, err := execute(ctx, env, s.box, "", dadCmd(iface, s.addr), false)
+	dad := "checking that no other machine answers for " + s.addr
+	res, err := execute(ctx, env, s.box, dad, dadCmd(iface, s.addr), false)
 	switch {
 	case err != nil:
 		return err
 	case res.Exit == 1:
 		return fmt.Errorf("%s: another machine answers ARP for %s (%s): %w; find it and remove the address there, then run boxswap resume",
-			s.box, s.addr, lastLine(res.Tail), ErrHalted)
+			s.box, s.addr, clip(lastLine(res.Tail)), ErrHalted)
 	case res.Exit != 0:
-		return arpingError(s.box, dadCmd(iface, s.addr), res)
+		return arpingError(s.box, dad, dadCmd(iface, s.addr), res)
 	}
 	progress(env, "%s holds %s on %s alone, announced; no other machine answers for it", s.box, s.addr, iface)
 	return nil
 }
 
-func arpingError(box, cmd string, res result) error {
-	err := &ExitError{Box: box, Command: cmd, Code: res.Exit, Tail: res.Tail}
+func arpingError(box, doing, cmd string, res result) error {
+	err := &ExitError{Box: box, Command: doing, Cmd: cmd, Code: res.Exit, Tail: res.Tail}
 	if res.Exit == 127 {
 		return fmt.Errorf("%w; install arping (iputils-arping on Debian, iputils on Fedora) on %s", err, box)
 	}

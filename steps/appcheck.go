@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"boxswap/boxes"
+
+	"boxswap/internal/text"
 )
 
 // CheckParams is app.check as one box runs it: a page of the site fetched
@@ -91,14 +93,14 @@ func (p CheckParams) fetch(ctx context.Context, env *Env, box string) (bool, str
 		return false, "", err
 	}
 	if res.Exit != 0 {
-		why := curlWhy[res.Exit]
-		if why == "" {
-			why = "curl failed"
+		why := fmt.Sprintf("curl exit %d: %s", res.Exit, text.OneLine(lastLine(res.Tail), 30))
+		if known := curlWhy[res.Exit]; known != "" {
+			why = fmt.Sprintf("%s (curl exit %d)", known, res.Exit)
 		}
 		if res.Exit == 127 {
 			why = "curl is not installed on " + box
 		}
-		return false, fmt.Sprintf("%s from %s: %s (curl exit %d: %s)", p.url(), box, why, res.Exit, lastLine(res.Tail)), nil
+		return false, fmt.Sprintf("%s from %s: %s", p.url(), box, why), nil
 	}
 	i := strings.LastIndex(res.Stdout, "\n"+statusMark)
 	if i < 0 {
@@ -171,8 +173,8 @@ func (s *appCheckStep) Check(ctx context.Context, env *Env) (bool, string, error
 func (s *appCheckStep) Apply(ctx context.Context, env *Env) error {
 	_, err := s.p.poll(ctx, env, s.box, func() (bool, string, error) { return s.p.fetch(ctx, env, s.box) })
 	if errors.Is(err, errCheckFailed) {
-		return fmt.Errorf("%w: %v; production was not touched: fix the app on %s (install.sh's output, its services, its certificate), then run boxswap resume",
-			ErrPrecondition, err, s.box)
+		return withDetail(fmt.Errorf("%v; production was not touched: %w", err, ErrPrecondition),
+			"fix the app on "+s.box+" (install.sh's output, its services, its certificate), then run boxswap resume")
 	}
 	return err
 }
@@ -217,7 +219,7 @@ func (s *productionCheckStep) Check(ctx context.Context, env *Env) (bool, string
 
 // answeredBy says whether the MAC from reached addr at is to's.
 func (s *productionCheckStep) answeredBy(ctx context.Context, env *Env, why string) (bool, string, error) {
-	res, err := run(ctx, env, s.from, "", neighCmd(s.addr), false)
+	res, err := run(ctx, env, s.from, "reading which MAC answers for "+s.addr, neighCmd(s.addr), false)
 	if err != nil {
 		return false, "", err
 	}
@@ -239,13 +241,13 @@ func (s *productionCheckStep) answeredBy(ctx context.Context, env *Env, why stri
 
 // macs are the MACs of to's interfaces holding addr.
 func (s *productionCheckStep) macs(ctx context.Context, env *Env) ([]string, error) {
-	res, err := run(ctx, env, s.to, "", holdersCmd(s.addr), false)
+	res, err := run(ctx, env, s.to, "looking for the interfaces holding "+s.addr, holdersCmd(s.addr), false)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, iface := range holderIfaces(res.Stdout) {
-		r, err := run(ctx, env, s.to, "", macCmd(iface), false)
+		r, err := run(ctx, env, s.to, "reading the MAC of "+iface, macCmd(iface), false)
 		if err != nil {
 			return nil, err
 		}
@@ -257,7 +259,7 @@ func (s *productionCheckStep) macs(ctx context.Context, env *Env) ([]string, err
 func (s *productionCheckStep) Apply(ctx context.Context, env *Env) error {
 	_, err := s.p.poll(ctx, env, s.from, func() (bool, string, error) { return s.Check(ctx, env) })
 	if errors.Is(err, errCheckFailed) {
-		return fmt.Errorf("production is not served by %s through its address: %w", s.to, err)
+		return fmt.Errorf("%s does not serve production at its address: %w", s.to, err)
 	}
 	return err
 }

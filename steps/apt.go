@@ -207,7 +207,7 @@ func (s *aptSourcesStep) Check(ctx context.Context, env *Env) (bool, string, err
 	if err := s.valid(); err != nil {
 		return false, "", err
 	}
-	res, err := run(ctx, env, s.box, "list the apt sources", aptSourcesCheckCmd(s.p), false)
+	res, err := run(ctx, env, s.box, "listing the apt sources", aptSourcesCheckCmd(s.p), false)
 	if err != nil {
 		return false, "", err
 	}
@@ -256,22 +256,22 @@ func (s *aptSourcesStep) Apply(ctx context.Context, env *Env) error {
 	if err := s.valid(); err != nil {
 		return err
 	}
-	if _, err := stream(ctx, env, s.box, "rewrite the apt sources", aptSourcesCmd(s.p), false); err != nil {
+	if _, err := stream(ctx, env, s.box, "rewriting the apt sources", aptSourcesCmd(s.p), false); err != nil {
 		return err
 	}
 	done, why, err := s.Check(ctx, env)
 	if err != nil || done {
 		return err
 	}
-	return fmt.Errorf("%s: the apt sources do not name %s after the rewrite (%s): %w; edit them by hand, then run boxswap resume",
+	return fmt.Errorf("%s: the apt sources do not name %s after the rewrite (%s): %w; edit them by hand",
 		s.box, s.p.To, why, ErrPrecondition)
 }
 
 func (s *aptSourcesStep) Undo(ctx context.Context, env *Env) error {
-	if _, err := stream(ctx, env, s.box, "restore the apt sources", aptSourcesUndoCmd(s.p), false); err != nil {
+	if _, err := stream(ctx, env, s.box, "restoring the apt sources", aptSourcesUndoCmd(s.p), false); err != nil {
 		return err
 	}
-	_, err := stream(ctx, env, s.box, "", aptUpdateCmd, false)
+	_, err := stream(ctx, env, s.box, "refreshing the package lists", aptUpdateCmd, false)
 	return err
 }
 
@@ -279,7 +279,7 @@ func (s *aptSourcesStep) Undo(ctx context.Context, env *Env) error {
 // ran in this cycle (fact BOX/apt-updated) or the box already runs
 // release to. No undo.
 func AptUpdate(id, box string, to int) Step {
-	return &cmdStep{box: box, cmd: aptUpdateCmd, remember: true, onRelease: to, base: base{id: id, desc: Description{
+	return &cmdStep{box: box, cmd: aptUpdateCmd, label: "refreshing the package lists", remember: true, onRelease: to, base: base{id: id, desc: Description{
 		Box: box, Text: "refresh the package lists of " + box,
 		Commands: []string{aptUpdateCmd}, Retry: true,
 	}}}
@@ -315,7 +315,7 @@ func AptUpgrade(id, box string, to int, into string, options []string) Step {
 		if err != nil || !on {
 			return false, why, err
 		}
-		res, err := run(ctx, env, box, "", aptSimulateCmd, false)
+		res, err := run(ctx, env, box, "simulating apt-get full-upgrade", aptSimulateCmd, false)
 		if err != nil {
 			return false, "", err
 		}

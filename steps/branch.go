@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"boxswap/internal/text"
 )
 
 // BranchParams says where the devel branch is made.
@@ -128,7 +130,7 @@ func (s *branchStep) createdKey() string { return s.p.Box + "/branch-created" }
 
 // current returns the checked-out branch, or the commit when detached.
 func (s *branchStep) current(ctx context.Context, env *Env) (string, error) {
-	res, err := execute(ctx, env, s.p.Box, "", s.git("symbolic-ref --short -q HEAD"), false)
+	res, err := execute(ctx, env, s.p.Box, "reading the branch checked out in "+s.p.Checkout, s.git("symbolic-ref --short -q HEAD"), false)
 	if err != nil {
 		return "", err
 	}
@@ -139,7 +141,7 @@ func (s *branchStep) current(ctx context.Context, env *Env) (string, error) {
 }
 
 func (s *branchStep) head(ctx context.Context, env *Env) (string, error) {
-	res, err := run(ctx, env, s.p.Box, "", s.git("rev-parse --verify HEAD"), false)
+	res, err := run(ctx, env, s.p.Box, "reading the commit checked out in "+s.p.Checkout, s.git("rev-parse --verify HEAD"), false)
 	if err != nil {
 		return "", err
 	}
@@ -148,7 +150,7 @@ func (s *branchStep) head(ctx context.Context, env *Env) (string, error) {
 
 // resolve returns the commit start names on the box, "" when unknown.
 func (s *branchStep) resolve(ctx context.Context, env *Env, start string) (string, error) {
-	res, err := execute(ctx, env, s.p.Box, "", ResolveCmd(s.p.Checkout, start), false)
+	res, err := execute(ctx, env, s.p.Box, "resolving "+start+" in "+s.p.Checkout, ResolveCmd(s.p.Checkout, start), false)
 	if err != nil || res.Exit != 0 {
 		return "", err
 	}
@@ -176,7 +178,7 @@ func isCommit(s string) bool {
 }
 
 func (s *branchStep) exists(ctx context.Context, env *Env) (bool, error) {
-	res, err := execute(ctx, env, s.p.Box, "", s.git("rev-parse --verify --quiet "+quote("refs/heads/"+s.p.Branch)), false)
+	res, err := execute(ctx, env, s.p.Box, "looking for branch "+s.p.Branch, s.git("rev-parse --verify --quiet "+quote("refs/heads/"+s.p.Branch)), false)
 	if err != nil {
 		return false, err
 	}
@@ -241,7 +243,7 @@ func (s *branchStep) Apply(ctx context.Context, env *Env) error {
 		return err
 	}
 	if exists {
-		if _, err := stream(ctx, env, s.p.Box, "", FastForwardCmd(s.p.Checkout, s.p.Branch, commit), false); err != nil {
+		if _, err := stream(ctx, env, s.p.Box, "fast-forwarding branch "+s.p.Branch, FastForwardCmd(s.p.Checkout, s.p.Branch, commit), false); err != nil {
 			return fmt.Errorf("%s: branch %s exists and cannot be fast-forwarded to %s (it has commits of its own?): %w; rename it, or merge by hand and resume",
 				s.p.Box, s.p.Branch, short(commit), err)
 		}
@@ -256,7 +258,7 @@ func (s *branchStep) Apply(ctx context.Context, env *Env) error {
 	if err := f.Set(s.createdKey(), s.p.Branch); err != nil {
 		return fmt.Errorf("%s: recording the branch: %w", s.p.Box, err)
 	}
-	_, err = stream(ctx, env, s.p.Box, "", CreateBranchCmd(s.p.Checkout, s.p.Branch, commit), false)
+	_, err = stream(ctx, env, s.p.Box, "creating branch "+s.p.Branch, CreateBranchCmd(s.p.Checkout, s.p.Branch, commit), false)
 	return err
 }
 
@@ -266,16 +268,16 @@ func (s *branchStep) fetch(ctx context.Context, env *Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := stream(ctx, env, s.p.Box, "", s.fetchCmd(start), false); err != nil {
-		return "", fmt.Errorf("%s: fetching %s: %w", s.p.Box, start, err)
+	if _, err := stream(ctx, env, s.p.Box, "fetching "+start+" into "+s.p.Checkout, s.fetchCmd(start), false); err != nil {
+		return "", err
 	}
 	commit, err := s.resolve(ctx, env, start)
 	if err != nil {
 		return "", err
 	}
 	if commit == "" {
-		return "", fmt.Errorf("%s: %s names no commit in %s after the fetch (is origin set, does the branch exist upstream?); set upgrade.devel_ref in boxes.yaml: %w",
-			s.p.Box, start, s.p.Checkout, ErrPrecondition)
+		return "", fmt.Errorf("%s: %s names no commit in %s after the fetch (origin unset? not upstream?): %w; set upgrade.devel_ref",
+			s.p.Box, text.Cut(start, 16), s.p.Checkout, ErrPrecondition)
 	}
 	return commit, nil
 }
@@ -312,7 +314,7 @@ func (s *branchStep) Undo(ctx context.Context, env *Env) error {
 		return err
 	}
 	if cur != before {
-		if _, err := stream(ctx, env, s.p.Box, "", s.git("checkout "+quote(before)), false); err != nil {
+		if _, err := stream(ctx, env, s.p.Box, "checking out "+before+" again", s.git("checkout "+quote(before)), false); err != nil {
 			return err
 		}
 	}
@@ -331,7 +333,7 @@ func (s *branchStep) deleteCreated(ctx context.Context, env *Env, f Facts) error
 		return err
 	}
 	if exists {
-		if _, err := stream(ctx, env, s.p.Box, "", s.git("branch -D "+quote(s.p.Branch)), false); err != nil {
+		if _, err := stream(ctx, env, s.p.Box, "deleting branch "+s.p.Branch, s.git("branch -D "+quote(s.p.Branch)), false); err != nil {
 			return err
 		}
 	}

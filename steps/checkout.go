@@ -37,7 +37,7 @@ func SettingsInCheckout(checkout, settings string) string {
 }
 
 func head(ctx context.Context, env *Env, box, checkout string) (string, error) {
-	res, err := run(ctx, env, box, "", HeadCmd(checkout), false)
+	res, err := run(ctx, env, box, "reading the commit checked out in "+checkout, HeadCmd(checkout), false)
 	if err != nil {
 		return "", err
 	}
@@ -114,7 +114,7 @@ func CleanCheckout(id, box, checkout, settings string) Step {
 }
 
 func (s *cleanStep) dirty(ctx context.Context, env *Env) ([]string, error) {
-	res, err := run(ctx, env, s.box, "", s.desc.Commands[0], false)
+	res, err := run(ctx, env, s.box, "looking for local changes in "+s.checkout, s.desc.Commands[0], false)
 	if err != nil {
 		return nil, err
 	}
@@ -143,8 +143,10 @@ func (s *cleanStep) Apply(ctx context.Context, env *Env) error {
 	if err != nil || len(files) == 0 {
 		return err
 	}
-	return fmt.Errorf("%s: %s has local edits to tracked files: %s; nothing was changed: commit them (and push, so the other box gets them) or undo them (git -C %s checkout -- FILE), then resume: %w",
-		s.box, s.checkout, strings.Join(files, ", "), quote(s.checkout), ErrPrecondition)
+	err = fmt.Errorf("%s: %s has local edits to %d tracked files (%s): %w; commit or undo them",
+		s.box, s.checkout, len(files), clip(strings.Join(files, ", ")), ErrPrecondition)
+	return withDetail(err, "files: "+strings.Join(files, ", ")+"; commit them (and push, so the other box gets them) or undo them (git -C "+
+		quote(s.checkout)+" checkout -- FILE), then resume")
 }
 
 func (s *cleanStep) Undo(context.Context, *Env) error { return nil }

@@ -143,7 +143,7 @@ func TestSameCodeGuard(t *testing.T) {
 	}
 	gitT(t, filepath.Join(thermals.dir, "nbhosting"), "commit", "-q", "--allow-empty", "-m", "validated on thermals")
 	err := s.Apply(ctx, te.Env)
-	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "--force checkout") || !strings.Contains(err.Error(), "nothing was stopped") {
+	if !errors.Is(err, ErrRefused) || !strings.Contains(Detail(err), "--force checkout") || !strings.Contains(err.Error(), "nothing was stopped") {
 		t.Fatalf("refusal: %v", err)
 	}
 	if done, _, _ := s.Check(ctx, te.Env); done {

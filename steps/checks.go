@@ -24,14 +24,14 @@ func Reachable(id, box string) Step {
 }
 
 func (s *reachableStep) Check(ctx context.Context, env *Env) (bool, string, error) {
-	if _, err := stream(ctx, env, s.box, "", "true", false); err != nil {
+	if _, err := stream(ctx, env, s.box, "checking that it answers", "true", false); err != nil {
 		return false, err.Error(), nil
 	}
 	return true, s.box + " answers", nil
 }
 
 func (s *reachableStep) Apply(ctx context.Context, env *Env) error {
-	_, err := stream(ctx, env, s.box, "", "true", false)
+	_, err := stream(ctx, env, s.box, "checking that it answers", "true", false)
 	if errors.Is(err, boxes.ErrUnreachable) {
 		return fmt.Errorf("%w; run boxswap check to see why", err)
 	}
@@ -115,7 +115,7 @@ func (s *freeDiskStep) short(ctx context.Context, env *Env) ([]string, string, e
 	if len(s.paths) == 0 {
 		return nil, "no paths to check", nil
 	}
-	res, err := run(ctx, env, s.box, "", s.cmd(), false)
+	res, err := run(ctx, env, s.box, "measuring the free disk space", s.cmd(), false)
 	if err != nil {
 		return nil, "", err
 	}
@@ -124,7 +124,7 @@ func (s *freeDiskStep) short(ctx context.Context, env *Env) ([]string, string, e
 		return nil, "", fmt.Errorf("%s: %w", s.box, err)
 	}
 	if len(rows) != len(s.paths) {
-		return nil, "", fmt.Errorf("%s: %s: %d rows for %d paths", s.box, s.cmd(), len(rows), len(s.paths))
+		return nil, "", fmt.Errorf("%s: measuring the free disk space: df gave %d rows for %d paths", s.box, len(rows), len(s.paths))
 	}
 	var short, seen []string
 	for i, r := range rows {

@@ -33,8 +33,8 @@ func CleanupContainers(id, box string) Step {
 }
 
 // ids lists what a docker listing printed, once each, in order.
-func (s *cleanupStep) ids(ctx context.Context, env *Env, cmd string) ([]string, error) {
-	res, err := run(ctx, env, s.box, "", cmd, false)
+func (s *cleanupStep) ids(ctx context.Context, env *Env, what, cmd string) ([]string, error) {
+	res, err := run(ctx, env, s.box, what, cmd, false)
 	if err != nil {
 		return nil, err
 	}
@@ -50,11 +50,11 @@ func (s *cleanupStep) ids(ctx context.Context, env *Env, cmd string) ([]string, 
 }
 
 func (s *cleanupStep) Check(ctx context.Context, env *Env) (bool, string, error) {
-	c, err := s.ids(ctx, env, dockerContainersCmd)
+	c, err := s.ids(ctx, env, "listing the containers", dockerContainersCmd)
 	if err != nil {
 		return false, "", err
 	}
-	i, err := s.ids(ctx, env, dockerImagesCmd)
+	i, err := s.ids(ctx, env, "listing the images", dockerImagesCmd)
 	if err != nil {
 		return false, "", err
 	}
@@ -62,21 +62,21 @@ func (s *cleanupStep) Check(ctx context.Context, env *Env) (bool, string, error)
 }
 
 func (s *cleanupStep) Apply(ctx context.Context, env *Env) error {
-	c, err := s.ids(ctx, env, dockerContainersCmd)
+	c, err := s.ids(ctx, env, "listing the containers", dockerContainersCmd)
 	if err != nil {
 		return err
 	}
 	if len(c) > 0 {
-		if _, err := stream(ctx, env, s.box, fmt.Sprintf("docker rm -f (%d containers)", len(c)), "docker rm -f -- "+quoteAll(c), false); err != nil {
+		if _, err := stream(ctx, env, s.box, fmt.Sprintf("removing %d containers", len(c)), "docker rm -f -- "+quoteAll(c), false); err != nil {
 			return err
 		}
 	}
-	i, err := s.ids(ctx, env, dockerImagesCmd)
+	i, err := s.ids(ctx, env, "listing the images", dockerImagesCmd)
 	if err != nil {
 		return err
 	}
 	if len(i) > 0 {
-		if _, err := stream(ctx, env, s.box, fmt.Sprintf("docker rmi -f (%d images)", len(i)), "docker rmi -f -- "+quoteAll(i), false); err != nil {
+		if _, err := stream(ctx, env, s.box, fmt.Sprintf("removing %d images", len(i)), "docker rmi -f -- "+quoteAll(i), false); err != nil {
 			return err
 		}
 	}

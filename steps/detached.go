@@ -180,7 +180,7 @@ func (e runEnd) err(d detached) error {
 		return fmt.Errorf("%s: %s was interrupted (the box crashed or the process was killed): no exit status in %s/rc",
 			d.box, d.label, d.dir())
 	}
-	return &ExitError{Box: d.box, Command: d.label, Code: e.Exit, Tail: e.Tail}
+	return &ExitError{Box: d.box, Command: d.label, Cmd: d.cmd, Code: e.Exit, Tail: e.Tail}
 }
 
 // ours returns the state of d's last start when it is the one this cycle
@@ -199,7 +199,7 @@ func (d detached) ours(ctx context.Context, env *Env) (runState, bool, error) {
 }
 
 func (d detached) query(ctx context.Context, env *Env) (runState, error) {
-	res, err := run(ctx, env, d.box, "", d.queryCmd(), true)
+	res, err := run(ctx, env, d.box, "checking on the detached "+d.label, d.queryCmd(), true)
 	if err != nil {
 		return runState{}, err
 	}
@@ -239,8 +239,8 @@ func (d detached) attach(ctx context.Context, env *Env) (runEnd, error) {
 	case ours && st.started:
 		return runEnd{Exit: -1, Interrupted: true, Earlier: true}, nil
 	case st.alive:
-		return runEnd{}, fmt.Errorf("%s: %s is already running there (%s), started by another boxswap run or cycle: %w; wait for it to end (journalctl -u %s, %s/out), then run boxswap resume",
-			d.box, d.unit, d.label, ErrPrecondition, d.unit, d.dir())
+		return runEnd{}, advised(fmt.Sprintf("%s: %s is already running there (%s), started by another boxswap run or cycle: %v", d.box, d.unit, d.label, ErrPrecondition),
+			fmt.Sprintf("wait for it to end (journalctl -u %s, %s/out), then run boxswap resume", d.unit, d.dir()), ErrPrecondition)
 	}
 	return d.start(ctx, env)
 }
@@ -257,8 +257,8 @@ func (d detached) start(ctx context.Context, env *Env) (runEnd, error) {
 		return runEnd{}, err
 	}
 	if st.alive {
-		return runEnd{}, fmt.Errorf("%s: %s (%s) still runs: %w; boxswap never starts a second copy; wait for it, then run boxswap resume",
-			d.box, d.label, d.unit, ErrPrecondition)
+		return runEnd{}, advised(fmt.Sprintf("%s: %s (%s) still runs: %v; boxswap never starts a second copy", d.box, d.label, d.unit, ErrPrecondition),
+			"wait for it to end, then run boxswap resume", ErrPrecondition)
 	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -269,7 +269,7 @@ func (d detached) start(ctx context.Context, env *Env) (runEnd, error) {
 	if err := f.Set(d.factKey(), token); err != nil {
 		return runEnd{}, fmt.Errorf("%s: recording the run of %s: %w", d.box, d.unit, err)
 	}
-	if _, err := run(ctx, env, d.box, "start "+d.label+" as "+d.unit, d.startCmd(token), false); err != nil {
+	if _, err := run(ctx, env, d.box, "starting "+d.label+" as "+d.unit, d.startCmd(token), false); err != nil {
 		return runEnd{}, err
 	}
 	progress(env, "%s: %s runs as %s (output in %s/out)", d.box, d.label, d.unit, d.dir())
@@ -279,7 +279,7 @@ func (d detached) start(ctx context.Context, env *Env) (runEnd, error) {
 // follow streams d's output until its wrapper ends, then reads its result.
 func (d detached) follow(ctx context.Context, env *Env, earlier bool) (runEnd, error) {
 	for {
-		res, err := exec1(ctx, env, d.box, d.label, d.followCmd(), false, true)
+		res, err := exec1(ctx, env, d.box, "following the detached "+d.label, d.followCmd(), false, true)
 		if err != nil {
 			return runEnd{}, err
 		}

@@ -16,7 +16,7 @@ type cmdStep struct {
 	cmd   string
 	check string // exit 0 means done; "" means never done
 	undo  string // "" means nothing to undo
-	label string // for errors when cmd is long
+	label string // what it does, in words, for messages: "refreshing the package lists"
 	// remember records a successful Apply in the fact done/ID, which Check
 	// then reports (an always-safe command is done once it ran).
 	remember bool
@@ -29,11 +29,16 @@ type cmdStep struct {
 }
 
 func (s *cmdStep) run() detached {
-	label := s.label
-	if label == "" {
-		label = s.desc.Text
+	return detached{box: s.box, unit: UnitName(s.id), label: s.doing(), cmd: s.cmd}
+}
+
+// doing is what the step does, in words, for messages: never cmd, which
+// goes to the step's record.
+func (s *cmdStep) doing() string {
+	if s.label != "" {
+		return s.label
 	}
-	return detached{box: s.box, unit: UnitName(s.id), label: label, cmd: s.cmd}
+	return "running " + s.desc.Text
 }
 
 func (s *cmdStep) doneKey() string { return "done/" + s.id }
@@ -64,16 +69,16 @@ func (s *cmdStep) Check(ctx context.Context, env *Env) (bool, string, error) {
 		if s.detach || s.remember {
 			return false, "not run yet", nil
 		}
-		return false, "always run: " + s.cmd + " is safe to repeat", nil
+		return false, "always run: it is safe to repeat", nil
 	}
-	res, err := execute(ctx, env, s.box, "", s.check, false)
+	res, err := execute(ctx, env, s.box, "checking whether "+s.doing()+" is needed", s.check, false)
 	if err != nil {
 		return false, "", err
 	}
 	if res.Exit == 0 {
-		return true, fmt.Sprintf("%s: exit 0", s.check), nil
+		return true, "its check exited 0", nil
 	}
-	return false, fmt.Sprintf("%s: exit %d", s.check, res.Exit), nil
+	return false, fmt.Sprintf("its check exited %d", res.Exit), nil
 }
 
 func (s *cmdStep) Apply(ctx context.Context, env *Env) error {
@@ -91,7 +96,7 @@ func (s *cmdStep) Apply(ctx context.Context, env *Env) error {
 		}
 		return end.err(d)
 	}
-	if _, err := stream(ctx, env, s.box, s.label, s.cmd, false); err != nil {
+	if _, err := stream(ctx, env, s.box, s.doing(), s.cmd, false); err != nil {
 		return err
 	}
 	if s.remember {
@@ -120,7 +125,7 @@ func (s *cmdStep) Undo(ctx context.Context, env *Env) error {
 	if s.undo == "" {
 		return nil
 	}
-	_, err := stream(ctx, env, s.box, "", s.undo, false)
+	_, err := stream(ctx, env, s.box, "undoing "+s.doing(), s.undo, false)
 	return err
 }
 
@@ -158,7 +163,7 @@ func DnfInstall(id, box, pkg string, to int) Step {
 		if on, why, err := releaseAtLeast(ctx, env, box, to); err != nil || on {
 			return on, why, err
 		}
-		res, err := execute(ctx, env, box, "", check, false)
+		res, err := execute(ctx, env, box, "checking whether "+pkg+" is installed", check, false)
 		if err != nil {
 			return false, "", err
 		}
@@ -202,7 +207,7 @@ func (u upgradeState) target() string {
 // downloaded says whether the plugin's state holds a complete download
 // of release.
 func downloaded(ctx context.Context, env *Env, box string, release int) (bool, string, error) {
-	res, err := run(ctx, env, box, "", upgradeStateCmd, false)
+	res, err := run(ctx, env, box, "reading the state of dnf system-upgrade", upgradeStateCmd, false)
 	if err != nil {
 		return false, "", err
 	}

@@ -102,10 +102,10 @@ func TestDnfAndCommand(t *testing.T) {
 	}
 	hook := Command("h", "b", "hook", "make it", "test -e it", "unmake it")
 	missing := newEnv(map[string]boxes.Runner{"b": &fakeRunner{script: func(string) reply { return reply{exit: 1} }}})
-	if done, why, err := hook.Check(ctx, missing.Env); done || err != nil || why != "test -e it: exit 1" {
+	if done, why, err := hook.Check(ctx, missing.Env); done || err != nil || why != "its check exited 1" {
 		t.Errorf("hook check = %v %q %v", done, why, err)
 	}
-	if err := hook.Apply(ctx, missing.Env); err == nil || err.Error() != "b: make it: exit 1" {
+	if err := hook.Apply(ctx, missing.Env); err == nil || err.Error() != "b: running hook: exit 1" || !strings.HasSuffix(Detail(err), "; command: make it") {
 		t.Errorf("hook apply = %v", err)
 	}
 }

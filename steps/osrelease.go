@@ -129,10 +129,10 @@ func ReadRelease(ctx context.Context, r boxes.Runner) (int, error) {
 	var out, errb bytes.Buffer
 	exit, err := r.Run(ctx, osReleaseCmd, &limitWriter{b: &out}, &limitWriter{b: &errb})
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", osReleaseCmd, err)
+		return 0, fmt.Errorf("reading /etc/os-release: %w", err)
 	}
 	if exit != 0 {
-		return 0, fmt.Errorf("%s: exit %d: %s", osReleaseCmd, exit, lastLine(tailOf(errb.String(), 1)))
+		return 0, fmt.Errorf("reading /etc/os-release: exit %d: %s", exit, clip(lastLine(tailOf(errb.String(), 1))))
 	}
 	n, _, err := releaseOf(out.String())
 	return n, err
@@ -177,7 +177,7 @@ func ReleaseIn(id, box string, releases []int, label string) Step {
 }
 
 func (s *osReleaseStep) Check(ctx context.Context, env *Env) (bool, string, error) {
-	res, err := run(ctx, env, s.box, "", osReleaseCmd, false)
+	res, err := run(ctx, env, s.box, "reading /etc/os-release", osReleaseCmd, false)
 	if err != nil {
 		return false, "", err
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"boxswap/internal/text"
 )
 
 // PipParams names the commands of the pip steps (upgrade.python,
@@ -77,7 +79,7 @@ func digits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == 
 // pythonVersion asks box for its python3 major.minor. Python before 3.4
 // answered on stderr, so the tail is the fallback.
 func pythonVersion(ctx context.Context, env *Env, box string, p PipParams) (string, error) {
-	res, err := run(ctx, env, box, "", p.versionCmd(), false)
+	res, err := run(ctx, env, box, "reading the python3 version", p.versionCmd(), false)
 	if err != nil {
 		return "", err
 	}
@@ -262,7 +264,7 @@ func (s *pipSnapshotStep) Apply(ctx context.Context, env *Env) error {
 // ownPackages lists what pip installed under /usr/local, as name==version
 // lines.
 func ownPackages(ctx context.Context, env *Env, box string, p PipParams) (string, error) {
-	res, err := run(ctx, env, box, "", p.listCmd(), true)
+	res, err := run(ctx, env, box, "listing what pip installed", p.listCmd(), true)
 	if err != nil {
 		return "", err
 	}
@@ -387,7 +389,7 @@ func (s *pipReinstallStep) Apply(ctx context.Context, env *Env) error {
 	}
 	results := map[string]string{}
 	if len(miss) > 0 {
-		res, err := execute(ctx, env, s.box, "", s.p.externallyManagedCmd(), false)
+		res, err := execute(ctx, env, s.box, "looking for python3's EXTERNALLY-MANAGED marker", s.p.externallyManagedCmd(), false)
 		if err != nil {
 			return err
 		}
@@ -435,11 +437,14 @@ func (s *pipReinstallStep) report(env *Env, f Facts, freeze string, miss []strin
 		return fmt.Errorf("%s: recording the pip results: %w", s.box, err)
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%s: pip could not reinstall %d of %d packages for python %s:\n%s\n"+
-			"the others are reinstalled; ways on: install these by hand (%s install --break-system-packages ...), or drop them, then boxswap resume "+
-			"(it tries only the missing ones); or accept without them: boxswap mark-done %s --reason TEXT (recorded); "+
-			"or set upgrade.pip: skip in boxes.yaml for the next cycles",
-			s.box, len(failed), len(pinnedPackages(freeze)), cur, strings.Join(failed, "\n"), s.p.pip(), s.id)
+		return &hinted{
+			msg: fmt.Sprintf("%s: pip could not reinstall %d of %d packages for python %s: %s",
+				s.box, len(failed), len(pinnedPackages(freeze)), cur, text.OneLine(failed[0], 60)),
+			hint: "install them by hand or drop them, then boxswap resume; or accept: boxswap mark-done " + s.id +
+				" --reason TEXT; or set upgrade.pip: skip",
+			more: strings.Join(failed, "; ") + "; the others are reinstalled; by hand: " + s.p.pip() +
+				" install --break-system-packages ...; resume tries only the missing ones; upgrade.pip: skip in boxes.yaml holds for the next cycles",
+		}
 	}
 	if err := f.Set(s.box+"/pip-reinstalled", cur); err != nil {
 		return fmt.Errorf("%s: recording the reinstall: %w", s.box, err)

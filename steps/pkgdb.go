@@ -62,7 +62,7 @@ var (
 
 // healthy runs pm.Health on box: ok, and what it printed.
 func (pm PkgManager) healthy(ctx context.Context, env *Env, box string) (bool, string, error) {
-	res, err := execute(ctx, env, box, "", pm.Health, false)
+	res, err := execute(ctx, env, box, "checking the "+pm.Name+" package database", pm.Health, false)
 	if err != nil {
 		return false, "", err
 	}
@@ -246,7 +246,7 @@ func (s *txStep) Undo(ctx context.Context, env *Env) error {
 	if err := s.d.forget(env); err != nil || s.undo == "" {
 		return err
 	}
-	_, err := stream(ctx, env, s.box, "", s.undo, false)
+	_, err := stream(ctx, env, s.box, "undoing "+s.d.label, s.undo, false)
 	return err
 }
 
@@ -265,7 +265,7 @@ func nowText() string { return time.Now().UTC().Format(time.RFC3339) }
 
 // releaseAtLeast says whether box runs release n or later.
 func releaseAtLeast(ctx context.Context, env *Env, box string, n int) (bool, string, error) {
-	res, err := run(ctx, env, box, "", osReleaseCmd, true)
+	res, err := run(ctx, env, box, "reading /etc/os-release", osReleaseCmd, true)
 	if err != nil {
 		return false, "", err
 	}

@@ -101,13 +101,13 @@ func Reboot(id, box string, p RebootParams) Step {
 func (s *rebootStep) factKey() string { return s.box + "/boot-id-before" }
 
 func (s *rebootStep) bootID(ctx context.Context, env *Env) (string, error) {
-	res, err := run(ctx, env, s.box, "", bootIDCmd, false)
+	res, err := run(ctx, env, s.box, "reading the boot id", bootIDCmd, false)
 	if err != nil {
 		return "", err
 	}
 	id := strings.TrimSpace(res.Stdout)
 	if id == "" || strings.ContainsAny(id, " \n") {
-		return "", fmt.Errorf("%s: %s: unexpected answer %q", s.box, bootIDCmd, clip(id))
+		return "", fmt.Errorf("%s: reading the boot id: unexpected answer %q", s.box, clip(id))
 	}
 	return id, nil
 }
@@ -133,7 +133,7 @@ func (s *rebootStep) probe(ctx context.Context, env *Env, before string) (bootSt
 		return sameBoot, fmt.Sprintf("%s has not rebooted yet (boot id %s)", s.box, cur)
 	}
 	if s.p.Offline {
-		res, err := execute(ctx, env, s.box, "", updatePendingCmd, false)
+		res, err := execute(ctx, env, s.box, "checking whether the offline upgrade is still pending", updatePendingCmd, false)
 		if err != nil {
 			return sameBoot, fmt.Sprintf("%s answers (boot id %s) but not whether the upgrade is applied: %v", s.box, cur, err)
 		}
@@ -151,7 +151,7 @@ func (s *rebootStep) probe(ctx context.Context, env *Env, before string) (bootSt
 // settled says whether a box back from its reboot has settled on the
 // release it should run, and why.
 func (s *rebootStep) settled(ctx context.Context, env *Env, why string) (bootState, string) {
-	res, err := execute(ctx, env, s.box, "", settleCmd, false)
+	res, err := execute(ctx, env, s.box, "checking that it settled after the reboot", settleCmd, false)
 	if err != nil {
 		return settling, fmt.Sprintf("%s; systemd's state unknown: %v", why, err)
 	}
@@ -184,11 +184,23 @@ func (s *rebootStep) settled(ctx context.Context, env *Env, why string) (bootSta
 }
 
 // logTail is the end of the upgrade's log, for errors.
+// logName is " (LOG)", how a message names the upgrade's log, or "".
+func (s *rebootStep) logName() string {
+	name := s.p.LogName
+	if name == "" {
+		name = s.p.LogCmd
+	}
+	if name == "" {
+		return ""
+	}
+	return " (" + name + ")"
+}
+
 func (s *rebootStep) logTail(ctx context.Context, env *Env) string {
 	if s.p.LogCmd == "" {
 		return ""
 	}
-	res, err := execute(ctx, env, s.box, "", s.p.LogCmd, false)
+	res, err := execute(ctx, env, s.box, "reading the upgrade's log", s.p.LogCmd, false)
 	if err != nil {
 		return ""
 	}
@@ -216,7 +228,7 @@ func (s *rebootStep) byHand(ctx context.Context, env *Env) (bool, string, error)
 	if s.p.Offline {
 		probe = "! { " + updatePendingCmd + "; }"
 	}
-	res, err := execute(ctx, env, s.box, "", probe, false)
+	res, err := execute(ctx, env, s.box, "checking whether it booted after the upgrade", probe, false)
 	if err != nil {
 		return false, "", err
 	}
@@ -268,11 +280,11 @@ func (s *rebootStep) Apply(ctx context.Context, env *Env) error {
 		if s.p.Offline && s.p.To > 0 {
 			// Staged by hand (dnf system-upgrade reboot refuses "upgrade
 			// is already scheduled"): a plain reboot applies it.
-			if res, err := execute(ctx, env, s.box, "", stagedCmd, false); err == nil && res.Exit == 0 {
+			if res, err := execute(ctx, env, s.box, "checking whether an upgrade is staged", stagedCmd, false); err == nil && res.Exit == 0 {
 				command = "systemctl reboot"
 			}
 		}
-		_, err := stream(ctx, env, s.box, "", command, false)
+		_, err := stream(ctx, env, s.box, "asking for the reboot with "+command, command, false)
 		if err != nil && !errors.Is(err, boxes.ErrOutcomeUnknown) {
 			return err
 		}
@@ -330,8 +342,9 @@ func (s *rebootStep) wait(ctx context.Context, env *Env, before string) error {
 			note(env, s.box, "%s", why)
 			return nil
 		case failedUp:
-			return fmt.Errorf("%s: the upgrade did not take: %s; look at the log on %s, fix, then run boxswap resume%s",
-				s.box, why, s.box, s.logTail(ctx, env))
+			return &hinted{msg: fmt.Sprintf("%s: the upgrade did not take: %s", s.box, why),
+				hint: "look at the log on " + s.box + s.logName() + ", fix, then boxswap resume (boxswap log shows its end)",
+				more: strings.TrimSpace(s.logTail(ctx, env))}
 		}
 	}
 }

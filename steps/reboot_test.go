@@ -141,7 +141,7 @@ func TestRebootCommandFails(t *testing.T) {
 	b := &rebootingBox{bootID: "old-boot", rebootRC: reply{errout: "Error: system is not ready for upgrade\n", exit: 1}}
 	te := newEnv(map[string]boxes.Runner{"thermals": &fakeRunner{script: b.script}})
 	err := dnfReboot(time.Minute, time.Millisecond).Apply(context.Background(), te.Env)
-	if err == nil || err.Error() != "thermals: dnf system-upgrade reboot: exit 1: Error: system is not ready for upgrade" {
+	if err == nil || err.Error() != "thermals: asking for the reboot with dnf system-upgrade reboot: exit 1: Error: system is not ready for upgrade" {
 		t.Fatalf("err = %v", err)
 	}
 }

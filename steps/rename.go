@@ -64,7 +64,7 @@ func (s *renameStep) probeCmd() string {
 type renameSeen struct{ src, dst, old bool }
 
 func (s *renameStep) probe(ctx context.Context, env *Env) (renameSeen, error) {
-	res, err := run(ctx, env, s.box, "", s.probeCmd(), false)
+	res, err := run(ctx, env, s.box, "looking at "+s.folder+" and its renamed copy", s.probeCmd(), false)
 	if err != nil {
 		return renameSeen{}, err
 	}
@@ -112,14 +112,14 @@ func (s *renameStep) Apply(ctx context.Context, env *Env) error {
 	}
 	src, dst, old := s.paths()
 	mv := func(a, b string) error {
-		_, err := stream(ctx, env, s.box, "", "mv -T -- "+quote(a)+" "+quote(b), false)
+		_, err := stream(ctx, env, s.box, "renaming "+a+" to "+b, "mv -T -- "+quote(a)+" "+quote(b), false)
 		return err
 	}
 	if seen.src {
 		if seen.dst {
 			if seen.old {
 				// A .old left by an earlier cycle: make room for this one.
-				if _, err := stream(ctx, env, s.box, "", "rm -rf -- "+quote(old), false); err != nil {
+				if _, err := stream(ctx, env, s.box, "removing "+old, "rm -rf -- "+quote(old), false); err != nil {
 					return err
 				}
 			}
@@ -135,7 +135,7 @@ func (s *renameStep) Apply(ctx context.Context, env *Env) error {
 		return fmt.Errorf("%s: neither %s nor %s exists: %w; check data.root and data.folders in boxes.yaml", s.box, src, dst, ErrPrecondition)
 	}
 	if seen.old {
-		if _, err := stream(ctx, env, s.box, "", "rm -rf -- "+quote(old), false); err != nil {
+		if _, err := stream(ctx, env, s.box, "removing "+old, "rm -rf -- "+quote(old), false); err != nil {
 			return err
 		}
 	}
@@ -151,6 +151,6 @@ func (s *renameStep) Undo(ctx context.Context, env *Env) error {
 		return err
 	}
 	src, dst, _ := s.paths()
-	_, err = stream(ctx, env, s.box, "", "mv -T -- "+quote(dst)+" "+quote(src), false)
+	_, err = stream(ctx, env, s.box, "renaming "+dst+" back to "+src, "mv -T -- "+quote(dst)+" "+quote(src), false)
 	return err
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"boxswap/internal/text"
 )
 
 // rsync exit statuses that say more than "failed".
@@ -276,6 +278,7 @@ func (s *syncStep) partial(err error, rep rsyncReport) error {
 			names += fmt.Sprintf("; and %d more", rep.Failed-len(rep.FailedNames))
 		}
 	}
-	return fmt.Errorf("%w; %d files of %s were not synced from %s to %s: %s; fix them (on %s or %s), then run boxswap resume",
-		err, rep.Failed, path.Join(p.Root, p.Folder), p.Src, p.Dst, names, p.Src, p.Dst)
+	msg := fmt.Sprintf("%s: rsync exit %d: %d files of %s were not synced from %s to %s: %s",
+		p.Src, exitCode(err), rep.Failed, path.Join(p.Root, p.Folder), p.Src, p.Dst, text.OneLine(names, 100))
+	return &hinted{msg: msg, err: err, hint: "fix them (on " + p.Src + " or " + p.Dst + "), then run boxswap resume", more: names}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"boxswap/boxes"
@@ -23,21 +24,107 @@ const (
 	tailBytes   = 16 << 10
 	maxStdout   = 8 << 20
 	maxLineShow = text.MaxLineShow
+	// shortLine is how much of the output's last line an operator's
+	// message quotes (its middle goes first); the record keeps maxLineShow.
+	shortLine = 60
 )
 
 // ExitError is returned when a remote command ran to completion with a
 // non-zero exit status. The engine records Code as the step's exit code.
+// Its message is for the operator: the box, what boxswap was doing in
+// words, the status and the output's last line, cut short; Detail adds the
+// whole line and the command, for the step's record.
 type ExitError struct {
 	Box     string
-	Command string // the command line, or a short label when it is long
+	Command string // what boxswap was doing, in words: "reading /etc/os-release"
+	Cmd     string // the command line (the record's, never the operator's line)
 	Code    int
 	Tail    []string // last lines of stdout and stderr, interleaved
 }
 
-func (e *ExitError) Error() string {
+func (e *ExitError) Error() string { return e.message(shortLine) }
+
+// Detail is Error with the output's whole last line and the command.
+func (e *ExitError) Detail() string {
+	msg := e.message(maxLineShow)
+	if e.Cmd != "" {
+		msg += "; command: " + e.Cmd
+	}
+	return msg
+}
+
+func (e *ExitError) message(width int) string {
 	msg := fmt.Sprintf("%s: %s: exit %d", e.Box, e.Command, e.Code)
 	if last := lastLine(e.Tail); last != "" {
-		msg += ": " + last
+		msg += ": " + text.OneLine(last, width)
+	}
+	return msg
+}
+
+// RemoteError is a remote command that did not report an exit status: the
+// box could not be reached (it wraps boxes.ErrUnreachable), the link
+// dropped while it ran (boxes.ErrOutcomeUnknown), or its output could not
+// be kept. Its message names the box, the cause in words and what boxswap
+// was doing: "thermals refused the connection (sshd down?) while checking
+// on the detached apt-get full-upgrade"; Detail adds the transport's own
+// words and the command, for the step's record.
+type RemoteError struct {
+	Box   string
+	Doing string // in words: "checking on the detached apt-get full-upgrade"
+	Cmd   string // the command line, for the record
+	Err   error
+}
+
+func (e *RemoteError) Error() string {
+	if c := boxes.Cause(e.Err); c != "" {
+		return e.Box + " " + c + " while " + e.Doing
+	}
+	return e.Box + ": " + e.Doing + ": " + e.Err.Error()
+}
+
+func (e *RemoteError) Unwrap() error { return e.Err }
+
+// Detail is Error with the error's own text and the command.
+func (e *RemoteError) Detail() string {
+	msg := e.Error()
+	if boxes.Cause(e.Err) != "" {
+		msg += " (" + e.Err.Error() + ")"
+	}
+	if e.Cmd != "" {
+		msg += "; command: " + e.Cmd
+	}
+	return msg
+}
+
+// detailed is an error whose record keeps more than the operator's line:
+// the whole list, the status output, the advice that does not fit.
+type detailed struct {
+	err  error
+	more string
+}
+
+func (e *detailed) Error() string  { return e.err.Error() }
+func (e *detailed) Unwrap() error  { return e.err }
+func (e *detailed) Detail() string { return Detail(e.err) + " [" + e.more + "]" }
+
+// withDetail is err with more kept for the record (Detail).
+func withDetail(err error, more string) error { return &detailed{err: err, more: more} }
+
+// Detail is err's message for the step's record and boxswap log: the
+// message with what an ExitError or a RemoteError in it leaves out of the
+// operator's line (the command, the transport's words, the output's whole
+// last line) put back.
+func Detail(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	var d interface {
+		error
+		Detail() string
+	}
+	if errors.As(err, &d) {
+		msg = strings.Replace(msg, d.Error(), d.Detail(), 1)
 	}
 	return msg
 }
@@ -63,7 +150,7 @@ func execute(ctx context.Context, env *Env, box, label, cmd string, quiet bool) 
 // it memory stays bounded (the tail) whatever the command prints.
 func exec1(ctx context.Context, env *Env, box, label, cmd string, quiet, keep bool) (result, error) {
 	if label == "" {
-		label = cmd
+		label = "running a remote command" // never the command: it goes to the record
 	}
 	if env == nil || env.Boxes == nil {
 		return result{}, fmt.Errorf("%s: %s: no way to reach boxes (internal error)", box, label)
@@ -84,10 +171,11 @@ func exec1(ctx context.Context, env *Env, box, label, cmd string, quiet, keep bo
 	exit, err := r.Run(ctx, cmd, stdout, stderr)
 	res := result{Exit: exit, Stdout: c.stdout.String(), Tail: c.lines()}
 	if err != nil {
-		return res, fmt.Errorf("%s: %s: %w", box, label, err)
+		return res, &RemoteError{Box: box, Doing: label, Cmd: cmd, Err: err}
 	}
 	if c.overflow {
-		return res, fmt.Errorf("%s: %s: more than %d bytes of output; look at it on the box", box, label, maxStdout)
+		return res, &RemoteError{Box: box, Doing: label, Cmd: cmd,
+			Err: fmt.Errorf("more than %d bytes of output; look at it on the box", maxStdout)}
 	}
 	return res, nil
 }
@@ -112,9 +200,9 @@ func run1(ctx context.Context, env *Env, box, label, cmd string, quiet, keep boo
 	}
 	if res.Exit != 0 {
 		if label == "" {
-			label = cmd
+			label = "running a remote command"
 		}
-		return res, &ExitError{Box: box, Command: label, Code: res.Exit, Tail: res.Tail}
+		return res, &ExitError{Box: box, Command: label, Cmd: cmd, Code: res.Exit, Tail: res.Tail}
 	}
 	return res, nil
 }

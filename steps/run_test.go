@@ -14,10 +14,14 @@ func TestRunExitError(t *testing.T) {
 		return reply{out: "starting\n", errout: "Job for nbhosting-addr.service failed.\n", exit: 1}
 	}}
 	te := newEnv(map[string]boxes.Runner{"thermals": f})
-	_, err := run(context.Background(), te.Env, "thermals", "", "systemctl enable --now nbhosting-addr", false)
-	want := "thermals: systemctl enable --now nbhosting-addr: exit 1: Job for nbhosting-addr.service failed."
+	_, err := run(context.Background(), te.Env, "thermals", "enabling nbhosting-addr", "systemctl enable --now nbhosting-addr", false)
+	want := "thermals: enabling nbhosting-addr: exit 1: Job for nbhosting-addr.service failed."
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %s", err, want)
+	}
+	// The command is the record's, not the operator's line.
+	if d := Detail(err); d != want+"; command: systemctl enable --now nbhosting-addr" {
+		t.Errorf("Detail = %q", d)
 	}
 	var ee *ExitError
 	if !errors.As(err, &ee) || ee.Code != 1 || len(ee.Tail) != 2 {
@@ -32,9 +36,12 @@ func TestRunRunnerErrorsKeepTheirKind(t *testing.T) {
 	for _, sentinel := range []error{boxes.ErrOutcomeUnknown, boxes.ErrUnreachable} {
 		f := &fakeRunner{script: func(string) reply { return reply{err: errors.Join(sentinel, errors.New("eof"))} }}
 		te := newEnv(map[string]boxes.Runner{"thurst": f})
-		_, err := run(context.Background(), te.Env, "thurst", "", "true", false)
-		if !errors.Is(err, sentinel) || !strings.HasPrefix(err.Error(), "thurst: true: ") {
-			t.Errorf("err = %v, want it to wrap %v behind the box and command", err, sentinel)
+		_, err := run(context.Background(), te.Env, "thurst", "checking that it answers", "true", false)
+		if !errors.Is(err, sentinel) || !strings.HasPrefix(err.Error(), "thurst ") || !strings.HasSuffix(err.Error(), " while checking that it answers") {
+			t.Errorf("err = %v, want it to wrap %v behind the box and what boxswap was doing", err, sentinel)
+		}
+		if d := Detail(err); !strings.Contains(d, "eof") || !strings.HasSuffix(d, "; command: true") {
+			t.Errorf("Detail = %q, want the runner's words and the command", d)
 		}
 		var ee *ExitError
 		if errors.As(err, &ee) {

@@ -51,19 +51,19 @@ func (s *servicesStep) Check(ctx context.Context, env *Env) (bool, string, error
 		return true, "no app services declared", nil
 	}
 	cmd := "systemctl is-active -- " + quoteAll(s.services)
-	res, err := execute(ctx, env, s.box, "", cmd, false)
+	res, err := execute(ctx, env, s.box, "reading the state of the app services", cmd, false)
 	if err != nil {
 		return false, "", err
 	}
 	answers := strings.Split(strings.TrimRight(res.Stdout, "\n"), "\n")
 	if len(answers) != len(s.services) {
-		return false, "", fmt.Errorf("%s: %s: %d answers for %d services: %s", s.box, cmd, len(answers), len(s.services), lastLine(res.Tail))
+		return false, "", fmt.Errorf("%s: reading the state of the app services: %d answers for %d services: %s", s.box, len(answers), len(s.services), clip(lastLine(res.Tail)))
 	}
 	var wrong []string
 	for i, a := range answers {
 		state, r, err := parseActive(a)
 		if err != nil {
-			return false, "", fmt.Errorf("%s: %s: %w", s.box, cmd, err)
+			return false, "", fmt.Errorf("%s: reading the state of the app services: %w", s.box, err)
 		}
 		if r != s.up {
 			wrong = append(wrong, s.services[i]+" is "+state)
@@ -82,7 +82,11 @@ func (s *servicesStep) Apply(ctx context.Context, env *Env) error {
 	if len(s.services) == 0 {
 		return nil
 	}
-	_, err := stream(ctx, env, s.box, "", s.desc.Commands[0], false)
+	verb := "stopping "
+	if s.up {
+		verb = "starting "
+	}
+	_, err := stream(ctx, env, s.box, verb+strings.Join(s.services, ", "), s.desc.Commands[0], false)
 	return err
 }
 
@@ -90,6 +94,6 @@ func (s *servicesStep) Undo(ctx context.Context, env *Env) error {
 	if len(s.services) == 0 || s.up {
 		return nil
 	}
-	_, err := stream(ctx, env, s.box, "", s.desc.Undo[0], false)
+	_, err := stream(ctx, env, s.box, "starting "+strings.Join(s.services, ", ")+" again", s.desc.Undo[0], false)
 	return err
 }

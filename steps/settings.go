@@ -226,13 +226,13 @@ func (s *settingsStep) factKey() string { return s.box + "/settings-backup/" + s
 
 // wanted reads the file and returns it switched.
 func (s *settingsStep) wanted(ctx context.Context, env *Env) (string, int, error) {
-	res, err := run(ctx, env, s.box, "", s.readCmd(), true)
+	res, err := run(ctx, env, s.box, "reading "+s.file, s.readCmd(), true)
 	if err != nil {
 		return "", 0, err
 	}
 	out, changed, err := SwitchLines(res.Stdout, s.lines)
 	if err != nil {
-		return "", 0, fmt.Errorf("%s: %s: %w: check app.settings_file in boxes.yaml", s.box, s.file, err)
+		return "", 0, fmt.Errorf("%s: %s: %w: check app.settings_file", s.box, s.file, err)
 	}
 	return out, changed, nil
 }
@@ -261,14 +261,14 @@ func (s *settingsStep) Apply(ctx context.Context, env *Env) error {
 		return fmt.Errorf("%s: %s is binary or larger than %d bytes: switch its lines by hand", s.box, s.file, maxSettingsFile)
 	}
 	if _, ok := f.Get(s.factKey()); !ok {
-		if _, err := stream(ctx, env, s.box, "", s.backupCmd(), false); err != nil {
+		if _, err := stream(ctx, env, s.box, "backing up "+s.file, s.backupCmd(), false); err != nil {
 			return err
 		}
 		if err := f.Set(s.factKey(), s.backup); err != nil {
 			return fmt.Errorf("%s: recording the backup: %w", s.box, err)
 		}
 	}
-	_, err = stream(ctx, env, s.box, "write "+s.file, s.writeCmd(quote(content)), false)
+	_, err = stream(ctx, env, s.box, "writing "+s.file, s.writeCmd(quote(content)), false)
 	return err
 }
 
@@ -280,11 +280,11 @@ func (s *settingsStep) Undo(ctx context.Context, env *Env) error {
 	if _, ok := f.Get(s.factKey()); !ok {
 		return nil // no backup made: the file was never changed
 	}
-	if _, err := stream(ctx, env, s.box, "", s.restoreCmd(), false); err != nil {
+	if _, err := stream(ctx, env, s.box, "restoring "+s.file+" from its backup", s.restoreCmd(), false); err != nil {
 		return err
 	}
 	if s.reinstall != "" {
-		if _, err := stream(ctx, env, s.box, "", s.reinstall, false); err != nil {
+		if _, err := stream(ctx, env, s.box, "re-running the install command", s.reinstall, false); err != nil {
 			return err
 		}
 	}

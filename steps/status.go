@@ -59,7 +59,7 @@ func (s *statusStep) Apply(ctx context.Context, env *Env) error {
 		}
 		st.Units[u] = UnitStatus{Active: seen.active, Enabled: seen.enabled}
 	}
-	res, err := run(ctx, env, s.box, "", osReleaseCmd, false)
+	res, err := run(ctx, env, s.box, "reading /etc/os-release", osReleaseCmd, false)
 	if err != nil {
 		return err
 	}

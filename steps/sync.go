@@ -308,19 +308,19 @@ func (s *syncStep) guard(ctx context.Context, env *Env) error {
 	if err := p.validate(); err != nil {
 		return refusal(fmt.Sprintf("refusing to sync %s from %s: %v", p.Folder, p.Src, err), ErrRefused)
 	}
-	cmd := guardCmd(p)
-	res, err := execute(ctx, env, p.Src, "", cmd, false)
+	doing := "checking " + p.Folder + " before syncing it"
+	res, err := execute(ctx, env, p.Src, doing, guardCmd(p), false)
 	if err != nil {
 		return err
 	}
 	lines := strings.SplitN(res.Stdout, "\n", 3)
 	unit, ok := strings.CutPrefix(lines[0], "unit ")
 	if !ok {
-		return fmt.Errorf("%s: %s: unexpected answer %q", p.Src, cmd, clip(res.Stdout))
+		return fmt.Errorf("%s: %s: unexpected answer %q", p.Src, doing, clip(res.Stdout))
 	}
 	state, _, perr := parseActive(unit)
 	if perr != nil {
-		return fmt.Errorf("%s: %s: %w", p.Src, cmd, perr)
+		return fmt.Errorf("%s: %s: %w", p.Src, doing, perr)
 	}
 	if state != "active" {
 		return refusal(fmt.Sprintf("refusing to sync %s from %s: it does not hold %s (%s is %s); wrong direction?",
@@ -332,9 +332,9 @@ func (s *syncStep) guard(ctx context.Context, env *Env) error {
 		return refusal(fmt.Sprintf("refusing to sync %s from %s: %s does not exist there (as a %s); check data.root and data.%ss in boxes.yaml",
 			p.Folder, p.Src, dir, p.what(), p.what()), ErrRefused)
 	case len(lines) < 3 || lines[1] != "there":
-		return fmt.Errorf("%s: %s: unexpected answer %q", p.Src, cmd, clip(res.Stdout))
+		return fmt.Errorf("%s: %s: unexpected answer %q", p.Src, doing, clip(res.Stdout))
 	case res.Exit != 0: // find could not read the folder
-		return &ExitError{Box: p.Src, Command: cmd, Code: res.Exit, Tail: res.Tail}
+		return &ExitError{Box: p.Src, Command: doing, Cmd: guardCmd(p), Code: res.Exit, Tail: res.Tail}
 	case strings.TrimSpace(lines[2]) == "":
 		how := "--delete would empty"
 		if p.File {
@@ -349,7 +349,7 @@ func (s *syncStep) guard(ctx context.Context, env *Env) error {
 // dryRun returns what the sync would do.
 func (s *syncStep) dryRun(ctx context.Context, env *Env) (RsyncStats, error) {
 	cmd := RsyncCommand(s.p, true)
-	res, rep, err := s.scanRsync(ctx, env, "rsync --dry-run "+path.Join(s.p.Root, s.p.Folder), cmd, true)
+	res, rep, err := s.scanRsync(ctx, env, "trying the sync of "+path.Join(s.p.Root, s.p.Folder)+" (dry run)", cmd, true)
 	if err != nil {
 		if err = s.rsyncOutcome(env, "a dry run", rep, err); err != nil {
 			return RsyncStats{}, err
@@ -432,7 +432,7 @@ func (s *syncStep) Apply(ctx context.Context, env *Env) error {
 	}
 	if m := MuxCommand(p); m != "" {
 		// Best effort: without it the final sync dials as usual.
-		if _, err := stream(ctx, env, p.Src, "ssh master connection to "+p.Dst, m, false); err != nil {
+		if _, err := stream(ctx, env, p.Src, "opening an ssh connection to "+p.Dst, m, false); err != nil {
 			progress(env, "no shared connection to %s for the final sync: %v", p.Dst, err)
 		}
 	}
@@ -502,7 +502,7 @@ func counted(env *Env, p SyncParams) (string, bool) {
 // empty-source checks ran before.
 func (s *syncStep) finalRun(ctx context.Context, env *Env, opts string) error {
 	p := s.p
-	_, rep, err := s.scanRsync(ctx, env, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, noDelete+opts), false)
+	_, rep, err := s.scanRsync(ctx, env, "syncing "+path.Join(p.Root, p.Folder)+" to "+p.Dst, rsyncCmd(p, noDelete+opts), false)
 	switch code := exitCode(err); {
 	case err == nil:
 		return nil
@@ -557,7 +557,7 @@ func (s *syncStep) rsync(ctx context.Context, env *Env, opts string) error {
 	if p.Final {
 		run = "the final sync"
 	}
-	_, rep, err := s.scanRsync(ctx, env, "rsync "+path.Join(p.Root, p.Folder), rsyncCmd(p, opts), false)
+	_, rep, err := s.scanRsync(ctx, env, "syncing "+path.Join(p.Root, p.Folder)+" to "+p.Dst, rsyncCmd(p, opts), false)
 	if err == nil {
 		return nil
 	}
@@ -579,13 +579,56 @@ func (s *syncStep) sshHint(err error) error {
 func (s *syncStep) Undo(context.Context, *Env) error { return nil }
 
 // hinted is an error whose text is a complete sentence for the operator
-// while errors.Is still finds the sentinel it stands for.
+// while errors.Is still finds the sentinel it stands for. A long one's
+// advice is its hint, the operator's second line (Hint).
 type hinted struct {
-	msg string
-	err error
+	msg, hint string
+	err       error
+	more      string // for the record only: a list, a log's end
 }
 
 func (h *hinted) Error() string { return h.msg }
 func (h *hinted) Unwrap() error { return h.err }
 
-func refusal(msg string, sentinel error) error { return &hinted{msg: msg, err: sentinel} }
+// Hint is what the operator should do, or "".
+func (h *hinted) Hint() string { return h.hint }
+
+// Detail is the message and its advice, for the record.
+func (h *hinted) Detail() string {
+	d := h.msg
+	if h.err != nil && !isSentinel(h.err) {
+		d += " [" + Detail(h.err) + "]"
+	}
+	if h.hint != "" {
+		d += "; " + h.hint
+	}
+	if h.more != "" {
+		d += " [" + h.more + "]"
+	}
+	return d
+}
+
+// isSentinel says err is one of the package's bare sentinels, whose text a
+// hinted message already says.
+func isSentinel(err error) bool {
+	return err == ErrRefused || err == ErrPrecondition || err == ErrHalted || err == ErrNotApproved
+}
+
+// refusal is msg standing for sentinel. The advice of a msg too long for
+// one line (what follows its last "; ") becomes its hint.
+func refusal(msg string, sentinel error) error {
+	h := &hinted{msg: msg, err: sentinel}
+	if i := strings.LastIndex(msg, "; "); i > 0 && len(msg) > maxOwnLine {
+		h.msg, h.hint = msg[:i], msg[i+2:]
+	}
+	return h
+}
+
+// advised is msg standing for sentinel, with hint the operator's advice.
+func advised(msg, hint string, sentinel error) error {
+	return &hinted{msg: msg, hint: hint, err: sentinel}
+}
+
+// maxOwnLine is how long a step's own message may be so that the
+// operator's line (the step's ID before it) fits 200 characters.
+const maxOwnLine = 140

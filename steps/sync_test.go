@@ -209,7 +209,7 @@ func TestSyncMaxDelete(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	for _, want := range []string{"would delete 3 files on thermals", "max_delete (2)", "--force max-delete"} {
-		if !strings.Contains(err.Error(), want) {
+		if !strings.Contains(Detail(err), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}

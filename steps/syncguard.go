@@ -74,7 +74,7 @@ func dstGuardCmd(p SyncParams) string {
 // would overwrite the live data), and must answer how much room it has.
 func (s *syncStep) dstGuard(ctx context.Context, env *Env) (dstSeen, error) {
 	p := s.p
-	res, err := run(ctx, env, p.Dst, "guard of the destination", dstGuardCmd(p), false)
+	res, err := run(ctx, env, p.Dst, "checking the destination of "+p.Folder, dstGuardCmd(p), false)
 	if err != nil {
 		return dstSeen{}, err
 	}
@@ -87,16 +87,17 @@ func (s *syncStep) dstGuard(ctx context.Context, env *Env) (dstSeen, error) {
 			p.Folder, p.Src, p.Dst, p.dstRoot(), p.Dst, quote(p.dstRoot())), ErrRefused)
 	}
 	if seen.unit == "active" || seen.unit == "activating" || seen.unit == "reloading" {
-		return seen, refusal(fmt.Sprintf("refusing to sync %s from %s to %s: %s holds %s (%s is %s there), and the sync would overwrite the data it serves; check which box holds %s (boxswap where, systemctl status %s on both), stop the unit on the box that should not hold it, then run boxswap resume",
-			p.Folder, p.Src, p.Dst, p.Dst, p.function(), p.SrcUnit, seen.unit, p.function(), p.SrcUnit), ErrRefused)
+		return seen, advised(fmt.Sprintf("refusing to sync %s from %s to %s: %s holds %s (%s is %s there)", p.Folder, p.Src, p.Dst, p.Dst, p.function(), p.SrcUnit, seen.unit),
+			fmt.Sprintf("the sync would overwrite the data it serves: check which box holds %s (boxswap where), stop %s on the one that should not, then run boxswap resume", p.function(), p.SrcUnit), ErrRefused)
 	}
 	if seen.address != "" {
 		addr := seen.address
 		if p.Address != seen.address {
 			addr += " (" + p.Address + ")"
 		}
-		return seen, refusal(fmt.Sprintf("refusing to sync %s from %s to %s: %s holds %s's address %s on an interface although %s is %s there, and the sync would overwrite the data it may serve; remove the address from %s (ip addr del), then run boxswap resume",
-			p.Folder, p.Src, p.Dst, p.Dst, p.function(), addr, p.SrcUnit, seen.unit, p.Dst), ErrRefused)
+		return seen, advised(fmt.Sprintf("refusing to sync %s from %s to %s: %s holds %s's address %s on an interface although %s is %s there",
+			p.Folder, p.Src, p.Dst, p.Dst, p.function(), addr, p.SrcUnit, seen.unit),
+			fmt.Sprintf("the sync would overwrite the data it may serve: remove the address from %s (ip addr del), then run boxswap resume", p.Dst), ErrRefused)
 	}
 	return seen, nil
 }
@@ -164,13 +165,16 @@ func (s *syncStep) fits(d dstSeen, st RsyncStats) error {
 		have, unit = st.TotalSize, "bytes"
 	}
 	if want := int64(math.Ceil(p.MinSourceFraction * float64(d.entries))); have < want {
-		return refusal(fmt.Sprintf("refusing to sync %s from %s to %s: %s holds %d %s on %s, fewer than %g of the %d on %s (data.min_source_fraction); a near-empty source over a full destination is a probable wrong direction; nothing was changed; check that %s holds %s's data, then lower data.min_source_fraction in boxes.yaml if this is right",
-			p.Folder, p.Src, p.Dst, path.Join(p.Root, p.Folder), have, unit, p.Src, p.MinSourceFraction, d.entries, p.Dst, p.Src, p.function()), ErrRefused)
+		return advised(fmt.Sprintf("refusing to sync %s from %s to %s: %s holds %d %s on %s, fewer than %g of the %d on %s (data.min_source_fraction)",
+			p.Folder, p.Src, p.Dst, path.Join(p.Root, p.Folder), have, unit, p.Src, p.MinSourceFraction, d.entries, p.Dst),
+			fmt.Sprintf("a probable wrong direction; nothing was changed: check that %s holds %s's data, then lower data.min_source_fraction if this is right", p.Src, p.function()), ErrRefused)
 	}
 	need := st.TransferredSize + st.Transferred*blockSize
 	if need+p.RoomMargin > d.avail {
-		return refusal(fmt.Sprintf("refusing to sync %s from %s to %s: %s on %s has %s free, and the sync needs %s (%d files, %s, to transfer) plus %s left free (data.room_margin); nothing was changed; free room on %s (or grow its filesystem), then run boxswap resume",
-			p.Folder, p.Src, p.Dst, p.dstRoot(), p.Dst, human(d.avail), human(need), st.Transferred, human(st.TransferredSize), human(p.RoomMargin), p.Dst), ErrRefused)
+		return advised(fmt.Sprintf("refusing to sync %s from %s to %s: %s on %s has %s free, and the sync needs %s plus %s left free (data.room_margin)",
+			p.Folder, p.Src, p.Dst, p.dstRoot(), p.Dst, human(d.avail), human(need), human(p.RoomMargin)),
+			fmt.Sprintf("nothing was changed (%d files, %s, to transfer): free room on %s (or grow its filesystem), then run boxswap resume",
+				st.Transferred, human(st.TransferredSize), p.Dst), ErrRefused)
 	}
 	return nil
 }

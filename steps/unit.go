@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"boxswap/internal/text"
 )
 
 // unitActiveStates are the answers of `systemctl is-active`; true means the
@@ -49,12 +51,7 @@ func parseEnabled(answer string) (state string, enabled bool, err error) {
 }
 
 // clip keeps an unexpected answer short in an error.
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
-}
+func clip(s string) string { return text.Cut(s, 61) }
 
 func isActiveCmd(unit string) string  { return "systemctl is-active -- " + quote(unit) }
 func isEnabledCmd(unit string) string { return "systemctl is-enabled -- " + quote(unit) }
@@ -81,14 +78,14 @@ func (u unitSeen) String() string { return u.active + " and " + u.enabled }
 // (an unknown unit on an older systemd) is an error carrying stderr.
 func readUnit(ctx context.Context, env *Env, box, unit string) (unitSeen, error) {
 	var u unitSeen
-	res, err := execute(ctx, env, box, "", isActiveCmd(unit), false)
+	res, err := execute(ctx, env, box, "reading whether "+unit+" is active", isActiveCmd(unit), false)
 	if err != nil {
 		return u, err
 	}
 	if u.active, u.running, err = parseActive(firstLine(res.Stdout)); err != nil {
-		return u, fmt.Errorf("%s: %s: %w (%s)", box, isActiveCmd(unit), err, lastLine(res.Tail))
+		return u, fmt.Errorf("%s: reading whether %s is active: %w%s", box, unit, err, stderrOf(res))
 	}
-	res, err = execute(ctx, env, box, "", isEnabledCmd(unit), false)
+	res, err = execute(ctx, env, box, "reading whether "+unit+" is enabled", isEnabledCmd(unit), false)
 	if err != nil {
 		return u, err
 	}
@@ -98,9 +95,18 @@ func readUnit(ctx context.Context, env *Env, box, unit string) (unitSeen, error)
 			u.enabled, u.on = "not-found", false
 			return u, nil
 		}
-		return u, fmt.Errorf("%s: %s: %w (%s)", box, isEnabledCmd(unit), err, lastLine(res.Tail))
+		return u, fmt.Errorf("%s: reading whether %s is enabled: %w%s", box, unit, err, stderrOf(res))
 	}
 	return u, nil
+}
+
+// stderrOf is what a command that answered nothing said instead, for an
+// error: " (LAST LINE)", or "" when it did answer (the error quotes that).
+func stderrOf(res result) string {
+	if strings.TrimSpace(res.Stdout) != "" || len(res.Tail) == 0 {
+		return ""
+	}
+	return " (" + clip(lastLine(res.Tail)) + ")"
 }
 
 func firstLine(s string) string {
@@ -174,42 +180,42 @@ func (s *unitStep) Undo(ctx context.Context, env *Env) error {
 }
 
 func (s *unitStep) start(ctx context.Context, env *Env) error {
-	if _, err := stream(ctx, env, s.box, "", startCmd(s.unit), false); err != nil {
+	if _, err := stream(ctx, env, s.box, "starting "+s.unit, startCmd(s.unit), false); err != nil {
 		return err
 	}
-	res, err := execute(ctx, env, s.box, "", isActiveCmd(s.unit), false)
+	res, err := execute(ctx, env, s.box, "reading whether "+s.unit+" is active", isActiveCmd(s.unit), false)
 	if err != nil {
 		return err
 	}
 	if state, _, _ := parseActive(firstLine(res.Stdout)); state == "active" {
 		return nil
 	}
-	return s.notAsWanted(ctx, env, fmt.Sprintf("is %s after start", firstLine(res.Stdout)))
+	return s.notAsWanted(ctx, env, fmt.Sprintf("is %s after start", clip(firstLine(res.Stdout))))
 }
 
 func (s *unitStep) stop(ctx context.Context, env *Env) error {
-	if _, err := stream(ctx, env, s.box, "", stopCmd(s.unit), false); err != nil {
+	if _, err := stream(ctx, env, s.box, "stopping "+s.unit, stopCmd(s.unit), false); err != nil {
 		return err
 	}
-	res, err := execute(ctx, env, s.box, "", isActiveCmd(s.unit), false)
+	res, err := execute(ctx, env, s.box, "reading whether "+s.unit+" is active", isActiveCmd(s.unit), false)
 	if err != nil {
 		return err
 	}
 	if _, running, err := parseActive(firstLine(res.Stdout)); err == nil && !running {
 		return nil
 	}
-	return s.notAsWanted(ctx, env, fmt.Sprintf("is still %s after stop", firstLine(res.Stdout)))
+	return s.notAsWanted(ctx, env, fmt.Sprintf("is still %s after stop", clip(firstLine(res.Stdout))))
 }
 
 // notAsWanted explains a unit that did not reach its state with the tail
 // of systemctl status.
 func (s *unitStep) notAsWanted(ctx context.Context, env *Env, seen string) error {
-	msg := fmt.Sprintf("%s: %s %s", s.box, s.unit, seen)
-	res, err := execute(ctx, env, s.box, "", statusCmd(s.unit), false)
+	msg := errors.New(s.box + ": " + s.unit + " " + seen + "; see journalctl -u " + quote(s.unit) + " there")
+	res, err := execute(ctx, env, s.box, "reading the status of "+s.unit, statusCmd(s.unit), false)
 	if err == nil && len(res.Tail) > 0 {
-		msg += ": " + strings.Join(res.Tail, " | ")
+		return withDetail(msg, "systemctl status: "+strings.Join(res.Tail, " | "))
 	}
-	return errors.New(msg + "; see journalctl -u " + quote(s.unit) + " on " + s.box + ", then run boxswap resume")
+	return msg
 }
 
 type unitStateStep struct {

@@ -57,9 +57,9 @@ func (s *writersStep) running(ctx context.Context, env *Env) ([]string, error) {
 	if s.containers == "" {
 		return nil, nil
 	}
-	res, err := run(ctx, env, s.box, "", s.listCmd(), false)
+	res, err := run(ctx, env, s.box, "listing the running containers", s.listCmd(), false)
 	if err != nil {
-		return nil, fmt.Errorf("%w; app.containers says %s runs the users' containers on %s", err, s.containers, s.box)
+		return nil, fmt.Errorf("%w (app.containers: %s)", err, s.containers)
 	}
 	var out []string
 	for _, line := range strings.Split(res.Stdout, "\n") {
@@ -68,7 +68,7 @@ func (s *writersStep) running(ctx context.Context, env *Env) ([]string, error) {
 			continue
 		}
 		if !containerIDRe.MatchString(f[0]) {
-			return nil, fmt.Errorf("%s: %s: unexpected line %q", s.box, s.listCmd(), clip(line))
+			return nil, fmt.Errorf("%s: listing the running containers: unexpected line %q", s.box, clip(line))
 		}
 		out = append(out, strings.Join(f, " "))
 	}
@@ -117,7 +117,7 @@ func (s *writersStep) Apply(ctx context.Context, env *Env) error {
 	if err := fs.Set(s.fact(), mergeLines(prev, up)); err != nil {
 		return err
 	}
-	_, err = stream(ctx, env, s.box, "", s.containers+" stop -- "+quoteAll(ids(up)), false)
+	_, err = stream(ctx, env, s.box, fmt.Sprintf("stopping %d containers", len(up)), s.containers+" stop -- "+quoteAll(ids(up)), false)
 	if err == nil {
 		progress(env, "stopped %d %s containers on %s: %s", len(up), s.containers, s.box, strings.Join(names(strings.Join(up, "\n")), ", "))
 	}
@@ -136,7 +136,7 @@ func (s *writersStep) Undo(ctx context.Context, env *Env) error {
 	if f == "" {
 		return nil
 	}
-	if _, err := stream(ctx, env, s.box, "", s.containers+" start -- "+quoteAll(ids(strings.Split(f, "\n"))), false); err != nil {
+	if _, err := stream(ctx, env, s.box, "starting the containers stopped before", s.containers+" start -- "+quoteAll(ids(strings.Split(f, "\n"))), false); err != nil {
 		return err
 	}
 	return fs.Delete(s.fact())

@@ -174,6 +174,7 @@ func printAttempts(w io.Writer, attempts []state.Attempt, wide bool) {
 			for _, line := range text.Wrap("error at "+a.FailedStep+": "+oneLine(a.Error, wide), width, "  ", "    ") {
 				fmt.Fprintln(w, line)
 			}
+			printTail(w, a)
 		}
 		var rows bytes.Buffer
 		tw := tabwriter.NewWriter(&rows, 0, 0, 2, ' ', 0)
@@ -257,6 +258,20 @@ func printTimeline(w io.Writer, store state.Backend, wide bool) error {
 	}
 	printAttempts(w, l.Attempts, wide)
 	return nil
+}
+
+// printTail shows the last output of the attempt's failed step: what the
+// operator's one line of error leaves out.
+func printTail(w io.Writer, a state.Attempt) {
+	for _, s := range a.Steps {
+		if s.ID != a.FailedStep || len(s.Tail) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  last output of %s on %s:\n", s.ID, steps.BoxLabel(s.Box))
+		for _, l := range s.Tail {
+			fmt.Fprintf(w, "    | %s\n", text.Printable(l))
+		}
+	}
 }
 
 // oneLine keeps a text on one line, cut to 160 characters (two lines of

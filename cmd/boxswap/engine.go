@@ -200,8 +200,10 @@ func approver(g *globalOptions, who string, stop <-chan struct{}, rep reporter) 
 			return who, nil
 		}
 		if !stdinIsTerminal(g.stdin) {
+			// The question goes with the run's lines: the hint is one line.
+			rep.Say(fmt.Sprintf("the gate asks: %s", prompt))
 			return "", withHint(fmt.Errorf("%w: --yes was not given and there is no terminal to ask on", steps.ErrNotApproved),
-				fmt.Sprintf("the gate asks: %q; run with --yes once you have validated that, or run on a terminal to be asked", prompt))
+				"run with --yes once you have validated what the gate asks (above), or run on a terminal to be asked")
 		}
 		rep.Hold() // live lines would draw over the question
 		fmt.Fprintf(g.stderr, "%s — type yes to go on: ", prompt)

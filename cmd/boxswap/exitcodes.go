@@ -208,11 +208,16 @@ func withHint(err error, hint string) error {
 	return &hintError{err, hint}
 }
 
-// hintOf returns the innermost hint a verb attached, or the default one.
+// hintOf returns the hint a verb attached, or else the one a step's error
+// carries (a guard's advice), or else the default one.
 func hintOf(err error, def string) string {
 	var he *hintError
 	if errors.As(err, &he) {
 		return he.hint
+	}
+	var sh interface{ Hint() string }
+	if errors.As(err, &sh) && sh.Hint() != "" {
+		return sh.Hint()
 	}
 	return def
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -182,6 +183,7 @@ type jsonError struct {
 	Message  string   `json:"message"`
 	Hint     string   `json:"hint,omitempty"`
 	Problems []string `json:"problems,omitempty"` // boxes.yaml's, one per line
+	Detail   string   `json:"detail,omitempty"`   // message with the command and the transport's words, when it differs
 }
 
 func newJSONError(err error) *jsonError {
@@ -190,6 +192,9 @@ func newJSONError(err error) *jsonError {
 	}
 	code, kind, def := classify(err)
 	j := &jsonError{Code: code, Kind: kind, Message: err.Error(), Hint: hintOf(err, def)}
+	if d := steps.Detail(err); d != j.Message {
+		j.Detail = d
+	}
 	var le *boxes.LoadError
 	if errors.As(err, &le) {
 		j.Problems = strings.Split(le.Error(), "\n")
@@ -233,14 +238,30 @@ func report(err error, jsonOut bool, stdout, stderr io.Writer) int {
 		for _, l := range strings.Split(le.Error(), "\n") {
 			fmt.Fprintf(stderr, "  %s\n", l)
 		}
+	} else if errors.As(err, new(*fsm.StepError)) {
+		fmt.Fprintln(stderr, screenLine("boxswap: ", msg))
 	} else {
 		// Continuation lines (joined errors) are indented under the first.
 		fmt.Fprintf(stderr, "boxswap: %s\n", strings.ReplaceAll(msg, "\n", "\n  "))
 	}
 	if hint != "" {
-		fmt.Fprintf(stderr, "hint: %s\n", hint)
+		fmt.Fprintln(stderr, screenLine("hint: ", hint))
 	}
 	return code
+}
+
+// maxScreenLine bounds a step failure's line and every hint's: what a
+// person reads is one line of each; the rest (the command, the output, the
+// transport's words) is in the step's record, which boxswap log shows.
+// Other errors (boxes.yaml's problems, a usage error listing the step IDs)
+// are printed whole: no record keeps them.
+const maxScreenLine = 200
+
+// screenLine is prefix and s on one line of at most maxScreenLine
+// characters; joined errors are separated by "; ".
+func screenLine(prefix, s string) string {
+	s = strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ")
+	return prefix + text.OneLine(s, maxScreenLine-utf8.RuneCountInString(prefix))
 }
 
 // wantsJSON finds --json in raw arguments, for errors cobra hits before it

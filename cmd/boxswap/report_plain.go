@@ -48,7 +48,7 @@ func (p *plain) StepStart(s fsm.StepInfo) {
 
 func (p *plain) StepDone(s fsm.StepInfo, outcome fsm.Outcome, took time.Duration, err error) {
 	if err != nil {
-		p.printf("[%d/%d] %s %s after %s: %v", s.Index, s.Total, steps.BoxLabel(s.Box), outcome, text.Round(took), err)
+		p.printf("[%d/%d] %s %s after %s: %s", s.Index, s.Total, steps.BoxLabel(s.Box), outcome, text.Round(took), text.OneLine(err.Error(), maxScreenLine))
 		return
 	}
 	p.printf("[%d/%d] %s %s in %s", s.Index, s.Total, steps.BoxLabel(s.Box), outcome, text.Round(took))

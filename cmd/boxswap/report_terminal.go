@@ -138,7 +138,7 @@ func (t *terminal) StepDone(s fsm.StepInfo, outcome fsm.Outcome, took time.Durat
 		line += ansiDim + " (already done)" + ansiReset
 	}
 	if err != nil {
-		line += "\n  " + ansiRed + string(outcome) + ": " + ansiReset + err.Error()
+		line += "\n  " + ansiRed + string(outcome) + ": " + ansiReset + text.OneLine(err.Error(), maxScreenLine)
 	}
 	t.print(line)
 }

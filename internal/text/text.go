@@ -80,6 +80,22 @@ func LastLine(lines []string) string {
 	return lines[len(lines)-1]
 }
 
+// OneLine makes s one line of at most n characters for an operator's
+// screen: line breaks and runs of blanks become one space, and a longer
+// s loses its middle (" … "), since its start says what failed and its
+// end why. The whole text belongs in a record, not on that line.
+func OneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	r := []rune(s)
+	if len(r) <= n || n < 10 {
+		return s
+	}
+	const gap = " … "
+	tail := (n - len([]rune(gap))) / 3
+	head := n - len([]rune(gap)) - tail
+	return string(r[:head]) + gap + string(r[len(r)-tail:])
+}
+
 // Width is what a person reads fits in: one terminal line.
 const Width = 80
 
