@@ -178,8 +178,8 @@ func (r *rehearsal) upgradeDevCutAndPip(t *testing.T) {
 func (r *rehearsal) upgradeProdKillAndCrash(t *testing.T) {
 	h, box := r.h, lab.Thurst
 	res := h.Run("next")
-	if res.Code != 4 || !strings.Contains(res.Stderr, "thermals has served production for ") ||
-		!strings.Contains(res.Stderr, "cannot go back to bookworm") {
+	if out := res.Stdout + res.Stderr; res.Code != 4 || !strings.Contains(out, "thermals has served production for ") ||
+		!strings.Contains(out, "cannot go back to bookworm") {
 		t.Fatalf("next without --yes: %s", res)
 	}
 	before := aptRuns(t, h, box)
