@@ -160,13 +160,23 @@ func watchSignals(stderr io.Writer, stop chan struct{}, cancel func(), done <-ch
 	go func() {
 		defer watching.Store(false)
 		defer signal.Stop(sigs)
-		n := 0
+		n, pipeSaid := 0, false
 		for {
 			select {
 			case <-done:
 				return
 			case s := <-sigs:
 				if n > 0 && countsOnce(s) {
+					continue
+				}
+				if s == syscall.SIGPIPE && !outputClosed() {
+					// Not the reader of stdout or stderr gone: a write on a
+					// connection to a box that was closed under it (the
+					// write fails, and is handled as a lost link).
+					if !pipeSaid {
+						pipeSaid = true
+						fmt.Fprintf(stderr, "\nboxswap: SIGPIPE with stdout and stderr open: a write to a closed connection, not a stop (stop with SIGTERM)\n")
+					}
 					continue
 				}
 				n++

@@ -663,11 +663,15 @@ func TestHostileCLISignals(t *testing.T) {
 		name string
 		sig  syscall.Signal
 		head bool // stdout is a pipe whose reader goes away, as head's does
+		// then, when set: sig is not a stop (a SIGPIPE with stdout and
+		// stderr open: a write to a closed connection raises it too);
+		// once boxswap said so, then stops it.
+		then syscall.Signal
 	}{
-		{"SIGHUP", syscall.SIGHUP, false},
-		{"SIGPIPE-kill", syscall.SIGPIPE, false},
-		{"SIGPIPE-head", syscall.SIGPIPE, true},
-		{"SIGQUIT", syscall.SIGQUIT, false},
+		{"SIGHUP", syscall.SIGHUP, false, 0},
+		{"SIGPIPE-kill", syscall.SIGPIPE, false, syscall.SIGTERM},
+		{"SIGPIPE-head", syscall.SIGPIPE, true, 0},
+		{"SIGQUIT", syscall.SIGQUIT, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -687,8 +691,9 @@ func TestHostileCLISignals(t *testing.T) {
 				}
 			}
 			cmd.Env = append(cmd.Env, "BOXSWAP_TEST_MAIN=1", "SSH_AUTH_SOCK=")
-			var stdout, stderr bytes.Buffer
-			cmd.Stderr = &stderr
+			var stdout bytes.Buffer
+			stderr := &lockedBuffer{}
+			cmd.Stderr = stderr
 			var out *os.File
 			if tc.head {
 				r, w, err := os.Pipe()
@@ -711,18 +716,31 @@ func TestHostileCLISignals(t *testing.T) {
 			}
 			// A signal is sent once boxswap waits on the box (the
 			// pipe's signal comes at its first write, whenever that is).
+			stop := tc.sig
 			if !tc.head {
-				waitAttempt(t, prod, cmd, &stderr)
+				waitAttempt(t, prod, cmd, stderr)
 				if err := cmd.Process.Signal(tc.sig); err != nil {
 					t.Fatal(err)
 				}
 			}
+			if tc.then != 0 {
+				for deadline := time.Now().Add(time.Minute); !strings.Contains(stderr.String(), "SIGPIPE with stdout and stderr open"); time.Sleep(10 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						_ = cmd.Process.Kill()
+						t.Fatalf("boxswap did not say it ignores a SIGPIPE with its output open within a minute\n%s", stderr)
+					}
+				}
+				if err := cmd.Process.Signal(tc.then); err != nil {
+					t.Fatal(err)
+				}
+				stop = tc.then
+			}
 			code := exitCode(t, cmd.Wait())
-			if want := 128 + int(tc.sig); code != want {
-				t.Errorf("exit %d, want %d\n%s\n%s", code, want, &stdout, &stderr)
+			if want := 128 + int(stop); code != want {
+				t.Errorf("exit %d, want %d\n%s\n%s", code, want, &stdout, stderr)
 			}
 			if strings.Contains(stderr.String(), "goroutine ") {
-				t.Errorf("a goroutine dump:\n%.1000s", &stderr)
+				t.Errorf("a goroutine dump:\n%.1000s", stderr)
 			}
 			db := filepath.Join(dir, "boxswap.db")
 			if h, _, err := state.ReadLock(db); h != nil || err != nil {
@@ -739,7 +757,7 @@ func TestHostileCLISignals(t *testing.T) {
 			if err != nil || len(hist) == 0 {
 				t.Fatal(err)
 			}
-			if last := hist[len(hist)-1]; last.Kind != "signal" || !strings.Contains(last.Detail, signalName(tc.sig)) {
+			if last := hist[len(hist)-1]; last.Kind != "signal" || !strings.Contains(last.Detail, signalName(stop)) {
 				t.Errorf("last history event %+v; want the signal", last)
 			}
 		})
@@ -809,4 +827,23 @@ func TestHostileCLISigquitEndsAReader(t *testing.T) {
 	if code := exitCode(t, cmd.Wait()); code != 128+int(syscall.SIGQUIT) || strings.Contains(stderr.String(), "goroutine ") {
 		t.Errorf("exit %d, want 131 and no dump\n%.500s", code, &stderr)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer a running command writes while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

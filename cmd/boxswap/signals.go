@@ -5,6 +5,8 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // What each signal does to boxswap (docs/troubleshooting.md, "Signals"):
@@ -17,6 +19,10 @@ import (
 //     129, 141, 131). A second SIGINT, SIGTERM or SIGQUIT interrupts the
 //     step itself; SIGHUP and SIGPIPE count once (a dead terminal or pipe
 //     raises them again at every write).
+//   - A SIGPIPE while stdout and stderr are open is not a stop: once
+//     boxswap watches SIGPIPE, the kernel raises it for a write on a
+//     connection to a box that was closed under it too (the write fails
+//     and is handled as a lost link). It is said once, and ignored.
 //   - Output to a closed terminal or pipe is dropped: a write fails, and
 //     boxswap goes on to its safe point; it never dies of it.
 //   - SIGQUIT gives Go's goroutine dump only when asked (BOXSWAP_DEBUG or
@@ -66,4 +72,19 @@ func processSignals() {
 			}
 		}
 	}()
+}
+
+// outputClosed reports whether stdout's or stderr's reader is gone (a pipe
+// with no reader, a terminal hung up): what makes a SIGPIPE a stop.
+func outputClosed() bool {
+	fds := []unix.PollFd{{Fd: 1, Events: unix.POLLOUT}, {Fd: 2, Events: unix.POLLOUT}}
+	if _, err := unix.Poll(fds, 0); err != nil {
+		return false
+	}
+	for _, f := range fds {
+		if f.Revents&(unix.POLLERR|unix.POLLHUP) != 0 {
+			return true
+		}
+	}
+	return false
 }
