@@ -104,3 +104,24 @@ func (g *Gate) Parent(pid int) (int, string) {
 	g.h.T.Fatalf("%s: parent of %d: %q", g.Box, pid, out)
 	return 0, ""
 }
+
+// Pass lets the program held at the gate go on and keeps the gate armed:
+// the next arrival stops there again. For a gate reached in a step before
+// the one the test means (Wait, then the state's running step says which).
+func (g *Gate) Pass() {
+	g.h.T.Helper()
+	d := boxes.Quote(g.dir())
+	// One writer, one held reader: it reads the line and goes on.
+	g.h.Sh(g.Box, "timeout 30 sh -c 'echo go > \"$1\"' - "+d+"/fifo")
+}
+
+// WaitGone waits until pid no longer runs on the gate's box (the program
+// a released gate let go has ended), failing the test after within.
+func (g *Gate) WaitGone(pid int, within time.Duration) {
+	g.h.T.Helper()
+	for deadline := time.Now().Add(within); g.Alive(pid); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			g.h.T.Fatalf("%s: pid %d, let go from gate %s, still runs after %s", g.Box, pid, g.Name, within)
+		}
+	}
+}

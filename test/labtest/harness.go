@@ -458,3 +458,39 @@ func (h *Harness) MovesOnly() {
 		h.T.Fatalf("seed the state at dev-upgraded: %v", err)
 	}
 }
+
+// Output is what the run wrote so far, stdout then stderr.
+func (p *Proc) Output() string { return p.stdout.String() + p.stderr.String() }
+
+// WaitOutput waits until the run has written text (stdout or stderr), the
+// sign that it reached a point: it fails the test, saying what it waited
+// for, when p ends first or within passes.
+func (h *Harness) WaitOutput(p *Proc, text string, within time.Duration) {
+	h.T.Helper()
+	deadline := time.Now().Add(within)
+	for !strings.Contains(p.Output(), text) {
+		select {
+		case <-p.Done():
+			h.T.Fatalf("boxswap ended before writing %q: %s", text, p.Wait())
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = p.Cmd.Process.Kill()
+			h.T.Fatalf("boxswap did not write %q within %s: %s", text, within, p.Wait())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Running is the step the view records running, "" when none is.
+func (v View) Running() string {
+	if v.Transition == nil {
+		return ""
+	}
+	for _, s := range v.Transition.Steps {
+		if s.Status == state.StepRunning {
+			return s.ID
+		}
+	}
+	return ""
+}

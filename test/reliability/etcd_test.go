@@ -20,8 +20,8 @@ import (
 // minutes of an upgrade) whose state is on a three-member etcd cluster
 // running in the lab's network namespace, beside the operator:
 //
-//   - redirect: the cluster's leader is SIGKILLed mid-transition; the run
-//     goes on after the re-election and ends right.
+//   - redirect: the cluster's leader is SIGKILLed mid-transition (install.sh
+//     held at its gate on thermals); the run goes on after the re-election and ends right.
 //   - switch-back, fencing: the operator stops itself (SIGSTOP, the
 //     rehearsal fault running:stop) once take-address/thurst is recorded
 //     running and before its command is sent, for longer than its lease;
@@ -49,14 +49,13 @@ func TestEtcdCycle(t *testing.T) {
 		}
 	}
 
-	// redirect, the leader killed once a step runs.
-	p := h.Start(nil, "--yes", "next")
-	if !waitTransition(h, p, time.Minute) {
-		t.Fatalf("redirect never seen running: %s", p.Wait())
-	}
+	// redirect, the leader killed while a step runs: install.sh held at
+	// its gate on thermals, boxswap in redirect/install/thermals.
+	p, g, _ := holdIn(t, h, lab.Thermals, "install", "redirect/install/thermals", "--yes", "next")
 	leader := c.Leader()
 	c.Kill(leader, syscall.SIGKILL)
 	killed := time.Now()
+	g.Release()
 	if r := p.Wait(); r.Code != 0 {
 		t.Fatalf("redirect with the etcd leader killed: %s\n%s", r, c.Logs())
 	}
@@ -173,21 +172,6 @@ func quorum(t *testing.T, h *labtest.Harness, c *etcdtest.Cluster) {
 	if r := h.Run("--yes", "resume"); r.Code != 0 {
 		t.Fatalf("resume once quorum is back: %s", r)
 	}
-}
-
-// waitTransition waits until where shows a running transition.
-func waitTransition(h *labtest.Harness, p *labtest.Proc, within time.Duration) bool {
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-p.Done():
-			return false
-		default:
-		}
-		if v, _, err := h.TryWhere(); err == nil && v.Transition != nil && v.Transition.Status == state.Running {
-			return true
-		}
-	}
-	return false
 }
 
 // waitStopped waits until the run stopped itself (state T in /proc).

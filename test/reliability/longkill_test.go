@@ -9,29 +9,25 @@ import (
 	"boxswap/test/labtest"
 )
 
-// TestKillInsideLongSteps SIGKILLs boxswap from outside, at a time, inside
-// the long steps: during the reboot wait, during install.sh, mid-rsync
-// (first pass and final pass), then resumes; the transitions complete with
-// one reboot, the table right and the data bit-identical.
+// TestKillInsideLongSteps SIGKILLs boxswap from outside inside the long
+// steps, each at a gate that holds the step's program there: during the
+// reboot wait (the box's reboot asked, held before it goes down), during
+// install.sh, mid-rsync (first pass and final pass), then resumes; the
+// transitions complete with one reboot, the table right and the data
+// bit-identical.
 func TestKillInsideLongSteps(t *testing.T) {
 	h := labtest.New(t, lab.Options{RebootDelay: 2 * time.Second})
 	const root = "/nbhosting"
 	prodData := h.Sums(lab.Thurst, root, "students", "raw")
-	for _, b := range lab.BoxNames {
-		slowInstall(t, h, b)
-		slowRsync(t, h, b)
-	}
+	gateRsync(t, h, lab.Thurst)
 	boots := h.Boots(lab.Thermals)
 	kills := 0
-	type kill struct {
-		verb, step string
-		delay      time.Duration
-	}
+	type kill struct{ verb, step, box, gate string }
 	for _, k := range []kill{
-		{"next", "upgrade-dev/reboot", time.Second},
-		{"resume", "upgrade-dev/install", time.Second},
+		{"next", "upgrade-dev/reboot", lab.Thermals, "reboot"},
+		{"resume", "upgrade-dev/install", lab.Thermals, "install"},
 	} {
-		if killDuring(t, h, k.verb, k.step, k.delay) {
+		if killDuring(t, h, k.verb, k.step, k.box, k.gate) {
 			kills++
 		}
 	}
@@ -43,11 +39,11 @@ func TestKillInsideLongSteps(t *testing.T) {
 		t.Errorf("thermals booted %d times in upgrade-dev, want 1", got)
 	}
 	for _, k := range []kill{
-		{"next", "redirect/sync/students", 1500 * time.Millisecond},
-		{"resume", "redirect/install/thermals", time.Second},
-		{"resume", "redirect/final-sync/raw", 1500 * time.Millisecond},
+		{"next", "redirect/sync/students", lab.Thurst, "rsync"},
+		{"resume", "redirect/install/thermals", lab.Thermals, "install"},
+		{"resume", "redirect/final-sync/raw", lab.Thurst, "rsync"},
 	} {
-		if killDuring(t, h, k.verb, k.step, k.delay) {
+		if killDuring(t, h, k.verb, k.step, k.box, k.gate) {
 			kills++
 		}
 	}
@@ -61,5 +57,5 @@ func TestKillInsideLongSteps(t *testing.T) {
 	if got := h.Sums(lab.Thurst, root, "students", "raw"); !maps.Equal(got, prodData) {
 		t.Errorf("thurst's data changed: %v", got)
 	}
-	figure(t, "kills inside long steps (reboot wait, install.sh, rsync first and final pass): %d of 5 landed and recovered", kills)
+	figure(t, "kills inside long steps (reboot wait, install.sh, rsync first and final pass), each at a gate holding the step's program: %d of 5 landed in their step and recovered", kills)
 }

@@ -221,18 +221,9 @@ func TestNoWriterRacesTheFinalSync(t *testing.T) {
 	h.EditConfig(func(s string) string {
 		return strings.Replace(s, "services: [nbh-uwsgi, nbh-monitor]", "services: [nbh-uwsgi, {name: nbh-monitor, writes: false}, nbh-writer]", 1)
 	})
-	time.Sleep(200 * time.Millisecond)
-	if r := h.Run("--yes", "next"); r.Code != 0 {
-		t.Fatalf("redirect: %s", r)
-	}
-	time.Sleep(300 * time.Millisecond)
-	steps := map[string]state.StepRecord{}
-	for _, s := range h.LastAttempt().Steps {
-		steps[s.ID] = s
-	}
 	stamps := func(box string) []time.Time {
 		var out []time.Time
-		for _, l := range strings.Fields(h.Sh(box, "cat /var/log/nbh-writer.log")) {
+		for _, l := range strings.Fields(h.Sh(box, "cat /var/log/nbh-writer.log 2>/dev/null || true")) {
 			ns, err := strconv.ParseInt(l, 10, 64)
 			if err != nil {
 				t.Fatalf("%s: writer log line %q", box, l)
@@ -250,7 +241,20 @@ func TestNoWriterRacesTheFinalSync(t *testing.T) {
 		}
 		return n
 	}
+	// Both writers have written before the move, thermals' again after
+	// its start-writers: waited for, not slept.
+	for _, b := range lab.BoxNames {
+		waitStamp(t, b, time.Time{}, stamps)
+	}
+	if r := h.Run("--yes", "next"); r.Code != 0 {
+		t.Fatalf("redirect: %s", r)
+	}
+	steps := map[string]state.StepRecord{}
+	for _, s := range h.LastAttempt().Steps {
+		steps[s.ID] = s
+	}
 	stopDst, startDst := steps["redirect/stop-writers/thermals"], steps["redirect/start-writers/thermals"]
+	waitStamp(t, lab.Thermals, startDst.Ended, stamps)
 	syncStart, syncEnd := steps["redirect/final-sync/students"].Started, steps["redirect/final-sync/raw"].Ended
 	if stopDst.Ended.IsZero() || startDst.Started.IsZero() || syncStart.IsZero() || !syncStart.After(stopDst.Ended) || !startDst.Started.After(syncEnd) {
 		t.Fatalf("window steps: stop-writers/thermals %v, final sync %v–%v, start-writers/thermals %v", stopDst.Ended, syncStart, syncEnd, startDst.Started)
@@ -272,5 +276,21 @@ func TestNoWriterRacesTheFinalSync(t *testing.T) {
 	// What thurst's writer wrote under raw/ before it stopped is on thermals.
 	if a, b := h.Sh(lab.Thurst, "md5sum < /nbhosting/raw/writer-thurst.log"), h.Sh(lab.Thermals, "md5sum < /nbhosting/raw/writer-thurst.log"); a != b {
 		t.Errorf("raw/writer-thurst.log differs between thurst and thermals after the final sync")
+	}
+}
+
+// waitStamp waits until box's writer has logged a stamp after after
+// (any, for the zero time), reading its log with stamps.
+func waitStamp(t *testing.T, box string, after time.Time, stamps func(string) []time.Time) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		for _, x := range stamps(box) {
+			if x.After(after) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: its writer logged nothing after %s within a minute (is nbh-writer running?)", box, after.Format("15:04:05.000"))
+		}
 	}
 }

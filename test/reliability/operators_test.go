@@ -18,18 +18,15 @@ import (
 // stops at the next safe point (at once in the reboot wait) and records it
 // interrupted (exit 130, 143 for SIGTERM), a second one
 // interrupts the step itself, recorded interrupted and left for resume to
-// check again.
+// check again. Each signal lands at a gate (the reboot held before the box
+// goes down, install.sh held before it starts), so it lands in its step.
 func TestOperators(t *testing.T) {
 	h := labtest.New(t, lab.Options{RebootDelay: 2 * time.Second})
-	for _, b := range lab.BoxNames {
-		slowInstall(t, h, b)
-	}
 
-	// A second operator.
-	p := h.Start(nil, "--yes", "next")
-	if !h.WaitRunning(p, "upgrade-dev/reboot", time.Minute) {
-		t.Fatalf("reboot never running: %s", p.Wait())
-	}
+	// A second operator, while the first waits for thermals' reboot (held
+	// up at its gate, the reboot asked, until released).
+	p, reboot, _ := holdIn(t, h, lab.Thermals, "reboot", "upgrade-dev/reboot", "--yes", "next")
+	h.WaitOutput(p, waitingFor(lab.Thermals), time.Minute)
 	second := h.Run("--yes", "next")
 	if second.Code != 3 {
 		t.Errorf("a second next during a run: want exit 3 (locked): %s", second)
@@ -56,12 +53,14 @@ func TestOperators(t *testing.T) {
 
 	// One SIGINT during the reboot wait ends the wait (issue 10): the
 	// reboot step is left running, for resume to check and wait again.
+	boot := bootID(t, h, lab.Thermals)
 	sent := time.Now()
 	if err := p.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	r := p.Wait()
 	stopped := time.Since(sent)
+	releaseReboot(t, h, reboot, boot)
 	if r.Code != 130 {
 		t.Errorf("one SIGINT: want exit 130: %s", r)
 	}
@@ -87,15 +86,16 @@ func TestOperators(t *testing.T) {
 		{syscall.SIGTERM, "next", "redirect/install/thermals", lab.Thermals},
 	} {
 		installs := h.InstallRuns(c.box)
-		p = h.Start(nil, "--yes", c.verb)
-		if !h.WaitRunning(p, c.step, time.Minute) {
-			t.Fatalf("%s never running: %s", c.step, p.Wait())
-		}
-		time.Sleep(500 * time.Millisecond)
+		var g *labtest.Gate
+		p, g, _ = holdIn(t, h, c.box, "install", c.step, "--yes", c.verb)
+		waitAttached(t, h, p, c.box)
+		// The second signal once the first is seen: two sent at once
+		// may reach boxswap as one.
 		_ = p.Signal(c.sig)
-		time.Sleep(100 * time.Millisecond)
+		h.WaitOutput(p, "stopping at the next safe point", time.Minute)
 		_ = p.Signal(c.sig)
 		r = p.Wait()
+		g.Release()
 		if want := 128 + int(c.sig); r.Code != want {
 			t.Errorf("two %v: want exit %d: %s", c.sig, want, r)
 		}
@@ -127,11 +127,10 @@ func TestOperators(t *testing.T) {
 	if r := h.Run("--yes", "next"); r.Code != 0 {
 		t.Fatalf("upgrade-prod: %s", r)
 	}
-	p = h.Start(nil, "--yes", "next")
-	if !h.WaitRunning(p, "switch-back/install/thurst", time.Minute) {
-		t.Fatalf("switch-back install never running: %s", p.Wait())
-	}
+	p, g, _ := holdIn(t, h, lab.Thurst, "install", "switch-back/install/thurst", "--yes", "next")
 	_ = p.Signal(syscall.SIGTERM)
+	h.WaitOutput(p, "stopping at the next safe point", time.Minute)
+	g.Release()
 	r = p.Wait()
 	v = h.Where()
 	if r.Code != 143 || v.Transition == nil || v.Transition.Status != state.Interrupted || !stepIs(v, "switch-back/install/thurst", state.StepDone) {

@@ -3,6 +3,7 @@ package reliability
 import (
 	"maps"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,8 +18,9 @@ import (
 //     asked, and the box itself crashed (no shutdown) before boxswap comes
 //     back: resume finds it, waits, and the box ends on 29 with a healthy
 //     rpm database.
-//   - redirect: the operator's link to thurst cut for 3 s in the middle of
-//     the first sync pass: the move ends right (retried, or resumed), with
+//   - redirect: the operator's link to thurst cut while the first sync
+//     pass's rsync runs (held at its gate), until boxswap has seen the
+//     cut: the move ends right (retried, or resumed), with
 //     production answered throughout but for the window, never by two boxes.
 //   - upgrade-prod: boxswap killed after the download is in place; resume.
 //   - switch-back: a failure injected once the address moved; rollback
@@ -54,19 +56,23 @@ func TestRealBoxes(t *testing.T) {
 	}
 
 	// redirect: a cut of the operator's link to thurst mid-sync.
+	// The cut lands while rsync, held at its gate, runs in boxswap's
+	// session, and lasts until boxswap has seen it (or ended).
+	gateRsync(t, h, lab.Thurst)
 	prober := labtest.StartProber(h.Lab, h.Lab.Info.ProductionURL, 50*time.Millisecond)
-	p := h.Start(nil, "--yes", "next")
-	if !h.WaitRunning(p, "redirect/sync/students", time.Minute) {
-		t.Fatalf("redirect/sync/students never running: %s", p.Wait())
-	}
+	p, g, _ := holdIn(t, h, lab.Thurst, "rsync", "redirect/sync/students", "--yes", "next")
+	waitAttached(t, h, p, lab.Thurst)
 	n, err := h.Lab.Cut(lab.Thurst)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
+	cut := time.Now()
+	seenCut(t, p, 2*time.Minute)
+	down := time.Since(cut)
 	if err := h.Lab.Heal(lab.Thurst); err != nil {
 		t.Fatal(err)
 	}
+	g.Release()
 	if r := p.Wait(); r.Code != 0 {
 		if r := h.Run("--yes", "resume"); r.Code != 0 {
 			t.Fatalf("resume after the cut: %s", r)
@@ -80,8 +86,8 @@ func TestRealBoxes(t *testing.T) {
 	if got := h.Sums(lab.Thermals, root, "students", "raw"); !maps.Equal(got, prodData) {
 		t.Errorf("thermals' data after the cut %v, want thurst's %v", got, prodData)
 	}
-	figure(t, "real boxes: a 3 s cut of the operator's link mid-sync (%d connections reset): redirect ended right; production's longest gap %s",
-		n, probe.Longest().Len().Round(time.Millisecond))
+	figure(t, "real boxes: a cut of the operator's link mid-sync (%d connections reset, healed %s later once boxswap had seen it): redirect ended right; production's longest gap %s",
+		n, down.Round(time.Millisecond), probe.Longest().Len().Round(time.Millisecond))
 
 	// upgrade-prod: kill after the download.
 	r = h.RunEnv(fault("upgrade-prod/dnf-download", "applied", "kill"), "--yes", "next")
@@ -122,5 +128,22 @@ func TestRealBoxes(t *testing.T) {
 	checkTable(t, h, "done")
 	if got := h.Sums(lab.Thurst, root, "students", "raw"); !maps.Equal(got, prodData) {
 		t.Errorf("thurst's data at the end %v, want %v", got, prodData)
+	}
+}
+
+// seenCut waits until the run has seen its link cut: it says the step's
+// outcome is unknown (it will check again), or it ended.
+func seenCut(t *testing.T, p *labtest.Proc, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !strings.Contains(p.Output(), "outcome unknown"); time.Sleep(100 * time.Millisecond) {
+		select {
+		case <-p.Done():
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = p.Signal(syscall.SIGKILL)
+			t.Fatalf("boxswap did not see the cut within %s (no \"outcome unknown\", still running): %s", within, p.Wait())
+		}
 	}
 }

@@ -9,6 +9,11 @@ package lab
 //
 // A gate is armed while GateDir/NAME/fifo is a FIFO. It lives in the box's
 // /run, a tmpfs on both kinds: a crash or a reboot disarms it.
+//
+// The lab's own gates: "install" (install.sh on both kinds, before it does
+// anything) and "reboot" (the namespace kind's init, once a reboot is
+// asked and before the box goes down: the box still answers, on its old
+// boot id).
 const GateDir = "/run/lab-gate"
 
 // GateShell is the shell a gated program runs at its gate NAME: when the

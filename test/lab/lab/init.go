@@ -260,6 +260,12 @@ func runInit(box string, logf func(string, ...any)) int {
 		case s := <-sigs:
 			if s == syscall.SIGUSR1 {
 				logf("reboot")
+				// The tests' gate (GateShell): an armed gate holds the box
+				// up here, its reboot asked and not begun, so a test acts
+				// while the one who asked waits for it.
+				if _, ch, err := r.spawn([]string{"/bin/sh", "-c", GateShell("reboot")}, "/var/log/lab/boot.log"); err == nil {
+					<-ch
+				}
 				// Let the command that asked for it see its own exit.
 				time.Sleep(300 * time.Millisecond)
 				syscall.Sync()

@@ -194,13 +194,20 @@ func TestRealLab(t *testing.T) {
 
 	// The lab's own processes die (a crash of the lab itself): down still
 	// removes every box, namespace and mount.
-	for _, p := range []int{l.pidOf(Thurst, "sd-supervise"), l.pidOf(Thermals, "sd-supervise"), l.pidOf("", "sd-serve")} {
-		if p == 0 {
-			t.Fatalf("a lab process is missing before the lab crash")
+	procs := []struct{ box, role string }{{Thurst, "sd-supervise"}, {Thermals, "sd-supervise"}, {"", "sd-serve"}}
+	pids := make([]int, len(procs))
+	for i, p := range procs {
+		if pids[i] = l.pidOf(p.box, p.role); pids[i] == 0 {
+			t.Fatalf("%s %s is missing before the lab crash", p.box, p.role)
 		}
-		_ = syscall.Kill(p, syscall.SIGKILL)
+		_ = syscall.Kill(pids[i], syscall.SIGKILL)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Down only once they are gone: waited for, not slept.
+	for i, p := range procs {
+		if err := l.waitGone(p.box, pids[i], p.role, 30*time.Second); err != nil {
+			t.Fatalf("the lab crash: %v", err)
+		}
+	}
 	l2, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
