@@ -97,10 +97,19 @@ func (pm PkgManager) recover(ctx context.Context, env *Env, box, id, seen string
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("%s: the package database is still not healthy after %s (exit %d): %s: %w; this needs a person: run %s on %s, then boxswap resume",
-			box, pm.Recover, end.Exit, why, ErrPrecondition, pm.Manual, box)
+		return pm.needsPerson(box, fmt.Sprintf("%s: the package database is still not healthy after the %s recovery (exit %d)", box, pm.Name, end.Exit),
+			why+"; ran: "+pm.Recover)
 	}
 	return nil
+}
+
+// needsPerson is the error of a database the recovery did not heal: the
+// box was changed (a transaction ran part way, the recovery ran), so it is
+// ErrHalted; the operator's line says what, the hint what to run, the
+// record keeps what the health check saw (more).
+func (pm PkgManager) needsPerson(box, msg, more string) error {
+	return &hinted{msg: msg, err: ErrHalted, more: more,
+		hint: fmt.Sprintf("this needs a person: run %s on %s, then boxswap resume", pm.Manual, box)}
 }
 
 type pkgHealthStep struct {
@@ -214,8 +223,7 @@ func (s *txStep) Apply(ctx context.Context, env *Env) error {
 				what = s.d.label + " was interrupted"
 			}
 			if again > 0 {
-				return fmt.Errorf("%s: %s again after a recovery (%s): %w; this needs a person: run %s on %s, then boxswap resume",
-					s.box, what, why, ErrPrecondition, s.pm.Manual, s.box)
+				return s.pm.needsPerson(s.box, fmt.Sprintf("%s: %s again after a recovery", s.box, what), why)
 			}
 			progress(env, "%s: %s and left the package database unhealthy: recovering, then running it again", s.box, what)
 			if err := s.pm.recover(ctx, env, s.box, s.id, what+": "+why); err != nil {
