@@ -13,7 +13,10 @@ import (
 
 // secretParam matches the names of URL parameters that carry a secret:
 // ?token=, ?api_key=, ?sig=, ?X-Amz-Signature=, ?password=...
-var secretParam = regexp.MustCompile(`(?i)(token|key|secret|pass|pwd|sig|auth|cred|session)`)
+// A part of the name must be one of these words (parts are split at _ . -
+// and between a lower-case letter and a capital): ?author=, ?keyword= or
+// ?signal= are not secrets.
+var secretParam = regexp.MustCompile(`(?i)^(.*[_.-])?(access_?token|token|api_?key|key|secret|pass|password|passwd|pwd|sig|signature|auth|authorization|credentials?|session(_?id)?)([_.-].*)?$`)
 
 // envName is a variable name url_env accepts.
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -33,7 +36,7 @@ func urlSecret(s string) string {
 	for _, raw := range []string{u.RawQuery, u.Fragment} {
 		q, _ := url.ParseQuery(raw)
 		for name := range q {
-			if secretParam.MatchString(name) {
+			if secretParam.MatchString(camelParts(name)) {
 				return fmt.Sprintf("holds a secret parameter (%s=)", clip(name))
 			}
 		}
@@ -99,4 +102,20 @@ func redactSource(data string, hooks []Webhook) string {
 		}
 	}
 	return data
+}
+
+// camelParts puts a "_" between a lower-case letter and the capital after
+// it (X-Amz-Signature stays, apiKey becomes api_Key), so secretParam sees
+// the words of a camel-case name.
+func camelParts(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			if p := name[i-1]; p >= 'a' && p <= 'z' {
+				b.WriteByte('_')
+			}
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -21,13 +21,13 @@ func (e *Engine) replan(att *state.Attempt) ([]steps.Step, error) {
 		return nil, err
 	}
 	if len(diff) > 0 {
-		if n := len(att.Configs); n > 0 && att.Configs[n-1] == e.Config.Source {
-			// boxes.yaml is the one recorded: what changed is the record.
-			what := strings.Fields(diff[0]) // "~ ID (status): …"
-			return nil, state.CorruptError(e.Store.Path(), fmt.Errorf("attempt %d: %s is recorded otherwise than its boxes.yaml, unchanged, plans it "+
-				"(or another boxswap planned it)", att.ID, clip(what[min(1, len(what)-1)], 50)))
-		}
-		return nil, &PlanChangedError{Event: att.Event, File: e.Config.File, Diff: diff}
+		// boxes.yaml the one recorded: another boxswap planned it (a
+		// sealed record that verifies cannot be damaged; an old unsealed
+		// one may be): resume --replan or rollback, as for a change of
+		// boxes.yaml, never "restore the state from a backup".
+		n := len(att.Configs)
+		same := n > 0 && att.Configs[n-1] == e.Config.Source
+		return nil, &PlanChangedError{Event: att.Event, File: e.Config.File, Diff: diff, SameConfig: same}
 	}
 	return planned, nil
 }
@@ -68,9 +68,17 @@ type PlanChangedError struct {
 	Event Event
 	File  string
 	Diff  []string
+	// SameConfig: boxes.yaml is the one recorded with the attempt; this
+	// boxswap plans it otherwise than the one that recorded it (another
+	// version), or an old record without a checksum was damaged.
+	SameConfig bool
 }
 
 func (e *PlanChangedError) Error() string {
+	if e.SameConfig {
+		return fmt.Sprintf("the pending %s was planned otherwise than this boxswap plans it from the same %s (another boxswap version planned it, or its record, written without a checksum, was damaged):\n%s",
+			e.Event, e.File, strings.Join(e.Diff, "\n"))
+	}
 	return fmt.Sprintf("%v: %s now plans the pending %s otherwise:\n%s", ErrConfigChanged, e.File, e.Event, strings.Join(e.Diff, "\n"))
 }
 

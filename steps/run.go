@@ -48,10 +48,14 @@ func (e *ExitError) Error() string { return e.message(shortLine) }
 func (e *ExitError) Detail() string {
 	msg := e.message(maxLineShow)
 	if e.Cmd != "" {
-		msg += "; command: " + e.Cmd
+		msg += CommandMark + e.Cmd
 	}
 	return msg
 }
+
+// CommandMark starts the remote command in a record's error (Detail):
+// what a short view of the record cuts at.
+const CommandMark = "; command: "
 
 func (e *ExitError) message(width int) string {
 	msg := fmt.Sprintf("%s: %s: exit %d", e.Box, e.Command, e.Code)
@@ -91,7 +95,7 @@ func (e *RemoteError) Detail() string {
 		msg += " (" + e.Err.Error() + ")"
 	}
 	if e.Cmd != "" {
-		msg += "; command: " + e.Cmd
+		msg += CommandMark + e.Cmd
 	}
 	return msg
 }

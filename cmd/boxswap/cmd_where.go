@@ -163,7 +163,10 @@ func printWhere(w io.Writer, out whereJSON, wide bool) {
 			t.Event, t.Status, t.StepIndex, len(t.Steps), t.Step, t.ID, t.Started.Local().Format(time.DateTime)), "", "  ")
 		if t.Error != "" {
 			e := strings.Join(strings.Fields(t.Error), " ")
-			if cut := text.Cut(e, 2*text.Width); !wide && cut != e {
+			if i := strings.Index(e, steps.CommandMark); i >= 0 && !wide {
+				// The record keeps the remote command: not for this view.
+				e = e[:i] + " (where --wide and boxswap log --wide show the command)"
+			} else if cut := text.Cut(e, 2*text.Width); !wide && cut != e {
 				e = cut + " (where --wide shows it whole)"
 			}
 			para(e, "error: ", "  ")

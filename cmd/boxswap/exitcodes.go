@@ -151,6 +151,8 @@ func classify(err error) (code int, kind, hint string) {
 		return exitPhase, "nothing-pending", "boxswap where shows the phase; boxswap plan shows the next transition"
 	case errors.Is(err, fsm.ErrCycleDone):
 		return exitPhase, "cycle-done", "edit upgrade.from and upgrade.to in boxes.yaml to start a new cycle"
+	case errors.As(err, &pc) && pc.SameConfig:
+		return exitPhase, "plan-changed", "boxswap resume --replan takes this boxswap's plan for the steps not done yet (recorded), or use the boxswap that planned it; boxswap rollback undoes the done steps"
 	case errors.As(err, &pc):
 		return exitPhase, "config-changed", "boxswap resume --replan takes the new plan for the steps not done yet (recorded), or put boxes.yaml back; boxswap rollback undoes the done steps with their recorded commands"
 	case errors.Is(err, fsm.ErrConfigChanged):

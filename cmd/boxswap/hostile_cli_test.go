@@ -664,14 +664,18 @@ func TestHostileCLISignals(t *testing.T) {
 		sig  syscall.Signal
 		head bool // stdout is a pipe whose reader goes away, as head's does
 		// then, when set: sig is not a stop (a SIGPIPE with stdout and
-		// stderr open: a write to a closed connection raises it too);
-		// once boxswap said so, then stops it.
-		then syscall.Signal
+		// stderr open: a write to a closed connection raises it too; a
+		// SIGHUP under nohup); once boxswap said so (said, when set),
+		// then stops it. Were sig a stop, it would win: it comes first.
+		then  syscall.Signal
+		said  string
+		nohup bool // started with SIGHUP ignored, as nohup does
 	}{
-		{"SIGHUP", syscall.SIGHUP, false, 0},
-		{"SIGPIPE-kill", syscall.SIGPIPE, false, syscall.SIGTERM},
-		{"SIGPIPE-head", syscall.SIGPIPE, true, 0},
-		{"SIGQUIT", syscall.SIGQUIT, false, 0},
+		{"SIGHUP", syscall.SIGHUP, false, 0, "", false},
+		{"SIGHUP-nohup", syscall.SIGHUP, false, syscall.SIGTERM, "", true},
+		{"SIGPIPE-kill", syscall.SIGPIPE, false, syscall.SIGTERM, "SIGPIPE with stdout and stderr open", false},
+		{"SIGPIPE-head", syscall.SIGPIPE, true, 0, "", false},
+		{"SIGQUIT", syscall.SIGQUIT, false, 0, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -685,6 +689,9 @@ func TestHostileCLISignals(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, self, "-c", cfg, "--plain", "--yes", "next")
+			if tc.nohup {
+				cmd = exec.CommandContext(ctx, "sh", "-c", `trap "" HUP; exec "$0" "$@"`, self, "-c", cfg, "--plain", "--yes", "next")
+			}
 			for _, kv := range os.Environ() {
 				if !strings.HasPrefix(kv, "GOTRACEBACK=") && !strings.HasPrefix(kv, "BOXSWAP_DEBUG=") {
 					cmd.Env = append(cmd.Env, kv)
@@ -724,10 +731,10 @@ func TestHostileCLISignals(t *testing.T) {
 				}
 			}
 			if tc.then != 0 {
-				for deadline := time.Now().Add(time.Minute); !strings.Contains(stderr.String(), "SIGPIPE with stdout and stderr open"); time.Sleep(10 * time.Millisecond) {
+				for deadline := time.Now().Add(time.Minute); !strings.Contains(stderr.String(), tc.said); time.Sleep(10 * time.Millisecond) {
 					if time.Now().After(deadline) {
 						_ = cmd.Process.Kill()
-						t.Fatalf("boxswap did not say it ignores a SIGPIPE with its output open within a minute\n%s", stderr)
+						t.Fatalf("boxswap did not say %q within a minute\n%s", tc.said, stderr)
 					}
 				}
 				if err := cmd.Process.Signal(tc.then); err != nil {
@@ -826,6 +833,37 @@ func TestHostileCLISigquitEndsAReader(t *testing.T) {
 	go func() { _, _ = io.Copy(io.Discard, r) }()
 	if code := exitCode(t, cmd.Wait()); code != 128+int(syscall.SIGQUIT) || strings.Contains(stderr.String(), "goroutine ") {
 		t.Errorf("exit %d, want 131 and no dump\n%.500s", code, &stderr)
+	}
+}
+
+// log --follow whose reader went away (log --follow | head) ends at its
+// next write with 141, as a closed pipe ended it before boxswap caught
+// SIGPIPE: it follows forever otherwise, so only that ends it here.
+func TestHostileCLIClosedPipeEndsAReader(t *testing.T) {
+	dir := t.TempDir()
+	cfg := labFiles(t, dir, nil)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, self, "-c", cfg, "log", "--follow")
+	cmd.Env = append(os.Environ(), "BOXSWAP_TEST_MAIN=1")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	cmd.Stdout = w
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if code := exitCode(t, cmd.Wait()); code != 128+int(syscall.SIGPIPE) {
+		t.Errorf("log --follow into a closed pipe: exit %d, want 141\n%.500s", code, &stderr)
 	}
 }
 

@@ -11,7 +11,8 @@ import (
 
 // What each signal does to boxswap (docs/troubleshooting.md, "Signals"):
 //
-//   - SIGINT (Ctrl-C), SIGTERM, SIGHUP (the terminal closed), SIGPIPE
+//   - SIGINT (Ctrl-C), SIGTERM, SIGHUP (the terminal closed; not under
+//     nohup, which boxswap respects), SIGPIPE
 //     (stdout's reader went away: boxswap next | head) and SIGQUIT
 //     (Ctrl-\) stop next, resume and rollback at the next safe point:
 //     the lock is freed, the attempt recorded interrupted, a history event
@@ -31,12 +32,23 @@ import (
 
 // stopSignals are those watchSignals turns into a stop.
 func stopSignals() []os.Signal {
-	s := []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE}
+	s := []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE}
+	// nohup (or a trap "" HUP) asked that a closed terminal not stop the
+	// run: Notify would undo that, so SIGHUP is watched only when it was
+	// not ignored when boxswap started (hupIgnored, read before any
+	// Notify).
+	if !hupIgnored {
+		s = append(s, syscall.SIGHUP)
+	}
 	if !quitDumps() {
 		s = append(s, syscall.SIGQUIT)
 	}
 	return s
 }
+
+// hupIgnored says SIGHUP was ignored when boxswap started (nohup): read
+// at init, before any signal.Notify can change it.
+var hupIgnored = signal.Ignored(syscall.SIGHUP)
 
 // quitDumps reports whether SIGQUIT keeps Go's goroutine dump.
 func quitDumps() bool { return os.Getenv("BOXSWAP_DEBUG") != "" || os.Getenv("GOTRACEBACK") != "" }
@@ -48,14 +60,22 @@ func countsOnce(s os.Signal) bool { return s == syscall.SIGHUP || s == syscall.S
 var watching atomic.Bool
 
 // processSignals sets what the whole process does, once, in main: a write
-// to a closed pipe fails instead of killing boxswap (a SIGPIPE is caught
-// and dropped), and SIGQUIT, unless it dumps, ends the verbs that do not
+// to a closed pipe fails instead of killing boxswap (next, resume and
+// rollback then stop at their safe point; the other verbs end at once,
+// exit 141), and SIGQUIT, unless it dumps, ends the verbs that do not
 // watch signals at once, with exit code 131.
 func processSignals() {
 	pipe := make(chan os.Signal, 1)
 	signal.Notify(pipe, syscall.SIGPIPE)
 	go func() {
 		for range pipe {
+			// A verb that does not watch signals (log --follow | head)
+			// ends as a closed pipe used to end it: at once, with 128 +
+			// the signal; it holds no lock. A SIGPIPE with the output
+			// open came from a connection, and is dropped.
+			if !watching.Load() && outputClosed() {
+				os.Exit(128 + int(syscall.SIGPIPE))
+			}
 		}
 	}()
 	if quitDumps() {

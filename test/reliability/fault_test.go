@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -134,11 +135,17 @@ func killDuring(t *testing.T, h *labtest.Harness, verb, step, box, gate string) 
 // gate; it returns the run's end and how many connections the cut killed.
 func cutDuring(t *testing.T, h *labtest.Harness, box, gate, step string, args ...string) (labtest.Result, int) {
 	t.Helper()
-	p, g, _ := holdIn(t, h, box, gate, step, args...)
+	p, g, pid := holdIn(t, h, box, gate, step, args...)
 	waitAttached(t, h, p, box)
 	n, err := h.Lab.Cut(box)
 	if err != nil {
 		t.Errorf("cut %s: %v", box, err)
+	}
+	if gate == "rsync" {
+		// rsync ran in boxswap's session, not detached: it ends with the
+		// session, and must not run on beside the retry's rsync.
+		h.Sh(box, "kill -9 "+strconv.Itoa(pid))
+		g.WaitGone(pid, time.Minute)
 	}
 	g.Release()
 	return p.Wait(), n
