@@ -798,21 +798,7 @@ func TestHostileCLISigquitDumpsWhenAsked(t *testing.T) {
 // A verb that only reads (log --follow, waiting for a run) ends at once
 // on SIGQUIT, with 131 and no goroutine dump.
 func TestHostileCLISigquitEndsAReader(t *testing.T) {
-	dir := t.TempDir()
-	cfg := labFiles(t, dir, nil)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, self, "-c", cfg, "log", "--follow")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOTRACEBACK=") && !strings.HasPrefix(kv, "BOXSWAP_DEBUG=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "BOXSWAP_TEST_MAIN=1")
+	cmd := followCmd(t)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -836,20 +822,32 @@ func TestHostileCLISigquitEndsAReader(t *testing.T) {
 	}
 }
 
-// log --follow whose reader went away (log --follow | head) ends at its
-// next write with 141, as a closed pipe ended it before boxswap caught
-// SIGPIPE: it follows forever otherwise, so only that ends it here.
-func TestHostileCLIClosedPipeEndsAReader(t *testing.T) {
-	dir := t.TempDir()
-	cfg := labFiles(t, dir, nil)
+// followCmd is `boxswap log --follow` on a fresh lab state, ended after a
+// minute at most, without GOTRACEBACK or BOXSWAP_DEBUG (no dump asked).
+func followCmd(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cfg := labFiles(t, t.TempDir(), nil)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, self, "-c", cfg, "log", "--follow")
-	cmd.Env = append(os.Environ(), "BOXSWAP_TEST_MAIN=1")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOTRACEBACK=") && !strings.HasPrefix(kv, "BOXSWAP_DEBUG=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "BOXSWAP_TEST_MAIN=1")
+	return cmd
+}
+
+// log --follow whose reader went away (log --follow | head) ends at its
+// next write with 141, as a closed pipe ended it before boxswap caught
+// SIGPIPE: it follows forever otherwise, so only that ends it here.
+func TestHostileCLIClosedPipeEndsAReader(t *testing.T) {
+	cmd := followCmd(t)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
